@@ -1,0 +1,118 @@
+package gaas
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrNotFound is returned when the thing asked for does not exist, or
+	// exists but is not visible to the caller (another user's job), so that
+	// existence is not leaked.
+	ErrNotFound = errors.New("not found")
+
+	// ErrConflict is returned when a request contradicts what is stored: a
+	// username that is taken, an idempotency key reused for a different
+	// request, or a change that would leave no admin.
+	ErrConflict = errors.New("conflict")
+
+	// ErrInvalid is returned for input that breaks a rule of the domain. The
+	// error is a *ValidationError that names the fields.
+	ErrInvalid = errors.New("invalid input")
+
+	// ErrUnauthorized is returned when the caller cannot be identified: wrong
+	// credentials, a token that does not verify, or a caller that no longer
+	// exists.
+	ErrUnauthorized = errors.New("unauthorized")
+
+	// ErrForbidden is returned when the caller is known but their current
+	// role does not allow the operation.
+	ErrForbidden = errors.New("forbidden")
+
+	// ErrQuotaExceeded is returned when a charge or a take-back asks for more
+	// hours than the balance holds. The error is a *QuotaError with the
+	// amounts. Nothing is written.
+	ErrQuotaExceeded = errors.New("quota exceeded")
+
+	// ErrInvalidTransition is returned when a job is asked to move to a
+	// status that the transition table does not allow from its current one.
+	ErrInvalidTransition = errors.New("invalid status transition")
+)
+
+// QuotaError says how many hours were asked for and how many were left.
+// It matches ErrQuotaExceeded with errors.Is.
+type QuotaError struct {
+	Asked     Hours
+	Remaining Hours
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("quota exceeded: asked for %s hours, %s left", e.Asked, e.Remaining)
+}
+
+// Is reports whether target is ErrQuotaExceeded.
+func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
+
+// TransitionError says which move a job was refused. It matches
+// ErrInvalidTransition with errors.Is.
+type TransitionError struct {
+	From, To JobStatus
+}
+
+func (e *TransitionError) Error() string {
+	allowed := Transitions[e.From]
+	if len(allowed) == 0 {
+		return fmt.Sprintf("invalid status transition: %s is final, cannot move to %s", e.From, e.To)
+	}
+	names := make([]string, len(allowed))
+	for i, s := range allowed {
+		names[i] = string(s)
+	}
+	return fmt.Sprintf("invalid status transition: %s cannot move to %s (allowed: %s)",
+		e.From, e.To, strings.Join(names, ", "))
+}
+
+// Is reports whether target is ErrInvalidTransition.
+func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
+// FieldError is one rule that one input field broke.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every field of a request that broke a rule. It
+// matches ErrInvalid with errors.Is.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Invalid returns a *ValidationError for one field.
+func Invalid(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
+}
+
+// Add records one more broken rule.
+func (e *ValidationError) Add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns e, or nil when no field broke a rule.
+func (e *ValidationError) Err() error {
+	if e == nil || len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }

@@ -1,0 +1,171 @@
+package gaas
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Hours is an amount of GPU time in milli-hours, the unit in which every
+// balance, charge and refund is kept. Integers make the arithmetic exact:
+// granting 0.1 ten times and spending 1.0 leaves exactly zero.
+//
+// Hours marshals to and from JSON as a decimal number of hours ("2.5").
+type Hours int64
+
+const (
+	// MilliHour is the smallest amount that Hours can hold.
+	MilliHour Hours = 1
+	// Hour is one GPU hour.
+	Hour Hours = 1000
+
+	// MaxHours is the largest amount that any balance, job or grant may
+	// hold: one billion hours. It keeps every sum of two amounts far from
+	// int64 overflow.
+	MaxHours Hours = 1_000_000_000 * Hour
+
+	// unitDigits is the number of decimal digits below one hour that the unit holds.
+	unitDigits = 3
+)
+
+// ErrHoursSyntax is returned by ParseHours for text that is not a decimal number.
+var ErrHoursSyntax = errors.New("not a decimal number")
+
+// ErrHoursPrecision is returned by ParseHours for a number with more decimal
+// places than a milli-hour holds.
+var ErrHoursPrecision = errors.New("more than 3 decimal places")
+
+// ErrHoursRange is returned by ParseHours for a number whose magnitude exceeds MaxHours.
+var ErrHoursRange = errors.New("more than 1000000000 hours")
+
+// ParseHours parses a decimal number of hours, in the syntax of a JSON number
+// ("2.5", "10", "1e-3", "-4"). It never rounds: a value with more precision
+// than a milli-hour, or beyond MaxHours, is an error. NaN and infinities are
+// not numbers and are rejected as syntax errors. The sign is kept; callers
+// decide where negative amounts are allowed.
+func ParseHours(s string) (Hours, error) {
+	h, err := parseHours(s)
+	if err != nil {
+		return 0, fmt.Errorf("gaas: parse hours %q: %w", truncate(s, 32), err)
+	}
+	return h, nil
+}
+
+func parseHours(s string) (Hours, error) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	mant, expText, hasExp := s, "", false
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant, expText, hasExp = s[:i], s[i+1:], true
+	}
+	intPart, frac, hasPoint := strings.Cut(mant, ".")
+	if intPart == "" || !digitsOnly(intPart) || !digitsOnly(frac) || (hasPoint && frac == "") ||
+		(len(intPart) > 1 && intPart[0] == '0') { // JSON forbids leading zeros such as "01"
+		return 0, ErrHoursSyntax
+	}
+	exp := 0
+	if hasExp {
+		expNeg := strings.HasPrefix(expText, "-")
+		if expNeg || strings.HasPrefix(expText, "+") {
+			expText = expText[1:]
+		}
+		if expText == "" || !digitsOnly(expText) {
+			return 0, ErrHoursSyntax
+		}
+		expText = strings.TrimLeft(expText, "0")
+		if len(expText) > 9 {
+			// Far beyond any digit count; only zero survives it.
+			expText = "999999999"
+		}
+		exp, _ = strconv.Atoi("0" + expText)
+		if expNeg {
+			exp = -exp
+		}
+	}
+	// The value is digits × 10^(exp - len(frac)) hours, which is
+	// digits × 10^scale milli-hours.
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if digits == "" {
+		return 0, nil
+	}
+	scale := exp - len(frac) + unitDigits
+	trimmed := strings.TrimRight(digits, "0")
+	scale += len(digits) - len(trimmed)
+	digits = trimmed
+	if scale < 0 {
+		return 0, ErrHoursPrecision
+	}
+	if len(digits)+scale > 16 { // MaxHours has 13 digits; 16 still fits an int64
+		return 0, ErrHoursRange
+	}
+	v, err := strconv.ParseInt(digits+strings.Repeat("0", scale), 10, 64)
+	if err != nil || Hours(v) > MaxHours {
+		return 0, ErrHoursRange
+	}
+	if neg {
+		v = -v
+	}
+	return Hours(v), nil
+}
+
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// String formats h as a decimal number of hours with no trailing zeros:
+// "2.5", "10", "0.001", "-3.25".
+func (h Hours) String() string {
+	return string(h.appendDecimal(nil))
+}
+
+func (h Hours) appendDecimal(b []byte) []byte {
+	u := uint64(h)
+	if h < 0 {
+		b = append(b, '-')
+		u = uint64(-h)
+	}
+	b = strconv.AppendUint(b, u/uint64(Hour), 10)
+	if frac := u % uint64(Hour); frac != 0 {
+		digits := strconv.FormatUint(frac+uint64(Hour), 10)[1:] // zero-padded to three digits
+		b = append(b, '.')
+		b = append(b, strings.TrimRight(digits, "0")...)
+	}
+	return b
+}
+
+// MarshalJSON writes h as a JSON number of hours. Whole hours carry a ".0"
+// ("10.0"), as the floats of the original Python service did, so that clients
+// of that service keep reading a float.
+func (h Hours) MarshalJSON() ([]byte, error) {
+	b := h.appendDecimal(make([]byte, 0, 24))
+	if h%Hour == 0 {
+		b = append(b, ".0"...)
+	}
+	return b, nil
+}
+
+// UnmarshalJSON reads a JSON number of hours exactly, as ParseHours does.
+// Strings, booleans and null are errors: an amount of hours is always a number.
+func (h *Hours) UnmarshalJSON(b []byte) error {
+	v, err := ParseHours(string(b))
+	if err != nil {
+		return err
+	}
+	*h = v
+	return nil
+}

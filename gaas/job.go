@@ -1,0 +1,172 @@
+package gaas
+
+import (
+	"context"
+	"slices"
+	"time"
+	"unicode/utf8"
+)
+
+// JobStatus is where a job is in its lifecycle.
+type JobStatus string
+
+const (
+	StatusPending   JobStatus = "PENDING"
+	StatusApproved  JobStatus = "APPROVED"
+	StatusRunning   JobStatus = "RUNNING"
+	StatusCompleted JobStatus = "COMPLETED"
+	StatusFailed    JobStatus = "FAILED"
+	StatusRejected  JobStatus = "REJECTED"
+	StatusCancelled JobStatus = "CANCELLED"
+)
+
+// Statuses lists every status, in lifecycle order.
+var Statuses = []JobStatus{
+	StatusPending, StatusApproved, StatusRunning,
+	StatusCompleted, StatusFailed, StatusRejected, StatusCancelled,
+}
+
+// Transitions is the lifecycle of a job: the statuses each status may move
+// to. A status with no entry is final. The store enforces exactly this
+// table, and the documentation is generated from it.
+var Transitions = map[JobStatus][]JobStatus{
+	StatusPending:  {StatusApproved, StatusRejected, StatusCancelled},
+	StatusApproved: {StatusRunning, StatusCancelled},
+	StatusRunning:  {StatusCompleted, StatusFailed},
+}
+
+// Valid reports whether s is a known status.
+func (s JobStatus) Valid() bool { return slices.Contains(Statuses, s) }
+
+// Final reports whether no transition leaves s.
+func (s JobStatus) Final() bool { return len(Transitions[s]) == 0 }
+
+// CanMove reports whether the table allows a job in status s to move to to.
+func (s JobStatus) CanMove(to JobStatus) bool { return slices.Contains(Transitions[s], to) }
+
+// RefundsAll reports whether entering s returns the job's whole reservation.
+func (s JobStatus) RefundsAll() bool { return s == StatusRejected || s == StatusCancelled }
+
+// TakesActualHours reports whether a job entering s may be charged its
+// actual hours instead of its estimate.
+func (s JobStatus) TakesActualHours() bool { return s == StatusCompleted || s == StatusFailed }
+
+// Job is a request for GPU time. Its estimate is charged to the owner's
+// balance when it is submitted; ActualHours, when set, is what it was finally
+// charged.
+type Job struct {
+	ID             int64
+	UserID         int64
+	Command        string
+	GPUType        string
+	EstimatedHours Hours
+	ActualHours    *Hours
+	Status         JobStatus
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Limits of a job submission, counted in characters.
+const (
+	CommandMaxLen        = 8192
+	GPUTypeMaxLen        = 128
+	IdempotencyKeyMaxLen = 255
+)
+
+// SubmitRequest is what a user asks for when submitting a job.
+type SubmitRequest struct {
+	Command        string
+	GPUType        string
+	EstimatedHours Hours
+	// IdempotencyKey, when set, makes retries safe: the same key with the
+	// same request returns the first job and charges nothing more. Keys are
+	// scoped to the caller.
+	IdempotencyKey string
+}
+
+// Validate lists every field of r that breaks a rule.
+func (r SubmitRequest) Validate() error {
+	v := &ValidationError{}
+	checkText(v, "command", r.Command, CommandMaxLen)
+	checkText(v, "gpu_type", r.GPUType, GPUTypeMaxLen)
+	if r.EstimatedHours <= 0 {
+		v.Add("estimated_hours", "must be greater than 0")
+	} else if r.EstimatedHours > MaxHours {
+		v.Add("estimated_hours", "must be at most %s", MaxHours)
+	}
+	if r.IdempotencyKey != "" {
+		if err := ValidateIdempotencyKey(r.IdempotencyKey); err != nil {
+			v.Fields = append(v.Fields, err.(*ValidationError).Fields...)
+		}
+	}
+	return v.Err()
+}
+
+func checkText(v *ValidationError, field, s string, maxLen int) {
+	switch n := utf8.RuneCountInString(s); {
+	case !utf8.ValidString(s):
+		v.Add(field, "must be valid UTF-8")
+	case n == 0:
+		v.Add(field, "must not be empty")
+	case n > maxLen:
+		v.Add(field, "must be at most %d characters", maxLen)
+	}
+}
+
+// ValidateIdempotencyKey reports whether key is 1–255 printable ASCII characters.
+func ValidateIdempotencyKey(key string) error {
+	if len(key) < 1 || len(key) > IdempotencyKeyMaxLen {
+		return Invalid("Idempotency-Key", "must be 1 to %d characters", IdempotencyKeyMaxLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return Invalid("Idempotency-Key", "must hold only printable ASCII characters")
+		}
+	}
+	return nil
+}
+
+// JobFilter narrows a listing of jobs. Zero fields do not filter.
+type JobFilter struct {
+	Status JobStatus
+	// UserID lists one user's jobs; only admins may name another user.
+	UserID int64
+	Page
+}
+
+// JobPage is one page of jobs, newest first. NextCursor is empty on the last page.
+type JobPage struct {
+	Items      []Job
+	NextCursor string
+}
+
+// JobService submits jobs against the owner's quota and moves them through
+// their lifecycle. Every method takes the caller's user id and decides from
+// the caller's current role in the store; an unknown caller gets
+// ErrUnauthorized.
+type JobService interface {
+	// Submit checks the caller's balance, charges the estimate and records
+	// the job as PENDING, in one atomic step. It returns ErrInvalid for a bad
+	// request, a *QuotaError (ErrQuotaExceeded) when the balance is short,
+	// and ErrConflict when the idempotency key was used for another request.
+	// A retry with the key of an earlier identical request returns that job.
+	Submit(ctx context.Context, caller int64, req SubmitRequest) (Job, error)
+
+	// Get returns a job to its owner or an admin; anyone else gets ErrNotFound.
+	Get(ctx context.Context, caller, id int64) (Job, error)
+
+	// List returns the caller's jobs, or for an admin everyone's, newest first.
+	// A non-admin naming another user in the filter gets ErrForbidden.
+	List(ctx context.Context, caller int64, filter JobFilter) (JobPage, error)
+
+	// Transition moves a job to another status (admin only: ErrForbidden).
+	// Entering REJECTED or CANCELLED refunds the whole estimate; entering
+	// COMPLETED or FAILED with actual hours (0 ≤ actual ≤ estimate) refunds
+	// the difference. Asking for the current status changes nothing. Any
+	// move not in Transitions is a *TransitionError (ErrInvalidTransition).
+	Transition(ctx context.Context, caller, id int64, to JobStatus, actual *Hours) (Job, error)
+
+	// Cancel cancels a PENDING or APPROVED job for its owner or an admin and
+	// refunds its estimate.
+	Cancel(ctx context.Context, caller, id int64) (Job, error)
+}

@@ -1,0 +1,88 @@
+package gaas
+
+import (
+	"context"
+	"time"
+)
+
+// LedgerKind says why a balance changed.
+type LedgerKind string
+
+const (
+	// LedgerGrant adds hours to a balance, or takes them back when negative;
+	// a new account's default quota is its first grant.
+	LedgerGrant LedgerKind = "grant"
+	// LedgerSet records an admin assigning a balance outright.
+	LedgerSet LedgerKind = "set"
+	// LedgerCharge records the estimate of a submitted job.
+	LedgerCharge LedgerKind = "charge"
+	// LedgerRefund records hours returned by a rejected, cancelled or
+	// shorter-than-estimated job.
+	LedgerRefund LedgerKind = "refund"
+)
+
+// LedgerEntry is one change of one user's balance. The ledger is append-only,
+// and for every user the sum of the deltas is the balance.
+type LedgerEntry struct {
+	ID        int64
+	UserID    int64
+	JobID     *int64
+	ActorID   int64
+	Kind      LedgerKind
+	Delta     Hours
+	Balance   Hours // the balance right after this entry
+	Reason    string
+	CreatedAt time.Time
+}
+
+// LedgerPage is one page of a ledger, oldest first. NextCursor is empty on the last page.
+type LedgerPage struct {
+	Items      []LedgerEntry
+	NextCursor string
+}
+
+// ReasonMaxLen is the longest reason, in characters, that a ledger entry keeps.
+const ReasonMaxLen = 1024
+
+// Quota administers balances. Every method takes the caller's user id and
+// decides from the caller's current role in the store.
+type Quota interface {
+	// Balance returns a user's remaining hours, to an admin or that user.
+	Balance(ctx context.Context, caller, userID int64) (Hours, error)
+
+	// Set assigns a user's balance (admin only), recorded as a "set" entry.
+	Set(ctx context.Context, caller, userID int64, balance Hours, reason string) (User, error)
+
+	// Grant adds hours to a balance, or takes them back when negative
+	// (admin only). Taking back more than the balance holds is a
+	// *QuotaError: a balance never goes below zero.
+	Grant(ctx context.Context, caller, userID int64, delta Hours, reason string) (User, error)
+
+	// Ledger returns a user's ledger, oldest first, to an admin or that user.
+	Ledger(ctx context.Context, caller, userID int64, page Page) (LedgerPage, error)
+}
+
+// Token is a signed bearer token and when it expires.
+type Token struct {
+	AccessToken string
+	ExpiresAt   time.Time
+	ExpiresIn   time.Duration
+}
+
+// Authenticator registers users, checks passwords and issues and verifies
+// tokens.
+type Authenticator interface {
+	// Register creates an account with role user and the default quota.
+	// It returns ErrInvalid for a bad username or password and ErrConflict
+	// when the username is taken, in any letter case.
+	Register(ctx context.Context, username, password string) (User, error)
+
+	// Login checks a password and issues a token. A wrong username and a
+	// wrong password give the same ErrUnauthorized, after the same work.
+	Login(ctx context.Context, username, password string) (Token, error)
+
+	// Authenticate verifies a token and returns its user as the store holds
+	// them now. Any token that does not verify, or whose user is gone, is
+	// ErrUnauthorized.
+	Authenticate(ctx context.Context, token string) (User, error)
+}

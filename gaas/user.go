@@ -1,0 +1,108 @@
+package gaas
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+)
+
+// Role is what a user may do. Only RoleAdmin may manage quotas, roles and
+// the lifecycle of other users' jobs.
+type Role string
+
+const (
+	RoleAdmin Role = "admin"
+	RoleUser  Role = "user"
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleUser }
+
+// User is an account and its remaining balance of GPU hours.
+type User struct {
+	ID        int64
+	Username  string
+	Role      Role
+	Balance   Hours
+	CreatedAt time.Time
+}
+
+// IsAdmin reports whether u holds the admin role.
+func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Limits on credentials, counted in characters.
+const (
+	UsernameMinLen = 3
+	UsernameMaxLen = 64
+	PasswordMinLen = 8
+	PasswordMaxLen = 1024
+)
+
+// ValidateUsername reports whether name is 3–64 characters of [A-Za-z0-9_.-].
+func ValidateUsername(name string) error {
+	if n := utf8.RuneCountInString(name); n < UsernameMinLen || n > UsernameMaxLen {
+		return Invalid("username", "must be %d to %d characters", UsernameMinLen, UsernameMaxLen)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return Invalid("username", "may hold only letters A-Z and a-z, digits, '_', '.' and '-'")
+		}
+	}
+	return nil
+}
+
+// ValidatePassword reports whether password is 8–1024 characters of valid UTF-8.
+func ValidatePassword(password string) error {
+	if !utf8.ValidString(password) {
+		return Invalid("password", "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(password); n < PasswordMinLen || n > PasswordMaxLen {
+		return Invalid("password", "must be %d to %d characters", PasswordMinLen, PasswordMaxLen)
+	}
+	return nil
+}
+
+// Page asks for one page of a listing. Cursor is the NextCursor of the
+// previous page, or empty for the first; Limit of 0 means DefaultLimit.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Paging limits of every listing.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// Validate checks the limit, returning it with the default applied.
+func (p Page) Validate() (int, error) {
+	switch {
+	case p.Limit == 0:
+		return DefaultLimit, nil
+	case p.Limit < 1 || p.Limit > MaxLimit:
+		return 0, Invalid("limit", "must be between 1 and %d", MaxLimit)
+	}
+	return p.Limit, nil
+}
+
+// UserPage is one page of users, in order of id. NextCursor is empty on the last page.
+type UserPage struct {
+	Items      []User
+	NextCursor string
+}
+
+// UserService reads and administers accounts. Every method takes the
+// caller's user id and decides from the caller's current role in the store.
+type UserService interface {
+	// User returns one user to an admin or to that user themselves. Anyone
+	// else gets ErrNotFound; an unknown caller gets ErrUnauthorized.
+	User(ctx context.Context, caller, id int64) (User, error)
+
+	// Users lists every user to an admin (ErrForbidden for others).
+	Users(ctx context.Context, caller int64, page Page) (UserPage, error)
+
+	// SetRole changes a user's role (admin only: ErrForbidden). Demoting
+	// the last admin is ErrConflict.
+	SetRole(ctx context.Context, caller, id int64, role Role) (User, error)
+}
