@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Violation is one thing Check found wrong.
+type Violation struct {
+	Rule    string `bun:"-"`        // which invariant: "balance", "running-balance", "job-charge", "job-refund", "entry"
+	UserID  int64  `bun:"user_id"`  // the user concerned, or 0
+	JobID   int64  `bun:"job_id"`   // the job concerned, or 0
+	EntryID int64  `bun:"entry_id"` // the ledger entry concerned, or 0
+	Detail  string `bun:"detail"`
+}
+
+func (v Violation) String() string {
+	var ids []string
+	for _, f := range []struct {
+		name string
+		id   int64
+	}{{"user", v.UserID}, {"job", v.JobID}, {"entry", v.EntryID}} {
+		if f.id != 0 {
+			ids = append(ids, fmt.Sprintf("%s %d", f.name, f.id))
+		}
+	}
+	return fmt.Sprintf("%s: %s: %s", v.Rule, strings.Join(ids, ", "), v.Detail)
+}
+
+// Report is what Check found.
+type Report struct {
+	Users, Jobs, Entries int
+	Violations           []Violation
+}
+
+// OK reports whether every invariant holds.
+func (r Report) OK() bool { return len(r.Violations) == 0 }
+
+// maxViolations bounds how many violations of each rule a Report lists.
+const maxViolations = 100
+
+// Check verifies the invariants that no sequence of requests may break:
+// every balance is the sum of its ledger entries and not negative; each
+// entry's balance is the one before it plus its delta; every job has
+// exactly one charge, of its estimate, to its owner; refunds match the
+// job's status (the whole estimate for REJECTED and CANCELLED, the
+// difference for COMPLETED and FAILED with actual hours, nothing
+// otherwise); and no entry names a job of another user or lacks the job its
+// kind needs. It reads a consistent snapshot and writes nothing, so it may
+// run against a live database.
+func (db *DB) Check(ctx context.Context) (Report, error) {
+	var r Report
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return r, fmt.Errorf("store: check: %w", err)
+	}
+	defer tx.Rollback()
+
+	if err := tx.NewRaw("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM jobs), (SELECT count(*) FROM ledger)").
+		Scan(ctx, &r.Users, &r.Jobs, &r.Entries); err != nil {
+		return r, fmt.Errorf("store: check: %w", err)
+	}
+	checks := []struct {
+		rule, query string
+	}{
+		{"balance", `
+			SELECT u.id AS user_id, 0 AS job_id, 0 AS entry_id,
+			       'balance ' || u.balance || ' but ledger sums to ' || COALESCE(SUM(l.delta), 0) AS detail
+			FROM users u LEFT JOIN ledger l ON l.user_id = u.id
+			GROUP BY u.id, u.balance
+			HAVING u.balance < 0 OR u.balance != COALESCE(SUM(l.delta), 0)`},
+		{"running-balance", `
+			SELECT user_id, COALESCE(job_id, 0) AS job_id, id AS entry_id,
+			       'balance ' || balance || ' after delta ' || delta || ' from ' || prev AS detail
+			FROM (SELECT id, user_id, job_id, delta, balance,
+			             COALESCE(LAG(balance) OVER (PARTITION BY user_id ORDER BY id), 0) AS prev
+			      FROM ledger) t
+			WHERE balance != prev + delta OR balance < 0`},
+		{"job-charge", `
+			SELECT j.user_id, j.id AS job_id, 0 AS entry_id,
+			       count(l.id) || ' charge(s) totalling ' || COALESCE(-SUM(l.delta), 0) || ' for an estimate of ' || j.estimated AS detail
+			FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id AND l.kind = 'charge'
+			GROUP BY j.id, j.user_id, j.estimated
+			HAVING count(l.id) != 1 OR COALESCE(-SUM(l.delta), 0) != j.estimated`},
+		{"job-refund", `
+			SELECT user_id, job_id, 0 AS entry_id,
+			       status || ' job refunded ' || refunded || ', expected ' || expected AS detail
+			FROM (SELECT j.user_id, j.id AS job_id, j.status,
+			             COALESCE(SUM(l.delta), 0) AS refunded,
+			             CASE WHEN j.status IN ('REJECTED', 'CANCELLED') THEN j.estimated
+			                  WHEN j.status IN ('COMPLETED', 'FAILED') AND j.actual IS NOT NULL THEN j.estimated - j.actual
+			                  ELSE 0 END AS expected
+			      FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id AND l.kind = 'refund'
+			      GROUP BY j.id, j.user_id, j.status, j.estimated, j.actual) t
+			WHERE refunded != expected`},
+		{"entry", `
+			SELECT l.user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id,
+			       CASE WHEN l.job_id IS NOT NULL AND j.id IS NULL THEN 'names a job that does not exist'
+			            WHEN j.id IS NOT NULL AND j.user_id != l.user_id THEN 'names a job of user ' || j.user_id
+			            WHEN l.kind IN ('charge', 'refund') AND l.job_id IS NULL THEN l.kind || ' without a job'
+			            WHEN l.kind IN ('grant', 'set') AND l.job_id IS NOT NULL THEN l.kind || ' names a job'
+			            WHEN l.kind = 'charge' AND l.delta > 0 THEN 'positive charge'
+			            WHEN l.kind = 'refund' AND l.delta < 0 THEN 'negative refund'
+			            ELSE 'user does not exist' END AS detail
+			FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id LEFT JOIN users u ON u.id = l.user_id
+			WHERE (l.job_id IS NOT NULL AND (j.id IS NULL OR j.user_id != l.user_id))
+			   OR (l.kind IN ('charge', 'refund') AND l.job_id IS NULL)
+			   OR (l.kind IN ('grant', 'set') AND l.job_id IS NOT NULL)
+			   OR (l.kind = 'charge' AND l.delta > 0) OR (l.kind = 'refund' AND l.delta < 0)
+			   OR u.id IS NULL`},
+	}
+	for _, c := range checks {
+		var found []Violation
+		if err := tx.NewRaw(c.query+fmt.Sprintf(" LIMIT %d", maxViolations)).Scan(ctx, &found); err != nil {
+			return r, fmt.Errorf("store: check %s: %w", c.rule, err)
+		}
+		for _, v := range found {
+			v.Rule = c.rule
+			r.Violations = append(r.Violations, v)
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,316 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+type jobRow struct {
+	ID             int64     `bun:"id"`
+	UserID         int64     `bun:"user_id"`
+	Command        string    `bun:"command"`
+	GPUType        string    `bun:"gpu_type"`
+	Estimated      int64     `bun:"estimated"`
+	Actual         *int64    `bun:"actual"`
+	Status         string    `bun:"status"`
+	IdempotencyKey *string   `bun:"idempotency_key"`
+	CreatedAt      time.Time `bun:"created_at"`
+	UpdatedAt      time.Time `bun:"updated_at"`
+}
+
+const jobColumns = "id, user_id, command, gpu_type, estimated, actual, status, idempotency_key, created_at, updated_at"
+
+func (r *jobRow) job() gaas.Job {
+	j := gaas.Job{
+		ID: r.ID, UserID: r.UserID, Command: r.Command, GPUType: r.GPUType,
+		EstimatedHours: gaas.Hours(r.Estimated), Status: gaas.JobStatus(r.Status),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if r.Actual != nil {
+		a := gaas.Hours(*r.Actual)
+		j.ActualHours = &a
+	}
+	return j
+}
+
+// sameRequest reports whether the job was submitted with req's fields.
+func (r *jobRow) sameRequest(req gaas.SubmitRequest) bool {
+	return r.Command == req.Command && r.GPUType == req.GPUType && r.Estimated == int64(req.EstimatedHours)
+}
+
+// JobService implements gaas.JobService on the store.
+type JobService struct{ db *DB }
+
+var _ gaas.JobService = (*JobService)(nil)
+
+func loadJob(ctx context.Context, idb bun.IDB, id int64) (jobRow, error) {
+	var j jobRow
+	err := idb.NewRaw("SELECT "+jobColumns+" FROM jobs WHERE id = ?", id).Scan(ctx, &j)
+	if err != nil {
+		return j, fmt.Errorf("job %d: %w", id, mapErr(err))
+	}
+	return j, nil
+}
+
+// loadJobByKey finds the caller's job submitted with an idempotency key.
+func loadJobByKey(ctx context.Context, idb bun.IDB, userID int64, key string) (jobRow, error) {
+	var j jobRow
+	err := idb.NewRaw("SELECT "+jobColumns+" FROM jobs WHERE user_id = ? AND idempotency_key = ?", userID, key).Scan(ctx, &j)
+	return j, mapErr(err)
+}
+
+// replay answers a retry of an idempotent submission with the first job,
+// or gaas.ErrConflict when the retry asks for something else.
+func replay(j jobRow, req gaas.SubmitRequest) (jobRow, error) {
+	if !j.sameRequest(req) {
+		return jobRow{}, fmt.Errorf("idempotency key was used for job %d, a different request: %w", j.ID, gaas.ErrConflict)
+	}
+	return j, nil
+}
+
+// Submit implements gaas.JobService.
+func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRequest) (gaas.Job, error) {
+	if err := req.Validate(); err != nil {
+		return gaas.Job{}, fmt.Errorf("store: submit job: %w", err)
+	}
+	var j jobRow
+	err := s.db.tx(ctx, func(tx bun.Tx) (err error) {
+		j, err = s.submit(ctx, tx, caller, req)
+		return err
+	})
+	if req.IdempotencyKey != "" && errors.Is(err, gaas.ErrConflict) && !errors.Is(err, errKeyReused) {
+		// Another transaction inserted the same key first and committed:
+		// answer with its job.
+		j, err = loadJobByKey(ctx, s.db.w, caller, req.IdempotencyKey)
+		if err == nil {
+			j, err = replay(j, req)
+		}
+	}
+	if err != nil {
+		return gaas.Job{}, fmt.Errorf("store: submit job for user %d: %w", caller, err)
+	}
+	return j.job(), nil
+}
+
+var errKeyReused = errors.New("idempotency key reused")
+
+func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req gaas.SubmitRequest) (jobRow, error) {
+	var key *string
+	if req.IdempotencyKey != "" {
+		key = &req.IdempotencyKey
+		j, err := loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
+		switch {
+		case err == nil:
+			j, err = replay(j, req)
+			if err != nil {
+				err = fmt.Errorf("%w: %w", errKeyReused, err)
+			}
+			return j, err
+		case !errors.Is(err, gaas.ErrNotFound):
+			return jobRow{}, err
+		}
+	}
+	bal, err := moveBalance(ctx, tx, caller, -req.EstimatedHours, gaas.MaxHours, "estimated_hours")
+	if errors.Is(err, gaas.ErrNotFound) {
+		return jobRow{}, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+	} else if err != nil {
+		return jobRow{}, err
+	}
+	now := s.db.timestamp()
+	j := jobRow{
+		UserID: caller, Command: req.Command, GPUType: req.GPUType, Estimated: int64(req.EstimatedHours),
+		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := tx.NewRaw("INSERT INTO jobs (user_id, command, gpu_type, estimated, status, idempotency_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt).Scan(ctx, &j.ID); err != nil {
+		return jobRow{}, mapErr(err)
+	}
+	return j, appendLedger(ctx, tx, ledgerRow{
+		UserID: caller, JobID: &j.ID, ActorID: caller, Kind: string(gaas.LedgerCharge),
+		Delta: -j.Estimated, Balance: int64(bal), Reason: fmt.Sprintf("job %d submitted", j.ID), CreatedAt: now,
+	})
+}
+
+// Get implements gaas.JobService.
+func (s *JobService) Get(ctx context.Context, caller, id int64) (gaas.Job, error) {
+	c, err := loadCaller(ctx, s.db.r, caller)
+	if err != nil {
+		return gaas.Job{}, fmt.Errorf("store: get job: %w", err)
+	}
+	j, err := loadJob(ctx, s.db.r, id)
+	if err == nil && j.UserID != caller && c.Role != string(gaas.RoleAdmin) {
+		err = fmt.Errorf("job %d: %w", id, gaas.ErrNotFound)
+	}
+	if err != nil {
+		return gaas.Job{}, fmt.Errorf("store: get job: %w", err)
+	}
+	return j.job(), nil
+}
+
+// List implements gaas.JobService.
+func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (gaas.JobPage, error) {
+	limit, before, err := readPage(f.Page, math.MaxInt64)
+	if err == nil && f.Status != "" && !f.Status.Valid() {
+		err = gaas.Invalid("status", "must be one of %s", statusList())
+	}
+	if err == nil && f.UserID < 0 {
+		err = gaas.Invalid("user_id", "must be a positive id")
+	}
+	if err != nil {
+		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
+	}
+	c, err := loadCaller(ctx, s.db.r, caller)
+	if err != nil {
+		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
+	}
+	if c.Role != string(gaas.RoleAdmin) {
+		if f.UserID != 0 && f.UserID != caller {
+			return gaas.JobPage{}, fmt.Errorf("store: list jobs of user %d: %w", f.UserID, gaas.ErrForbidden)
+		}
+		f.UserID = caller
+	}
+	q := s.db.r.NewSelect().TableExpr("jobs").ColumnExpr(jobColumns).
+		Where("id < ?", before).OrderExpr("id DESC").Limit(int64(limit + 1))
+	if f.UserID != 0 {
+		q = q.Where("user_id = ?", f.UserID)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", string(f.Status))
+	}
+	var rows []jobRow
+	if err := q.Scan(ctx, &rows); err != nil {
+		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", mapErr(err))
+	}
+	var out gaas.JobPage
+	rows, out.NextCursor = cutPage(rows, limit, func(r jobRow) int64 { return r.ID })
+	out.Items = make([]gaas.Job, len(rows))
+	for i := range rows {
+		out.Items[i] = rows[i].job()
+	}
+	return out, nil
+}
+
+func statusList() string {
+	names := make([]string, len(gaas.Statuses))
+	for i, s := range gaas.Statuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Transition implements gaas.JobService.
+func (s *JobService) Transition(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Job, error) {
+	if err := checkTransition(to, actual); err != nil {
+		return gaas.Job{}, fmt.Errorf("store: transition job %d: %w", id, err)
+	}
+	return s.move(ctx, caller, id, to, actual, func(c userRow, j jobRow) error {
+		if c.Role != string(gaas.RoleAdmin) {
+			return fmt.Errorf("caller %d is not an admin: %w", caller, gaas.ErrForbidden)
+		}
+		return nil
+	})
+}
+
+// Cancel implements gaas.JobService.
+func (s *JobService) Cancel(ctx context.Context, caller, id int64) (gaas.Job, error) {
+	return s.move(ctx, caller, id, gaas.StatusCancelled, nil, func(c userRow, j jobRow) error {
+		if j.UserID != caller && c.Role != string(gaas.RoleAdmin) {
+			return fmt.Errorf("job %d: %w", id, gaas.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+func checkTransition(to gaas.JobStatus, actual *gaas.Hours) error {
+	if !to.Valid() {
+		return gaas.Invalid("status", "must be one of %s", statusList())
+	}
+	if actual == nil {
+		return nil
+	}
+	if !to.TakesActualHours() {
+		return gaas.Invalid("actual_hours", "may be given only with status %s or %s", gaas.StatusCompleted, gaas.StatusFailed)
+	}
+	if *actual < 0 {
+		return gaas.Invalid("actual_hours", "must not be negative")
+	}
+	return nil
+}
+
+// move changes a job's status in one transaction, after allow has checked
+// the caller against the job, and refunds what the new status returns.
+func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours,
+	allow func(c userRow, j jobRow) error) (gaas.Job, error) {
+	var j jobRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		c, err := loadCaller(ctx, tx, caller)
+		if err != nil {
+			return err
+		}
+		if j, err = loadJob(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := allow(c, j); err != nil {
+			return err
+		}
+		return s.apply(ctx, tx, &j, caller, to, actual)
+	})
+	if err != nil {
+		return gaas.Job{}, fmt.Errorf("store: move job %d to %s: %w", id, to, mapErr(err))
+	}
+	return j.job(), nil
+}
+
+func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int64, to gaas.JobStatus, actual *gaas.Hours) error {
+	from := gaas.JobStatus(j.Status)
+	if from == to {
+		return nil // a retry of a move already made
+	}
+	if !from.CanMove(to) {
+		return &gaas.TransitionError{From: from, To: to}
+	}
+	var refund gaas.Hours
+	switch {
+	case to.RefundsAll():
+		refund = gaas.Hours(j.Estimated)
+	case actual != nil:
+		if *actual > gaas.Hours(j.Estimated) {
+			return gaas.Invalid("actual_hours", "must be at most the estimate of %s hours", gaas.Hours(j.Estimated))
+		}
+		refund = gaas.Hours(j.Estimated) - *actual
+		a := int64(*actual)
+		j.Actual = &a
+	}
+	now := s.db.timestamp()
+	res, err := tx.ExecContext(ctx, "UPDATE jobs SET status = ?, actual = ?, updated_at = ? WHERE id = ? AND status = ?",
+		string(to), j.Actual, now, j.ID, j.Status)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return fmt.Errorf("job %d changed meanwhile: %w", j.ID, gaas.ErrConflict)
+	}
+	j.Status, j.UpdatedAt = string(to), now
+	if refund == 0 {
+		return nil
+	}
+	bal, err := addBalance(ctx, tx, j.UserID, refund)
+	if err != nil {
+		return err
+	}
+	return appendLedger(ctx, tx, ledgerRow{
+		UserID: j.UserID, JobID: &j.ID, ActorID: actor, Kind: string(gaas.LedgerRefund),
+		Delta: int64(refund), Balance: int64(bal), Reason: fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to))),
+		CreatedAt: now,
+	})
+}

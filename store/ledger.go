@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+type ledgerRow struct {
+	ID        int64     `bun:"id"`
+	UserID    int64     `bun:"user_id"`
+	JobID     *int64    `bun:"job_id"`
+	ActorID   int64     `bun:"actor_id"`
+	Kind      string    `bun:"kind"`
+	Delta     int64     `bun:"delta"`
+	Balance   int64     `bun:"balance"`
+	Reason    string    `bun:"reason"`
+	CreatedAt time.Time `bun:"created_at"`
+}
+
+func (r *ledgerRow) entry() gaas.LedgerEntry {
+	return gaas.LedgerEntry{
+		ID: r.ID, UserID: r.UserID, JobID: r.JobID, ActorID: r.ActorID,
+		Kind: gaas.LedgerKind(r.Kind), Delta: gaas.Hours(r.Delta), Balance: gaas.Hours(r.Balance),
+		Reason: r.Reason, CreatedAt: r.CreatedAt.UTC(),
+	}
+}
+
+// appendLedger records one change of a balance. It must run in the
+// transaction that made the change.
+func appendLedger(ctx context.Context, idb bun.IDB, e ledgerRow) error {
+	_, err := idb.ExecContext(ctx,
+		"INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		e.UserID, e.JobID, e.ActorID, e.Kind, e.Delta, e.Balance, e.Reason, e.CreatedAt)
+	return err
+}
+
+// addBalance adds delta to a balance unconditionally (a refund returns
+// what a charge took) and returns the new balance.
+func addBalance(ctx context.Context, idb bun.IDB, userID int64, delta gaas.Hours) (gaas.Hours, error) {
+	var bal int64
+	err := idb.NewRaw("UPDATE users SET balance = balance + ? WHERE id = ? RETURNING balance", int64(delta), userID).Scan(ctx, &bal)
+	return gaas.Hours(bal), mapErr(err)
+}
+
+// moveBalance adds delta, which may be negative, to a balance, only if a
+// negative delta leaves it at zero or more and a positive one leaves it at
+// limit or less. The database decides, in one statement, and the new
+// balance is returned. When the bound stops it, a negative delta is a
+// *gaas.QuotaError and a positive one a *gaas.ValidationError on field.
+func moveBalance(ctx context.Context, idb bun.IDB, userID int64, delta, limit gaas.Hours, field string) (gaas.Hours, error) {
+	var bal int64
+	q := "UPDATE users SET balance = balance + ?0 WHERE id = ?1 AND balance <= ?2 - ?0 RETURNING balance"
+	if delta < 0 {
+		q = "UPDATE users SET balance = balance + ?0 WHERE id = ?1 AND balance >= -?0 RETURNING balance"
+	}
+	err := idb.NewRaw(q, int64(delta), userID, int64(limit)).Scan(ctx, &bal)
+	if err = mapErr(err); !errors.Is(err, gaas.ErrNotFound) {
+		return gaas.Hours(bal), err
+	}
+	// Nothing changed: the user is gone, or the bound held.
+	if err := idb.NewRaw("SELECT balance FROM users WHERE id = ?", userID).Scan(ctx, &bal); err != nil {
+		return 0, mapErr(err)
+	}
+	if delta < 0 {
+		return 0, &gaas.QuotaError{Asked: -delta, Remaining: gaas.Hours(bal)}
+	}
+	return 0, gaas.Invalid(field, "would raise the balance of %s hours above the maximum of %s", gaas.Hours(bal), limit)
+}
+
+func checkReason(reason string) error {
+	if !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > gaas.ReasonMaxLen {
+		return gaas.Invalid("reason", "must be valid UTF-8 of at most %d characters", gaas.ReasonMaxLen)
+	}
+	return nil
+}
+
+// QuotaService implements gaas.Quota on the store.
+type QuotaService struct{ db *DB }
+
+var _ gaas.Quota = (*QuotaService)(nil)
+
+// Balance implements gaas.Quota.
+func (s *QuotaService) Balance(ctx context.Context, caller, userID int64) (gaas.Hours, error) {
+	u, err := loadVisibleUser(ctx, s.db.r, caller, userID)
+	if err != nil {
+		return 0, fmt.Errorf("store: balance: %w", err)
+	}
+	return gaas.Hours(u.Balance), nil
+}
+
+// Set implements gaas.Quota.
+func (s *QuotaService) Set(ctx context.Context, caller, userID int64, balance gaas.Hours, reason string) (gaas.User, error) {
+	if balance < 0 || balance > gaas.MaxHours {
+		return gaas.User{}, fmt.Errorf("store: set quota: %w", gaas.Invalid("gpu_hours_quota", "must be between 0 and %s", gaas.MaxHours))
+	}
+	return s.change(ctx, caller, userID, gaas.LedgerSet, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
+		delta := balance - gaas.Hours(u.Balance)
+		_, err := tx.ExecContext(ctx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance), u.ID)
+		return delta, err
+	})
+}
+
+// Grant implements gaas.Quota.
+func (s *QuotaService) Grant(ctx context.Context, caller, userID int64, delta gaas.Hours, reason string) (gaas.User, error) {
+	if delta == 0 || delta > gaas.MaxHours || delta < -gaas.MaxHours {
+		return gaas.User{}, fmt.Errorf("store: grant: %w", gaas.Invalid("hours", "must be non-zero and at most %s in size", gaas.MaxHours))
+	}
+	return s.change(ctx, caller, userID, gaas.LedgerGrant, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
+		_, err := moveBalance(ctx, tx, u.ID, delta, gaas.MaxHours, "hours")
+		return delta, err
+	})
+}
+
+// change runs an admin's change of a balance and its ledger entry in one
+// transaction; apply makes the change and returns its delta.
+func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind gaas.LedgerKind, reason string,
+	apply func(tx bun.Tx, u userRow) (gaas.Hours, error)) (gaas.User, error) {
+	if err := checkReason(reason); err != nil {
+		return gaas.User{}, fmt.Errorf("store: %s quota: %w", kind, err)
+	}
+	var out userRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+			return err
+		}
+		u, err := loadUser(ctx, tx, userID)
+		if err != nil {
+			return fmt.Errorf("user %d: %w", userID, err)
+		}
+		delta, err := apply(tx, u)
+		if err != nil {
+			return err
+		}
+		u.Balance += int64(delta)
+		out = u
+		return appendLedger(ctx, tx, ledgerRow{
+			UserID: userID, ActorID: caller, Kind: string(kind), Delta: int64(delta),
+			Balance: u.Balance, Reason: reason, CreatedAt: s.db.timestamp(),
+		})
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: %s quota of user %d: %w", kind, userID, mapErr(err))
+	}
+	return out.user(), nil
+}
+
+// Ledger implements gaas.Quota.
+func (s *QuotaService) Ledger(ctx context.Context, caller, userID int64, page gaas.Page) (gaas.LedgerPage, error) {
+	limit, after, err := readPage(page, 0)
+	if err != nil {
+		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
+	}
+	if _, err := loadVisibleUser(ctx, s.db.r, caller, userID); err != nil {
+		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
+	}
+	var rows []ledgerRow
+	if err := s.db.r.NewRaw("SELECT id, user_id, job_id, actor_id, kind, delta, balance, reason, created_at FROM ledger WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+		userID, after, limit+1).Scan(ctx, &rows); err != nil {
+		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", mapErr(err))
+	}
+	var out gaas.LedgerPage
+	rows, out.NextCursor = cutPage(rows, limit, func(r ledgerRow) int64 { return r.ID })
+	out.Items = make([]gaas.LedgerEntry, len(rows))
+	for i := range rows {
+		out.Items[i] = rows[i].entry()
+	}
+	return out, nil
+}

@@ -1,0 +1,255 @@
+// Package store keeps users, jobs and the quota ledger in SQL through bun,
+// and implements the gaas services on them. Every change of a balance is
+// one transaction that writes the balance, the ledger entry and the job
+// together, and a charge is a conditional UPDATE decided by the database.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/sqliteshim"
+	"github.com/uptrace/bun/migrate"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// Options configure a store. The zero value is usable.
+type Options struct {
+	// DefaultQuota is the balance of every new account; 0 means 10 hours.
+	// Use a negative value for new accounts that start with nothing.
+	DefaultQuota gaas.Hours
+
+	// Readers is the number of connections that serve reads from a SQLite
+	// file, beside the one connection that writes; 0 means 4.
+	Readers int
+
+	// BusyTimeout is how long a SQLite connection waits for a lock held by
+	// another process; 0 means 5s.
+	BusyTimeout time.Duration
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultQuota is the balance a new account starts with unless Options say otherwise.
+const DefaultQuota = 10 * gaas.Hour
+
+// DB is an open store. Its services are safe for concurrent use.
+type DB struct {
+	w *bun.DB // the one connection that writes
+	r *bun.DB // the connections that read; w itself for an in-memory database
+
+	defaultQuota gaas.Hours
+	now          func() time.Time
+
+	Jobs  *JobService
+	Quota *QuotaService
+	Users *UserService
+}
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Open opens the SQLite database at dsn, a file path or ":memory:", and
+// brings its schema up to date. Each ":memory:" store is a database of its
+// own that lives until Close.
+//
+// Writes go through one connection: SQLite admits one writer at a time, and
+// queuing writers in Go is faster and fairer than letting several
+// connections fight over the lock. Reads use a pool of their own, which WAL
+// mode lets run beside the writer.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	db := &DB{defaultQuota: opts.DefaultQuota, now: opts.Now}
+	switch {
+	case db.defaultQuota == 0:
+		db.defaultQuota = DefaultQuota
+	case db.defaultQuota < 0:
+		db.defaultQuota = 0
+	case db.defaultQuota > gaas.MaxHours:
+		return nil, fmt.Errorf("store: default quota %s is above the maximum %s", db.defaultQuota, gaas.MaxHours)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	readers := cmp(opts.Readers, 4)
+	busy := opts.BusyTimeout
+	if busy == 0 {
+		busy = 5 * time.Second
+	}
+
+	memory := dsn == ":memory:" || strings.Contains(dsn, "mode=memory")
+	if dsn == "" {
+		return nil, errors.New("store: open: empty database path")
+	}
+	pragmas := []string{
+		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
+		"PRAGMA foreign_keys = ON",
+		"PRAGMA synchronous = NORMAL",
+	}
+	if !memory {
+		pragmas = append(pragmas, "PRAGMA journal_mode = WAL")
+	}
+	// Writing transactions take the lock at BEGIN (BEGIN IMMEDIATE), so two
+	// processes on one file queue on busy_timeout instead of failing when a
+	// reader tries to become a writer.
+	wdsn := withParam(dsn, "_txlock", "immediate")
+	w := sql.OpenDB(&connector{dsn: wdsn, pragmas: pragmas})
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	db.w = bun.NewDB(w, sqlitedialect.New())
+	db.r = db.w
+	if !memory {
+		r := sql.OpenDB(&connector{dsn: dsn, pragmas: append(pragmas, "PRAGMA query_only = ON")})
+		r.SetMaxOpenConns(readers)
+		r.SetMaxIdleConns(readers)
+		db.r = bun.NewDB(r, sqlitedialect.New())
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.Jobs = &JobService{db: db}
+	db.Quota = &QuotaService{db: db}
+	db.Users = &UserService{db: db}
+	return db, nil
+}
+
+func cmp(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// withParam adds a query parameter to a SQLite path or file: URI.
+func withParam(dsn, key, value string) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	if !strings.HasPrefix(dsn, "file:") {
+		// A plain path: make it a URI so that parameters are read, and
+		// escape what a URI would misread.
+		dsn = "file:" + (&url.URL{Path: dsn}).EscapedPath()
+	}
+	return dsn + sep + key + "=" + value
+}
+
+// connector opens SQLite connections and sets the pragmas on each, so that
+// no connection the pool opens later runs without them.
+type connector struct {
+	dsn     string
+	pragmas []string
+}
+
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := sqliteshim.Driver().Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	execer, ok := conn.(driver.ExecerContext)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("store: sqlite driver cannot execute statements")
+	}
+	for _, p := range c.pragmas {
+		if _, err := execer.ExecContext(ctx, p, nil); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("store: %s: %w", p, err)
+		}
+	}
+	return conn, nil
+}
+
+func (c *connector) Driver() driver.Driver { return sqliteshim.Driver() }
+
+func (db *DB) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrationFiles, "migrations/sqlite")
+	if err != nil {
+		return err
+	}
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(sub); err != nil {
+		return fmt.Errorf("store: read migrations: %w", err)
+	}
+	m := migrate.NewMigrator(db.w, ms,
+		migrate.WithTableName("schema_migrations"),
+		migrate.WithLocksTableName("schema_migration_locks"),
+		migrate.WithMarkAppliedOnSuccess(true))
+	if err := m.Init(ctx); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	if _, err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		err = errors.Join(err, db.r.Close())
+	}
+	return err
+}
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	var one int
+	if err := db.r.NewRaw("SELECT 1").Scan(ctx, &one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// tx runs fn in one writing transaction, committed when fn returns nil.
+func (db *DB) tx(ctx context.Context, fn func(tx bun.Tx) error) error {
+	return db.w.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(tx) })
+}
+
+// signingKeyName is the settings row that holds the generated token key.
+const signingKeyName = "jwt_signing_key"
+
+// SigningKey returns the key that signs tokens. The first call on a new
+// database generates 32 random bytes and stores them; every later call, in
+// this process or another on the same database, returns the same key.
+func (db *DB) SigningKey(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("store: signing key: %w", err)
+	}
+	var key []byte
+	err := db.tx(ctx, func(tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+			signingKeyName, fresh); err != nil {
+			return err
+		}
+		return tx.NewRaw("SELECT value FROM settings WHERE name = ?", signingKeyName).Scan(ctx, &key)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: signing key: %w", mapErr(err))
+	}
+	return key, nil
+}
+
+// timestamp is the time now as the database keeps it: UTC, to the microsecond.
+func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+type userRow struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID           int64     `bun:"id,pk,autoincrement"`
+	Username     string    `bun:"username"`
+	PasswordHash string    `bun:"password_hash"`
+	Role         string    `bun:"role"`
+	Balance      int64     `bun:"balance"`
+	CreatedAt    time.Time `bun:"created_at"`
+}
+
+func (r *userRow) user() gaas.User {
+	return gaas.User{
+		ID:        r.ID,
+		Username:  r.Username,
+		Role:      gaas.Role(r.Role),
+		Balance:   gaas.Hours(r.Balance),
+		CreatedAt: r.CreatedAt.UTC(),
+	}
+}
+
+const userColumns = "id, username, password_hash, role, balance, created_at"
+
+// UserService implements gaas.UserService, and the account storage that
+// authn needs, on the store.
+type UserService struct{ db *DB }
+
+var _ gaas.UserService = (*UserService)(nil)
+
+// loadUser reads one user by id; a missing user is gaas.ErrNotFound.
+func loadUser(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
+	var u userRow
+	err := idb.NewRaw("SELECT "+userColumns+" FROM users WHERE id = ?", id).Scan(ctx, &u)
+	return u, mapErr(err)
+}
+
+// loadCaller reads the user who makes a call; a missing caller is
+// gaas.ErrUnauthorized, since whoever holds their token is no one now.
+func loadCaller(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
+	u, err := loadUser(ctx, idb, id)
+	if errors.Is(err, gaas.ErrNotFound) {
+		return u, fmt.Errorf("caller %d does not exist: %w", id, gaas.ErrUnauthorized)
+	}
+	return u, err
+}
+
+// loadAdmin reads the caller and requires the admin role.
+func loadAdmin(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
+	u, err := loadCaller(ctx, idb, id)
+	if err == nil && u.Role != string(gaas.RoleAdmin) {
+		err = fmt.Errorf("caller %d is not an admin: %w", id, gaas.ErrForbidden)
+	}
+	return u, err
+}
+
+// loadVisibleUser reads user id for a caller who must be that user or an
+// admin; anyone else is told it does not exist.
+func loadVisibleUser(ctx context.Context, idb bun.IDB, caller, id int64) (userRow, error) {
+	c, err := loadCaller(ctx, idb, caller)
+	if err != nil {
+		return userRow{}, err
+	}
+	if caller == id {
+		return c, nil
+	}
+	if c.Role != string(gaas.RoleAdmin) {
+		return userRow{}, fmt.Errorf("user %d: %w", id, gaas.ErrNotFound)
+	}
+	u, err := loadUser(ctx, idb, id)
+	if err != nil {
+		return userRow{}, fmt.Errorf("user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// User implements gaas.UserService.
+func (s *UserService) User(ctx context.Context, caller, id int64) (gaas.User, error) {
+	u, err := loadVisibleUser(ctx, s.db.r, caller, id)
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: get user: %w", err)
+	}
+	return u.user(), nil
+}
+
+// Users implements gaas.UserService.
+func (s *UserService) Users(ctx context.Context, caller int64, page gaas.Page) (gaas.UserPage, error) {
+	limit, after, err := readPage(page, 0)
+	if err != nil {
+		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
+	}
+	if _, err := loadAdmin(ctx, s.db.r, caller); err != nil {
+		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
+	}
+	var rows []userRow
+	if err := s.db.r.NewRaw("SELECT "+userColumns+" FROM users WHERE id > ? ORDER BY id LIMIT ?",
+		after, limit+1).Scan(ctx, &rows); err != nil {
+		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", mapErr(err))
+	}
+	var out gaas.UserPage
+	rows, out.NextCursor = cutPage(rows, limit, func(r userRow) int64 { return r.ID })
+	out.Items = make([]gaas.User, len(rows))
+	for i := range rows {
+		out.Items[i] = rows[i].user()
+	}
+	return out, nil
+}
+
+// SetRole implements gaas.UserService.
+func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.Role) (gaas.User, error) {
+	if !role.Valid() {
+		return gaas.User{}, fmt.Errorf("store: set role: %w", gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser))
+	}
+	var out userRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+			return err
+		}
+		u, err := loadUser(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("user %d: %w", id, err)
+		}
+		if u.Role == string(gaas.RoleAdmin) && role != gaas.RoleAdmin {
+			var admins int
+			if err := tx.NewRaw("SELECT count(*) FROM users WHERE role = 'admin'").Scan(ctx, &admins); err != nil {
+				return err
+			}
+			if admins <= 1 {
+				return fmt.Errorf("user %d is the last admin: %w", id, gaas.ErrConflict)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET role = ? WHERE id = ?", string(role), id); err != nil {
+			return err
+		}
+		u.Role = string(role)
+		out = u
+		return nil
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: set role: %w", mapErr(err))
+	}
+	return out.user(), nil
+}
+
+// CreateUser stores a new account with the given password hash and role,
+// and grants it the default quota as its first ledger entry, in one
+// transaction. A username taken in any letter case is gaas.ErrConflict.
+func (s *UserService) CreateUser(ctx context.Context, username, passwordHash string, role gaas.Role) (gaas.User, error) {
+	var out userRow
+	err := s.db.tx(ctx, func(tx bun.Tx) (err error) {
+		out, err = s.createUser(ctx, tx, username, passwordHash, role)
+		return err
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: create user %q: %w", username, mapErr(err))
+	}
+	return out.user(), nil
+}
+
+func (s *UserService) createUser(ctx context.Context, tx bun.Tx, username, passwordHash string, role gaas.Role) (userRow, error) {
+	if err := gaas.ValidateUsername(username); err != nil {
+		return userRow{}, err
+	}
+	if !role.Valid() {
+		return userRow{}, gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser)
+	}
+	u := userRow{Username: username, PasswordHash: passwordHash, Role: string(role), CreatedAt: s.db.timestamp()}
+	if err := tx.NewRaw("INSERT INTO users (username, password_hash, role, balance, created_at) VALUES (?, ?, ?, 0, ?) RETURNING id",
+		u.Username, u.PasswordHash, u.Role, u.CreatedAt).Scan(ctx, &u.ID); err != nil {
+		return userRow{}, mapErr(err)
+	}
+	if s.db.defaultQuota > 0 {
+		bal, err := addBalance(ctx, tx, u.ID, s.db.defaultQuota)
+		if err != nil {
+			return userRow{}, err
+		}
+		u.Balance = int64(bal)
+		if err := appendLedger(ctx, tx, ledgerRow{
+			UserID: u.ID, ActorID: u.ID, Kind: string(gaas.LedgerGrant),
+			Delta: int64(s.db.defaultQuota), Balance: u.Balance, Reason: "default quota", CreatedAt: u.CreatedAt,
+		}); err != nil {
+			return userRow{}, err
+		}
+	}
+	return u, nil
+}
+
+// Credentials returns the user with the given username, in any letter case,
+// and their password hash. An unknown username is gaas.ErrNotFound.
+func (s *UserService) Credentials(ctx context.Context, username string) (gaas.User, string, error) {
+	var u userRow
+	err := s.db.r.NewRaw("SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)", username).Scan(ctx, &u)
+	if err != nil {
+		return gaas.User{}, "", fmt.Errorf("store: credentials: %w", mapErr(err))
+	}
+	return u.user(), u.PasswordHash, nil
+}
+
+// SetPasswordHash replaces a user's password hash, if it is still old; a
+// hash changed meanwhile by someone else is left alone.
+func (s *UserService) SetPasswordHash(ctx context.Context, id int64, old, new string) error {
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", new, id, old)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set password hash: %w", mapErr(err))
+	}
+	return nil
+}
+
+// UserByID returns a user as stored now; a missing one is gaas.ErrNotFound.
+func (s *UserService) UserByID(ctx context.Context, id int64) (gaas.User, error) {
+	u, err := loadUser(ctx, s.db.r, id)
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: user %d: %w", id, err)
+	}
+	return u.user(), nil
+}
+
+// EnsureAdmin makes sure an admin with the given username exists and has
+// the given password hash: it creates the account, or promotes an existing
+// one (found in any letter case) and sets its hash. It is idempotent, and
+// safe when several processes run it at once on one database.
+func (s *UserService) EnsureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error) {
+	var out userRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		err := tx.NewRaw("SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)", username).Scan(ctx, &out)
+		if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
+			out, err = s.createUser(ctx, tx, username, passwordHash, gaas.RoleAdmin)
+			return err
+		} else if err != nil {
+			return err
+		}
+		out.Role, out.PasswordHash = string(gaas.RoleAdmin), passwordHash
+		_, err = tx.ExecContext(ctx, "UPDATE users SET role = ?, password_hash = ? WHERE id = ?", out.Role, out.PasswordHash, out.ID)
+		return err
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: ensure admin %q: %w", username, mapErr(err))
+	}
+	return out.user(), nil
+}
+
+// readPage checks a page request and decodes its cursor: the id after
+// which (or, for newest-first listings, before which) the page starts.
+// first is the value for the first page.
+func readPage(p gaas.Page, first int64) (limit int, after int64, err error) {
+	limit, err = p.Validate()
+	if err != nil || p.Cursor == "" {
+		return limit, first, err
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+	if err == nil {
+		after, err = strconv.ParseInt(string(b), 10, 64)
+	}
+	if err != nil || after <= 0 {
+		return 0, 0, gaas.Invalid("cursor", "is not a cursor this listing returned")
+	}
+	return limit, after, nil
+}
+
+// cutPage trims a result fetched with limit+1 rows to limit, and returns
+// the cursor of the next page when there is one.
+func cutPage[T any](rows []T, limit int, id func(T) int64) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, base64.RawURLEncoding.EncodeToString(strconv.AppendInt(nil, id(rows[limit-1]), 10))
+}
