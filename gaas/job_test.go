@@ -1,0 +1,58 @@
+package gaas_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+func TestTransitions(t *testing.T) {
+	for from, tos := range gaas.Transitions {
+		assert.True(t, from.Valid())
+		assert.False(t, from.Final())
+		for _, to := range tos {
+			assert.True(t, to.Valid())
+			assert.True(t, from.CanMove(to))
+			assert.NotEqual(t, from, to)
+		}
+	}
+	for _, s := range []gaas.JobStatus{gaas.StatusCompleted, gaas.StatusFailed, gaas.StatusRejected, gaas.StatusCancelled} {
+		assert.True(t, s.Final(), s)
+	}
+	assert.False(t, gaas.StatusRunning.CanMove(gaas.StatusCancelled))
+	assert.False(t, gaas.JobStatus("DONE").Valid())
+}
+
+func TestTransitionErrorMessage(t *testing.T) {
+	err := &gaas.TransitionError{From: gaas.StatusRunning, To: gaas.StatusCancelled}
+	assert.Equal(t, "invalid status transition: RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED)", err.Error())
+	err = &gaas.TransitionError{From: gaas.StatusCompleted, To: gaas.StatusRunning}
+	assert.Equal(t, "invalid status transition: COMPLETED is final, cannot move to RUNNING", err.Error())
+	assert.ErrorIs(t, err, gaas.ErrInvalidTransition)
+}
+
+func TestValidate(t *testing.T) {
+	assert.NoError(t, gaas.ValidateUsername("alice.b-c_9"))
+	for _, bad := range []string{"al", "alice bob", "ålice", "a/b", string(make([]byte, 65))} {
+		assert.ErrorIs(t, gaas.ValidateUsername(bad), gaas.ErrInvalid, bad)
+	}
+	assert.NoError(t, gaas.ValidatePassword("ööööoooo"))
+	assert.ErrorIs(t, gaas.ValidatePassword("ööööooo"), gaas.ErrInvalid)
+	assert.ErrorIs(t, gaas.ValidatePassword("\xff\xff\xff\xff\xff\xff\xff\xff"), gaas.ErrInvalid)
+
+	err := gaas.SubmitRequest{EstimatedHours: -1}.Validate()
+	assert.EqualError(t, err, "invalid input: command: must not be empty; gpu_type: must not be empty; estimated_hours: must be greater than 0")
+}
+
+func ExampleJobStatus_CanMove() {
+	fmt.Println(gaas.StatusPending.CanMove(gaas.StatusApproved))
+	fmt.Println(gaas.StatusRunning.CanMove(gaas.StatusCancelled))
+	fmt.Println(gaas.StatusCompleted.Final())
+	// Output:
+	// true
+	// false
+	// true
+}

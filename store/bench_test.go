@@ -1,0 +1,105 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+// benchStore opens a SQLite file in WAL mode, as gaasd runs it, with users
+// who have all the hours they will spend.
+func benchStore(b *testing.B, users int) (*store.DB, []int64) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	admin, err := db.Users.EnsureAdmin(ctx, "root", "h")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, users)
+	for i := range ids {
+		u, err := db.Users.CreateUser(ctx, fmt.Sprintf("bench%d", i), "h", gaas.RoleUser)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Quota.Set(ctx, admin.ID, u.ID, gaas.MaxHours, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = u.ID
+	}
+	return db, ids
+}
+
+var benchRequest = gaas.SubmitRequest{Command: "python train.py --epochs 10", GPUType: "NVIDIA A100", EstimatedHours: 1}
+
+func BenchmarkSubmit(b *testing.B) {
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		db, ids := benchStore(b, 1)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := db.Jobs.Submit(ctx, ids[0], benchRequest); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+	})
+	b.Run("parallel", func(b *testing.B) {
+		db, ids := benchStore(b, 32)
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.SetParallelism(16) // 32 goroutines on 2 cores
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			id := ids[int(next.Add(1))%len(ids)]
+			for pb.Next() {
+				if _, err := db.Jobs.Submit(ctx, id, benchRequest); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+	})
+	b.Run("idempotent_retry", func(b *testing.B) {
+		db, ids := benchStore(b, 1)
+		req := benchRequest
+		req.IdempotencyKey = "retry"
+		if _, err := db.Jobs.Submit(ctx, ids[0], req); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := db.Jobs.Submit(ctx, ids[0], req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkGetJob(b *testing.B) {
+	ctx := context.Background()
+	db, ids := benchStore(b, 1)
+	j, err := db.Jobs.Submit(ctx, ids[0], benchRequest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := db.Jobs.Get(ctx, ids[0], j.ID); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

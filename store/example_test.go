@@ -1,0 +1,39 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+func Example() {
+	ctx := context.Background()
+	db, err := store.Open(ctx, ":memory:", store.Options{DefaultQuota: 3 * gaas.Hour})
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+
+	// Accounts are usually made through authn; the store takes the hash as given.
+	admin, _ := db.Users.EnsureAdmin(ctx, "root", "$pbkdf2-sha256$...")
+	alice, _ := db.Users.CreateUser(ctx, "alice", "$pbkdf2-sha256$...", gaas.RoleUser)
+
+	var jobs gaas.JobService = db.Jobs
+	job, err := jobs.Submit(ctx, alice.ID, gaas.SubmitRequest{Command: "python train.py", GPUType: "NVIDIA A100", EstimatedHours: 2500})
+	fmt.Println(job.Status, err)
+
+	_, err = jobs.Submit(ctx, alice.ID, gaas.SubmitRequest{Command: "python eval.py", GPUType: "NVIDIA A100", EstimatedHours: gaas.Hour})
+	var short *gaas.QuotaError
+	fmt.Println(errors.As(err, &short), short)
+
+	job, _ = jobs.Transition(ctx, admin.ID, job.ID, gaas.StatusRejected, nil)
+	balance, _ := db.Quota.Balance(ctx, alice.ID, alice.ID)
+	fmt.Println(job.Status, balance)
+	// Output:
+	// PENDING <nil>
+	// true quota exceeded: asked for 1 hours, 0.5 left
+	// REJECTED 3
+}

@@ -1,0 +1,138 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+func TestQuota(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+
+		t.Run("new_users_get_the_default_quota_as_their_first_entry", func(t *testing.T) {
+			u, err := db.Users.CreateUser(ctx, "newcomer", "unused-hash", gaas.RoleUser)
+			require.NoError(t, err)
+			assert.Equal(t, store.DefaultQuota, u.Balance)
+			led, err := db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{})
+			require.NoError(t, err)
+			require.Len(t, led.Items, 1)
+			e := led.Items[0]
+			assert.Equal(t, gaas.LedgerGrant, e.Kind)
+			assert.Equal(t, store.DefaultQuota, e.Delta)
+			assert.Equal(t, store.DefaultQuota, e.Balance)
+			assert.Equal(t, u.ID, e.ActorID)
+			assert.Nil(t, e.JobID)
+		})
+
+		t.Run("set", func(t *testing.T) {
+			u := f.user(t, 10*gaas.Hour)
+			got, err := db.Quota.Set(ctx, f.admin.ID, u.ID, 25*gaas.Hour, "Q1 grant")
+			require.NoError(t, err)
+			assert.Equal(t, 25*gaas.Hour, got.Balance)
+			got, err = db.Quota.Set(ctx, f.admin.ID, u.ID, 0, "freeze")
+			require.NoError(t, err)
+			assert.Equal(t, gaas.Hours(0), got.Balance)
+			led, err := db.Quota.Ledger(ctx, f.admin.ID, u.ID, gaas.Page{})
+			require.NoError(t, err)
+			last := led.Items[len(led.Items)-1]
+			assert.Equal(t, gaas.LedgerSet, last.Kind)
+			assert.Equal(t, -25*gaas.Hour, last.Delta)
+			assert.Equal(t, "freeze", last.Reason)
+			assert.Equal(t, f.admin.ID, last.ActorID)
+		})
+
+		t.Run("grant_and_take_back", func(t *testing.T) {
+			u := f.user(t, 10*gaas.Hour)
+			got, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 5*gaas.Hour, "bonus")
+			require.NoError(t, err)
+			assert.Equal(t, 15*gaas.Hour, got.Balance)
+			got, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, -15*gaas.Hour, "all of it")
+			require.NoError(t, err)
+			assert.Equal(t, gaas.Hours(0), got.Balance)
+		})
+
+		t.Run("taking_back_more_than_is_left_changes_nothing", func(t *testing.T) {
+			u := f.user(t, 3*gaas.Hour)
+			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, -3001, "too much")
+			var qe *gaas.QuotaError
+			require.ErrorAs(t, err, &qe)
+			assert.Equal(t, gaas.Hours(3001), qe.Asked)
+			assert.Equal(t, 3*gaas.Hour, qe.Remaining)
+			assert.Equal(t, 3*gaas.Hour, f.balance(t, u.ID))
+		})
+
+		t.Run("above_the_maximum", func(t *testing.T) {
+			u := f.user(t, gaas.MaxHours)
+			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, "one more")
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+			_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours+1, "")
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+			assert.Equal(t, gaas.MaxHours, f.balance(t, u.ID))
+		})
+
+		t.Run("bad_input", func(t *testing.T) {
+			u := f.user(t, 3*gaas.Hour)
+			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 0, "")
+			assert.ErrorIs(t, err, gaas.ErrInvalid)
+			_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, -1, "")
+			assert.ErrorIs(t, err, gaas.ErrInvalid)
+			_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, strings.Repeat("r", gaas.ReasonMaxLen+1))
+			assert.ErrorIs(t, err, gaas.ErrInvalid)
+			assert.Equal(t, 3*gaas.Hour, f.balance(t, u.ID))
+		})
+
+		t.Run("admins_only", func(t *testing.T) {
+			u := f.user(t, 3*gaas.Hour)
+			_, err := db.Quota.Grant(ctx, u.ID, u.ID, gaas.Hour, "myself")
+			assert.ErrorIs(t, err, gaas.ErrForbidden)
+			_, err = db.Quota.Set(ctx, u.ID, u.ID, 100*gaas.Hour, "myself")
+			assert.ErrorIs(t, err, gaas.ErrForbidden)
+			_, err = db.Quota.Grant(ctx, f.admin.ID, 987654, gaas.Hour, "nobody")
+			assert.ErrorIs(t, err, gaas.ErrNotFound)
+			assert.Equal(t, 3*gaas.Hour, f.balance(t, u.ID))
+		})
+
+		t.Run("ledger_visibility", func(t *testing.T) {
+			u, other := f.user(t, 3*gaas.Hour), f.user(t, 3*gaas.Hour)
+			_, err := db.Quota.Ledger(ctx, other.ID, u.ID, gaas.Page{})
+			assert.ErrorIs(t, err, gaas.ErrNotFound)
+			_, err = db.Quota.Balance(ctx, other.ID, u.ID)
+			assert.ErrorIs(t, err, gaas.ErrNotFound)
+		})
+
+		t.Run("ledger_pages_oldest_first_and_sums_to_the_balance", func(t *testing.T) {
+			u := f.user(t, 10*gaas.Hour)
+			for range 7 {
+				f.submit(t, u.ID, 500)
+			}
+			var entries []gaas.LedgerEntry
+			cursor := ""
+			for {
+				page, err := db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{Limit: 2, Cursor: cursor})
+				require.NoError(t, err)
+				entries = append(entries, page.Items...)
+				if cursor = page.NextCursor; cursor == "" {
+					break
+				}
+			}
+			require.Len(t, entries, 8) // the default grant, seven charges
+			var sum gaas.Hours
+			for i, e := range entries {
+				sum += e.Delta
+				assert.Equal(t, sum, e.Balance)
+				if i > 0 {
+					assert.Greater(t, e.ID, entries[i-1].ID)
+				}
+			}
+			assert.Equal(t, f.balance(t, u.ID), sum)
+		})
+	})
+}

@@ -1,0 +1,148 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+func TestUsers(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+
+		t.Run("usernames_are_unique_without_regard_to_case", func(t *testing.T) {
+			_, err := db.Users.CreateUser(ctx, "alice", "h", gaas.RoleUser)
+			require.NoError(t, err)
+			_, err = db.Users.CreateUser(ctx, "ALICE", "h", gaas.RoleUser)
+			require.ErrorIs(t, err, gaas.ErrConflict)
+			u, hash, err := db.Users.Credentials(ctx, "Alice")
+			require.NoError(t, err)
+			assert.Equal(t, "alice", u.Username)
+			assert.Equal(t, "h", hash)
+		})
+
+		t.Run("invalid_usernames", func(t *testing.T) {
+			_, err := db.Users.CreateUser(ctx, "a b", "h", gaas.RoleUser)
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+			_, err = db.Users.CreateUser(ctx, "carol", "h", "superuser")
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+		})
+
+		t.Run("unknown_credentials", func(t *testing.T) {
+			_, _, err := db.Users.Credentials(ctx, "nobody")
+			require.ErrorIs(t, err, gaas.ErrNotFound)
+		})
+
+		t.Run("password_hash_is_replaced_only_if_unchanged", func(t *testing.T) {
+			u, err := db.Users.CreateUser(ctx, "dave", "old", gaas.RoleUser)
+			require.NoError(t, err)
+			require.NoError(t, db.Users.SetPasswordHash(ctx, u.ID, "stale", "lost"))
+			_, hash, err := db.Users.Credentials(ctx, "dave")
+			require.NoError(t, err)
+			assert.Equal(t, "old", hash)
+			require.NoError(t, db.Users.SetPasswordHash(ctx, u.ID, "old", "new"))
+			_, hash, err = db.Users.Credentials(ctx, "dave")
+			require.NoError(t, err)
+			assert.Equal(t, "new", hash)
+		})
+
+		t.Run("ensure_admin_creates_then_promotes", func(t *testing.T) {
+			u, err := db.Users.CreateUser(ctx, "erin", "h1", gaas.RoleUser)
+			require.NoError(t, err)
+			a, err := db.Users.EnsureAdmin(ctx, "Erin", "h2")
+			require.NoError(t, err)
+			assert.Equal(t, u.ID, a.ID)
+			assert.Equal(t, gaas.RoleAdmin, a.Role)
+			_, hash, err := db.Users.Credentials(ctx, "erin")
+			require.NoError(t, err)
+			assert.Equal(t, "h2", hash)
+			again, err := db.Users.EnsureAdmin(ctx, "erin", "h2")
+			require.NoError(t, err)
+			assert.Equal(t, a.ID, again.ID)
+		})
+
+		t.Run("ensure_admin_races", func(t *testing.T) {
+			var wg sync.WaitGroup
+			ids := make([]int64, 8)
+			for i := range ids {
+				wg.Go(func() {
+					a, err := db.Users.EnsureAdmin(ctx, "frank", "h")
+					assert.NoError(t, err)
+					ids[i] = a.ID
+				})
+			}
+			wg.Wait()
+			for _, id := range ids {
+				assert.Equal(t, ids[0], id)
+			}
+		})
+
+		t.Run("user_visibility", func(t *testing.T) {
+			a, b := f.user(t, 0), f.user(t, 0)
+			got, err := db.Users.User(ctx, a.ID, a.ID)
+			require.NoError(t, err)
+			assert.Equal(t, a.Username, got.Username)
+			_, err = db.Users.User(ctx, a.ID, b.ID)
+			assert.ErrorIs(t, err, gaas.ErrNotFound)
+			_, err = db.Users.User(ctx, f.admin.ID, b.ID)
+			assert.NoError(t, err)
+			_, err = db.Users.User(ctx, 999999, a.ID)
+			assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+		})
+
+		t.Run("roles", func(t *testing.T) {
+			u := f.user(t, 0)
+			_, err := db.Users.SetRole(ctx, u.ID, u.ID, gaas.RoleAdmin)
+			require.ErrorIs(t, err, gaas.ErrForbidden, "no one makes themselves an admin")
+			got, err := db.Users.SetRole(ctx, f.admin.ID, u.ID, gaas.RoleAdmin)
+			require.NoError(t, err)
+			assert.Equal(t, gaas.RoleAdmin, got.Role)
+			_, err = db.Users.SetRole(ctx, f.admin.ID, u.ID, "root")
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+			got, err = db.Users.SetRole(ctx, f.admin.ID, u.ID, gaas.RoleUser)
+			require.NoError(t, err)
+			assert.Equal(t, gaas.RoleUser, got.Role)
+		})
+
+		t.Run("list_pages_in_id_order", func(t *testing.T) {
+			_, err := db.Users.Users(ctx, f.user(t, 0).ID, gaas.Page{})
+			require.ErrorIs(t, err, gaas.ErrForbidden)
+			var ids []int64
+			cursor := ""
+			for {
+				page, err := db.Users.Users(ctx, f.admin.ID, gaas.Page{Limit: 3, Cursor: cursor})
+				require.NoError(t, err)
+				for _, u := range page.Items {
+					ids = append(ids, u.ID)
+				}
+				if cursor = page.NextCursor; cursor == "" {
+					break
+				}
+			}
+			assert.IsIncreasing(t, ids)
+			all, err := db.Users.Users(ctx, f.admin.ID, gaas.Page{Limit: gaas.MaxLimit})
+			require.NoError(t, err)
+			assert.Len(t, ids, len(all.Items))
+			assert.Greater(t, len(ids), 3)
+		})
+	})
+}
+
+func TestLastAdminCannotBeDemoted(t *testing.T) {
+	ctx := context.Background()
+	db := newTestStore(t)
+	f := newFixture(t, db)
+	_, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser)
+	require.ErrorIs(t, err, gaas.ErrConflict)
+	other, err := db.Users.EnsureAdmin(ctx, "second", "h")
+	require.NoError(t, err)
+	_, err = db.Users.SetRole(ctx, other.ID, f.admin.ID, gaas.RoleUser)
+	require.NoError(t, err)
+}
