@@ -1,0 +1,141 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// Accounts is what an Authenticator needs of a store. store.UserService
+// implements it.
+type Accounts interface {
+	// CreateUser stores a new account and grants it the default quota;
+	// a username taken in any letter case is gaas.ErrConflict.
+	CreateUser(ctx context.Context, username, passwordHash string, role gaas.Role) (gaas.User, error)
+	// Credentials finds a user by username, in any letter case, with their
+	// password hash; an unknown username is gaas.ErrNotFound.
+	Credentials(ctx context.Context, username string) (gaas.User, string, error)
+	// SetPasswordHash replaces a user's hash if it still is old.
+	SetPasswordHash(ctx context.Context, id int64, old, new string) error
+	// UserByID returns a user as stored now; a missing one is gaas.ErrNotFound.
+	UserByID(ctx context.Context, id int64) (gaas.User, error)
+	// EnsureAdmin creates or promotes an admin and sets its hash.
+	EnsureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error)
+}
+
+// Authenticator implements gaas.Authenticator on an account store.
+type Authenticator struct {
+	accounts Accounts
+	hasher   Hasher
+	tokens   *Tokens
+
+	dummyOnce sync.Once
+	dummy     string // a hash to check when the username is unknown
+}
+
+var _ gaas.Authenticator = (*Authenticator)(nil)
+
+// NewAuthenticator returns an Authenticator that keeps accounts in a,
+// hashes new passwords with h and issues tokens with t.
+func NewAuthenticator(a Accounts, h Hasher, t *Tokens) *Authenticator {
+	return &Authenticator{accounts: a, hasher: h, tokens: t}
+}
+
+// Register implements gaas.Authenticator.
+func (a *Authenticator) Register(ctx context.Context, username, password string) (gaas.User, error) {
+	v := &gaas.ValidationError{}
+	for _, err := range []error{gaas.ValidateUsername(username), gaas.ValidatePassword(password)} {
+		var ve *gaas.ValidationError
+		if errors.As(err, &ve) {
+			v.Fields = append(v.Fields, ve.Fields...)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return gaas.User{}, fmt.Errorf("authn: register: %w", err)
+	}
+	hash, err := a.hasher.Hash(password)
+	if err != nil {
+		return gaas.User{}, err
+	}
+	u, err := a.accounts.CreateUser(ctx, username, hash, gaas.RoleUser)
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("authn: register: %w", err)
+	}
+	return u, nil
+}
+
+// errLogin is the one answer to a failed login, whatever failed.
+var errLogin = fmt.Errorf("authn: wrong username or password: %w", gaas.ErrUnauthorized)
+
+// Login implements gaas.Authenticator. An unknown username costs the same
+// hash work as a wrong password and gets the same error, so neither the
+// answer nor its timing tells whether an account exists.
+func (a *Authenticator) Login(ctx context.Context, username, password string) (gaas.Token, error) {
+	u, hash, err := a.accounts.Credentials(ctx, username)
+	switch {
+	case errors.Is(err, gaas.ErrNotFound):
+		a.hasher.Verify(password, a.dummyHash())
+		return gaas.Token{}, errLogin
+	case err != nil:
+		return gaas.Token{}, fmt.Errorf("authn: login: %w", err)
+	}
+	ok, rehash, err := a.hasher.Verify(password, hash)
+	if err != nil || !ok {
+		// A malformed stored hash cannot be logged into; it is not the
+		// caller's business why.
+		return gaas.Token{}, errLogin
+	}
+	if rehash {
+		if fresh, err := a.hasher.Hash(password); err == nil {
+			if err := a.accounts.SetPasswordHash(ctx, u.ID, hash, fresh); err != nil {
+				return gaas.Token{}, fmt.Errorf("authn: login: upgrade hash: %w", err)
+			}
+		}
+	}
+	return a.tokens.Issue(u)
+}
+
+// dummyHash is a hash at the configured work factor of a password no one
+// knows, made once.
+func (a *Authenticator) dummyHash() string {
+	a.dummyOnce.Do(func() {
+		h, err := a.hasher.Hash("no such user: this hash only costs time")
+		if err != nil {
+			panic(err) // crypto/rand failing is not survivable
+		}
+		a.dummy = h
+	})
+	return a.dummy
+}
+
+// Authenticate implements gaas.Authenticator.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (gaas.User, error) {
+	c, err := a.tokens.Verify(token)
+	if err != nil {
+		return gaas.User{}, err
+	}
+	u, err := a.accounts.UserByID(ctx, c.UserID)
+	if errors.Is(err, gaas.ErrNotFound) {
+		return gaas.User{}, fmt.Errorf("authn: token of user %d, who no longer exists: %w", c.UserID, gaas.ErrUnauthorized)
+	}
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("authn: authenticate: %w", err)
+	}
+	return u, nil
+}
+
+// EnsureAdmin makes sure an admin with this username and password exists,
+// creating the account or promoting it and setting its password.
+func (a *Authenticator) EnsureAdmin(ctx context.Context, username, password string) (gaas.User, error) {
+	if err := errors.Join(gaas.ValidateUsername(username), gaas.ValidatePassword(password)); err != nil {
+		return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
+	}
+	hash, err := a.hasher.Hash(password)
+	if err != nil {
+		return gaas.User{}, err
+	}
+	return a.accounts.EnsureAdmin(ctx, username, hash)
+}

@@ -1,0 +1,112 @@
+package authn_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+func newAuthenticator(t testing.TB, iterations int) (*authn.Authenticator, *store.DB, *authn.Tokens) {
+	t.Helper()
+	db, err := store.Open(context.Background(), ":memory:", store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	tokens, err := authn.NewTokens(testKey, time.Minute, nil)
+	require.NoError(t, err)
+	return authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: iterations}, tokens), db, tokens
+}
+
+func TestRegisterAndLogin(t *testing.T) {
+	ctx := context.Background()
+	a, _, _ := newAuthenticator(t, 1000)
+
+	u, err := a.Register(ctx, "alice", "correct horse")
+	require.NoError(t, err)
+	assert.Equal(t, gaas.RoleUser, u.Role)
+	assert.Equal(t, 10*gaas.Hour, u.Balance)
+
+	_, err = a.Register(ctx, "Alice", "another password")
+	assert.ErrorIs(t, err, gaas.ErrConflict)
+
+	_, err = a.Register(ctx, "b", "short")
+	var ve *gaas.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Len(t, ve.Fields, 2, "both fields are reported")
+
+	tok, err := a.Login(ctx, "alice", "correct horse")
+	require.NoError(t, err)
+	got, err := a.Authenticate(ctx, tok.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, u.ID, got.ID)
+
+	_, err = a.Login(ctx, "ALICE", "correct horse")
+	assert.NoError(t, err, "usernames match without regard to case")
+
+	_, wrongPassword := a.Login(ctx, "alice", "wrong horse")
+	_, unknownUser := a.Login(ctx, "nobody", "correct horse")
+	require.ErrorIs(t, wrongPassword, gaas.ErrUnauthorized)
+	require.ErrorIs(t, unknownUser, gaas.ErrUnauthorized)
+	assert.Equal(t, wrongPassword.Error(), unknownUser.Error(), "no user enumeration")
+}
+
+func TestLoginUpgradesWeakHashes(t *testing.T) {
+	ctx := context.Background()
+	a, db, _ := newAuthenticator(t, 2000)
+	weak, err := authn.Hasher{Iterations: 1000}.Hash("correct horse")
+	require.NoError(t, err)
+	u, err := db.Users.CreateUser(ctx, "legacy", weak, gaas.RoleUser)
+	require.NoError(t, err)
+
+	_, err = a.Login(ctx, "legacy", "wrong horse")
+	require.Error(t, err)
+	_, hash, err := db.Users.Credentials(ctx, "legacy")
+	require.NoError(t, err)
+	assert.Equal(t, weak, hash, "a failed login changes nothing")
+
+	_, err = a.Login(ctx, "legacy", "correct horse")
+	require.NoError(t, err)
+	_, hash, err = db.Users.Credentials(ctx, "legacy")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(hash, "$pbkdf2-sha256$2000$"), hash)
+	_, err = a.Login(ctx, "legacy", "correct horse")
+	require.NoError(t, err, "the upgraded hash verifies")
+	assert.NotZero(t, u.ID)
+}
+
+func TestAuthenticateUsesTheStoredRole(t *testing.T) {
+	ctx := context.Background()
+	a, db, _ := newAuthenticator(t, 1000)
+	root, err := a.EnsureAdmin(ctx, "root", "root password")
+	require.NoError(t, err)
+	admin, err := a.EnsureAdmin(ctx, "second", "second password")
+	require.NoError(t, err)
+	tok, err := a.Login(ctx, "second", "second password")
+	require.NoError(t, err)
+	_, err = db.Users.SetRole(ctx, root.ID, admin.ID, gaas.RoleUser)
+	require.NoError(t, err)
+	got, err := a.Authenticate(ctx, tok.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, gaas.RoleUser, got.Role, "a demoted admin is a user at once, whatever the token says")
+}
+
+func TestAuthenticateUnknownUser(t *testing.T) {
+	a, _, tokens := newAuthenticator(t, 1000)
+	tok, err := tokens.Issue(gaas.User{ID: 777, Username: "ghost", Role: gaas.RoleAdmin})
+	require.NoError(t, err)
+	_, err = a.Authenticate(context.Background(), tok.AccessToken)
+	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+}
+
+func TestEnsureAdminValidates(t *testing.T) {
+	a, _, _ := newAuthenticator(t, 1000)
+	_, err := a.EnsureAdmin(context.Background(), "root", "short")
+	assert.ErrorIs(t, err, gaas.ErrInvalid)
+}

@@ -1,0 +1,4 @@
+package authn
+
+// HashWithSalt exposes the salted hash to the tests, to compare with passlib.
+var HashWithSalt = hashWithSalt

@@ -1,0 +1,115 @@
+package authn
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// MinKeySize is the shortest HS256 key that Tokens accepts: 256 bits.
+const MinKeySize = 32
+
+// DefaultTokenTTL is how long a token lives unless configured otherwise.
+const DefaultTokenTTL = 30 * time.Minute
+
+// Claims are what a token says about its holder. The role is for clients to
+// read; servers authorize on the role that the store holds now.
+type Claims struct {
+	UserID    int64
+	Username  string
+	Role      gaas.Role
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Tokens issues and verifies HS256-signed JWTs. Verification accepts
+// HS256 alone: a token signed with any other algorithm, or with none, does
+// not verify.
+type Tokens struct {
+	key []byte
+	ttl time.Duration
+	now func() time.Time
+}
+
+// NewTokens returns Tokens that sign with key, at least MinKeySize bytes,
+// and issue tokens living ttl (DefaultTokenTTL when 0). now is the clock;
+// nil means time.Now.
+func NewTokens(key []byte, ttl time.Duration, now func() time.Time) (*Tokens, error) {
+	if len(key) < MinKeySize {
+		return nil, fmt.Errorf("authn: signing key is %d bytes, at least %d are needed", len(key), MinKeySize)
+	}
+	if ttl < 0 {
+		return nil, fmt.Errorf("authn: token lifetime %s is negative", ttl)
+	}
+	if ttl == 0 {
+		ttl = DefaultTokenTTL
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Tokens{key: append([]byte(nil), key...), ttl: ttl, now: now}, nil
+}
+
+// TTL is the lifetime of the tokens t issues.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
+// Issue signs a token for u that expires after the configured lifetime.
+func (t *Tokens) Issue(u gaas.User) (gaas.Token, error) {
+	now := t.now().Truncate(time.Second)
+	exp := now.Add(t.ttl)
+	tok, err := jwt.NewBuilder().
+		Subject(strconv.FormatInt(u.ID, 10)).
+		IssuedAt(now).
+		Expiration(exp).
+		Claim("username", u.Username).
+		Claim("role", string(u.Role)).
+		Build()
+	if err != nil {
+		return gaas.Token{}, fmt.Errorf("authn: build token: %w", err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256(), t.key))
+	if err != nil {
+		return gaas.Token{}, fmt.Errorf("authn: sign token: %w", err)
+	}
+	return gaas.Token{AccessToken: string(signed), ExpiresAt: exp, ExpiresIn: t.ttl}, nil
+}
+
+// errBadToken is the one error that every failed verification wraps.
+var errBadToken = fmt.Errorf("authn: token does not verify: %w", gaas.ErrUnauthorized)
+
+// Verify checks a token's signature (HS256 with t's key, nothing else),
+// its exp, nbf and iat, and that it names a user, and returns its claims.
+// Every failure is gaas.ErrUnauthorized.
+func (t *Tokens) Verify(token string) (Claims, error) {
+	tok, err := jwt.ParseString(token,
+		jwt.WithKey(jwa.HS256(), t.key),
+		jwt.WithValidate(true),
+		jwt.WithClock(jwt.ClockFunc(t.now)),
+		jwt.WithRequiredClaim("exp"),
+		jwt.WithRequiredClaim("iat"),
+		jwt.WithRequiredClaim("sub"),
+	)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", errBadToken, err)
+	}
+	var c Claims
+	sub, _ := tok.Subject()
+	c.UserID, err = strconv.ParseInt(sub, 10, 64)
+	if err != nil || c.UserID <= 0 || strconv.FormatInt(c.UserID, 10) != sub {
+		return Claims{}, fmt.Errorf("%w: sub %q is not a user id", errBadToken, sub)
+	}
+	var role string
+	if err := errors.Join(tok.Get("username", &c.Username), tok.Get("role", &role)); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", errBadToken, err)
+	}
+	c.Role = gaas.Role(role)
+	c.IssuedAt, _ = tok.IssuedAt()
+	c.ExpiresAt, _ = tok.Expiration()
+	return c, nil
+}
