@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// userResponse is a user as the original API showed one; gpu_hours_quota
+// is the remaining balance.
+type userResponse struct {
+	ID       int64      `json:"id"`
+	Username string     `json:"username"`
+	Role     gaas.Role  `json:"role"`
+	Quota    gaas.Hours `json:"gpu_hours_quota"`
+}
+
+func toUser(u gaas.User) userResponse {
+	return userResponse{ID: u.ID, Username: u.Username, Role: u.Role, Quota: u.Balance}
+}
+
+// credentials is the body of /register and the JSON body of /login.
+type credentials struct {
+	Username *string `json:"username"`
+	Password *string `json:"password"`
+}
+
+func (c credentials) Valid() error {
+	v := &gaas.ValidationError{}
+	if c.Username == nil {
+		v.Add("username", "is required")
+	}
+	if c.Password == nil {
+		v.Add("password", "is required")
+	}
+	return v.Err()
+}
+
+func handleRegister(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[credentials](w, r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		u, err := auth.Register(r.Context(), *req.Username, *req.Password)
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The username %q is already taken.", *req.Username))
+			return
+		}
+		w.Header().Set("Location", "/users/"+itoa(u.ID))
+		encode(w, http.StatusCreated, toUser(u))
+	})
+}
+
+func handleLogin(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
+	type response struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := readLogin(w, r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		tok, err := auth.Login(r.Context(), *req.Username, *req.Password)
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "Wrong username or password."))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, response{AccessToken: tok.AccessToken, TokenType: "bearer", ExpiresIn: int64(tok.ExpiresIn / time.Second)})
+	})
+}
+
+// readLogin reads credentials from JSON or from a form, as the OAuth2
+// password flow sends them (grant_type, scope and client fields are
+// accepted and ignored).
+func readLogin(w http.ResponseWriter, r *http.Request) (credentials, error) {
+	var c credentials
+	mt, body, err := readBody(w, r, "application/json", "application/x-www-form-urlencoded")
+	if err != nil {
+		return c, err
+	}
+	if mt == "application/json" {
+		return c, unmarshal(body, &c)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return c, errField("body", "is not a valid form")
+	}
+	v := &gaas.ValidationError{}
+	for _, f := range []struct {
+		name string
+		dst  **string
+	}{{"username", &c.Username}, {"password", &c.Password}} {
+		switch vals := form[f.name]; len(vals) {
+		case 0:
+			v.Add(f.name, "is required")
+		case 1:
+			*f.dst = &vals[0]
+		default:
+			v.Add(f.name, "is given more than once")
+		}
+	}
+	if gt := form.Get("grant_type"); gt != "" && gt != "password" {
+		v.Add("grant_type", `must be "password"`)
+	}
+	return c, v.Err()
+}
+
+func handleHealth(logger *slog.Logger, db Pinger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			logger.WarnContext(r.Context(), "health check failed", "err", err)
+			writeProblem(w, r, problem{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+				Detail: "The database does not answer."})
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func handleMe() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, toUser(callerFrom(r)))
+	})
+}

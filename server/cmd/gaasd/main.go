@@ -1,0 +1,187 @@
+// Command gaasd runs the gaas HTTP API: GPU hours as a service.
+//
+// With no set-up it keeps its data in ./gaas.db (SQLite) and listens on
+// :8000. Run it with -h for every flag; each has an environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server"
+	"github.com/gaas-io/gaas/store"
+)
+
+func main() {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel() // the first signal shuts down gracefully
+		<-signals
+		fmt.Fprintln(os.Stderr, "gaasd: second signal, exiting at once")
+		os.Exit(1)
+	}()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "gaasd:", err)
+		os.Exit(2)
+	}
+}
+
+// shutdownTimeout is how long requests in flight may take to finish after a signal.
+const shutdownTimeout = 10 * time.Second
+
+// config is what the flags and the environment say.
+type config struct {
+	addr          string
+	db            string
+	jwtSecret     string
+	tokenTTL      time.Duration
+	defaultQuota  gaas.Hours
+	iterations    int
+	adminUsername string
+	adminPassword string
+}
+
+// parseConfig reads flags over environment variables over defaults.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("gaasd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.addr, "addr", env("GAAS_ADDR", ":8000"), "listen `address` (env GAAS_ADDR)")
+	fs.StringVar(&c.db, "db", env("GAAS_DB", "gaas.db"), "SQLite `path`, or :memory: (env GAAS_DB)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("GAAS_JWT_SECRET"),
+		"HS256 signing `key`, at least 32 bytes; when unset, a random key is generated once and kept in the database (env GAAS_JWT_SECRET)")
+	ttl := fs.String("token-ttl", env("GAAS_TOKEN_TTL", "30m"), "token `lifetime` (env GAAS_TOKEN_TTL)")
+	quota := fs.String("default-quota", env("GAAS_DEFAULT_QUOTA", "10"), "`hours` given to each new account (env GAAS_DEFAULT_QUOTA)")
+	iterations := fs.String("pbkdf2-iterations", env("GAAS_PBKDF2_ITERATIONS", strconv.Itoa(authn.DefaultIterations)),
+		"PBKDF2-HMAC-SHA256 work `factor` for new password hashes (env GAAS_PBKDF2_ITERATIONS)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n\nRuns the gaas HTTP API. Flags win over environment variables.\n"+
+			"GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.tokenTTL, err = time.ParseDuration(*ttl); err != nil || c.tokenTTL <= 0 {
+		return c, fmt.Errorf("-token-ttl %q: must be a positive duration such as 30m", *ttl)
+	}
+	if c.defaultQuota, err = gaas.ParseHours(*quota); err != nil || c.defaultQuota < 0 {
+		return c, fmt.Errorf("-default-quota %q: must be a number of hours, 0 or more, with at most 3 decimals", *quota)
+	}
+	if c.iterations, err = strconv.Atoi(*iterations); err != nil || c.iterations < 1 || c.iterations > authn.MaxIterations {
+		return c, fmt.Errorf("-pbkdf2-iterations %q: must be a whole number from 1 to %d", *iterations, authn.MaxIterations)
+	}
+	if c.jwtSecret != "" && len(c.jwtSecret) < authn.MinKeySize {
+		return c, fmt.Errorf("-jwt-secret is %d bytes; at least %d are needed", len(c.jwtSecret), authn.MinKeySize)
+	}
+	c.adminUsername, c.adminPassword = getenv("GAAS_ADMIN_USERNAME"), getenv("GAAS_ADMIN_PASSWORD")
+	if (c.adminUsername == "") != (c.adminPassword == "") {
+		return c, errors.New("GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD must be set together")
+	}
+	return c, nil
+}
+
+// run is gaasd: it serves until ctx is cancelled, then shuts down
+// gracefully and returns nil.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+
+	quota := cfg.defaultQuota
+	if quota == 0 {
+		quota = -1 // the store reads 0 as "the default"; -1 is "nothing"
+	}
+	db, err := store.Open(ctx, cfg.db, store.Options{DefaultQuota: quota})
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", cfg.db, err)
+	}
+	defer db.Close()
+
+	key := []byte(cfg.jwtSecret)
+	if len(key) == 0 {
+		if key, err = db.SigningKey(ctx); err != nil {
+			return err
+		}
+		logger.Info("signing tokens with the key generated and kept in the database; set GAAS_JWT_SECRET to choose one")
+	}
+	tokens, err := authn.NewTokens(key, cfg.tokenTTL, nil)
+	if err != nil {
+		return err
+	}
+	auth := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: cfg.iterations}, tokens)
+	if cfg.adminUsername != "" {
+		admin, err := auth.EnsureAdmin(ctx, cfg.adminUsername, cfg.adminPassword)
+		if err != nil {
+			return fmt.Errorf("GAAS_ADMIN_USERNAME: %w", err)
+		}
+		logger.Info("admin account ready", "username", admin.Username, "user_id", admin.ID)
+	}
+
+	handler := server.NewServer(logger, server.Config{}, auth, db.Users, db.Jobs, db.Quota, db)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.db)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("requests still in flight were cut off", "err", err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

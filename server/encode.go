@@ -1,0 +1,313 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// maxBodyBytes caps every request body.
+const maxBodyBytes = 64 << 10
+
+// validator is a request body that can check itself once decoded.
+type validator interface {
+	Valid() error
+}
+
+// problem is an RFC 9457 problem detail.
+type problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Detail    string            `json:"detail"`
+	Instance  string            `json:"instance,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+	Errors    []gaas.FieldError `json:"errors,omitempty"`
+}
+
+// clientError is an error the client caused, with the status and the
+// detail it is to be told.
+type clientError struct {
+	status int
+	detail string
+	fields []gaas.FieldError
+}
+
+func (e *clientError) Error() string { return e.detail }
+
+func errStatus(status int, format string, args ...any) error {
+	return &clientError{status: status, detail: fmt.Sprintf(format, args...)}
+}
+
+// errField is a 422 naming one field.
+func errField(field, format string, args ...any) error {
+	return gaas.Invalid(field, format, args...)
+}
+
+// detailed gives an error from the library the sentence its client is told.
+type detailed struct {
+	err    error
+	detail string
+}
+
+func (e *detailed) Error() string { return e.err.Error() }
+func (e *detailed) Unwrap() error { return e.err }
+
+// explain gives err the sentence its client is told, when err is target;
+// any other error passes through unchanged.
+func explain(err, target error, format string, args ...any) error {
+	if !errors.Is(err, target) {
+		return err
+	}
+	return &detailed{err: err, detail: fmt.Sprintf(format, args...)}
+}
+
+// statusOf is the one table from the library's sentinel errors to HTTP.
+var statusOf = []struct {
+	err    error
+	status int
+	slug   string
+	detail string
+}{
+	{gaas.ErrInvalid, http.StatusUnprocessableEntity, "invalid-request", "The request is not valid."},
+	{gaas.ErrQuotaExceeded, http.StatusBadRequest, "quota-exceeded", "Not enough GPU hours left."},
+	{gaas.ErrInvalidTransition, http.StatusConflict, "invalid-transition", "The job cannot move to that status."},
+	{gaas.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", "Missing or invalid credentials."},
+	{gaas.ErrForbidden, http.StatusForbidden, "forbidden", "Your role does not allow this."},
+	{gaas.ErrNotFound, http.StatusNotFound, "not-found", "No such resource."},
+	{gaas.ErrConflict, http.StatusConflict, "conflict", "The request conflicts with the current state."},
+}
+
+// problemFor turns an error into the problem its client is told. Anything
+// it does not know is a 500 that says only "internal error".
+func problemFor(err error) problem {
+	var ce *clientError
+	if errors.As(err, &ce) {
+		return problem{Type: "about:blank", Title: http.StatusText(ce.status), Status: ce.status, Detail: ce.detail, Errors: ce.fields}
+	}
+	for _, s := range statusOf {
+		if !errors.Is(err, s.err) {
+			continue
+		}
+		p := problem{Type: "urn:gaas:problem:" + s.slug, Title: http.StatusText(s.status), Status: s.status, Detail: s.detail}
+		var (
+			d  *detailed
+			ve *gaas.ValidationError
+			qe *gaas.QuotaError
+			te *gaas.TransitionError
+		)
+		switch {
+		case errors.As(err, &d):
+			p.Detail = d.detail
+		case errors.As(err, &ve):
+			p.Detail = validationDetail(ve)
+		case errors.As(err, &qe):
+			p.Detail = fmt.Sprintf("Not enough GPU hours: asked for %s, %s left.", qe.Asked, qe.Remaining)
+		case errors.As(err, &te):
+			p.Detail = sentence(strings.TrimPrefix(te.Error(), "invalid status transition: "))
+		}
+		if ve != nil || errors.As(err, &ve) {
+			p.Errors = ve.Fields
+		}
+		return p
+	}
+	return problem{Type: "about:blank", Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError, Detail: "internal error"}
+}
+
+func validationDetail(ve *gaas.ValidationError) string {
+	parts := make([]string, len(ve.Fields))
+	for i, f := range ve.Fields {
+		parts[i] = f.Field + " " + f.Message
+	}
+	return sentence(strings.Join(parts, "; "))
+}
+
+// sentence capitalises s and ends it with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
+}
+
+// writeError answers with the problem for err. A server error is logged
+// with the request id; its body says only "internal error".
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		logger.ErrorContext(r.Context(), "request failed", "err", err, "request_id", requestIDFrom(r.Context()))
+	}
+	writeProblem(w, r, p)
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
+	p.RequestID = requestIDFrom(r.Context())
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+// encode writes v as JSON with the status.
+func encode(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// readBody reads a capped body whose media type must be one of types.
+// It returns the media type found.
+func readBody(w http.ResponseWriter, r *http.Request, types ...string) (string, []byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !contains(types, mt) {
+		return "", nil, errStatus(http.StatusUnsupportedMediaType, "Content-Type must be %s.", strings.Join(types, " or "))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return "", nil, errStatus(http.StatusRequestEntityTooLarge, "The body is larger than %d bytes.", maxBodyBytes)
+	} else if err != nil {
+		return "", nil, errStatus(http.StatusBadRequest, "The body could not be read.")
+	}
+	return mt, body, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// decode reads a JSON body into a T and validates it. The body must be
+// one JSON object, with no unknown or duplicate fields and nothing after it.
+func decode[T validator](w http.ResponseWriter, r *http.Request) (T, error) {
+	var v T
+	_, body, err := readBody(w, r, "application/json")
+	if err != nil {
+		return v, err
+	}
+	return v, unmarshal(body, &v)
+}
+
+// unmarshal decodes one JSON object from body into v, strictly, and runs
+// v's validation.
+func unmarshal[T validator](body []byte, v *T) error {
+	if err := checkObject(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return errField(te.Field, "must be %s", jsonKind(te.Type.Kind().String()))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return errField(name, "is not a field of this request")
+		}
+		return errField("body", "is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return (*v).Valid()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "ptr", "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	}
+	return "a number"
+}
+
+// checkObject makes sure body is exactly one JSON object with no key given
+// twice at any depth: encoding/json would take the last of two keys and
+// ignore anything after the first value.
+func checkObject(body []byte) error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return errField("body", "must be a JSON object")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return errField("body", "must be a JSON object")
+	}
+	if err := checkValue(dec, tok); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errField("body", "must hold one JSON object and nothing after it")
+	}
+	return nil
+}
+
+// checkValue walks the value that starts with tok, failing on syntax
+// errors and duplicate keys.
+func checkValue(dec *json.Decoder, tok json.Token) error {
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		if d == '{' {
+			k, err := dec.Token()
+			if err != nil {
+				return errField("body", "is not valid JSON")
+			}
+			key := k.(string)
+			if seen[key] {
+				return errField(key, "is given more than once")
+			}
+			seen[key] = true
+		}
+		v, err := dec.Token()
+		if err != nil {
+			return errField("body", "is not valid JSON")
+		}
+		if err := checkValue(dec, v); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return errField("body", "is not valid JSON")
+	}
+	return nil
+}
+
+// hoursField reads a JSON number of hours exactly, naming field in errors.
+// A missing field or null is nil.
+func hoursField(raw json.RawMessage, field string) (*gaas.Hours, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	h, err := gaas.ParseHours(string(raw))
+	switch {
+	case errors.Is(err, gaas.ErrHoursPrecision):
+		return nil, errField(field, "has more than 3 decimal places; hours are kept to the milli-hour")
+	case errors.Is(err, gaas.ErrHoursRange):
+		return nil, errField(field, "must be at most %s", gaas.MaxHours)
+	case err != nil:
+		return nil, errField(field, "must be a number")
+	}
+	return &h, nil
+}

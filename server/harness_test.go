@@ -1,0 +1,250 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server"
+	"github.com/gaas-io/gaas/store"
+)
+
+var signingKey = []byte("server-test-signing-key-0123456789abcdef")
+
+// harness is a real server on a real store, reached over HTTP.
+type harness struct {
+	t      *testing.T
+	db     *store.DB
+	auth   *authn.Authenticator
+	tokens *authn.Tokens
+	srv    *httptest.Server
+	logs   *syncBuffer
+
+	dbClosed bool // the test closed the store to see the server fail
+
+	mu        sync.Mutex
+	secrets   []string // every password, token and key the test used
+	usernames []string
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// override lets a test put a failing dependency in front of the real one.
+type override struct {
+	jobs gaas.JobService
+}
+
+func newHarness(t *testing.T, o ...override) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, ":memory:", store.Options{})
+	require.NoError(t, err)
+	tokens, err := authn.NewTokens(signingKey, 30*time.Minute, nil)
+	require.NoError(t, err)
+	h := &harness{t: t, db: db, tokens: tokens, logs: &syncBuffer{}}
+	h.auth = authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1000}, tokens)
+	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
+	var jobs gaas.JobService = db.Jobs
+	if len(o) > 0 && o[0].jobs != nil {
+		jobs = o[0].jobs
+	}
+	h.srv = httptest.NewServer(server.NewServer(logger, server.Config{}, h.auth, db.Users, jobs, db.Quota, db))
+	h.secret(string(signingKey))
+	t.Cleanup(func() {
+		h.srv.Close()
+		h.assertNoSecretsLogged()
+		if h.dbClosed {
+			return
+		}
+		report, err := db.Check(context.Background())
+		if assert.NoError(t, err) {
+			assert.Empty(t, report.Violations)
+		}
+		db.Close()
+	})
+	return h
+}
+
+func (h *harness) account(name, password string) {
+	h.mu.Lock()
+	h.usernames = append(h.usernames, name)
+	h.mu.Unlock()
+	h.secret(password)
+}
+
+func (h *harness) secret(s string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.secrets = append(h.secrets, s)
+}
+
+// assertNoSecretsLogged fails the test if any password, token, hash or
+// key it used appears in the server's log.
+func (h *harness) assertNoSecretsLogged() {
+	logs := h.logs.String()
+	require.NotEmpty(h.t, logs, "the server logged nothing at all")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// The stored hashes of every account the test made, too.
+	for _, name := range h.usernames {
+		if _, hash, err := h.db.Users.Credentials(context.Background(), name); err == nil {
+			h.secrets = append(h.secrets, hash, strings.Split(hash, "$")[4])
+		}
+	}
+	for _, s := range h.secrets {
+		if len(s) >= 8 {
+			assert.NotContains(h.t, logs, s, "a secret reached the log")
+		}
+	}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into a generic value.
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), "body: %s", r.body)
+	return m
+}
+
+func (r response) problem(t *testing.T, status int) map[string]any {
+	t.Helper()
+	require.Equal(t, status, r.status, "body: %s", r.body)
+	assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
+	p := r.json(t)
+	for _, k := range []string{"type", "title", "status", "detail"} {
+		assert.Contains(t, p, k)
+	}
+	assert.EqualValues(t, status, p["status"])
+	if status == http.StatusUnauthorized {
+		assert.Equal(t, "Bearer", r.header.Get("WWW-Authenticate"))
+	}
+	return p
+}
+
+// errorFields lists the fields a 422 names.
+func (r response) errorFields(t *testing.T) []string {
+	t.Helper()
+	p := r.problem(t, http.StatusUnprocessableEntity)
+	var fields []string
+	list, _ := p["errors"].([]any)
+	for _, e := range list {
+		fields = append(fields, e.(map[string]any)["field"].(string))
+	}
+	return fields
+}
+
+type req struct {
+	method, path, token string
+	body                string
+	contentType         string
+	header              map[string]string
+}
+
+func (h *harness) do(r req) response {
+	h.t.Helper()
+	hr, err := http.NewRequest(r.method, h.srv.URL+r.path, strings.NewReader(r.body))
+	require.NoError(h.t, err)
+	if r.body != "" || r.contentType != "" {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		hr.Header.Set("Content-Type", ct)
+	}
+	if r.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	resp, err := h.srv.Client().Do(hr)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (h *harness) post(path, token, body string) response {
+	return h.do(req{method: http.MethodPost, path: path, token: token, body: body})
+}
+
+func (h *harness) get(path, token string) response {
+	return h.do(req{method: http.MethodGet, path: path, token: token})
+}
+
+// user registers and logs in a user, returning their id and token.
+func (h *harness) user(name string) (int64, string) {
+	h.t.Helper()
+	password := "pw-" + name + "-secret"
+	h.account(name, password)
+	r := h.post("/register", "", `{"username":"`+name+`","password":"`+password+`"}`)
+	require.Equal(h.t, http.StatusCreated, r.status, "%s", r.body)
+	return int64(r.json(h.t)["id"].(float64)), h.login(name, password)
+}
+
+func (h *harness) login(name, password string) string {
+	h.t.Helper()
+	h.secret(password)
+	r := h.do(req{method: http.MethodPost, path: "/login", contentType: "application/x-www-form-urlencoded",
+		body: url.Values{"username": {name}, "password": {password}}.Encode()})
+	require.Equal(h.t, http.StatusOK, r.status, "%s", r.body)
+	tok := r.json(h.t)["access_token"].(string)
+	h.secret(tok)
+	return tok
+}
+
+// admin makes an admin account, as gaasd does from its environment.
+func (h *harness) admin(name string) (int64, string) {
+	h.t.Helper()
+	password := "admin-" + name + "-secret"
+	h.account(name, password)
+	u, err := h.auth.EnsureAdmin(context.Background(), name, password)
+	require.NoError(h.t, err)
+	return u.ID, h.login(name, password)
+}
+
+// balance reads a user's balance, in hours, straight from the store.
+func (h *harness) balance(id int64) float64 {
+	h.t.Helper()
+	u, err := h.db.Users.UserByID(context.Background(), id)
+	require.NoError(h.t, err)
+	return float64(u.Balance) / float64(gaas.Hour)
+}
+
+const jobBody = `{"command": "python train.py", "gpu_type": "NVIDIA A100", "estimated_hours": 2.5}`

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+type jobResponse struct {
+	ID             int64          `json:"id"`
+	UserID         int64          `json:"user_id"`
+	Command        string         `json:"command"`
+	GPUType        string         `json:"gpu_type"`
+	EstimatedHours gaas.Hours     `json:"estimated_hours"`
+	ActualHours    *gaas.Hours    `json:"actual_hours"`
+	Status         gaas.JobStatus `json:"status"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
+}
+
+func toJob(j gaas.Job) jobResponse {
+	return jobResponse{
+		ID: j.ID, UserID: j.UserID, Command: j.Command, GPUType: j.GPUType,
+		EstimatedHours: j.EstimatedHours, ActualHours: j.ActualHours, Status: j.Status,
+		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+	}
+}
+
+// pageResponse is one page of a listing.
+type pageResponse[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func toPage[S, T any](items []S, next string, conv func(S) T) pageResponse[T] {
+	p := pageResponse[T]{Items: make([]T, len(items))}
+	for i, s := range items {
+		p.Items[i] = conv(s)
+	}
+	if next != "" {
+		p.NextCursor = &next
+	}
+	return p
+}
+
+func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+// pathID reads the {id} of a route: a positive integer.
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errField("id", "must be a positive integer")
+	}
+	return id, nil
+}
+
+// readPage reads the limit and cursor of a listing from the query.
+func readPage(r *http.Request) (gaas.Page, error) {
+	q := r.URL.Query()
+	p := gaas.Page{Cursor: q.Get("cursor")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > gaas.MaxLimit {
+			return p, errField("limit", "must be an integer from 1 to %d", gaas.MaxLimit)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+type submitRequest struct {
+	Command        *string         `json:"command"`
+	GPUType        *string         `json:"gpu_type"`
+	EstimatedHours json.RawMessage `json:"estimated_hours"`
+
+	hours *gaas.Hours
+}
+
+func (s *submitRequest) Valid() error {
+	v := &gaas.ValidationError{}
+	if s.Command == nil {
+		v.Add("command", "is required")
+	}
+	if s.GPUType == nil {
+		v.Add("gpu_type", "is required")
+	}
+	h, err := hoursField(s.EstimatedHours, "estimated_hours")
+	switch {
+	case err != nil:
+		v.Fields = append(v.Fields, err.(*gaas.ValidationError).Fields...)
+	case h == nil:
+		v.Add("estimated_hours", "is required")
+	}
+	s.hours = h
+	return v.Err()
+}
+
+func handleSubmitJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[*submitRequest](w, r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		key, hasKey := r.Header["Idempotency-Key"]
+		sr := gaas.SubmitRequest{Command: *req.Command, GPUType: *req.GPUType, EstimatedHours: *req.hours}
+		if hasKey {
+			if len(key) != 1 {
+				writeError(w, r, logger, errField("Idempotency-Key", "must be given once"))
+				return
+			}
+			if err := gaas.ValidateIdempotencyKey(key[0]); err != nil {
+				writeError(w, r, logger, err)
+				return
+			}
+			sr.IdempotencyKey = key[0]
+		}
+		job, err := jobs.Submit(r.Context(), callerFrom(r).ID, sr)
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The Idempotency-Key was already used for a different request."))
+			return
+		}
+		w.Header().Set("Location", "/jobs/"+itoa(job.ID))
+		encode(w, http.StatusCreated, toJob(job))
+	})
+}
+
+func handleListJobs(logger *slog.Logger, jobs gaas.JobService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page, err := readPage(r)
+		f := gaas.JobFilter{Page: page, Status: gaas.JobStatus(r.URL.Query().Get("status"))}
+		if s := r.URL.Query().Get("user_id"); err == nil && s != "" {
+			if f.UserID, err = strconv.ParseInt(s, 10, 64); err != nil || f.UserID <= 0 {
+				err = errField("user_id", "must be a positive integer")
+			}
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		got, err := jobs.List(r.Context(), callerFrom(r).ID, f)
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list the jobs of another user."))
+			return
+		}
+		encode(w, http.StatusOK, toPage(got.Items, got.NextCursor, toJob))
+	})
+}
+
+func handleGetJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		job, err := jobs.Get(r.Context(), callerFrom(r).ID, id)
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "Job %d does not exist.", id))
+			return
+		}
+		encode(w, http.StatusOK, toJob(job))
+	})
+}
+
+type transitionRequest struct {
+	Status      *gaas.JobStatus `json:"status"`
+	ActualHours json.RawMessage `json:"actual_hours"`
+
+	actual *gaas.Hours
+}
+
+func (t *transitionRequest) Valid() error {
+	v := &gaas.ValidationError{}
+	if t.Status == nil {
+		v.Add("status", "is required")
+	}
+	a, err := hoursField(t.ActualHours, "actual_hours")
+	if err != nil {
+		v.Fields = append(v.Fields, err.(*gaas.ValidationError).Fields...)
+	}
+	t.actual = a
+	return v.Err()
+}
+
+func handleTransitionJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		req, err := decode[*transitionRequest](w, r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		job, err := jobs.Transition(r.Context(), callerFrom(r).ID, id, *req.Status, req.actual)
+		if err != nil {
+			writeError(w, r, logger, jobDetail(err, id))
+			return
+		}
+		encode(w, http.StatusOK, toJob(job))
+	})
+}
+
+// jobDetail words the errors of a change to job id.
+func jobDetail(err error, id int64) error {
+	err = explain(err, gaas.ErrForbidden, "Only admins may change the status of a job.")
+	err = explain(err, gaas.ErrNotFound, "Job %d does not exist.", id)
+	return explain(err, gaas.ErrConflict, "Job %d was changed by another request; read it and try again.", id)
+}
+
+func handleCancelJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		job, err := jobs.Cancel(r.Context(), callerFrom(r).ID, id)
+		if err != nil {
+			writeError(w, r, logger, jobDetail(err, id))
+			return
+		}
+		encode(w, http.StatusOK, toJob(job))
+	})
+}

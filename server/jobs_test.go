@@ -1,0 +1,271 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+func TestSubmitJob(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.user("alice")
+
+	r := h.post("/jobs", tok, jobBody)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	job := r.json(t)
+	assert.Equal(t, "/jobs/1", r.header.Get("Location"))
+	assert.EqualValues(t, 1, job["id"])
+	assert.EqualValues(t, id, job["user_id"])
+	assert.Equal(t, "python train.py", job["command"])
+	assert.Equal(t, "NVIDIA A100", job["gpu_type"])
+	assert.Equal(t, 2.5, job["estimated_hours"])
+	assert.Nil(t, job["actual_hours"])
+	assert.Contains(t, job, "actual_hours")
+	assert.Equal(t, "PENDING", job["status"])
+	for _, k := range []string{"created_at", "updated_at"} {
+		ts, err := time.Parse(time.RFC3339, job[k].(string))
+		require.NoError(t, err)
+		assert.Equal(t, time.UTC, ts.Location())
+		assert.True(t, strings.HasSuffix(job[k].(string), "Z"))
+	}
+	assert.Equal(t, 7.5, h.balance(id))
+
+	t.Run("not_enough_quota", func(t *testing.T) {
+		p := h.post("/jobs", tok, `{"command": "x", "gpu_type": "A100", "estimated_hours": 8}`).problem(t, http.StatusBadRequest)
+		assert.Equal(t, "Not enough GPU hours: asked for 8, 7.5 left.", p["detail"])
+		assert.Equal(t, 7.5, h.balance(id))
+		assert.Len(t, h.get("/jobs", tok).json(t)["items"], 1)
+	})
+
+	t.Run("invalid", func(t *testing.T) {
+		for name, tc := range map[string]struct {
+			body   string
+			fields []string
+		}{
+			"nan":            {`{"command": "x", "gpu_type": "A", "estimated_hours": NaN}`, []string{"body"}},
+			"infinity":       {`{"command": "x", "gpu_type": "A", "estimated_hours": Infinity}`, []string{"body"}},
+			"negative":       {`{"command": "x", "gpu_type": "A", "estimated_hours": -1}`, []string{"estimated_hours"}},
+			"zero":           {`{"command": "x", "gpu_type": "A", "estimated_hours": 0}`, []string{"estimated_hours"}},
+			"too_precise":    {`{"command": "x", "gpu_type": "A", "estimated_hours": 0.0001}`, []string{"estimated_hours"}},
+			"huge":           {`{"command": "x", "gpu_type": "A", "estimated_hours": 1e300}`, []string{"estimated_hours"}},
+			"string_hours":   {`{"command": "x", "gpu_type": "A", "estimated_hours": "2"}`, []string{"estimated_hours"}},
+			"missing":        {`{"gpu_type": "A"}`, []string{"command", "estimated_hours"}},
+			"empty_command":  {`{"command": "", "gpu_type": "A", "estimated_hours": 1}`, []string{"command"}},
+			"long_gpu_type":  {`{"command": "x", "gpu_type": "` + strings.Repeat("g", 129) + `", "estimated_hours": 1}`, []string{"gpu_type"}},
+			"long_command":   {`{"command": "` + strings.Repeat("c", 8193) + `", "gpu_type": "A", "estimated_hours": 1}`, []string{"command"}},
+			"unknown_field":  {`{"command": "x", "gpu_type": "A", "estimated_hours": 1, "user_id": 1}`, []string{"user_id"}},
+			"duplicate":      {`{"command": "x", "gpu_type": "A", "estimated_hours": 1, "estimated_hours": 0.5}`, []string{"estimated_hours"}},
+			"command_number": {`{"command": 1, "gpu_type": "A", "estimated_hours": 1}`, []string{"command"}},
+		} {
+			t.Run(name, func(t *testing.T) {
+				r := h.post("/jobs", tok, tc.body)
+				assert.Equal(t, tc.fields, r.errorFields(t), "%s", r.body)
+			})
+		}
+		assert.Equal(t, 7.5, h.balance(id), "no refused request charged anything")
+	})
+
+	t.Run("unauthenticated", func(t *testing.T) {
+		h.post("/jobs", "", jobBody).problem(t, http.StatusUnauthorized)
+	})
+}
+
+// The original lost most of its deductions to a race. Sixty-four
+// concurrent requests for one hour on a ten-hour quota: exactly ten succeed.
+func TestSubmitJobRace(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.user("alice")
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	for i := range 64 {
+		wg.Go(func() {
+			r := h.post("/jobs", tok, fmt.Sprintf(`{"command": "job %d", "gpu_type": "A100", "estimated_hours": 1}`, i))
+			mu.Lock()
+			statuses[r.status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, map[int]int{http.StatusCreated: 10, http.StatusBadRequest: 54}, statuses)
+	assert.Equal(t, 0.0, h.balance(id))
+}
+
+func TestSubmitJobIdempotent(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.user("alice")
+	submit := func(key, body string) response {
+		return h.do(req{method: http.MethodPost, path: "/jobs", token: tok, body: body, header: map[string]string{"Idempotency-Key": key}})
+	}
+	first := submit("k-1", jobBody)
+	require.Equal(t, http.StatusCreated, first.status)
+	again := submit("k-1", jobBody)
+	require.Equal(t, http.StatusCreated, again.status, "a retry gets the same status code")
+	assert.JSONEq(t, string(first.body), string(again.body))
+	assert.Equal(t, 7.5, h.balance(id))
+
+	p := submit("k-1", `{"command": "python other.py", "gpu_type": "NVIDIA A100", "estimated_hours": 2.5}`).problem(t, http.StatusConflict)
+	assert.Contains(t, p["detail"], "Idempotency-Key")
+
+	assert.Equal(t, []string{"Idempotency-Key"}, submit(strings.Repeat("k", 256), jobBody).errorFields(t))
+	assert.Equal(t, []string{"Idempotency-Key"}, submit("tab\there", jobBody).errorFields(t))
+
+	// Racing retries over HTTP make one job.
+	var wg sync.WaitGroup
+	bodies := make([]string, 16)
+	for i := range bodies {
+		wg.Go(func() {
+			r := submit("race", jobBody)
+			assert.Equal(t, http.StatusCreated, r.status)
+			bodies[i] = string(r.body)
+		})
+	}
+	wg.Wait()
+	for _, b := range bodies {
+		assert.JSONEq(t, bodies[0], b)
+	}
+	assert.Equal(t, 5.0, h.balance(id))
+}
+
+func TestTransitionJob(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.user("alice")
+	_, admin := h.admin("root")
+	patch := func(job any, token, body string) response {
+		return h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", job), token: token, body: body})
+	}
+	newJob := func() float64 {
+		r := h.post("/jobs", tok, jobBody)
+		require.Equal(t, http.StatusCreated, r.status)
+		return r.json(t)["id"].(float64)
+	}
+
+	j := newJob()
+	p := patch(j, tok, `{"status": "APPROVED"}`).problem(t, http.StatusForbidden)
+	assert.Equal(t, "Only admins may change the status of a job.", p["detail"])
+	patch(999, admin, `{"status": "APPROVED"}`).problem(t, http.StatusNotFound)
+	assert.Equal(t, []string{"id"}, patch("abc", admin, `{"status": "APPROVED"}`).errorFields(t))
+	assert.Equal(t, []string{"status"}, patch(j, admin, `{"status": "DONE"}`).errorFields(t))
+	assert.Equal(t, []string{"status"}, patch(j, admin, `{}`).errorFields(t))
+
+	for _, step := range []string{"APPROVED", "APPROVED", "RUNNING"} {
+		r := patch(j, admin, `{"status": "`+step+`"}`)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, step, r.json(t)["status"])
+	}
+	p = patch(j, admin, `{"status": "CANCELLED"}`).problem(t, http.StatusConflict)
+	assert.Equal(t, "RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED).", p["detail"])
+	assert.Equal(t, []string{"actual_hours"}, patch(j, admin, `{"status": "COMPLETED", "actual_hours": 3}`).errorFields(t))
+	assert.Equal(t, []string{"actual_hours"}, patch(j, admin, `{"status": "COMPLETED", "actual_hours": -1}`).errorFields(t))
+
+	r := patch(j, admin, `{"status": "COMPLETED", "actual_hours": 1.25}`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, 1.25, r.json(t)["actual_hours"])
+	assert.Equal(t, 10.0-1.25, h.balance(id))
+	patch(j, admin, `{"status": "FAILED"}`).problem(t, http.StatusConflict)
+
+	j = newJob()
+	r = patch(j, admin, `{"status": "REJECTED"}`)
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, 10.0-1.25, h.balance(id), "a rejected job is refunded whole")
+}
+
+// Sixteen concurrent rejections of one job refund it once.
+func TestTransitionJobRace(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.user("alice")
+	_, admin := h.admin("root")
+	j := h.post("/jobs", tok, jobBody).json(t)["id"].(float64)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			r := h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", j), token: admin, body: `{"status": "REJECTED"}`})
+			assert.Equal(t, http.StatusOK, r.status, "repeating the status a job has is a no-op")
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 10.0, h.balance(id))
+}
+
+func TestGetListCancelJobs(t *testing.T) {
+	h := newHarness(t)
+	_, alice := h.user("alice")
+	_, bob := h.user("bob")
+	_, admin := h.admin("root")
+	var aliceJobs []float64
+	for range 3 {
+		aliceJobs = append(aliceJobs, h.post("/jobs", alice, jobBody).json(t)["id"].(float64))
+	}
+	bobJob := h.post("/jobs", bob, jobBody).json(t)["id"].(float64)
+
+	require.Equal(t, http.StatusOK, h.get(fmt.Sprintf("/jobs/%v", bobJob), bob).status)
+	require.Equal(t, http.StatusOK, h.get(fmt.Sprintf("/jobs/%v", bobJob), admin).status)
+	p := h.get(fmt.Sprintf("/jobs/%v", bobJob), alice).problem(t, http.StatusNotFound)
+	assert.Equal(t, fmt.Sprintf("Job %v does not exist.", bobJob), p["detail"], "existence is not leaked")
+	assert.Equal(t, "Job 424242 does not exist.", h.get("/jobs/424242", alice).problem(t, http.StatusNotFound)["detail"])
+
+	page := h.get("/jobs?limit=2", alice).json(t)
+	items := page["items"].([]any)
+	require.Len(t, items, 2)
+	assert.Equal(t, aliceJobs[2], items[0].(map[string]any)["id"])
+	cursor := page["next_cursor"].(string)
+	page = h.get("/jobs?limit=2&cursor="+cursor, alice).json(t)
+	require.Len(t, page["items"], 1)
+	assert.Nil(t, page["next_cursor"])
+
+	assert.Len(t, h.get("/jobs", admin).json(t)["items"], 4)
+	assert.Len(t, h.get("/jobs?user_id=2", admin).json(t)["items"], 1)
+	h.get("/jobs?user_id=2", alice).problem(t, http.StatusForbidden)
+	assert.Equal(t, []string{"limit"}, h.get("/jobs?limit=501", alice).errorFields(t))
+	assert.Equal(t, []string{"status"}, h.get("/jobs?status=DONE", alice).errorFields(t))
+	assert.Equal(t, []string{"cursor"}, h.get("/jobs?cursor=zzz", alice).errorFields(t))
+
+	// Cancel: the owner, a PENDING job; refunded.
+	h.post(fmt.Sprintf("/jobs/%v/cancel", bobJob), alice, "").problem(t, http.StatusNotFound)
+	r := h.post(fmt.Sprintf("/jobs/%v/cancel", aliceJobs[0]), alice, "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, "CANCELLED", r.json(t)["status"])
+	assert.Len(t, h.get("/jobs?status=CANCELLED", alice).json(t)["items"], 1)
+	me := h.get("/me", alice).json(t)
+	assert.Equal(t, 10.0-5.0, me["gpu_hours_quota"])
+}
+
+// A job service that fails as a broken database would, in front of the real one.
+type brokenJobs struct {
+	gaas.JobService
+	panics bool
+}
+
+func (b brokenJobs) Submit(ctx context.Context, caller int64, r gaas.SubmitRequest) (gaas.Job, error) {
+	if b.panics {
+		panic("boom")
+	}
+	return gaas.Job{}, fmt.Errorf("store: submit: SELECT secret_column FROM jobs: disk I/O error")
+}
+
+func TestInternalErrorsSayNothing(t *testing.T) {
+	for _, panics := range []bool{false, true} {
+		t.Run(fmt.Sprintf("panics=%v", panics), func(t *testing.T) {
+			h := newHarness(t, override{jobs: brokenJobs{panics: panics}})
+			_, tok := h.user("alice")
+			r := h.do(req{method: http.MethodPost, path: "/jobs", token: tok, body: jobBody, header: map[string]string{"X-Request-ID": "req-42"}})
+			p := r.problem(t, http.StatusInternalServerError)
+			assert.Equal(t, "internal error", p["detail"])
+			assert.Equal(t, "req-42", p["request_id"])
+			assert.NotContains(t, string(r.body), "SELECT")
+			assert.NotContains(t, string(r.body), "boom")
+			assert.Contains(t, h.logs.String(), `"request_id":"req-42"`, "the real error is logged with the request id")
+		})
+	}
+}

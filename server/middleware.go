@@ -1,0 +1,146 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+type ctxKey int
+
+const (
+	requestKey ctxKey = iota
+	callerKey
+)
+
+// requestInfo is what the outer middleware learns about a request for its
+// log line; handlers further in fill it.
+type requestInfo struct {
+	id     string
+	userID int64
+}
+
+func requestIDFrom(ctx context.Context) string {
+	if ri, ok := ctx.Value(requestKey).(*requestInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+// callerFrom returns the authenticated caller; only handlers behind
+// authenticate call it.
+func callerFrom(r *http.Request) gaas.User {
+	u, _ := r.Context().Value(callerKey).(gaas.User)
+	return u
+}
+
+// saneRequestID accepts a client's X-Request-ID only if it is short and
+// plain, so that it cannot forge log lines.
+func saneRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:/+=", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// observe gives each request an id (the client's X-Request-ID when sane),
+// echoes it, recovers panics into a 500 problem, and logs one line when the
+// request ends. The line never holds a body, a header value or a query.
+func observe(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &requestInfo{id: r.Header.Get("X-Request-ID")}
+		if !saneRequestID(ri.id) {
+			ri.id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", ri.id)
+		r = r.WithContext(context.WithValue(r.Context(), requestKey, ri))
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.ErrorContext(r.Context(), "panic", "panic", v, "request_id", ri.id, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeProblem(rec, r, problemFor(errPanic))
+				}
+			}
+			pattern := r.Pattern
+			if pattern == "" {
+				pattern = "unmatched"
+			}
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("route", pattern),
+				slog.Int("status", rec.status),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Int64("user_id", ri.userID),
+				slog.String("request_id", ri.id))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// authenticate admits a request only with a valid bearer token of an
+// existing user, and puts that user, as the store holds them now, in the
+// request's context.
+func authenticate(logger *slog.Logger, auth gaas.Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			writeError(w, r, logger, explain(gaas.ErrUnauthorized, gaas.ErrUnauthorized, "A bearer token is required: log in at POST /login."))
+			return
+		}
+		u, err := auth.Authenticate(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token is invalid or expired, or its user no longer exists."))
+			return
+		}
+		if ri, ok := r.Context().Value(requestKey).(*requestInfo); ok {
+			ri.userID = u.ID
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, u)))
+	})
+}

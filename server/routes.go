@@ -1,0 +1,32 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// addRoutes is the map of the API: every route, in one place.
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, auth gaas.Authenticator, users gaas.UserService,
+	jobs gaas.JobService, quota gaas.Quota, db Pinger) {
+	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, h) }
+
+	mux.Handle("GET /healthz", handleHealth(logger, db))
+	mux.Handle("POST /register", handleRegister(logger, auth))
+	mux.Handle("POST /login", handleLogin(logger, auth))
+
+	mux.Handle("POST /jobs", authed(handleSubmitJob(logger, jobs)))
+	mux.Handle("GET /jobs", authed(handleListJobs(logger, jobs)))
+	mux.Handle("GET /jobs/{id}", authed(handleGetJob(logger, jobs)))
+	mux.Handle("PATCH /jobs/{id}", authed(handleTransitionJob(logger, jobs)))
+	mux.Handle("POST /jobs/{id}/cancel", authed(handleCancelJob(logger, jobs)))
+
+	mux.Handle("GET /me", authed(handleMe()))
+	mux.Handle("GET /users", authed(handleListUsers(logger, users)))
+	mux.Handle("GET /users/{id}", authed(handleGetUser(logger, users)))
+	mux.Handle("PATCH /users/{id}", authed(handleSetRole(logger, users)))
+	mux.Handle("PUT /users/{id}/quota", authed(handleSetQuota(logger, quota)))
+	mux.Handle("POST /users/{id}/quota/grants", authed(handleGrant(logger, quota)))
+	mux.Handle("GET /users/{id}/ledger", authed(handleLedger(logger, quota)))
+}

@@ -1,0 +1,82 @@
+// Package server is the HTTP API of gaas: net/http handlers that decode
+// requests, call the library's services with the authenticated caller, and
+// translate their answers and errors into JSON and problem details.
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// Pinger reports whether the store answers; /healthz asks it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config holds what the server needs beyond its dependencies. The zero
+// value is usable.
+type Config struct{}
+
+var errPanic = errors.New("server: handler panicked")
+
+// NewServer returns the HTTP API. Every dependency is passed in; the
+// handler keeps no other state.
+func NewServer(logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
+	jobs gaas.JobService, quota gaas.Quota, db Pinger) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, logger, auth, users, jobs, quota, db)
+	return observe(logger, problemsForUnmatched(mux))
+}
+
+// problemsForUnmatched answers requests that match no route, 404 or 405
+// (with Allow), with problem details instead of ServeMux's plain text.
+func problemsForUnmatched(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &bufferedResponse{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			writeProblem(w, r, problem{Type: "about:blank", Title: "Not Found", Status: http.StatusNotFound,
+				Detail: "No route matches " + r.Method + " " + r.URL.Path + "."})
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeProblem(w, r, problem{Type: "about:blank", Title: "Method Not Allowed", Status: http.StatusMethodNotAllowed,
+				Detail: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + rec.header.Get("Allow") + "."})
+		default: // a redirect to the clean path
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.status)
+			w.Write(rec.body.Bytes())
+		}
+	})
+}
+
+// bufferedResponse holds what ServeMux says about an unmatched request.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
