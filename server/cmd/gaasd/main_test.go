@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain lets the test binary stand in for gaasd, so that tests can run
+// it as a real process and send it signals.
+func TestMain(m *testing.M) {
+	if os.Getenv("GAASD_TEST_MAIN") == "1" {
+		os.Args = append([]string{"gaasd"}, strings.Fields(os.Getenv("GAASD_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// lockedBuffer collects what run logs, for the secret scan.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type instance struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+	logs   *lockedBuffer
+}
+
+// start calls run on 127.0.0.1:0 and waits until /healthz answers.
+func start(t *testing.T, db string, env map[string]string, args ...string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	inst := &instance{cancel: cancel, done: make(chan error, 1), logs: &lockedBuffer{}}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			inst.logs.Write(append(sc.Bytes(), '\n'))
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addr <- line.Addr
+			}
+		}
+	}()
+	getenv := func(k string) string { return env[k] }
+	go func() {
+		inst.done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-db", db, "-pbkdf2-iterations", "1000"}, args...), getenv, pw, io.Discard)
+		pw.Close()
+	}()
+	select {
+	case a := <-addr:
+		inst.url = "http://" + a
+	case err := <-inst.done:
+		t.Fatalf("gaasd did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("gaasd did not start in 30s")
+	}
+	resp, err := http.Get(inst.url + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	t.Cleanup(func() { inst.stop(t) })
+	return inst
+}
+
+// stop cancels run, as a signal does, and requires a clean exit.
+func (i *instance) stop(t *testing.T) {
+	if i.cancel == nil {
+		return
+	}
+	i.cancel()
+	i.cancel = nil
+	select {
+	case err := <-i.done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("gaasd did not stop")
+	}
+}
+
+func (i *instance) call(t *testing.T, method, path, token, contentType, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, i.url+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	return resp.StatusCode, m
+}
+
+func (i *instance) json(t *testing.T, method, path, token, body string) (int, map[string]any) {
+	return i.call(t, method, path, token, "application/json", body)
+}
+
+func TestRunWalkthroughAndRestart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "gaas.db")
+	env := map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "root-password-never-logged"}
+	g := start(t, db, env)
+
+	status, body := g.json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password-secret"}`)
+	require.Equal(t, http.StatusCreated, status)
+	assert.Equal(t, 10.0, body["gpu_hours_quota"])
+	status, body = g.call(t, "POST", "/login", "", "application/x-www-form-urlencoded",
+		url.Values{"username": {"alice"}, "password": {"alice-password-secret"}}.Encode())
+	require.Equal(t, http.StatusOK, status)
+	alice := body["access_token"].(string)
+	status, body = g.json(t, "POST", "/login", "", `{"username": "root", "password": "root-password-never-logged"}`)
+	require.Equal(t, http.StatusOK, status, "the admin from the environment exists")
+	admin := body["access_token"].(string)
+
+	status, job := g.json(t, "POST", "/jobs", alice, `{"command": "python train.py", "gpu_type": "NVIDIA A100", "estimated_hours": 6}`)
+	require.Equal(t, http.StatusCreated, status)
+	status, body = g.json(t, "POST", "/jobs", alice, `{"command": "python train.py", "gpu_type": "NVIDIA A100", "estimated_hours": 6}`)
+	require.Equal(t, http.StatusBadRequest, status)
+	assert.Equal(t, "Not enough GPU hours: asked for 6, 4 left.", body["detail"])
+
+	path := "/jobs/" + jsonID(job)
+	for _, s := range []string{`{"status": "APPROVED"}`, `{"status": "RUNNING"}`, `{"status": "COMPLETED", "actual_hours": 2.5}`} {
+		status, job = g.json(t, "PATCH", path, admin, s)
+		require.Equal(t, http.StatusOK, status, "%v", job)
+	}
+	_, me := g.json(t, "GET", "/me", alice, "")
+	assert.Equal(t, 7.5, me["gpu_hours_quota"], "3.5 of the 6 hours came back")
+
+	g.stop(t)
+
+	// The same database after a restart: the data, the generated key and so
+	// the old tokens, and the admin, all survive.
+	g2 := start(t, db, env)
+	status, me = g2.json(t, "GET", "/me", alice, "")
+	require.Equal(t, http.StatusOK, status, "a token from before the restart still verifies")
+	assert.Equal(t, 7.5, me["gpu_hours_quota"])
+	status, got := g2.json(t, "GET", path, admin, "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "COMPLETED", got["status"])
+	g2.stop(t)
+
+	for _, logs := range []string{g.logs.String(), g2.logs.String()} {
+		for _, secret := range []string{"root-password-never-logged", "alice-password-secret", alice, admin} {
+			assert.NotContains(t, logs, secret)
+		}
+		assert.Contains(t, logs, "generated")
+	}
+	assert.Contains(t, g.logs.String(), `"route":"PATCH /jobs/{id}"`)
+}
+
+func jsonID(m map[string]any) string { return strconv.FormatInt(int64(m["id"].(float64)), 10) }
+
+func TestRunConfiguration(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "gaas.db")
+	secret := "a-secret-of-at-least-thirty-two-bytes!"
+	g := start(t, db, map[string]string{"GAAS_DEFAULT_QUOTA": "2.5", "GAAS_ADDR": "not an address", "GAAS_JWT_SECRET": secret}, "-token-ttl", "1m")
+	status, body := g.json(t, "POST", "/register", "", `{"username": "bob", "password": "bob-password"}`)
+	require.Equal(t, http.StatusCreated, status, "-addr won over GAAS_ADDR")
+	assert.Equal(t, 2.5, body["gpu_hours_quota"])
+	_, body = g.json(t, "POST", "/login", "", `{"username": "bob", "password": "bob-password"}`)
+	assert.EqualValues(t, 60, body["expires_in"])
+	assert.NotContains(t, g.logs.String(), secret)
+	assert.NotContains(t, g.logs.String(), "generated")
+}
+
+func TestRunStartupErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "gaas.db")
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"unknown_flag":     {args: []string{"-nope"}, want: "flag provided but not defined"},
+		"short_secret":     {args: []string{"-jwt-secret", "short"}, want: "at least 32"},
+		"short_secret_env": {env: map[string]string{"GAAS_JWT_SECRET": "short"}, want: "at least 32"},
+		"bad_quota":        {args: []string{"-default-quota", "0.0001"}, want: "-default-quota"},
+		"negative_quota":   {args: []string{"-default-quota", "-1"}, want: "-default-quota"},
+		"bad_ttl":          {args: []string{"-token-ttl", "forever"}, want: "-token-ttl"},
+		"bad_iterations":   {args: []string{"-pbkdf2-iterations", "0"}, want: "-pbkdf2-iterations"},
+		"port_taken":       {args: []string{"-addr", taken.Addr().String()}, want: "listen"},
+		"unreadable_db":    {args: []string{"-db", filepath.Join(dir, "missing", "gaas.db")}, want: "open database"},
+		"half_admin":       {env: map[string]string{"GAAS_ADMIN_USERNAME": "root"}, want: "GAAS_ADMIN_PASSWORD"},
+		"weak_admin":       {env: map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "short"}, want: "GAAS_ADMIN_USERNAME"},
+		"stray_argument":   {args: []string{"serve"}, want: "unexpected argument"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"-addr", "127.0.0.1:0", "-db", db}, tc.args...)
+			err := run(context.Background(), args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	var help bytes.Buffer
+	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &help)
+	assert.True(t, errors.Is(err, flag.ErrHelp))
+	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME"} {
+		assert.Contains(t, help.String(), s)
+	}
+}
+
+// The real process: a start-up error is one line on stderr and exit code
+// 2; SIGTERM stops it with exit code 0.
+func TestProcess(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	gaasd := func(args string) *exec.Cmd {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), "GAASD_TEST_MAIN=1", "GAASD_TEST_ARGS="+args)
+		return cmd
+	}
+
+	var stderr bytes.Buffer
+	cmd := gaasd("-jwt-secret short")
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 2, exit.ExitCode())
+	assert.Equal(t, "gaasd: -jwt-secret is 5 bytes; at least 32 are needed\n", stderr.String())
+
+	cmd = gaasd("-addr 127.0.0.1:0 -db " + filepath.Join(t.TempDir(), "gaas.db"))
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.Contains(sc.Text(), `"listening"`) {
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	go io.Copy(io.Discard, stdout)
+	require.NoError(t, cmd.Wait(), "SIGTERM is a clean exit")
+	assert.Equal(t, 0, cmd.ProcessState.ExitCode())
+}
