@@ -126,7 +126,7 @@ func validationDetail(ve *gaas.ValidationError) string {
 	for i, f := range ve.Fields {
 		parts[i] = f.Field + " " + f.Message
 	}
-	return sentence(strings.Join(parts, "; "))
+	return "Invalid request: " + strings.Join(parts, "; ") + "."
 }
 
 // sentence capitalises s and ends it with a full stop.
