@@ -77,7 +77,7 @@ func newHarness(t *testing.T, o ...override) *harness {
 	if len(o) > 0 && o[0].jobs != nil {
 		jobs = o[0].jobs
 	}
-	h.srv = httptest.NewServer(server.NewServer(logger, server.Config{}, h.auth, db.Users, jobs, db.Quota, db))
+	h.srv = httptest.NewServer(server.NewServer(logger, h.auth, db.Users, jobs, db.Quota, db))
 	h.secret(string(signingKey))
 	t.Cleanup(func() {
 		h.srv.Close()

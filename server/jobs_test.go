@@ -269,3 +269,19 @@ func TestInternalErrorsSayNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestCancelJobErrors(t *testing.T) {
+	h := newHarness(t)
+	id, alice := h.user("alice")
+	_, admin := h.admin("root")
+	j := h.post("/jobs", alice, jobBody).json(t)["id"]
+	for _, s := range []string{"APPROVED", "RUNNING"} {
+		require.Equal(t, http.StatusOK, h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", j), token: admin, body: `{"status": "` + s + `"}`}).status)
+	}
+	p := h.post(fmt.Sprintf("/jobs/%v/cancel", j), alice, "").problem(t, http.StatusConflict)
+	assert.Equal(t, "RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED).", p["detail"])
+	h.post("/jobs/424242/cancel", alice, "").problem(t, http.StatusNotFound)
+	assert.Equal(t, []string{"id"}, h.post("/jobs/0/cancel", alice, "").errorFields(t))
+	h.post(fmt.Sprintf("/jobs/%v/cancel", j), "", "").problem(t, http.StatusUnauthorized)
+	assert.Equal(t, 7.5, h.balance(id))
+}

@@ -18,15 +18,11 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Config holds what the server needs beyond its dependencies. The zero
-// value is usable.
-type Config struct{}
-
 var errPanic = errors.New("server: handler panicked")
 
 // NewServer returns the HTTP API. Every dependency is passed in; the
 // handler keeps no other state.
-func NewServer(logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
+func NewServer(logger *slog.Logger, auth gaas.Authenticator, users gaas.UserService,
 	jobs gaas.JobService, quota gaas.Quota, db Pinger) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, auth, users, jobs, quota, db)

@@ -138,3 +138,23 @@ func TestRoutesAndHealth(t *testing.T) {
 	h.dbClosed = true
 	h.get("/healthz", "").problem(t, http.StatusServiceUnavailable)
 }
+
+func TestUserEndpointErrors(t *testing.T) {
+	h := newHarness(t)
+	_, alice := h.user("alice")
+	_, admin := h.admin("root")
+	for _, path := range []string{"/users/x", "/users/-1/ledger"} {
+		assert.Equal(t, []string{"id"}, h.get(path, admin).errorFields(t), path)
+	}
+	for _, path := range []string{"/me", "/users", "/users/1", "/users/1/ledger", "/jobs", "/jobs/1"} {
+		h.get(path, "").problem(t, http.StatusUnauthorized)
+	}
+	h.do(req{method: http.MethodPatch, path: "/users/999", token: admin, body: `{"role": "admin"}`}).problem(t, http.StatusNotFound)
+	h.post("/users/999/quota/grants", admin, `{"hours": 1}`).problem(t, http.StatusNotFound)
+	h.get("/users/999/ledger", admin).problem(t, http.StatusNotFound)
+	assert.Equal(t, []string{"role"}, h.do(req{method: http.MethodPatch, path: "/users/1", token: admin, body: `{}`}).errorFields(t))
+	assert.Equal(t, []string{"hours"}, h.post("/users/1/quota/grants", admin, `{"hours": "5"}`).errorFields(t))
+	assert.Equal(t, []string{"reason"}, h.post("/users/1/quota/grants", admin, `{"hours": 5, "reason": 5}`).errorFields(t))
+	assert.Equal(t, []string{"limit"}, h.get("/users?limit=0", admin).errorFields(t))
+	h.post("/users/1/quota/grants", alice, `{"hours": 1}`).problem(t, http.StatusForbidden)
+}

@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info("admin account ready", "username", admin.Username, "user_id", admin.ID)
 	}
 
-	handler := server.NewServer(logger, server.Config{}, auth, db.Users, db.Jobs, db.Quota, db)
+	handler := server.NewServer(logger, auth, db.Users, db.Jobs, db.Quota, db)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
