@@ -23,13 +23,32 @@ func mapErr(err error) error {
 	return err
 }
 
-// isUniqueViolation reports a UNIQUE constraint failure (SQLite's
-// SQLITE_CONSTRAINT_UNIQUE or PRIMARYKEY).
+// isUniqueViolation reports a UNIQUE constraint failure: PostgreSQL's
+// 23505, SQLite's SQLITE_CONSTRAINT_UNIQUE or PRIMARYKEY.
 func isUniqueViolation(err error) bool {
+	if state := sqlState(err); state != "" {
+		return state == "23505"
+	}
 	var coded interface{ Code() int }
 	if errors.As(err, &coded) {
 		const constraintUnique, constraintPrimaryKey = 2067, 1555
 		return coded.Code() == constraintUnique || coded.Code() == constraintPrimaryKey
 	}
 	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// isRetryable reports an error after which the same transaction may well
+// succeed: PostgreSQL's serialization failure (40001) or deadlock (40P01).
+func isRetryable(err error) bool {
+	state := sqlState(err)
+	return state == "40001" || state == "40P01"
+}
+
+// sqlState is PostgreSQL's error code, or "" for other errors.
+func sqlState(err error) string {
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		return pg.SQLState()
+	}
+	return ""
 }

@@ -31,9 +31,20 @@ type Options struct {
 	// Use a negative value for new accounts that start with nothing.
 	DefaultQuota gaas.Hours
 
-	// Readers is the number of connections that serve reads from a SQLite
-	// file, beside the one connection that writes; 0 means 4.
-	Readers int
+	// MaxConns bounds the connections of the pool: on PostgreSQL the whole
+	// pool (0 means 10), on a SQLite file the readers beside its one writer
+	// (0 means 4).
+	MaxConns int
+
+	// ConnMaxLifetime closes pooled connections after this long, so that a
+	// PostgreSQL fail-over or a load balancer in front of it is followed;
+	// 0 means 30 minutes.
+	ConnMaxLifetime time.Duration
+
+	// StatementTimeout makes PostgreSQL abort any statement that runs
+	// longer, on the server, so that nothing commits after the client gave
+	// up; 0 means 30s. SQLite ignores it.
+	StatementTimeout time.Duration
 
 	// BusyTimeout is how long a SQLite connection waits for a lock held by
 	// another process; 0 means 5s.
@@ -48,8 +59,14 @@ const DefaultQuota = 10 * gaas.Hour
 
 // DB is an open store. Its services are safe for concurrent use.
 type DB struct {
-	w *bun.DB // the one connection that writes
-	r *bun.DB // the connections that read; w itself for an in-memory database
+	w *bun.DB // writes; on SQLite one connection
+	r *bun.DB // reads; on SQLite a pool beside the writer, elsewhere w itself
+
+	postgres bool
+	// lockRow is appended to a SELECT whose rows the transaction is about
+	// to change, so that concurrent transactions queue instead of acting on
+	// what they read before. SQLite needs none: it has one writer.
+	lockRow string
 
 	defaultQuota gaas.Hours
 	now          func() time.Time
@@ -62,14 +79,10 @@ type DB struct {
 //go:embed migrations
 var migrationFiles embed.FS
 
-// Open opens the SQLite database at dsn, a file path or ":memory:", and
-// brings its schema up to date. Each ":memory:" store is a database of its
-// own that lives until Close.
-//
-// Writes go through one connection: SQLite admits one writer at a time, and
-// queuing writers in Go is faster and fairer than letting several
-// connections fight over the lock. Reads use a pool of their own, which WAL
-// mode lets run beside the writer.
+// Open opens the database that dsn names and brings its schema up to date:
+// a postgres:// or postgresql:// URL opens PostgreSQL, anything else is a
+// SQLite file path, or ":memory:" for a database of its own that lives until
+// Close.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db := &DB{defaultQuota: opts.DefaultQuota, now: opts.Now}
 	switch {
@@ -83,16 +96,45 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if db.now == nil {
 		db.now = time.Now
 	}
-	readers := cmp(opts.Readers, 4)
+	var err error
+	if IsPostgres(dsn) {
+		err = db.openPostgres(ctx, dsn, opts)
+	} else {
+		err = db.openSQLite(dsn, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.Jobs = &JobService{db: db}
+	db.Quota = &QuotaService{db: db}
+	db.Users = &UserService{db: db}
+	return db, nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// openSQLite opens a SQLite file or in-memory database.
+//
+// Writes go through one connection: SQLite admits one writer at a time, and
+// queuing writers in Go is faster and fairer than letting several
+// connections fight over the lock. Reads use a pool of their own, which WAL
+// mode lets run beside the writer.
+func (db *DB) openSQLite(dsn string, opts Options) error {
+	if dsn == "" {
+		return errors.New("store: open: empty database path")
+	}
 	busy := opts.BusyTimeout
 	if busy == 0 {
 		busy = 5 * time.Second
 	}
-
 	memory := dsn == ":memory:" || strings.Contains(dsn, "mode=memory")
-	if dsn == "" {
-		return nil, errors.New("store: open: empty database path")
-	}
 	pragmas := []string{
 		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
 		"PRAGMA foreign_keys = ON",
@@ -113,19 +155,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.w = bun.NewDB(w, sqlitedialect.New())
 	db.r = db.w
 	if !memory {
+		readers := cmp(opts.MaxConns, 4)
 		r := sql.OpenDB(&connector{dsn: dsn, pragmas: append(pragmas, "PRAGMA query_only = ON")})
 		r.SetMaxOpenConns(readers)
 		r.SetMaxIdleConns(readers)
 		db.r = bun.NewDB(r, sqlitedialect.New())
 	}
-	if err := db.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	db.Jobs = &JobService{db: db}
-	db.Quota = &QuotaService{db: db}
-	db.Users = &UserService{db: db}
-	return db, nil
+	return nil
 }
 
 func cmp(v, def int) int {
@@ -178,7 +214,17 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c *connector) Driver() driver.Driver { return sqliteshim.Driver() }
 
 func (db *DB) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrationFiles, "migrations/sqlite")
+	dir := "migrations/sqlite"
+	if db.postgres {
+		dir = "migrations/postgres"
+		// Replicas starting at once on an empty database take turns.
+		unlock, err := db.advisoryLock(ctx, migrationLock)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	sub, err := fs.Sub(migrationFiles, dir)
 	if err != nil {
 		return err
 	}
@@ -220,9 +266,26 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// tx runs fn in one writing transaction, committed when fn returns nil.
+// maxAttempts bounds how often a transaction that lost a serialization
+// race or a deadlock is run again.
+const maxAttempts = 5
+
+// tx runs fn in one writing transaction, committed when fn returns nil. A
+// transaction that PostgreSQL aborts for a serialization failure or a
+// deadlock is run again, a bounded number of times, with a short pause:
+// on a busy system they are expected, and not the client's error.
 func (db *DB) tx(ctx context.Context, fn func(tx bun.Tx) error) error {
-	return db.w.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(tx) })
+	for attempt := 1; ; attempt++ {
+		err := db.w.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(tx) })
+		if err == nil || attempt == maxAttempts || !isRetryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		}
+	}
 }
 
 // signingKeyName is the settings row that holds the generated token key.
