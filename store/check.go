@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -51,7 +52,12 @@ const maxViolations = 100
 // run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	var r Report
-	tx, err := db.r.BeginTx(ctx, nil)
+	var opts *sql.TxOptions
+	if db.postgres {
+		// One snapshot for every query, while writers go on.
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := db.r.BeginTx(ctx, opts)
 	if err != nil {
 		return r, fmt.Errorf("store: check: %w", err)
 	}

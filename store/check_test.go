@@ -2,13 +2,10 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
@@ -16,9 +13,17 @@ import (
 
 // Check finds each kind of damage that code going around the store could do.
 func TestCheckFindsViolations(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("needs a second connection to the same database")
+		}
+		testCheckFindsViolations(t, b.dsn(t))
+	})
+}
+
+func testCheckFindsViolations(t *testing.T, dsn string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gaas.db")
-	db, err := store.Open(ctx, path, store.Options{})
+	db, err := store.Open(ctx, dsn, store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
 	f := newFixture(t, db)
@@ -30,9 +35,7 @@ func TestCheckFindsViolations(t *testing.T) {
 	assert.Equal(t, 2, report.Users)
 	assert.Equal(t, 1, report.Jobs)
 
-	raw, err := sql.Open(sqliteshim.ShimName, path)
-	require.NoError(t, err)
-	defer raw.Close()
+	raw := rawOpen(t, dsn)
 	for _, q := range []string{
 		"UPDATE users SET balance = balance + 1 WHERE id = " + itoa(u.ID),
 		"INSERT INTO jobs (user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES (" + itoa(u.ID) + ", 'free', 'A100', 5000, 'PENDING', '2026-01-01', '2026-01-01')",

@@ -2,32 +2,54 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver, for rawOpen
+	"github.com/uptrace/bun/driver/sqliteshim"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
-// backend opens a fresh store of one kind for a test.
+// backend is one kind of database the tests run against. dsn returns the
+// DSN of a fresh, empty database for one test.
 type backend struct {
 	name string
-	open func(t *testing.T, opts store.Options) *store.DB
+	dsn  func(t *testing.T) string
+	// shared is whether two stores opened on one DSN see the same data.
+	shared bool
 }
 
-// backends lists every store the tests run against: an in-memory SQLite
-// and a SQLite file in a temp dir.
+// backends lists every database the store's tests run against: an
+// in-memory SQLite, a SQLite file in a temp dir, and PostgreSQL when
+// GAAS_TEST_POSTGRES names a server (a schema of its own for each test).
 func backends() []backend {
 	return []backend{
-		{"memory", func(t *testing.T, opts store.Options) *store.DB { return openStore(t, ":memory:", opts) }},
-		{"file", func(t *testing.T, opts store.Options) *store.DB {
-			return openStore(t, filepath.Join(t.TempDir(), "gaas.db"), opts)
-		}},
+		{name: "memory", dsn: func(*testing.T) string { return ":memory:" }},
+		{name: "file", shared: true, dsn: func(t *testing.T) string { return filepath.Join(t.TempDir(), "gaas.db") }},
+		{name: "postgres", shared: true, dsn: func(t *testing.T) string { return storetest.PostgresDSN(t) }},
 	}
+}
+
+// rawOpen opens a plain database/sql handle on a store's database, to do
+// what code going around the store could.
+func rawOpen(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	driver, name := sqliteshim.ShimName, "file:"+dsn+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)"
+	if store.IsPostgres(dsn) {
+		driver, name = "pgx", dsn
+	}
+	raw, err := sql.Open(driver, name)
+	require.NoError(t, err)
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }
 
 func openStore(t *testing.T, dsn string, opts store.Options) *store.DB {
@@ -44,8 +66,13 @@ func openStore(t *testing.T, dsn string, opts store.Options) *store.DB {
 // forEachStore runs fn as a subtest on every backend. Every store is
 // checked for the ledger invariants when the test ends.
 func forEachStore(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	forEachBackend(t, func(t *testing.T, b backend) { fn(t, openStore(t, b.dsn(t), store.Options{})) })
+}
+
+// forEachBackend runs fn as a subtest on every backend.
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.open(t, store.Options{})) })
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
 	}
 }
 

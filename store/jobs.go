@@ -52,8 +52,13 @@ type JobService struct{ db *DB }
 var _ gaas.JobService = (*JobService)(nil)
 
 func loadJob(ctx context.Context, idb bun.IDB, id int64) (jobRow, error) {
+	return loadJobLocked(ctx, idb, id, "")
+}
+
+// loadJobLocked reads a job with a row-locking suffix (DB.lockRow).
+func loadJobLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (jobRow, error) {
 	var j jobRow
-	err := idb.NewRaw("SELECT "+jobColumns+" FROM jobs WHERE id = ?", id).Scan(ctx, &j)
+	err := idb.NewRaw("SELECT "+jobColumns+" FROM jobs WHERE id = ?"+lock, id).Scan(ctx, &j)
 	if err != nil {
 		return j, fmt.Errorf("job %d: %w", id, mapErr(err))
 	}
@@ -255,7 +260,7 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 		if err != nil {
 			return err
 		}
-		if j, err = loadJob(ctx, tx, id); err != nil {
+		if j, err = loadJobLocked(ctx, tx, id, s.db.lockRow); err != nil {
 			return err
 		}
 		if err := allow(c, j); err != nil {

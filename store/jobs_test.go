@@ -111,25 +111,26 @@ func TestSubmit(t *testing.T) {
 // The original service kept hours as floats: 100 jobs of 0.1 h on a 10 h
 // quota left 1.879e-14 h. Here they leave exactly zero, and the next is refused.
 func TestSubmitHoursAreExact(t *testing.T) {
-	db := newTestStore(t)
-	f := newFixture(t, db)
-	u := f.user(t, 10*gaas.Hour)
-	tenth, err := gaas.ParseHours("0.1")
-	require.NoError(t, err)
-	for range 100 {
-		f.submit(t, u.ID, tenth)
-	}
-	assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
-	_, err = db.Jobs.Submit(context.Background(), u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: tenth})
-	assert.ErrorIs(t, err, gaas.ErrQuotaExceeded)
-
-	// Granting 0.1 ten times and spending 1.0 leaves exactly zero too.
-	for range 10 {
-		_, err := db.Quota.Grant(context.Background(), f.admin.ID, u.ID, tenth, "tenth")
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		u := f.user(t, 10*gaas.Hour)
+		tenth, err := gaas.ParseHours("0.1")
 		require.NoError(t, err)
-	}
-	f.submit(t, u.ID, gaas.Hour)
-	assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
+		for range 100 {
+			f.submit(t, u.ID, tenth)
+		}
+		assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
+		_, err = db.Jobs.Submit(context.Background(), u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: tenth})
+		assert.ErrorIs(t, err, gaas.ErrQuotaExceeded)
+
+		// Granting 0.1 ten times and spending 1.0 leaves exactly zero too.
+		for range 10 {
+			_, err := db.Quota.Grant(context.Background(), f.admin.ID, u.ID, tenth, "tenth")
+			require.NoError(t, err)
+		}
+		f.submit(t, u.ID, gaas.Hour)
+		assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
+	})
 }
 
 // Sixty-four goroutines each ask for one hour of a ten-hour quota: exactly
@@ -263,48 +264,49 @@ func (f *fixture) reach(t *testing.T, u gaas.User, s gaas.JobStatus) gaas.Job {
 
 // Every pair of statuses, against the table of the API document.
 func TestTransitionTable(t *testing.T) {
-	db := newTestStore(t)
-	f := newFixture(t, db)
-	allowed := map[[2]gaas.JobStatus]bool{}
-	for from, tos := range gaas.Transitions {
-		for _, to := range tos {
-			allowed[[2]gaas.JobStatus{from, to}] = true
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		allowed := map[[2]gaas.JobStatus]bool{}
+		for from, tos := range gaas.Transitions {
+			for _, to := range tos {
+				allowed[[2]gaas.JobStatus{from, to}] = true
+			}
 		}
-	}
-	require.Len(t, allowed, 7)
-	for _, from := range gaas.Statuses {
-		for _, to := range gaas.Statuses {
-			t.Run(string(from)+"_to_"+string(to), func(t *testing.T) {
-				u := f.user(t, 10*gaas.Hour)
-				j := f.reach(t, u, from)
-				before := f.balance(t, u.ID)
-				got, err := db.Jobs.Transition(context.Background(), f.admin.ID, j.ID, to, nil)
-				switch {
-				case from == to:
-					require.NoError(t, err)
-					assert.Equal(t, j, got, "same status is a no-op")
-					assert.Equal(t, before, f.balance(t, u.ID))
-				case allowed[[2]gaas.JobStatus{from, to}]:
-					require.NoError(t, err)
-					assert.Equal(t, to, got.Status)
-					want := before
-					if to.RefundsAll() {
-						want += j.EstimatedHours
+		require.Len(t, allowed, 7)
+		for _, from := range gaas.Statuses {
+			for _, to := range gaas.Statuses {
+				t.Run(string(from)+"_to_"+string(to), func(t *testing.T) {
+					u := f.user(t, 10*gaas.Hour)
+					j := f.reach(t, u, from)
+					before := f.balance(t, u.ID)
+					got, err := db.Jobs.Transition(context.Background(), f.admin.ID, j.ID, to, nil)
+					switch {
+					case from == to:
+						require.NoError(t, err)
+						assert.Equal(t, j, got, "same status is a no-op")
+						assert.Equal(t, before, f.balance(t, u.ID))
+					case allowed[[2]gaas.JobStatus{from, to}]:
+						require.NoError(t, err)
+						assert.Equal(t, to, got.Status)
+						want := before
+						if to.RefundsAll() {
+							want += j.EstimatedHours
+						}
+						assert.Equal(t, want, f.balance(t, u.ID))
+					default:
+						require.ErrorIs(t, err, gaas.ErrInvalidTransition)
+						var te *gaas.TransitionError
+						require.ErrorAs(t, err, &te)
+						assert.Equal(t, from, te.From)
+						assert.Equal(t, before, f.balance(t, u.ID))
+						stored, err := db.Jobs.Get(context.Background(), f.admin.ID, j.ID)
+						require.NoError(t, err)
+						assert.Equal(t, from, stored.Status)
 					}
-					assert.Equal(t, want, f.balance(t, u.ID))
-				default:
-					require.ErrorIs(t, err, gaas.ErrInvalidTransition)
-					var te *gaas.TransitionError
-					require.ErrorAs(t, err, &te)
-					assert.Equal(t, from, te.From)
-					assert.Equal(t, before, f.balance(t, u.ID))
-					stored, err := db.Jobs.Get(context.Background(), f.admin.ID, j.ID)
-					require.NoError(t, err)
-					assert.Equal(t, from, stored.Status)
-				}
-			})
+				})
+			}
 		}
-	}
+	})
 }
 
 func TestTransition(t *testing.T) {
@@ -438,41 +440,42 @@ func TestTransitionConcurrent(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	ctx := context.Background()
-	db := newTestStore(t)
-	f := newFixture(t, db)
-	for _, from := range []gaas.JobStatus{gaas.StatusPending, gaas.StatusApproved} {
-		t.Run("owner_from_"+string(from), func(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		for _, from := range []gaas.JobStatus{gaas.StatusPending, gaas.StatusApproved} {
+			t.Run("owner_from_"+string(from), func(t *testing.T) {
+				u := f.user(t, 10*gaas.Hour)
+				j := f.reach(t, u, from)
+				got, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
+				require.NoError(t, err)
+				assert.Equal(t, gaas.StatusCancelled, got.Status)
+				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+				again, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
+				require.NoError(t, err, "cancelling twice is a safe retry")
+				assert.Equal(t, got, again)
+				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+			})
+		}
+		t.Run("admin", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
-			j := f.reach(t, u, from)
-			got, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
+			j := f.reach(t, u, gaas.StatusPending)
+			_, err := db.Jobs.Cancel(ctx, f.admin.ID, j.ID)
 			require.NoError(t, err)
-			assert.Equal(t, gaas.StatusCancelled, got.Status)
-			assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
-			again, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
-			require.NoError(t, err, "cancelling twice is a safe retry")
-			assert.Equal(t, got, again)
 			assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
 		})
-	}
-	t.Run("admin", func(t *testing.T) {
-		u := f.user(t, 10*gaas.Hour)
-		j := f.reach(t, u, gaas.StatusPending)
-		_, err := db.Jobs.Cancel(ctx, f.admin.ID, j.ID)
-		require.NoError(t, err)
-		assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
-	})
-	t.Run("someone_else_is_told_it_does_not_exist", func(t *testing.T) {
-		u, other := f.user(t, 10*gaas.Hour), f.user(t, 10*gaas.Hour)
-		j := f.reach(t, u, gaas.StatusPending)
-		_, err := db.Jobs.Cancel(ctx, other.ID, j.ID)
-		require.ErrorIs(t, err, gaas.ErrNotFound)
-		assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
-	})
-	t.Run("running_job", func(t *testing.T) {
-		u := f.user(t, 10*gaas.Hour)
-		j := f.reach(t, u, gaas.StatusRunning)
-		_, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
-		require.ErrorIs(t, err, gaas.ErrInvalidTransition)
+		t.Run("someone_else_is_told_it_does_not_exist", func(t *testing.T) {
+			u, other := f.user(t, 10*gaas.Hour), f.user(t, 10*gaas.Hour)
+			j := f.reach(t, u, gaas.StatusPending)
+			_, err := db.Jobs.Cancel(ctx, other.ID, j.ID)
+			require.ErrorIs(t, err, gaas.ErrNotFound)
+			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
+		})
+		t.Run("running_job", func(t *testing.T) {
+			u := f.user(t, 10*gaas.Hour)
+			j := f.reach(t, u, gaas.StatusRunning)
+			_, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
+			require.ErrorIs(t, err, gaas.ErrInvalidTransition)
+		})
 	})
 }
 
@@ -537,26 +540,27 @@ func TestGetAndList(t *testing.T) {
 // Paging newest first neither skips nor repeats a job while new jobs arrive.
 func TestListPagingWhileJobsArrive(t *testing.T) {
 	ctx := context.Background()
-	db := newTestStore(t)
-	f := newFixture(t, db)
-	u := f.user(t, 1000*gaas.Hour)
-	var want []int64
-	for range 20 {
-		want = append([]int64{f.submit(t, u.ID, gaas.Hour).ID}, want...)
-	}
-	var got []int64
-	cursor := ""
-	for {
-		page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{Page: gaas.Page{Limit: 3, Cursor: cursor}})
-		require.NoError(t, err)
-		for _, j := range page.Items {
-			got = append(got, j.ID)
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		u := f.user(t, 1000*gaas.Hour)
+		var want []int64
+		for range 20 {
+			want = append([]int64{f.submit(t, u.ID, gaas.Hour).ID}, want...)
 		}
-		f.submit(t, u.ID, gaas.Hour) // newer than anything paged so far
-		if page.NextCursor == "" {
-			break
+		var got []int64
+		cursor := ""
+		for {
+			page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{Page: gaas.Page{Limit: 3, Cursor: cursor}})
+			require.NoError(t, err)
+			for _, j := range page.Items {
+				got = append(got, j.ID)
+			}
+			f.submit(t, u.ID, gaas.Hour) // newer than anything paged so far
+			if page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
 		}
-		cursor = page.NextCursor
-	}
-	assert.Equal(t, want, got)
+		assert.Equal(t, want, got)
+	})
 }

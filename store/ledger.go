@@ -130,7 +130,9 @@ func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind ga
 		if _, err := loadAdmin(ctx, tx, caller); err != nil {
 			return err
 		}
-		u, err := loadUser(ctx, tx, userID)
+		// The row stays locked to the end, so that a Set computes its delta
+		// from the balance it replaces.
+		u, err := loadUserLocked(ctx, tx, userID, s.db.lockRow)
 		if err != nil {
 			return fmt.Errorf("user %d: %w", userID, err)
 		}

@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -55,21 +57,34 @@ func TestOpenFile(t *testing.T) {
 	assert.Equal(t, 1, migrations)
 }
 
-// Two stores open on one file agree on the signing key, whoever asks first.
+// Stores open on one database agree on the signing key, whoever asks
+// first, even when they all ask at once.
 func TestSigningKeyShared(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gaas.db")
-	a, err := store.Open(ctx, path, store.Options{})
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := store.Open(ctx, path, store.Options{})
-	require.NoError(t, err)
-	defer b.Close()
-	kb, err := b.SigningKey(ctx)
-	require.NoError(t, err)
-	ka, err := a.SigningKey(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, ka, kb)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("each in-memory store is a database of its own")
+		}
+		dsn := b.dsn(t)
+		stores := make([]*store.DB, 4)
+		for i := range stores {
+			stores[i] = openStore(t, dsn, store.Options{})
+		}
+		keys := make([][]byte, len(stores))
+		var wg sync.WaitGroup
+		for i, db := range stores {
+			wg.Go(func() {
+				k, err := db.SigningKey(ctx)
+				assert.NoError(t, err)
+				keys[i] = k
+			})
+		}
+		wg.Wait()
+		for _, k := range keys {
+			assert.Len(t, k, 32)
+			assert.Equal(t, keys[0], k)
+		}
+	})
 }
 
 func TestMemoryStoresAreSeparate(t *testing.T) {
@@ -83,19 +98,26 @@ func TestMemoryStoresAreSeparate(t *testing.T) {
 
 // The database itself keeps the rules, whatever code writes to it.
 func TestSchemaGuards(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("needs a second connection to the same database")
+		}
+		testSchemaGuards(t, b.dsn(t))
+	})
+}
+
+func testSchemaGuards(t *testing.T, dsn string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gaas.db")
-	db := openStore(t, path, store.Options{})
+	db := openStore(t, dsn, store.Options{})
 	f := newFixture(t, db)
 	u := f.user(t, gaas.Hour)
 	f.submit(t, u.ID, gaas.Hour)
 
-	raw, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)")
-	require.NoError(t, err)
-	defer raw.Close()
+	raw := rawOpen(t, dsn)
 	for _, q := range []string{
 		"UPDATE ledger SET delta = delta + 1000",
 		"DELETE FROM ledger",
+		"UPDATE ledger SET reason = 'rewritten' WHERE id = 1",
 		"UPDATE users SET balance = -1 WHERE id = " + itoa(u.ID),
 		"INSERT INTO users (username, password_hash, role, balance, created_at) VALUES ('ALICE', 'h', 'user', 0, '2026-01-01'), ('alice', 'h', 'user', 0, '2026-01-01')",
 		"INSERT INTO users (username, password_hash, role, balance, created_at) VALUES ('mallory', 'h', 'superuser', 0, '2026-01-01')",
@@ -108,3 +130,37 @@ func TestSchemaGuards(t *testing.T) {
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// Both dialects have the same numbered migrations, so that a schema
+// version means one thing on either.
+func TestMigrationsMatch(t *testing.T) {
+	names := func(dir string) []string {
+		entries, err := os.ReadDir(filepath.Join("migrations", dir))
+		require.NoError(t, err)
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	sqlite := names("sqlite")
+	require.NotEmpty(t, sqlite)
+	assert.Equal(t, sqlite, names("postgres"))
+}
+
+func TestRedactDSN(t *testing.T) {
+	assert.Equal(t, "postgres://gaas:xxxxx@db:5432/gaas?sslmode=require", store.RedactDSN("postgres://gaas:s3cret@db:5432/gaas?sslmode=require"))
+	assert.Equal(t, "postgres://gaas@db/gaas", store.RedactDSN("postgres://gaas@db/gaas"))
+	assert.Equal(t, "gaas.db", store.RedactDSN("gaas.db"))
+	assert.Equal(t, "postgres://gaas@db/gaas?password=xxxxx", store.RedactDSN("postgres://gaas@db/gaas?password=s3cret"))
+}
+
+func TestOpenPostgresErrors(t *testing.T) {
+	ctx := context.Background()
+	_, err := store.Open(ctx, "postgres://gaas:s3cret@127.0.0.1:1/gaas?connect_timeout=1", store.Options{})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret")
+	_, err = store.Open(ctx, "postgres://gaas:s3cret@[bad", store.Options{})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret")
+}

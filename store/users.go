@@ -44,8 +44,13 @@ var _ gaas.UserService = (*UserService)(nil)
 
 // loadUser reads one user by id; a missing user is gaas.ErrNotFound.
 func loadUser(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
+	return loadUserLocked(ctx, idb, id, "")
+}
+
+// loadUserLocked reads a user with a row-locking suffix (DB.lockRow).
+func loadUserLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (userRow, error) {
 	var u userRow
-	err := idb.NewRaw("SELECT "+userColumns+" FROM users WHERE id = ?", id).Scan(ctx, &u)
+	err := idb.NewRaw("SELECT "+userColumns+" FROM users WHERE id = ?"+lock, id).Scan(ctx, &u)
 	return u, mapErr(err)
 }
 
@@ -130,16 +135,18 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 		if _, err := loadAdmin(ctx, tx, caller); err != nil {
 			return err
 		}
-		u, err := loadUser(ctx, tx, id)
+		u, err := loadUserLocked(ctx, tx, id, s.db.lockRow)
 		if err != nil {
 			return fmt.Errorf("user %d: %w", id, err)
 		}
 		if u.Role == string(gaas.RoleAdmin) && role != gaas.RoleAdmin {
-			var admins int
-			if err := tx.NewRaw("SELECT count(*) FROM users WHERE role = 'admin'").Scan(ctx, &admins); err != nil {
+			// Lock every admin row, so that two admins demoting each
+			// other at once cannot both see the other one remain.
+			var admins []int64
+			if err := tx.NewRaw("SELECT id FROM users WHERE role = 'admin'"+s.db.lockRow).Scan(ctx, &admins); err != nil {
 				return err
 			}
-			if admins <= 1 {
+			if len(admins) <= 1 {
 				return fmt.Errorf("user %d is the last admin: %w", id, gaas.ErrConflict)
 			}
 		}
@@ -237,9 +244,19 @@ func (s *UserService) UserByID(ctx context.Context, id int64) (gaas.User, error)
 // one (found in any letter case) and sets its hash. It is idempotent, and
 // safe when several processes run it at once on one database.
 func (s *UserService) EnsureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error) {
+	u, err := s.ensureAdmin(ctx, username, passwordHash)
+	if errors.Is(err, gaas.ErrConflict) {
+		// Another process created the account between our look-up and our
+		// insert; now it exists, and promoting it is what is left.
+		u, err = s.ensureAdmin(ctx, username, passwordHash)
+	}
+	return u, err
+}
+
+func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		err := tx.NewRaw("SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)", username).Scan(ctx, &out)
+		err := tx.NewRaw("SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)"+s.db.lockRow, username).Scan(ctx, &out)
 		if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 			out, err = s.createUser(ctx, tx, username, passwordHash, gaas.RoleAdmin)
 			return err

@@ -137,12 +137,13 @@ func TestUsers(t *testing.T) {
 
 func TestLastAdminCannotBeDemoted(t *testing.T) {
 	ctx := context.Background()
-	db := newTestStore(t)
-	f := newFixture(t, db)
-	_, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser)
-	require.ErrorIs(t, err, gaas.ErrConflict)
-	other, err := db.Users.EnsureAdmin(ctx, "second", "h")
-	require.NoError(t, err)
-	_, err = db.Users.SetRole(ctx, other.ID, f.admin.ID, gaas.RoleUser)
-	require.NoError(t, err)
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		_, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser)
+		require.ErrorIs(t, err, gaas.ErrConflict)
+		other, err := db.Users.EnsureAdmin(ctx, "second", "h")
+		require.NoError(t, err)
+		_, err = db.Users.SetRole(ctx, other.ID, f.admin.ID, gaas.RoleUser)
+		require.NoError(t, err)
+	})
 }
