@@ -59,6 +59,7 @@ type config struct {
 	iterations    int
 	adminUsername string
 	adminPassword string
+	store         store.Options
 }
 
 // parseConfig reads flags over environment variables over defaults.
@@ -73,13 +74,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return def
 	}
 	fs.StringVar(&c.addr, "addr", env("GAAS_ADDR", ":8000"), "listen `address` (env GAAS_ADDR)")
-	fs.StringVar(&c.db, "db", env("GAAS_DB", "gaas.db"), "SQLite `path`, or :memory: (env GAAS_DB)")
+	fs.StringVar(&c.db, "db", env("GAAS_DB", "gaas.db"), "a SQLite `path` (:memory: too), or a postgres:// URL (env GAAS_DB)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("GAAS_JWT_SECRET"),
 		"HS256 signing `key`, at least 32 bytes; when unset, a random key is generated once and kept in the database (env GAAS_JWT_SECRET)")
 	ttl := fs.String("token-ttl", env("GAAS_TOKEN_TTL", "30m"), "token `lifetime` (env GAAS_TOKEN_TTL)")
 	quota := fs.String("default-quota", env("GAAS_DEFAULT_QUOTA", "10"), "`hours` given to each new account (env GAAS_DEFAULT_QUOTA)")
 	iterations := fs.String("pbkdf2-iterations", env("GAAS_PBKDF2_ITERATIONS", strconv.Itoa(authn.DefaultIterations)),
 		"PBKDF2-HMAC-SHA256 work `factor` for new password hashes (env GAAS_PBKDF2_ITERATIONS)")
+	maxConns := fs.String("db-max-conns", env("GAAS_DB_MAX_CONNS", "0"),
+		"most database `connections`: PostgreSQL's pool (0: 10), or SQLite's readers beside its one writer (0: 4) (env GAAS_DB_MAX_CONNS)")
+	lifetime := fs.String("db-conn-max-lifetime", env("GAAS_DB_CONN_MAX_LIFETIME", "30m"),
+		"close pooled database connections after this `long` (env GAAS_DB_CONN_MAX_LIFETIME)")
+	stmtTimeout := fs.String("db-statement-timeout", env("GAAS_DB_STATEMENT_TIMEOUT", "30s"),
+		"PostgreSQL aborts, on the server, any statement running longer (env GAAS_DB_STATEMENT_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n\nRuns the gaas HTTP API. Flags win over environment variables.\n"+
 			"GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.\n\n")
@@ -101,6 +108,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.iterations, err = strconv.Atoi(*iterations); err != nil || c.iterations < 1 || c.iterations > authn.MaxIterations {
 		return c, fmt.Errorf("-pbkdf2-iterations %q: must be a whole number from 1 to %d", *iterations, authn.MaxIterations)
 	}
+	if c.store.MaxConns, err = strconv.Atoi(*maxConns); err != nil || c.store.MaxConns < 0 {
+		return c, fmt.Errorf("-db-max-conns %q: must be a whole number, 0 or more", *maxConns)
+	}
+	if c.store.ConnMaxLifetime, err = time.ParseDuration(*lifetime); err != nil || c.store.ConnMaxLifetime <= 0 {
+		return c, fmt.Errorf("-db-conn-max-lifetime %q: must be a positive duration such as 30m", *lifetime)
+	}
+	if c.store.StatementTimeout, err = time.ParseDuration(*stmtTimeout); err != nil || c.store.StatementTimeout <= 0 {
+		return c, fmt.Errorf("-db-statement-timeout %q: must be a positive duration such as 30s", *stmtTimeout)
+	}
 	if c.jwtSecret != "" && len(c.jwtSecret) < authn.MinKeySize {
 		return c, fmt.Errorf("-jwt-secret is %d bytes; at least %d are needed", len(c.jwtSecret), authn.MinKeySize)
 	}
@@ -120,13 +136,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
 
-	quota := cfg.defaultQuota
-	if quota == 0 {
-		quota = -1 // the store reads 0 as "the default"; -1 is "nothing"
+	opts := cfg.store
+	opts.DefaultQuota = cfg.defaultQuota
+	if opts.DefaultQuota == 0 {
+		opts.DefaultQuota = -1 // the store reads 0 as "the default"; -1 is "nothing"
 	}
-	db, err := store.Open(ctx, cfg.db, store.Options{DefaultQuota: quota})
+	db, err := store.Open(ctx, cfg.db, opts)
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", cfg.db, err)
+		return fmt.Errorf("open database %s: %w", store.RedactDSN(cfg.db), err)
 	}
 	defer db.Close()
 
@@ -164,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.db)
+	logger.Info("listening", "addr", ln.Addr().String(), "db", store.RedactDSN(cfg.db))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -124,6 +124,11 @@ func (i *instance) call(t *testing.T, method, path, token, contentType, body str
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -131,6 +136,8 @@ func (i *instance) call(t *testing.T, method, path, token, contentType, body str
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
 	return resp.StatusCode, m
 }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }
 
 func (i *instance) json(t *testing.T, method, path, token, body string) (int, map[string]any) {
 	return i.call(t, method, path, token, "application/json", body)
@@ -226,18 +233,23 @@ func TestRunStartupErrors(t *testing.T) {
 		"half_admin":       {env: map[string]string{"GAAS_ADMIN_USERNAME": "root"}, want: "GAAS_ADMIN_PASSWORD"},
 		"weak_admin":       {env: map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "short"}, want: "GAAS_ADMIN_USERNAME"},
 		"stray_argument":   {args: []string{"serve"}, want: "unexpected argument"},
+		"bad_max_conns":    {args: []string{"-db-max-conns", "-1"}, want: "-db-max-conns"},
+		"bad_lifetime":     {env: map[string]string{"GAAS_DB_CONN_MAX_LIFETIME": "0s"}, want: "-db-conn-max-lifetime"},
+		"bad_stmt_timeout": {args: []string{"-db-statement-timeout", "x"}, want: "-db-statement-timeout"},
+		"postgres_down":    {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := append([]string{"-addr", "127.0.0.1:0", "-db", db}, tc.args...)
 			err := run(context.Background(), args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "pw-in-url")
 		})
 	}
 	var help bytes.Buffer
 	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &help)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME"} {
+	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout"} {
 		assert.Contains(t, help.String(), s)
 	}
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
+)
+
+// Two gaasd replicas, each with its own pool, on one PostgreSQL database,
+// started at once on an empty schema: every guarantee holds across them.
+func TestReplicasOnPostgres(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	env := map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "root-password"}
+
+	replicas := make([]*instance, 3)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() { replicas[i] = start(t, dsn, env, "-db-max-conns", "8") })
+	}
+	wg.Wait()
+	pick := func(i int) *instance { return replicas[i%len(replicas)] }
+
+	status, _ := pick(0).json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password"}`)
+	require.Equal(t, http.StatusCreated, status)
+	login := func(g *instance, user, password string) string {
+		status, body := g.call(t, "POST", "/login", "", "application/x-www-form-urlencoded",
+			url.Values{"username": {user}, "password": {password}}.Encode())
+		require.Equal(t, http.StatusOK, status)
+		return body["access_token"].(string)
+	}
+	alice := login(pick(1), "alice", "alice-password")
+	admin := login(pick(2), "root", "root-password")
+	for i := range replicas {
+		status, _ := pick(i).json(t, "GET", "/me", alice, "")
+		require.Equal(t, http.StatusOK, status, "every replica verifies a token that another issued: the key is shared")
+	}
+
+	t.Run("64_submissions_across_replicas", func(t *testing.T) {
+		var (
+			mu       sync.Mutex
+			statuses = map[int]int{}
+			wg       sync.WaitGroup
+		)
+		for i := range 64 {
+			wg.Go(func() {
+				status, _ := pick(i).json(t, "POST", "/jobs", alice, fmt.Sprintf(`{"command": "job %d", "gpu_type": "A100", "estimated_hours": 1}`, i))
+				mu.Lock()
+				statuses[status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, map[int]int{http.StatusCreated: 10, http.StatusBadRequest: 54}, statuses)
+		_, me := pick(0).json(t, "GET", "/me", alice, "")
+		assert.Equal(t, 0.0, me["gpu_hours_quota"])
+	})
+
+	t.Run("concurrent_rejects_refund_once", func(t *testing.T) {
+		_, jobs := pick(0).json(t, "GET", "/jobs?limit=1", alice, "")
+		id := jobs["items"].([]any)[0].(map[string]any)["id"]
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Go(func() {
+				status, body := pick(i).json(t, "PATCH", fmt.Sprintf("/jobs/%v", id), admin, `{"status": "REJECTED"}`)
+				assert.Equal(t, http.StatusOK, status, "%v", body)
+			})
+		}
+		wg.Wait()
+		_, me := pick(1).json(t, "GET", "/me", alice, "")
+		assert.Equal(t, 1.0, me["gpu_hours_quota"], "one refund of one hour")
+	})
+
+	t.Run("racing_idempotent_retries_make_one_job", func(t *testing.T) {
+		ids := make([]any, 16)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Go(func() {
+				g := pick(i)
+				req, _ := http.NewRequest("POST", g.url+"/jobs", stringsReader(`{"command": "retry", "gpu_type": "A100", "estimated_hours": 0.5}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+alice)
+				req.Header.Set("Idempotency-Key", "same-key")
+				status, body := do(t, req)
+				assert.Equal(t, http.StatusCreated, status, "%v", body)
+				ids[i] = body["id"]
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			assert.Equal(t, ids[0], id)
+		}
+		_, me := pick(2).json(t, "GET", "/me", alice, "")
+		assert.Equal(t, 0.5, me["gpu_hours_quota"])
+	})
+
+	db, err := store.Open(context.Background(), dsn, store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	report, err := db.Check(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, report.Violations)
+	assert.Equal(t, 2, report.Users, "the admin was made once, not once per replica")
+}
