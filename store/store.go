@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -316,3 +317,13 @@ func (db *DB) SigningKey(ctx context.Context) ([]byte, error) {
 
 // timestamp is the time now as the database keeps it: UTC, to the microsecond.
 func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+// openReadOnly opens a SQLite file that must exist, for reading only.
+func openReadOnly(path string) (*bun.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	sqldb := sql.OpenDB(&connector{dsn: withParam(path, "mode", "ro"), pragmas: []string{"PRAGMA query_only = ON"}})
+	sqldb.SetMaxOpenConns(1)
+	return bun.NewDB(sqldb, sqlitedialect.New()), nil
+}

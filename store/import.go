@@ -1,0 +1,339 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// ImportOptions steer ImportFastAPI.
+type ImportOptions struct {
+	// Merge allows importing into a database that already holds users, as
+	// long as no id and no username (in any letter case) collides.
+	Merge bool
+	// Rename maps old usernames, exactly as stored, to new ones: the way to
+	// resolve usernames that differ only in letter case, which the old
+	// service allowed and gaas does not.
+	Rename map[string]string
+}
+
+// ImportReport says what an import did, and every anomaly in the old data
+// with what was done about it.
+type ImportReport struct {
+	Users, Jobs, Charged int
+	Anomalies            []string
+}
+
+// oldUser and oldJob are rows of the FastAPI service's schema, where every
+// column may be NULL.
+type oldUser struct {
+	ID       int64           `bun:"id"`
+	Username sql.NullString  `bun:"username"`
+	Hash     sql.NullString  `bun:"password_hash"`
+	Role     sql.NullString  `bun:"role"`
+	Quota    sql.NullFloat64 `bun:"gpu_hours_quota"`
+}
+
+type oldJob struct {
+	ID      int64           `bun:"id"`
+	UserID  sql.NullInt64   `bun:"user_id"`
+	Command sql.NullString  `bun:"command"`
+	GPUType sql.NullString  `bun:"gpu_type"`
+	Hours   sql.NullFloat64 `bun:"estimated_hours"`
+	Status  sql.NullString  `bun:"status"`
+}
+
+// ErrImport is returned when the old data cannot be imported as it is; the
+// error says why and what option resolves it. Nothing has been written.
+var ErrImport = errors.New("cannot import")
+
+// HoursFromFloat converts a float number of hours from the old service to
+// Hours by the import's rule: the nearest milli-hour, halves away from
+// zero. ok is false for NaN, infinities and magnitudes beyond MaxHours.
+// The old service's float drift disappears: 6.200000000000001 is 6.2.
+func HoursFromFloat(f float64) (h gaas.Hours, ok bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > float64(gaas.MaxHours/gaas.Hour) {
+		return 0, false
+	}
+	return gaas.Hours(math.Round(f * float64(gaas.Hour))), true
+}
+
+// ImportFastAPI copies the users and jobs of a database written by the
+// original FastAPI service (the SQLite file at fromPath, opened read-only)
+// into this store, in one transaction: everything or nothing.
+//
+// Ids are kept. Password hashes are kept as they are (passlib's
+// pbkdf2_sha256 verifies here). Only the exact role "admin" imports as
+// admin. Balances and job hours become Hours by HoursFromFloat; a NULL,
+// NaN or negative balance imports as 0. Each user's ledger starts with a
+// "set" entry, the opening balance, followed by a charge for each of their
+// jobs, ending at the old balance, so that rejecting an imported job
+// refunds it as it would a new one. A job whose hours are NULL, NaN, not
+// positive or below a milli-hour is imported with 0 hours and a charge of
+// 0: it can never refund anything. Every such correction is in the report.
+//
+// It refuses a store that already holds users unless opts.Merge, and then
+// any id or username that collides; and usernames that differ only in
+// letter case, unless opts.Rename resolves them. Running it twice never
+// doubles anything.
+func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOptions) (ImportReport, error) {
+	var rep ImportReport
+	users, jobs, err := readFastAPI(ctx, fromPath)
+	if err != nil {
+		return rep, err
+	}
+	plan, err := planImport(users, jobs, opts, &rep)
+	if err != nil {
+		return rep, err
+	}
+	now := db.timestamp()
+	err = db.tx(ctx, func(tx bun.Tx) error {
+		var existing []struct {
+			ID       int64  `bun:"id"`
+			Username string `bun:"username"`
+		}
+		if err := tx.NewRaw("SELECT id, username FROM users").Scan(ctx, &existing); err != nil {
+			return err
+		}
+		if len(existing) > 0 && !opts.Merge {
+			return fmt.Errorf("%w: the target database already holds %d users; use merge to add to them", ErrImport, len(existing))
+		}
+		var clashes []string
+		for _, e := range existing {
+			if u, ok := plan.byID[e.ID]; ok {
+				clashes = append(clashes, fmt.Sprintf("id %d (%s here, %s imported)", e.ID, e.Username, u.username))
+			}
+			if u, ok := plan.byName[strings.ToLower(e.Username)]; ok {
+				clashes = append(clashes, fmt.Sprintf("username %s (id %d here, id %d imported)", e.Username, e.ID, u.id))
+			}
+		}
+		if len(clashes) > 0 {
+			return fmt.Errorf("%w: already in the target: %s", ErrImport, strings.Join(clashes, "; "))
+		}
+		for _, u := range plan.users {
+			if _, err := tx.ExecContext(ctx,
+				"INSERT INTO users (id, username, password_hash, role, balance, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+				u.id, u.username, u.hash, string(u.role), int64(u.opening), now); err != nil {
+				return err
+			}
+			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ActorID: u.id, Kind: string(gaas.LedgerSet),
+				Delta: int64(u.opening), Balance: int64(u.opening), Reason: "opening balance imported from the FastAPI service",
+				CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		balance := map[int64]gaas.Hours{}
+		for _, u := range plan.users {
+			balance[u.id] = u.opening
+		}
+		for _, j := range plan.jobs {
+			if _, err := tx.ExecContext(ctx,
+				"INSERT INTO jobs (id, user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+				j.id, j.userID, j.command, j.gpuType, int64(j.hours), string(j.status), now, now); err != nil {
+				return err
+			}
+			balance[j.userID] -= j.hours
+			if _, err := tx.ExecContext(ctx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance[j.userID]), j.userID); err != nil {
+				return err
+			}
+			reason := fmt.Sprintf("job %d imported from the FastAPI service", j.id)
+			if j.hours == 0 {
+				reason += "; its hours were not valid, nothing charged"
+			}
+			if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ActorID: j.userID,
+				Kind: string(gaas.LedgerCharge), Delta: -int64(j.hours), Balance: int64(balance[j.userID]),
+				Reason: reason, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		if db.postgres {
+			// Ids were given, so the identity sequences must catch up.
+			for _, table := range []string{"users", "jobs"} {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf(
+					"SELECT setval(pg_get_serial_sequence('%[1]s', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM %[1]s), false)", table)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, ErrImport) {
+			err = fmt.Errorf("store: import: %w", mapErr(err))
+		}
+		return ImportReport{Anomalies: rep.Anomalies}, err
+	}
+	return rep, nil
+}
+
+type importUser struct {
+	id       int64
+	username string
+	hash     string
+	role     gaas.Role
+	opening  gaas.Hours // the balance before the imported jobs' charges
+}
+
+type importJob struct {
+	id, userID       int64
+	command, gpuType string
+	hours            gaas.Hours
+	status           gaas.JobStatus
+}
+
+type importPlan struct {
+	users  []importUser
+	jobs   []importJob
+	byID   map[int64]importUser
+	byName map[string]importUser
+}
+
+func readFastAPI(ctx context.Context, path string) ([]oldUser, []oldJob, error) {
+	src, err := openReadOnly(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer src.Close()
+	var users []oldUser
+	var jobs []oldJob
+	if err := src.NewRaw("SELECT id, username, password_hash, role, gpu_hours_quota FROM users ORDER BY id").Scan(ctx, &users); err != nil {
+		return nil, nil, fmt.Errorf("store: import: read users of %s: %w", path, err)
+	}
+	if err := src.NewRaw("SELECT id, user_id, command, gpu_type, estimated_hours, status FROM jobs ORDER BY id").Scan(ctx, &jobs); err != nil {
+		return nil, nil, fmt.Errorf("store: import: read jobs of %s: %w", path, err)
+	}
+	return users, jobs, nil
+}
+
+// planImport checks and converts the old rows, reporting each anomaly, and
+// fails on what cannot be imported without a decision.
+func planImport(users []oldUser, jobs []oldJob, opts ImportOptions, rep *ImportReport) (importPlan, error) {
+	report := func(format string, args ...any) { rep.Anomalies = append(rep.Anomalies, fmt.Sprintf(format, args...)) }
+	plan := importPlan{byID: map[int64]importUser{}, byName: map[string]importUser{}}
+	renamed := map[string]bool{}
+	var problems []string
+	for _, o := range users {
+		u := importUser{id: o.ID, username: o.Username.String, hash: o.Hash.String, role: gaas.RoleUser}
+		if to, ok := opts.Rename[u.username]; ok && o.Username.Valid {
+			report("user %d: renamed from %s to %s", u.id, u.username, to)
+			renamed[u.username] = true
+			u.username = to
+		}
+		if err := gaas.ValidateUsername(u.username); err != nil {
+			problems = append(problems, fmt.Sprintf("user %d: username %q is not valid here (%v); rename it", u.id, u.username, err))
+		}
+		if other, ok := plan.byName[strings.ToLower(u.username)]; ok {
+			problems = append(problems, fmt.Sprintf("users %d (%s) and %d (%s) differ only in letter case; rename one, e.g. %s=%s%d",
+				other.id, other.username, u.id, u.username, u.username, strings.ToLower(u.username), u.id))
+		}
+		switch role := o.Role.String; {
+		case o.Role.Valid && role == string(gaas.RoleAdmin):
+			u.role = gaas.RoleAdmin
+		case !o.Role.Valid || role != string(gaas.RoleUser):
+			report("user %d (%s): role %q is not a role here; imported as user", u.id, u.username, nullText(o.Role))
+		}
+		if !strings.HasPrefix(u.hash, "$pbkdf2-sha256$") {
+			report("user %d (%s): the password hash is not pbkdf2_sha256; the account cannot log in until an admin resets it", u.id, u.username)
+		}
+		switch h, ok := HoursFromFloat(o.Quota.Float64); {
+		case !o.Quota.Valid || math.IsNaN(o.Quota.Float64):
+			report("user %d (%s): balance %s is not a number; imported as 0", u.id, u.username, nullFloat(o.Quota))
+		case !ok && o.Quota.Float64 > 0:
+			problems = append(problems, fmt.Sprintf("user %d (%s): balance %v is above the maximum of %s hours", u.id, u.username, o.Quota.Float64, gaas.MaxHours))
+		case !ok || h < 0:
+			report("user %d (%s): balance %s is negative; imported as 0", u.id, u.username, nullFloat(o.Quota))
+		default:
+			if float64(h)/float64(gaas.Hour) != o.Quota.Float64 {
+				report("user %d (%s): balance %v rounded to %s", u.id, u.username, o.Quota.Float64, h)
+			}
+			u.opening = h
+		}
+		plan.users = append(plan.users, u)
+		plan.byID[u.id] = u
+		plan.byName[strings.ToLower(u.username)] = u
+	}
+	for from := range opts.Rename {
+		if !renamed[from] {
+			problems = append(problems, fmt.Sprintf("rename %s: no user is called %s", from, from))
+		}
+	}
+	index := map[int64]int{}
+	for i, u := range plan.users {
+		index[u.id] = i
+	}
+	for _, o := range jobs {
+		j := importJob{id: o.ID, userID: o.UserID.Int64, command: o.Command.String, gpuType: o.GPUType.String, status: gaas.JobStatus(o.Status.String)}
+		i, ok := index[j.userID]
+		if !o.UserID.Valid || !ok {
+			problems = append(problems, fmt.Sprintf("job %d: belongs to user %s, who does not exist", j.id, nullInt(o.UserID)))
+			continue
+		}
+		if !j.status.Valid() {
+			problems = append(problems, fmt.Sprintf("job %d: status %q is not a status here", j.id, nullText(o.Status)))
+		}
+		if !o.Command.Valid || !o.GPUType.Valid {
+			report("job %d: command or gpu_type is NULL; imported as empty text", j.id)
+		}
+		switch h, ok := HoursFromFloat(o.Hours.Float64); {
+		case !o.Hours.Valid || math.IsNaN(o.Hours.Float64):
+			report("job %d: estimated hours %s are not a number; imported with 0 hours, nothing charged", j.id, nullFloat(o.Hours))
+		case !ok && o.Hours.Float64 > 0:
+			problems = append(problems, fmt.Sprintf("job %d: estimated hours %v are above the maximum of %s", j.id, o.Hours.Float64, gaas.MaxHours))
+		case !ok || h <= 0:
+			report("job %d: estimated hours %v are not positive; imported with 0 hours, nothing charged", j.id, o.Hours.Float64)
+		default:
+			if float64(h)/float64(gaas.Hour) != o.Hours.Float64 {
+				report("job %d: estimated hours %v rounded to %s", j.id, o.Hours.Float64, h)
+			}
+			j.hours = h
+			rep.Charged++
+		}
+		// The opening balance is what the user had before this job's charge.
+		plan.users[i].opening += j.hours
+		plan.jobs = append(plan.jobs, j)
+	}
+	for _, u := range plan.users {
+		if u.opening > gaas.MaxHours {
+			problems = append(problems, fmt.Sprintf("user %d (%s): %s hours is above the maximum", u.id, u.username, u.opening))
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return plan, fmt.Errorf("%w:\n  %s", ErrImport, strings.Join(problems, "\n  "))
+	}
+	for _, u := range plan.users {
+		plan.byID[u.id] = u
+		plan.byName[strings.ToLower(u.username)] = u
+	}
+	rep.Users, rep.Jobs = len(plan.users), len(plan.jobs)
+	return plan, nil
+}
+
+func nullText(s sql.NullString) string {
+	if !s.Valid {
+		return "NULL"
+	}
+	return s.String
+}
+
+func nullFloat(f sql.NullFloat64) string {
+	if !f.Valid {
+		return "NULL"
+	}
+	return fmt.Sprint(f.Float64)
+}
+
+func nullInt(i sql.NullInt64) string {
+	if !i.Valid {
+		return "NULL"
+	}
+	return fmt.Sprint(i.Int64)
+}
