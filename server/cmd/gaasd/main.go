@@ -67,12 +67,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var c config
 	fs := flag.NewFlagSet("gaasd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(name, def string) string { return envOr(getenv, name, def) }
 	fs.StringVar(&c.addr, "addr", env("GAAS_ADDR", ":8000"), "listen `address` (env GAAS_ADDR)")
 	fs.StringVar(&c.db, "db", env("GAAS_DB", "gaas.db"), "a SQLite `path` (:memory: too), or a postgres:// URL (env GAAS_DB)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("GAAS_JWT_SECRET"),
@@ -88,7 +83,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	stmtTimeout := fs.String("db-statement-timeout", env("GAAS_DB_STATEMENT_TIMEOUT", "30s"),
 		"PostgreSQL aborts, on the server, any statement running longer (env GAAS_DB_STATEMENT_TIMEOUT)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n\nRuns the gaas HTTP API. Flags win over environment variables.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n       gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...\n"+
+			"       gaasd healthcheck [-addr ADDRESS]\n\n"+
+			"Runs the gaas HTTP API. Flags win over environment variables.\n"+
 			"GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.\n\n")
 		fs.PrintDefaults()
 	}
@@ -127,9 +124,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	return c, nil
 }
 
-// run is gaasd: it serves until ctx is cancelled, then shuts down
-// gracefully and returns nil.
+// run is gaasd. With no subcommand it serves until ctx is cancelled, then
+// shuts down gracefully and returns nil.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "import-fastapi":
+			return runImport(ctx, args[1:], getenv, stdout, stderr)
+		case "healthcheck":
+			return runHealthcheck(ctx, args[1:], getenv, stderr)
+		}
+	}
+	return serve(ctx, args, getenv, stdout, stderr)
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err

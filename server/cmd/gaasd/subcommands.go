@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gaas-io/gaas/store"
+)
+
+// renames is a repeatable -rename OLD=NEW flag.
+type renames map[string]string
+
+func (r renames) String() string { return fmt.Sprint(map[string]string(r)) }
+
+func (r renames) Set(v string) error {
+	from, to, ok := strings.Cut(v, "=")
+	if !ok || from == "" || to == "" {
+		return errors.New("must be OLD=NEW")
+	}
+	if _, dup := r[from]; dup {
+		return fmt.Errorf("%s is renamed twice", from)
+	}
+	r[from] = to
+	return nil
+}
+
+// runImport is "gaasd import-fastapi": it copies a database of the
+// original FastAPI service into the database that -db names, all or
+// nothing, and prints what it did and every anomaly it corrected.
+func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gaasd import-fastapi", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "the FastAPI service's SQLite `file` (read only)")
+	db := fs.String("db", envOr(getenv, "GAAS_DB", "gaas.db"), "the target: a SQLite `path` or a postgres:// URL (env GAAS_DB)")
+	merge := fs.Bool("merge", false, "add to a database that already holds users; no id or username may collide")
+	rename := renames{}
+	fs.Var(rename, "rename", "rename an old user, `OLD=NEW`; repeatable. Resolves usernames that differ only in letter case")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...\n\n"+
+			"Imports users (with their password hashes), balances and jobs from the original FastAPI\n"+
+			"service's database, in one transaction. Anomalies in the old data are corrected as\n"+
+			"documented and reported; what cannot be imported without a decision stops the import.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *from == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("import-fastapi: -from is required, and nothing else")
+	}
+	target, err := store.Open(ctx, *db, store.Options{})
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", store.RedactDSN(*db), err)
+	}
+	defer target.Close()
+	rep, err := target.ImportFastAPI(ctx, *from, store.ImportOptions{Merge: *merge, Rename: rename})
+	for _, a := range rep.Anomalies {
+		fmt.Fprintln(stdout, "anomaly:", a)
+	}
+	if err != nil {
+		return fmt.Errorf("import-fastapi: nothing was imported: %w", err)
+	}
+	fmt.Fprintf(stdout, "imported %d users and %d jobs from %s into %s; %d jobs charged, %d anomalies corrected\n",
+		rep.Users, rep.Jobs, *from, store.RedactDSN(*db), rep.Charged, len(rep.Anomalies))
+	return nil
+}
+
+// runHealthcheck is "gaasd healthcheck": it asks a gaasd on this machine
+// for /healthz and fails unless it answers 200, so that a container image
+// needs no shell or curl for its HEALTHCHECK.
+func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gaasd healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr(getenv, "GAAS_ADDR", ":8000"), "the `address` gaasd listens on (env GAAS_ADDR)")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: -addr %q: %w", *addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+	}
+	return nil
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
