@@ -38,6 +38,11 @@ var (
 	// ErrInvalidTransition is returned when a job is asked to move to a
 	// status that the transition table does not allow from its current one.
 	ErrInvalidTransition = errors.New("invalid status transition")
+
+	// ErrUnavailable is returned when the store cannot be reached or cannot
+	// write just now (the database is down, read-only or full). Nothing was
+	// changed; the same request may succeed later.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // QuotaError says how many hours were asked for and how many were left.

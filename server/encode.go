@@ -83,6 +83,7 @@ var statusOf = []struct {
 	{gaas.ErrForbidden, http.StatusForbidden, "forbidden", "Your role does not allow this."},
 	{gaas.ErrNotFound, http.StatusNotFound, "not-found", "No such resource."},
 	{gaas.ErrConflict, http.StatusConflict, "conflict", "The request conflicts with the current state."},
+	{gaas.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "The database is not available just now; nothing was changed. Try again shortly."},
 }
 
 // problemFor turns an error into the problem its client is told. Anything
@@ -141,7 +142,10 @@ func sentence(s string) string {
 // with the request id; its body says only "internal error".
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	p := problemFor(err)
-	if p.Status >= 500 {
+	switch {
+	case p.Status == http.StatusServiceUnavailable:
+		logger.WarnContext(r.Context(), "store unavailable", "err", err, "request_id", requestIDFrom(r.Context()))
+	case p.Status >= 500:
 		logger.ErrorContext(r.Context(), "request failed", "err", err, "request_id", requestIDFrom(r.Context()))
 	}
 	writeProblem(w, r, p)
@@ -149,8 +153,11 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 	p.RequestID = requestIDFrom(r.Context())
-	if p.Status == http.StatusUnauthorized {
+	switch p.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -58,15 +58,21 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// override lets a test put a failing dependency in front of the real one.
+// override lets a test put a failing dependency in front of the real one,
+// or open the store on another database.
 type override struct {
 	jobs gaas.JobService
+	dsn  string
 }
 
 func newHarness(t *testing.T, o ...override) *harness {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, ":memory:", store.Options{})
+	dsn := ":memory:"
+	if len(o) > 0 && o[0].dsn != "" {
+		dsn = o[0].dsn
+	}
+	db, err := store.Open(ctx, dsn, store.Options{})
 	require.NoError(t, err)
 	tokens, err := authn.NewTokens(signingKey, 30*time.Minute, nil)
 	require.NoError(t, err)

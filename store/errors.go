@@ -2,9 +2,15 @@ package store
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -17,10 +23,53 @@ func mapErr(err error) error {
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%w: %w", gaas.ErrNotFound, err)
+	case errors.Is(err, gaas.ErrUnavailable):
+		return err
 	case isUniqueViolation(err):
 		return fmt.Errorf("%w: %w", gaas.ErrConflict, err)
+	case isUnavailable(err):
+		return fmt.Errorf("%w: %w", gaas.ErrUnavailable, err)
 	}
 	return err
+}
+
+// isUnavailable reports an error that says the database cannot serve now,
+// as opposed to one about the request: a lost or refused connection, a
+// server shutting down, a statement timeout, a SQLite file that is busy,
+// read-only, full or gone.
+func isUnavailable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return true
+	}
+	if state := sqlState(err); state != "" {
+		switch {
+		case strings.HasPrefix(state, "08"), // connection exception
+			strings.HasPrefix(state, "53"),                       // insufficient resources
+			state == "57P01", state == "57P02", state == "57P03", // shutting down, cannot connect now
+			state == "57014", // statement timeout
+			state == "25006": // read-only transaction (a standby)
+			return true
+		}
+		return false
+	}
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		const busy, readonly, ioerr, full, cantopen = 5, 8, 10, 13, 14
+		switch coded.Code() & 0xff {
+		case busy, readonly, ioerr, full, cantopen:
+			return true
+		}
+	}
+	return false
 }
 
 // isUniqueViolation reports a UNIQUE constraint failure: PostgreSQL's

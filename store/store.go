@@ -255,13 +255,29 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Ping reports whether the database answers.
+// healthName is the settings row that Ping writes.
+const healthName = "health_check"
+
+// Ping reports whether the database answers and takes writes: it reads,
+// then rewrites one small row. A store that can read but not write (a full
+// disk, a read-only file, a standby) cannot take a job, so it is not healthy.
+// Failures are gaas.ErrUnavailable.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.r.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
-	}
 	var one int
 	if err := db.r.NewRaw("SELECT 1").Scan(ctx, &one); err != nil {
+		return fmt.Errorf("store: ping: %w", mapErr(err))
+	}
+	stamp := []byte(db.timestamp().Format(time.RFC3339Nano))
+	err := db.tx(ctx, func(tx bun.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+			healthName, stamp)
+		return err
+	})
+	if err != nil {
+		if !errors.Is(err, gaas.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", gaas.ErrUnavailable, err)
+		}
 		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil
@@ -279,7 +295,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx bun.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.w.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(tx) })
 		if err == nil || attempt == maxAttempts || !isRetryable(err) {
-			return err
+			return mapErr(err)
 		}
 		select {
 		case <-ctx.Done():

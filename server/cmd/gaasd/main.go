@@ -40,6 +40,9 @@ func main() {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
+	case errors.Is(err, errViolations):
+		fmt.Fprintln(os.Stderr, "gaasd:", err)
+		os.Exit(1)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "gaasd:", err)
 		os.Exit(2)
@@ -84,7 +87,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"PostgreSQL aborts, on the server, any statement running longer (env GAAS_DB_STATEMENT_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n       gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...\n"+
-			"       gaasd healthcheck [-addr ADDRESS]\n\n"+
+			"       gaasd healthcheck [-addr ADDRESS]\n       gaasd check [-db DATABASE]\n\n"+
 			"Runs the gaas HTTP API. Flags win over environment variables.\n"+
 			"GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.\n\n")
 		fs.PrintDefaults()
@@ -133,6 +136,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runImport(ctx, args[1:], getenv, stdout, stderr)
 		case "healthcheck":
 			return runHealthcheck(ctx, args[1:], getenv, stderr)
+		case "check":
+			return runCheck(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)

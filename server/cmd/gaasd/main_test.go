@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
 // TestMain lets the test binary stand in for gaasd, so that tests can run
@@ -285,4 +287,29 @@ func TestProcess(t *testing.T) {
 	go io.Copy(io.Discard, stdout)
 	require.NoError(t, cmd.Wait(), "SIGTERM is a clean exit")
 	assert.Equal(t, 0, cmd.ProcessState.ExitCode())
+}
+
+func TestCheckCommand(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "gaas.db")
+	g := start(t, db, nil)
+	status, _ := g.json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password"}`)
+	require.Equal(t, http.StatusCreated, status)
+
+	var out bytes.Buffer
+	noenv := func(string) string { return "" }
+	require.NoError(t, run(context.Background(), []string{"check", "-db", db}, noenv, &out, io.Discard), "on a live database")
+	assert.Contains(t, out.String(), "checked 1 users, 0 jobs and 1 ledger entries")
+	g.stop(t)
+
+	raw, err := sql.Open(sqliteshim.ShimName, db)
+	require.NoError(t, err)
+	_, err = raw.Exec("UPDATE users SET balance = balance + 5000")
+	require.NoError(t, err)
+	raw.Close()
+	out.Reset()
+	err = run(context.Background(), []string{"check", "-db", db}, noenv, &out, io.Discard)
+	require.ErrorIs(t, err, errViolations)
+	assert.Contains(t, out.String(), "violation: balance: user 1: balance 15000 but ledger sums to 10000")
+
+	require.Error(t, run(context.Background(), []string{"check", "-db", filepath.Join(t.TempDir(), "none.db")}, noenv, io.Discard, io.Discard))
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -113,4 +114,40 @@ func envOr(getenv func(string) string, name, def string) string {
 		return v
 	}
 	return def
+}
+
+// errViolations is what "gaasd check" returns when an invariant is broken;
+// gaasd then exits 1.
+var errViolations = errors.New("check: invariants are broken")
+
+// runCheck is "gaasd check": it verifies the ledger invariants of a live or
+// stopped database (store.Check) and prints what it found.
+func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gaasd check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := fs.String("db", envOr(getenv, "GAAS_DB", "gaas.db"), "a SQLite `path` or a postgres:// URL (env GAAS_DB)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*db); err != nil && !store.IsPostgres(*db) {
+		return fmt.Errorf("check: %w", err) // do not create an empty database to check
+	}
+	target, err := store.Open(ctx, *db, store.Options{})
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", store.RedactDSN(*db), err)
+	}
+	defer target.Close()
+	rep, err := target.Check(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range rep.Violations {
+		fmt.Fprintln(stdout, "violation:", v)
+	}
+	fmt.Fprintf(stdout, "checked %d users, %d jobs and %d ledger entries of %s: %d violations\n",
+		rep.Users, rep.Jobs, rep.Entries, store.RedactDSN(*db), len(rep.Violations))
+	if !rep.OK() {
+		return fmt.Errorf("%w: %d violations", errViolations, len(rep.Violations))
+	}
+	return nil
 }
