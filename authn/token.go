@@ -1,9 +1,11 @@
 package authn
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -87,6 +89,9 @@ var errBadToken = fmt.Errorf("authn: token does not verify: %w", gaas.ErrUnautho
 // its exp, nbf and iat, and that it names a user, and returns its claims.
 // Every failure is gaas.ErrUnauthorized.
 func (t *Tokens) Verify(token string) (Claims, error) {
+	if !canonicalCompact(token) {
+		return Claims{}, fmt.Errorf("%w: not a compact JWS in canonical base64url", errBadToken)
+	}
 	tok, err := jwt.ParseString(token,
 		jwt.WithKey(jwa.HS256(), t.key),
 		jwt.WithValidate(true),
@@ -112,4 +117,28 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	c.IssuedAt, _ = tok.IssuedAt()
 	c.ExpiresAt, _ = tok.Expiration()
 	return c, nil
+}
+
+// canonicalCompact reports whether token is three parts of unpadded
+// base64url, each the one canonical encoding of its bytes. jwx alone would
+// accept padding, and the standard decoder skips newlines and ignores
+// trailing bits, so that many strings carry one signature; here exactly
+// one string verifies.
+func canonicalCompact(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		for i := 0; i < len(p); i++ {
+			c := p[i]
+			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+		if _, err := base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
+			return false
+		}
+	}
+	return true
 }

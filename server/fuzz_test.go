@@ -1,0 +1,78 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server"
+	"github.com/gaas-io/gaas/store"
+)
+
+// FuzzRequestBody sends any bytes as the body of every endpoint that
+// decodes one: the answer is a valid request's answer or a 4xx problem,
+// never a 5xx or a panic, and no sequence of them breaks the ledger.
+func FuzzRequestBody(f *testing.F) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, ":memory:", store.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		if rep, err := db.Check(ctx); err != nil || !rep.OK() {
+			f.Errorf("after fuzzing: %v %v", err, rep.Violations)
+		}
+		db.Close()
+	})
+	tokens, _ := authn.NewTokens(signingKey, 0, nil)
+	auth := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1}, tokens)
+	admin, err := auth.EnsureAdmin(ctx, "root", "root-password")
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := db.Jobs.Submit(ctx, admin.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1}); err != nil {
+		f.Fatal(err)
+	}
+	tok, _ := tokens.Issue(admin)
+	h := server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), auth, db.Users, db.Jobs, db.Quota, db)
+
+	for _, seed := range []string{
+		jobBody, `{"status": "APPROVED"}`, `{"status": "COMPLETED", "actual_hours": 0.5}`, `{"hours": -1e3}`,
+		`{"gpu_hours_quota": 1e9, "reason": "x"}`, `{"role": "admin"}`, `{"username": "alice", "password": "correct horse"}`,
+		`{"a":1,"a":2}`, `{"command": "x"} x`, `{"estimated_hours": NaN}`, `[`, `{"x": [1, {"y": {}}]}`, "\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	routes := []struct{ method, path string }{
+		{"POST", "/register"}, {"POST", "/login"}, {"POST", "/jobs"}, {"PATCH", "/jobs/1"},
+		{"PATCH", "/users/1"}, {"PUT", "/users/1/quota"}, {"POST", "/users/1/quota/grants"},
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, rt := range routes {
+			req := httptest.NewRequest(rt.method, rt.path, strings.NewReader(string(body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code >= 500 {
+				t.Fatalf("%s %s %q: %d %s", rt.method, rt.path, body, rec.Code, rec.Body)
+			}
+			if !json.Valid(rec.Body.Bytes()) {
+				t.Fatalf("%s %s %q: the answer is not JSON: %s", rt.method, rt.path, body, rec.Body)
+			}
+			if rec.Code >= 400 && rec.Header().Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%s %s %q: a %d that is not a problem", rt.method, rt.path, body, rec.Code)
+			}
+			if rec.Code < 300 && rec.Code != http.StatusOK && rec.Code != http.StatusCreated {
+				t.Fatalf("%s %s: unexpected %d", rt.method, rt.path, rec.Code)
+			}
+		}
+	})
+}
