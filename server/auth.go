@@ -57,7 +57,7 @@ func handleRegister(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
 	})
 }
 
-func handleLogin(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
+func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard) http.Handler {
 	type response struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
@@ -67,6 +67,9 @@ func handleLogin(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
 		req, err := readLogin(w, r)
 		if err != nil {
 			writeError(w, r, logger, err)
+			return
+		}
+		if !guard.admit(w, r, *req.Username) {
 			return
 		}
 		tok, err := auth.Login(r.Context(), *req.Username, *req.Password)

@@ -23,7 +23,7 @@ func ExampleNewServer() {
 	auth := authn.NewAuthenticator(db.Users, authn.Hasher{}, tokens)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 
-	srv := httptest.NewServer(server.NewServer(logger, auth, db.Users, db.Jobs, db.Quota, db))
+	srv := httptest.NewServer(server.NewServer(logger, server.Config{}, auth, db.Users, db.Jobs, db.Quota, db))
 	defer srv.Close()
 
 	resp, _ := http.Post(srv.URL+"/register", "application/json", strings.NewReader(`{"username": "alice", "password": "correct horse"}`))

@@ -63,6 +63,7 @@ func (b *syncBuffer) String() string {
 type override struct {
 	jobs gaas.JobService
 	dsn  string
+	cfg  server.Config
 }
 
 func newHarness(t *testing.T, o ...override) *harness {
@@ -80,10 +81,14 @@ func newHarness(t *testing.T, o ...override) *harness {
 	h.auth = authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1000}, tokens)
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
 	var jobs gaas.JobService = db.Jobs
-	if len(o) > 0 && o[0].jobs != nil {
-		jobs = o[0].jobs
+	var cfg server.Config
+	if len(o) > 0 {
+		if o[0].jobs != nil {
+			jobs = o[0].jobs
+		}
+		cfg = o[0].cfg
 	}
-	h.srv = httptest.NewServer(server.NewServer(logger, h.auth, db.Users, jobs, db.Quota, db))
+	h.srv = httptest.NewServer(server.NewServer(logger, cfg, h.auth, db.Users, jobs, db.Quota, db))
 	h.secret(string(signingKey))
 	t.Cleanup(func() {
 		h.srv.Close()

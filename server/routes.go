@@ -8,13 +8,15 @@ import (
 )
 
 // addRoutes is the map of the API: every route, in one place.
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, auth gaas.Authenticator, users gaas.UserService,
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
 	jobs gaas.JobService, quota gaas.Quota, db Pinger) {
 	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, h) }
+	hashing := make(hashSlots, cfg.HashSlots).wrap
+	guard := loginGuard{byUser: newLimiters(cfg.LoginsPerUser), byAddr: newLimiters(cfg.LoginsPerAddress)}
 
 	mux.Handle("GET /healthz", handleHealth(logger, db))
-	mux.Handle("POST /register", handleRegister(logger, auth))
-	mux.Handle("POST /login", handleLogin(logger, auth))
+	mux.Handle("POST /register", hashing(handleRegister(logger, auth)))
+	mux.Handle("POST /login", hashing(handleLogin(logger, auth, guard)))
 
 	mux.Handle("POST /jobs", authed(handleSubmitJob(logger, jobs)))
 	mux.Handle("GET /jobs", authed(handleListJobs(logger, jobs)))

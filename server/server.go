@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -22,10 +23,10 @@ var errPanic = errors.New("server: handler panicked")
 
 // NewServer returns the HTTP API. Every dependency is passed in; the
 // handler keeps no other state.
-func NewServer(logger *slog.Logger, auth gaas.Authenticator, users gaas.UserService,
+func NewServer(logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
 	jobs gaas.JobService, quota gaas.Quota, db Pinger) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, auth, users, jobs, quota, db)
+	addRoutes(mux, logger, cfg.withDefaults(runtime.GOMAXPROCS(0)), auth, users, jobs, quota, db)
 	return observe(logger, problemsForUnmatched(mux))
 }
 

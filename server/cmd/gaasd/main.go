@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -63,6 +64,7 @@ type config struct {
 	adminUsername string
 	adminPassword string
 	store         store.Options
+	server        server.Config
 }
 
 // parseConfig reads flags over environment variables over defaults.
@@ -74,7 +76,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.addr, "addr", env("GAAS_ADDR", ":8000"), "listen `address` (env GAAS_ADDR)")
 	fs.StringVar(&c.db, "db", env("GAAS_DB", "gaas.db"), "a SQLite `path` (:memory: too), or a postgres:// URL (env GAAS_DB)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("GAAS_JWT_SECRET"),
-		"HS256 signing `key`, at least 32 bytes; when unset, a random key is generated once and kept in the database (env GAAS_JWT_SECRET)")
+		"HS256 signing `key`, at least 32 bytes; when unset, a random key is generated once and kept in the database. "+
+			"The least safe way to give the key: a flag shows in process listings (env GAAS_JWT_SECRET)")
+	secretFile := fs.String("jwt-secret-file", getenv("GAAS_JWT_SECRET_FILE"),
+		"read the HS256 signing key from this `file` (a trailing newline is dropped) (env GAAS_JWT_SECRET_FILE)")
+	perUser := fs.String("login-per-user", env("GAAS_LOGIN_PER_USER", "10"),
+		"login attempts a minute for one username; 0 for no limit (env GAAS_LOGIN_PER_USER)")
+	perAddr := fs.String("login-per-address", env("GAAS_LOGIN_PER_ADDRESS", "30"),
+		"login attempts a minute from one client address; 0 for no limit (env GAAS_LOGIN_PER_ADDRESS)")
+	hashSlots := fs.String("hash-slots", env("GAAS_HASH_SLOTS", "0"),
+		"password hashes computed at once; 0 for half the processors (env GAAS_HASH_SLOTS)")
 	ttl := fs.String("token-ttl", env("GAAS_TOKEN_TTL", "30m"), "token `lifetime` (env GAAS_TOKEN_TTL)")
 	quota := fs.String("default-quota", env("GAAS_DEFAULT_QUOTA", "10"), "`hours` given to each new account (env GAAS_DEFAULT_QUOTA)")
 	iterations := fs.String("pbkdf2-iterations", env("GAAS_PBKDF2_ITERATIONS", strconv.Itoa(authn.DefaultIterations)),
@@ -116,6 +127,33 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.store.StatementTimeout, err = time.ParseDuration(*stmtTimeout); err != nil || c.store.StatementTimeout <= 0 {
 		return c, fmt.Errorf("-db-statement-timeout %q: must be a positive duration such as 30s", *stmtTimeout)
+	}
+	for _, f := range []struct {
+		name, value string
+		dst         *int
+	}{{"-login-per-user", *perUser, &c.server.LoginsPerUser}, {"-login-per-address", *perAddr, &c.server.LoginsPerAddress}, {"-hash-slots", *hashSlots, &c.server.HashSlots}} {
+		if *f.dst, err = strconv.Atoi(f.value); err != nil || *f.dst < 0 {
+			return c, fmt.Errorf("%s %q: must be a whole number, 0 or more", f.name, f.value)
+		}
+	}
+	// In the server's Config 0 means the default; here it means no limit.
+	for _, l := range []*int{&c.server.LoginsPerUser, &c.server.LoginsPerAddress} {
+		if *l == 0 {
+			*l = -1
+		}
+	}
+	if *secretFile != "" {
+		if c.jwtSecret != "" {
+			return c, errors.New("-jwt-secret and -jwt-secret-file are both set; give the key once")
+		}
+		b, err := os.ReadFile(*secretFile)
+		if err != nil {
+			return c, fmt.Errorf("-jwt-secret-file: %w", err)
+		}
+		c.jwtSecret = strings.TrimRight(string(b), "\r\n")
+		if len(c.jwtSecret) < authn.MinKeySize {
+			return c, fmt.Errorf("-jwt-secret-file holds %d bytes; at least %d are needed", len(c.jwtSecret), authn.MinKeySize)
+		}
 	}
 	if c.jwtSecret != "" && len(c.jwtSecret) < authn.MinKeySize {
 		return c, fmt.Errorf("-jwt-secret is %d bytes; at least %d are needed", len(c.jwtSecret), authn.MinKeySize)
@@ -181,7 +219,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Info("admin account ready", "username", admin.Username, "user_id", admin.ID)
 	}
 
-	handler := server.NewServer(logger, auth, db.Users, db.Jobs, db.Quota, db)
+	handler := server.NewServer(logger, cfg.server, auth, db.Users, db.Jobs, db.Quota, db)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,

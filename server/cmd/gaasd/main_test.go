@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gaas-io/gaas/authn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -218,27 +219,34 @@ func TestRunStartupErrors(t *testing.T) {
 	defer taken.Close()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "gaas.db")
+	shortSecret := filepath.Join(dir, "short")
+	require.NoError(t, os.WriteFile(shortSecret, []byte("short\n"), 0o600))
 	for name, tc := range map[string]struct {
 		args []string
 		env  map[string]string
 		want string
 	}{
-		"unknown_flag":     {args: []string{"-nope"}, want: "flag provided but not defined"},
-		"short_secret":     {args: []string{"-jwt-secret", "short"}, want: "at least 32"},
-		"short_secret_env": {env: map[string]string{"GAAS_JWT_SECRET": "short"}, want: "at least 32"},
-		"bad_quota":        {args: []string{"-default-quota", "0.0001"}, want: "-default-quota"},
-		"negative_quota":   {args: []string{"-default-quota", "-1"}, want: "-default-quota"},
-		"bad_ttl":          {args: []string{"-token-ttl", "forever"}, want: "-token-ttl"},
-		"bad_iterations":   {args: []string{"-pbkdf2-iterations", "0"}, want: "-pbkdf2-iterations"},
-		"port_taken":       {args: []string{"-addr", taken.Addr().String()}, want: "listen"},
-		"unreadable_db":    {args: []string{"-db", filepath.Join(dir, "missing", "gaas.db")}, want: "open database"},
-		"half_admin":       {env: map[string]string{"GAAS_ADMIN_USERNAME": "root"}, want: "GAAS_ADMIN_PASSWORD"},
-		"weak_admin":       {env: map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "short"}, want: "GAAS_ADMIN_USERNAME"},
-		"stray_argument":   {args: []string{"serve"}, want: "unexpected argument"},
-		"bad_max_conns":    {args: []string{"-db-max-conns", "-1"}, want: "-db-max-conns"},
-		"bad_lifetime":     {env: map[string]string{"GAAS_DB_CONN_MAX_LIFETIME": "0s"}, want: "-db-conn-max-lifetime"},
-		"bad_stmt_timeout": {args: []string{"-db-statement-timeout", "x"}, want: "-db-statement-timeout"},
-		"postgres_down":    {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
+		"unknown_flag":      {args: []string{"-nope"}, want: "flag provided but not defined"},
+		"short_secret":      {args: []string{"-jwt-secret", "short"}, want: "at least 32"},
+		"short_secret_env":  {env: map[string]string{"GAAS_JWT_SECRET": "short"}, want: "at least 32"},
+		"bad_quota":         {args: []string{"-default-quota", "0.0001"}, want: "-default-quota"},
+		"negative_quota":    {args: []string{"-default-quota", "-1"}, want: "-default-quota"},
+		"bad_ttl":           {args: []string{"-token-ttl", "forever"}, want: "-token-ttl"},
+		"bad_iterations":    {args: []string{"-pbkdf2-iterations", "0"}, want: "-pbkdf2-iterations"},
+		"port_taken":        {args: []string{"-addr", taken.Addr().String()}, want: "listen"},
+		"unreadable_db":     {args: []string{"-db", filepath.Join(dir, "missing", "gaas.db")}, want: "open database"},
+		"half_admin":        {env: map[string]string{"GAAS_ADMIN_USERNAME": "root"}, want: "GAAS_ADMIN_PASSWORD"},
+		"weak_admin":        {env: map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "short"}, want: "GAAS_ADMIN_USERNAME"},
+		"stray_argument":    {args: []string{"serve"}, want: "unexpected argument"},
+		"bad_max_conns":     {args: []string{"-db-max-conns", "-1"}, want: "-db-max-conns"},
+		"secret_twice":      {args: []string{"-jwt-secret", strings.Repeat("k", 32), "-jwt-secret-file", "/etc/hostname"}, want: "both set"},
+		"secret_file_gone":  {env: map[string]string{"GAAS_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, want: "-jwt-secret-file"},
+		"secret_file_short": {env: map[string]string{"GAAS_JWT_SECRET_FILE": shortSecret}, want: "at least 32"},
+		"bad_login_limit":   {args: []string{"-login-per-user", "x"}, want: "-login-per-user"},
+		"bad_hash_slots":    {env: map[string]string{"GAAS_HASH_SLOTS": "-2"}, want: "-hash-slots"},
+		"bad_lifetime":      {env: map[string]string{"GAAS_DB_CONN_MAX_LIFETIME": "0s"}, want: "-db-conn-max-lifetime"},
+		"bad_stmt_timeout":  {args: []string{"-db-statement-timeout", "x"}, want: "-db-statement-timeout"},
+		"postgres_down":     {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := append([]string{"-addr", "127.0.0.1:0", "-db", db}, tc.args...)
@@ -251,7 +259,7 @@ func TestRunStartupErrors(t *testing.T) {
 	var help bytes.Buffer
 	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &help)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout"} {
+	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots"} {
 		assert.Contains(t, help.String(), s)
 	}
 }
@@ -312,4 +320,21 @@ func TestCheckCommand(t *testing.T) {
 	assert.Contains(t, out.String(), "violation: balance: user 1: balance 15000 but ledger sums to 10000")
 
 	require.Error(t, run(context.Background(), []string{"check", "-db", filepath.Join(t.TempDir(), "none.db")}, noenv, io.Discard, io.Discard))
+}
+
+// The key can come from a file, so that it shows in no process listing.
+func TestRunSecretFile(t *testing.T) {
+	key := "a-key-read-from-a-file-0123456789abcdef"
+	file := filepath.Join(t.TempDir(), "jwt.key")
+	require.NoError(t, os.WriteFile(file, []byte(key+"\n"), 0o600))
+	g := start(t, filepath.Join(t.TempDir(), "gaas.db"), map[string]string{"GAAS_JWT_SECRET_FILE": file})
+	status, _ := g.json(t, "POST", "/register", "", `{"username": "bob", "password": "bob-password"}`)
+	require.Equal(t, http.StatusCreated, status)
+	_, body := g.json(t, "POST", "/login", "", `{"username": "bob", "password": "bob-password"}`)
+	tokens, err := authn.NewTokens([]byte(key), 0, nil)
+	require.NoError(t, err)
+	_, err = tokens.Verify(body["access_token"].(string))
+	require.NoError(t, err, "signed with the key in the file, without its newline")
+	assert.NotContains(t, g.logs.String(), key)
+	assert.NotContains(t, g.logs.String(), "generated")
 }
