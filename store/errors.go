@@ -55,8 +55,10 @@ func isUnavailable(err error) bool {
 		case strings.HasPrefix(state, "08"), // connection exception
 			strings.HasPrefix(state, "53"),                       // insufficient resources
 			state == "57P01", state == "57P02", state == "57P03", // shutting down, cannot connect now
-			state == "57014", // statement timeout
-			state == "25006": // read-only transaction (a standby)
+			state == "57014",                   // statement timeout
+			state == "25006",                   // read-only transaction (a standby)
+			state == "40001", state == "40P01": // still failing after the store's retries
+
 			return true
 		}
 		return false

@@ -111,6 +111,19 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req ga
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
+		if s.db.lockRow != "" {
+			// Queue behind any transaction of this user's that is under
+			// way, so that a retry racing its first attempt finds the
+			// first job once that commits, instead of finding no job and
+			// then a balance the first one already spent.
+			var id int64
+			err := tx.NewRaw("SELECT id FROM users WHERE id = ?"+s.db.lockRow, caller).Scan(ctx, &id)
+			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
+				return jobRow{}, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+			} else if err != nil {
+				return jobRow{}, err
+			}
+		}
 		j, err := loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
 		switch {
 		case err == nil:

@@ -132,6 +132,13 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 	}
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		if s.db.postgres {
+			// Role changes take turns: a demotion locks every admin row,
+			// and two of them locking in different orders would deadlock.
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", roleLock); err != nil {
+				return err
+			}
+		}
 		if _, err := loadAdmin(ctx, tx, caller); err != nil {
 			return err
 		}
@@ -140,10 +147,10 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 			return fmt.Errorf("user %d: %w", id, err)
 		}
 		if u.Role == string(gaas.RoleAdmin) && role != gaas.RoleAdmin {
-			// Lock every admin row, so that two admins demoting each
-			// other at once cannot both see the other one remain.
+			// Lock every admin row, so that a demotion and a concurrent
+			// change cannot both see the other admin remain.
 			var admins []int64
-			if err := tx.NewRaw("SELECT id FROM users WHERE role = 'admin'"+s.db.lockRow).Scan(ctx, &admins); err != nil {
+			if err := tx.NewRaw("SELECT id FROM users WHERE role = 'admin' ORDER BY id"+s.db.lockRow).Scan(ctx, &admins); err != nil {
 				return err
 			}
 			if len(admins) <= 1 {
