@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,11 +88,7 @@ func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRe
 	if err := req.Validate(); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: submit job: %w", err)
 	}
-	var j jobRow
-	err := s.db.tx(ctx, func(tx bun.Tx) (err error) {
-		j, err = s.submit(ctx, tx, caller, req)
-		return err
-	})
+	j, err := s.db.batch.submit(ctx, caller, req)
 	if req.IdempotencyKey != "" && errors.Is(err, gaas.ErrConflict) && !errors.Is(err, errKeyReused) {
 		// Another transaction inserted the same key first and committed:
 		// answer with its job.
@@ -136,25 +134,33 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req ga
 			return jobRow{}, err
 		}
 	}
-	bal, err := moveBalance(ctx, tx, caller, -req.EstimatedHours, gaas.MaxHours, "estimated_hours")
-	if errors.Is(err, gaas.ErrNotFound) {
-		return jobRow{}, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+	// The charge: the database decides, in one conditional statement.
+	var bal int64
+	err := tx.Tx.StmtContext(ctx, s.db.hot.charge).QueryRowContext(ctx, int64(req.EstimatedHours), caller, int64(req.EstimatedHours)).Scan(&bal)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Nothing changed: the caller is gone, or the balance is short.
+		if err := tx.NewRaw("SELECT balance FROM users WHERE id = ?", caller).Scan(ctx, &bal); err != nil {
+			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
+				return jobRow{}, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+			}
+			return jobRow{}, err
+		}
+		return jobRow{}, &gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(bal)}
 	} else if err != nil {
-		return jobRow{}, err
+		return jobRow{}, mapErr(err)
 	}
 	now := s.db.timestamp()
 	j := jobRow{
 		UserID: caller, Command: req.Command, GPUType: req.GPUType, Estimated: int64(req.EstimatedHours),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := tx.NewRaw("INSERT INTO jobs (user_id, command, gpu_type, estimated, status, idempotency_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt).Scan(ctx, &j.ID); err != nil {
+	if err := tx.Tx.StmtContext(ctx, s.db.hot.insertJob).QueryRowContext(ctx,
+		j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt).Scan(&j.ID); err != nil {
 		return jobRow{}, mapErr(err)
 	}
-	return j, appendLedger(ctx, tx, ledgerRow{
-		UserID: caller, JobID: &j.ID, ActorID: caller, Kind: string(gaas.LedgerCharge),
-		Delta: -j.Estimated, Balance: int64(bal), Reason: fmt.Sprintf("job %d submitted", j.ID), CreatedAt: now,
-	})
+	_, err = tx.Tx.StmtContext(ctx, s.db.hot.insertLedger).ExecContext(ctx,
+		caller, j.ID, caller, string(gaas.LedgerCharge), -j.Estimated, bal, "job "+strconv.FormatInt(j.ID, 10)+" submitted", now)
+	return j, err
 }
 
 // Get implements gaas.JobService.

@@ -72,6 +72,9 @@ type DB struct {
 	defaultQuota gaas.Hours
 	now          func() time.Time
 
+	batch *batcher
+	hot   hotStatements
+
 	Jobs  *JobService
 	Quota *QuotaService
 	Users *UserService
@@ -110,9 +113,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.prepareHot(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	db.Jobs = &JobService{db: db}
 	db.Quota = &QuotaService{db: db}
 	db.Users = &UserService{db: db}
+	db.batch = newBatcher(db)
 	return db, nil
 }
 
@@ -140,6 +148,8 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
 		"PRAGMA foreign_keys = ON",
 		"PRAGMA synchronous = NORMAL",
+		// Statement journals and temp tables in memory, not in temp files.
+		"PRAGMA temp_store = MEMORY",
 	}
 	if !memory {
 		pragmas = append(pragmas, "PRAGMA journal_mode = WAL")
@@ -246,8 +256,13 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
+// Close answers the submissions already queued, then closes the database.
 func (db *DB) Close() error {
+	if db.batch != nil {
+		db.batch.close()
+		db.batch = nil
+	}
+	db.hot.close()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())

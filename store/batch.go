@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// Group commit. A transaction per submission spends most of its time
+// beginning and committing; submissions that arrive together are instead
+// queued to one goroutine, applied in one transaction (each with its own
+// conditional charge, job and ledger rows, so that one that lacks quota
+// fails alone and writes nothing), committed once, and only then answered.
+
+// maxBatch bounds the submissions applied in one transaction.
+const maxBatch = 256
+
+type submitCall struct {
+	caller int64
+	req    gaas.SubmitRequest
+	done   chan submitResult
+}
+
+type submitResult struct {
+	job jobRow
+	err error
+}
+
+// batcher applies queued submissions in batches, one transaction each.
+type batcher struct {
+	db    *DB
+	calls chan *submitCall
+	done  chan struct{}
+	sizes func(int) // observes each batch's size, when set
+}
+
+func newBatcher(db *DB) *batcher {
+	b := &batcher{db: db, calls: make(chan *submitCall, maxBatch), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *batcher) close() {
+	close(b.calls)
+	<-b.done
+}
+
+func (b *batcher) run() {
+	defer close(b.done)
+	batch := make([]*submitCall, 0, maxBatch)
+	for first := range b.calls {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case c, ok := <-b.calls:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		b.apply(batch)
+	}
+}
+
+// perCall reports an error that belongs to one submission, which wrote
+// nothing, rather than to the whole transaction.
+func perCall(err error) bool {
+	return errors.Is(err, gaas.ErrQuotaExceeded) || errors.Is(err, gaas.ErrUnauthorized) || errors.Is(err, errKeyReused)
+}
+
+func (b *batcher) apply(batch []*submitCall) {
+	if b.sizes != nil {
+		b.sizes(len(batch))
+	}
+	// On PostgreSQL a batch locks several users' rows; taking them in one
+	// order keeps two replicas' batches from deadlocking. The sort is
+	// stable, so one user's submissions keep their order.
+	order := slices.Clone(batch)
+	if b.db.postgres {
+		slices.SortStableFunc(order, func(x, y *submitCall) int { return int(x.caller - y.caller) })
+	}
+	results := make([]submitResult, len(order))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := b.db.tx(ctx, func(tx bun.Tx) error {
+		for i, c := range order {
+			j, err := b.db.Jobs.submit(ctx, tx, c.caller, c.req)
+			if err != nil && !perCall(err) {
+				return fmt.Errorf("submission %d of a batch of %d: %w", i+1, len(order), err)
+			}
+			results[i] = submitResult{job: j, err: err}
+		}
+		return nil
+	})
+	for i, c := range order {
+		if err != nil {
+			c.done <- submitResult{err: err}
+		} else {
+			c.done <- results[i]
+		}
+	}
+}
+
+// submitBatched queues a submission for the next group commit and waits
+// for its answer.
+func (b *batcher) submit(ctx context.Context, caller int64, req gaas.SubmitRequest) (jobRow, error) {
+	c := &submitCall{caller: caller, req: req, done: make(chan submitResult, 1)}
+	select {
+	case b.calls <- c:
+	case <-ctx.Done():
+		return jobRow{}, ctx.Err()
+	}
+	// Once queued, the submission is applied whatever the caller does; as
+	// with any request whose answer is lost, a retry with the same
+	// idempotency key finds it.
+	r := <-c.done
+	return r.job, r.err
+}
