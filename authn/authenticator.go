@@ -127,6 +127,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (gaas.Us
 	return u, nil
 }
 
+// Identify implements gaas.Authenticator.
+func (a *Authenticator) Identify(ctx context.Context, token string) (int64, error) {
+	c, err := a.tokens.Verify(token)
+	if err != nil {
+		return 0, err
+	}
+	return c.UserID, nil
+}
+
 // EnsureAdmin makes sure an admin with this username and password exists,
 // creating the account or promoting it and setting its password.
 func (a *Authenticator) EnsureAdmin(ctx context.Context, username, password string) (gaas.User, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -37,7 +38,18 @@ type Tokens struct {
 	key []byte
 	ttl time.Duration
 	now func() time.Time
+
+	// verified remembers tokens that verified, until they expire: parsing
+	// and checking a JWT was a tenth of the processor time of a
+	// submission. Only a token that verified fully gets in, its expiry is
+	// checked again on every use, and the key is the whole token, so the
+	// cache can make no token verify that would not verify anyway.
+	mu       sync.Mutex
+	verified map[string]Claims
 }
+
+// maxVerified bounds the tokens Tokens remembers.
+const maxVerified = 10_000
 
 // NewTokens returns Tokens that sign with key, at least MinKeySize bytes,
 // and issue tokens living ttl (DefaultTokenTTL when 0). now is the clock;
@@ -55,7 +67,7 @@ func NewTokens(key []byte, ttl time.Duration, now func() time.Time) (*Tokens, er
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{key: append([]byte(nil), key...), ttl: ttl, now: now}, nil
+	return &Tokens{key: append([]byte(nil), key...), ttl: ttl, now: now, verified: map[string]Claims{}}, nil
 }
 
 // TTL is the lifetime of the tokens t issues.
@@ -89,6 +101,31 @@ var errBadToken = fmt.Errorf("authn: token does not verify: %w", gaas.ErrUnautho
 // its exp, nbf and iat, and that it names a user, and returns its claims.
 // Every failure is gaas.ErrUnauthorized.
 func (t *Tokens) Verify(token string) (Claims, error) {
+	now := t.now()
+	t.mu.Lock()
+	c, ok := t.verified[token]
+	t.mu.Unlock()
+	if ok && now.Before(c.ExpiresAt) {
+		return c, nil
+	}
+	c, err := t.verify(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	t.mu.Lock()
+	if len(t.verified) >= maxVerified {
+		for k, v := range t.verified { // forget the expired, or else any
+			if !now.Before(v.ExpiresAt) || len(t.verified) >= maxVerified {
+				delete(t.verified, k)
+			}
+		}
+	}
+	t.verified[token] = c
+	t.mu.Unlock()
+	return c, nil
+}
+
+func (t *Tokens) verify(token string) (Claims, error) {
 	if !canonicalCompact(token) {
 		return Claims{}, fmt.Errorf("%w: not a compact JWS in canonical base64url", errBadToken)
 	}

@@ -138,3 +138,42 @@ func TestNewTokensRejectsShortKeys(t *testing.T) {
 }
 
 var testUser = gaas.User{ID: 42, Username: "alice", Role: gaas.RoleUser}
+
+// A token that verified once is remembered, but never past its expiry.
+func TestVerifiedTokensStillExpire(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	clock := now
+	tokens, err := authn.NewTokens(testKey, time.Minute, func() time.Time { return clock })
+	require.NoError(t, err)
+	tok, err := tokens.Issue(testUser)
+	require.NoError(t, err)
+	for range 3 {
+		_, err = tokens.Verify(tok.AccessToken)
+		require.NoError(t, err)
+	}
+	clock = now.Add(time.Minute)
+	_, err = tokens.Verify(tok.AccessToken)
+	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+	_, err = tokens.Verify(tok.AccessToken + "x")
+	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+}
+
+// More tokens than the cache holds all keep verifying.
+func TestManyTokens(t *testing.T) {
+	tokens, err := authn.NewTokens(testKey, time.Hour, nil)
+	require.NoError(t, err)
+	var first string
+	for i := range 10_050 {
+		tok, err := tokens.Issue(gaas.User{ID: int64(i + 1), Username: "u", Role: gaas.RoleUser})
+		require.NoError(t, err)
+		if i == 0 {
+			first = tok.AccessToken
+		}
+		c, err := tokens.Verify(tok.AccessToken)
+		require.NoError(t, err)
+		require.Equal(t, int64(i+1), c.UserID)
+	}
+	c, err := tokens.Verify(first)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), c.UserID)
+}

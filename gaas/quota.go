@@ -85,4 +85,11 @@ type Authenticator interface {
 	// them now. Any token that does not verify, or whose user is gone, is
 	// ErrUnauthorized.
 	Authenticate(ctx context.Context, token string) (User, error)
+
+	// Identify verifies a token and returns the id of the user it names,
+	// without reading the store: for callers whose next step is a call to
+	// a service, which checks that the caller exists, and their role, as
+	// the store holds them then. A token that does not verify is
+	// ErrUnauthorized.
+	Identify(ctx context.Context, token string) (int64, error)
 }

@@ -133,8 +133,13 @@ func handleHealth(logger *slog.Logger, db Pinger) http.Handler {
 	})
 }
 
-func handleMe() http.Handler {
+func handleMe(logger *slog.Logger, users gaas.UserService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusOK, toUser(callerFrom(r)))
+		u, err := users.User(r.Context(), callerID(r), callerID(r))
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token's user no longer exists."))
+			return
+		}
+		encode(w, http.StatusOK, toUser(u))
 	})
 }

@@ -119,7 +119,7 @@ func handleSubmitJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			}
 			sr.IdempotencyKey = key[0]
 		}
-		job, err := jobs.Submit(r.Context(), callerFrom(r).ID, sr)
+		job, err := jobs.Submit(r.Context(), callerID(r), sr)
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The Idempotency-Key was already used for a different request."))
 			return
@@ -142,7 +142,7 @@ func handleListJobs(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		got, err := jobs.List(r.Context(), callerFrom(r).ID, f)
+		got, err := jobs.List(r.Context(), callerID(r), f)
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list the jobs of another user."))
 			return
@@ -158,7 +158,7 @@ func handleGetJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		job, err := jobs.Get(r.Context(), callerFrom(r).ID, id)
+		job, err := jobs.Get(r.Context(), callerID(r), id)
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "Job %d does not exist.", id))
 			return
@@ -199,7 +199,7 @@ func handleTransitionJob(logger *slog.Logger, jobs gaas.JobService) http.Handler
 			writeError(w, r, logger, err)
 			return
 		}
-		job, err := jobs.Transition(r.Context(), callerFrom(r).ID, id, *req.Status, req.actual)
+		job, err := jobs.Transition(r.Context(), callerID(r), id, *req.Status, req.actual)
 		if err != nil {
 			writeError(w, r, logger, jobDetail(err, id))
 			return
@@ -222,7 +222,7 @@ func handleCancelJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		job, err := jobs.Cancel(r.Context(), callerFrom(r).ID, id)
+		job, err := jobs.Cancel(r.Context(), callerID(r), id)
 		if err != nil {
 			writeError(w, r, logger, jobDetail(err, id))
 			return

@@ -34,11 +34,12 @@ func requestIDFrom(ctx context.Context) string {
 	return ""
 }
 
-// callerFrom returns the authenticated caller; only handlers behind
-// authenticate call it.
-func callerFrom(r *http.Request) gaas.User {
-	u, _ := r.Context().Value(callerKey).(gaas.User)
-	return u
+// callerID returns the id of the authenticated caller; only handlers
+// behind authenticate call it. The services it is passed to check that the
+// caller exists, and their role, as the store holds them now.
+func callerID(r *http.Request) int64 {
+	id, _ := r.Context().Value(callerKey).(int64)
+	return id
 }
 
 // saneRequestID accepts a client's X-Request-ID only if it is short and
@@ -123,9 +124,11 @@ func observe(logger *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// authenticate admits a request only with a valid bearer token of an
-// existing user, and puts that user, as the store holds them now, in the
-// request's context.
+// authenticate admits a request only with a valid bearer token, and puts
+// the id of its user in the request's context. It does not read the store:
+// every service call checks its caller there, so a token of a user who no
+// longer exists is refused (401) by the call itself, and a demoted admin is
+// refused (403) at once.
 func authenticate(logger *slog.Logger, auth gaas.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -133,14 +136,14 @@ func authenticate(logger *slog.Logger, auth gaas.Authenticator, next http.Handle
 			writeError(w, r, logger, explain(gaas.ErrUnauthorized, gaas.ErrUnauthorized, "A bearer token is required: log in at POST /login."))
 			return
 		}
-		u, err := auth.Authenticate(r.Context(), strings.TrimSpace(token))
+		id, err := auth.Identify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
-			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token is invalid or expired, or its user no longer exists."))
+			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token is invalid or expired."))
 			return
 		}
 		if ri, ok := r.Context().Value(requestKey).(*requestInfo); ok {
-			ri.userID = u.ID
+			ri.userID = id
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, u)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, id)))
 	})
 }

@@ -24,7 +24,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	mux.Handle("PATCH /jobs/{id}", authed(handleTransitionJob(logger, jobs)))
 	mux.Handle("POST /jobs/{id}/cancel", authed(handleCancelJob(logger, jobs)))
 
-	mux.Handle("GET /me", authed(handleMe()))
+	mux.Handle("GET /me", authed(handleMe(logger, users)))
 	mux.Handle("GET /users", authed(handleListUsers(logger, users)))
 	mux.Handle("GET /users/{id}", authed(handleGetUser(logger, users)))
 	mux.Handle("PATCH /users/{id}", authed(handleSetRole(logger, users)))

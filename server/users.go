@@ -17,7 +17,7 @@ func handleListUsers(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		got, err := users.Users(r.Context(), callerFrom(r).ID, page)
+		got, err := users.Users(r.Context(), callerID(r), page)
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list users."))
 			return
@@ -33,7 +33,7 @@ func handleGetUser(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := users.User(r.Context(), callerFrom(r).ID, id)
+		u, err := users.User(r.Context(), callerID(r), id)
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "User %d does not exist.", id))
 			return
@@ -65,7 +65,7 @@ func handleSetRole(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := users.SetRole(r.Context(), callerFrom(r).ID, id, *req.Role)
+		u, err := users.SetRole(r.Context(), callerID(r), id, *req.Role)
 		if err != nil {
 			writeError(w, r, logger, userDetail(err, id, "Only admins may change roles.", "User %d is the last admin; make another admin first."))
 			return
@@ -110,7 +110,7 @@ func handleSetQuota(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := quota.Set(r.Context(), callerFrom(r).ID, id, *req.hours, deref(req.Reason))
+		u, err := quota.Set(r.Context(), callerID(r), id, *req.hours, deref(req.Reason))
 		if err != nil {
 			writeError(w, r, logger, userDetail(err, id, "Only admins may set quotas.", ""))
 			return
@@ -145,7 +145,7 @@ func handleGrant(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := quota.Grant(r.Context(), callerFrom(r).ID, id, *req.hours, deref(req.Reason))
+		u, err := quota.Grant(r.Context(), callerID(r), id, *req.hours, deref(req.Reason))
 		var short *gaas.QuotaError
 		if errors.As(err, &short) {
 			err = explain(err, gaas.ErrQuotaExceeded, "Cannot take back %s hours: user %d has %s left.", short.Asked, id, short.Remaining)
@@ -189,7 +189,7 @@ func handleLedger(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			var page gaas.Page
 			if page, err = readPage(r); err == nil {
 				var got gaas.LedgerPage
-				if got, err = quota.Ledger(r.Context(), callerFrom(r).ID, id, page); err == nil {
+				if got, err = quota.Ledger(r.Context(), callerID(r), id, page); err == nil {
 					encode(w, http.StatusOK, toPage(got.Items, got.NextCursor, toLedger))
 					return
 				}

@@ -47,7 +47,7 @@ func isUnavailable(err error) bool {
 		return true
 	}
 	var connect *pgconn.ConnectError
-	if errors.As(err, &connect) {
+	if errors.As(err, &connect) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	if state := sqlState(err); state != "" {

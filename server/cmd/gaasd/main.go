@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only on -debug-addr
 	"os"
 	"os/signal"
 	"strconv"
@@ -65,6 +66,7 @@ type config struct {
 	adminPassword string
 	store         store.Options
 	server        server.Config
+	debugAddr     string
 }
 
 // parseConfig reads flags over environment variables over defaults.
@@ -96,6 +98,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"close pooled database connections after this `long` (env GAAS_DB_CONN_MAX_LIFETIME)")
 	stmtTimeout := fs.String("db-statement-timeout", env("GAAS_DB_STATEMENT_TIMEOUT", "30s"),
 		"PostgreSQL aborts, on the server, any statement running longer (env GAAS_DB_STATEMENT_TIMEOUT)")
+	fs.StringVar(&c.debugAddr, "debug-addr", getenv("GAAS_DEBUG_ADDR"),
+		"serve Go's profiler (net/http/pprof) on this `address`, apart from the API; off when empty. Keep it private (env GAAS_DEBUG_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n       gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...\n"+
 			"       gaasd healthcheck [-addr ADDRESS]\n       gaasd check [-db DATABASE]\n\n"+
@@ -228,6 +232,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if cfg.debugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.debugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on -debug-addr: %w", err)
+		}
+		debug := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+		go debug.Serve(dln)
+		defer debug.Close()
+		logger.Info("profiler listening", "addr", dln.Addr().String())
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// SeedForLoad fills the store quickly with users and jobs for load and
+// scale tests: users accounts "seed-N" (who cannot log in) with a large
+// balance, and jobs spread over them and over every status, each with its
+// charge, so that the ledger invariants hold. It writes in large
+// multi-row statements, a transaction per chunk.
+func (db *DB) SeedForLoad(ctx context.Context, users, jobs int) error {
+	const chunk = 2000
+	now := db.timestamp()
+	var firstUser int64
+	if err := db.w.NewRaw("SELECT COALESCE(max(id), 0) + 1 FROM users").Scan(ctx, &firstUser); err != nil {
+		return fmt.Errorf("store: seed: %w", err)
+	}
+	balance := int64(1000 * gaas.Hour)
+	perUser := make([]int64, users) // hours charged to each user
+	jobsFor := func(u int) int { // how many jobs user u gets
+		n := jobs / users
+		if u < jobs%users {
+			n++
+		}
+		return n
+	}
+	est := int64(100) // 0.1 hours each
+	for start := 0; start < users; start += chunk {
+		end := min(start+chunk, users)
+		err := db.tx(ctx, func(tx bun.Tx) error {
+			var u, l strings.Builder
+			for i := start; i < end; i++ {
+				id := firstUser + int64(i)
+				perUser[i] = int64(jobsFor(i)) * est
+				sep := map[bool]string{true: "", false: ", "}[i == start]
+				fmt.Fprintf(&u, "%s(%d, 'seed-%d', '!', 'user', %d, ?0)", sep, id, id, balance-perUser[i])
+				fmt.Fprintf(&l, "%s(%d, NULL, %d, 'grant', %d, %d, 'seed', ?0)", sep, id, id, balance, balance)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO users (id, username, password_hash, role, balance, created_at) VALUES "+u.String(), now); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES "+l.String(), now)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: seed users: %w", err)
+		}
+	}
+	var firstJob int64
+	if err := db.w.NewRaw("SELECT COALESCE(max(id), 0) + 1 FROM jobs").Scan(ctx, &firstJob); err != nil {
+		return fmt.Errorf("store: seed: %w", err)
+	}
+	// Jobs stay PENDING, APPROVED or RUNNING, or COMPLETED without actual
+	// hours: statuses whose charge stands whole, so no refunds are needed.
+	statuses := []string{"PENDING", "APPROVED", "RUNNING", "COMPLETED"}
+	charged := make([]int64, users)
+	for start := 0; start < jobs; start += chunk {
+		end := min(start+chunk, jobs)
+		err := db.tx(ctx, func(tx bun.Tx) error {
+			var j, l strings.Builder
+			for i := start; i < end; i++ {
+				id := firstJob + int64(i)
+				u := i % users
+				uid := firstUser + int64(u)
+				charged[u] += est
+				sep := map[bool]string{true: "", false: ", "}[i == start]
+				fmt.Fprintf(&j, "%s(%d, %d, 'python train.py --seed %d', 'NVIDIA A100', %d, '%s', ?0, ?0)", sep, id, uid, i, est, statuses[i%len(statuses)])
+				fmt.Fprintf(&l, "%s(%d, %d, %d, 'charge', %d, %d, 'job %d submitted', ?0)", sep, uid, id, uid, -est, balance-charged[u], id)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO jobs (id, user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES "+j.String(), now); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES "+l.String(), now)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: seed jobs: %w", err)
+		}
+	}
+	if db.postgres {
+		for _, table := range []string{"users", "jobs"} {
+			if _, err := db.w.ExecContext(ctx, fmt.Sprintf(
+				"SELECT setval(pg_get_serial_sequence('%[1]s', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM %[1]s), false)", table)); err != nil {
+				return fmt.Errorf("store: seed: %w", err)
+			}
+		}
+	}
+	return nil
+}

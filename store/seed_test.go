@@ -1,0 +1,29 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+func TestSeedForLoad(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		require.NoError(t, db.SeedForLoad(ctx, 50, 1234))
+		report, err := db.Check(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, report.Violations)
+		assert.Equal(t, 51, report.Users)
+		assert.Equal(t, 1234, report.Jobs)
+		// The store goes on as usual after it.
+		u := f.user(t, 5*gaas.Hour)
+		j := f.submit(t, u.ID, gaas.Hour)
+		assert.Equal(t, int64(1235), j.ID)
+	})
+}
