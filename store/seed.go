@@ -24,7 +24,7 @@ func (db *DB) SeedForLoad(ctx context.Context, users, jobs int) error {
 	}
 	balance := int64(1000 * gaas.Hour)
 	perUser := make([]int64, users) // hours charged to each user
-	jobsFor := func(u int) int { // how many jobs user u gets
+	jobsFor := func(u int) int {    // how many jobs user u gets
 		n := jobs / users
 		if u < jobs%users {
 			n++

@@ -281,7 +281,9 @@ func load(ctx context.Context, c config, stdout io.Writer) error {
 	return nil
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
+}
 
 // residentKB reads a process's resident set size from /proc, in KiB.
 func residentKB(pid int) int64 {
