@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -40,9 +41,16 @@ type batcher struct {
 	sizes func(int) // observes each batch's size, when set
 }
 
-func newBatcher(db *DB) *batcher {
+// newBatcher starts workers goroutines that apply batches. SQLite has one
+// writer, so one worker; PostgreSQL runs transactions side by side, and a
+// worker spends most of its time waiting on round trips, so several.
+func newBatcher(db *DB, workers int) *batcher {
 	b := &batcher{db: db, calls: make(chan *submitCall, maxBatch), done: make(chan struct{})}
-	go b.run()
+	var running sync.WaitGroup
+	for range workers {
+		running.Go(b.run)
+	}
+	go func() { running.Wait(); close(b.done) }()
 	return b
 }
 
@@ -52,7 +60,6 @@ func (b *batcher) close() {
 }
 
 func (b *batcher) run() {
-	defer close(b.done)
 	batch := make([]*submitCall, 0, maxBatch)
 	for first := range b.calls {
 		batch = append(batch[:0], first)
@@ -83,7 +90,7 @@ func (b *batcher) apply(batch []*submitCall) {
 		b.sizes(len(batch))
 	}
 	// On PostgreSQL a batch locks several users' rows; taking them in one
-	// order keeps two replicas' batches from deadlocking. The sort is
+	// order keeps two batches, of this process or another, from deadlocking. The sort is
 	// stable, so one user's submissions keep their order.
 	order := slices.Clone(batch)
 	if b.db.postgres {

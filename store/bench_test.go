@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,17 @@ func benchStore(b *testing.B, users int) (*store.DB, []int64) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
+	// GAAS_BENCH_SEED=100000,1000000 runs the benchmarks on a store that
+	// already holds that many users and jobs.
+	if seed := os.Getenv("GAAS_BENCH_SEED"); seed != "" {
+		var users, jobs int
+		if _, err := fmt.Sscanf(seed, "%d,%d", &users, &jobs); err != nil {
+			b.Fatalf("GAAS_BENCH_SEED=%q: want USERS,JOBS", seed)
+		}
+		if err := db.SeedForLoad(ctx, users, jobs); err != nil {
+			b.Fatal(err)
+		}
+	}
 	admin, err := db.Users.EnsureAdmin(ctx, "root", "h")
 	if err != nil {
 		b.Fatal(err)

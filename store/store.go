@@ -120,7 +120,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Jobs = &JobService{db: db}
 	db.Quota = &QuotaService{db: db}
 	db.Users = &UserService{db: db}
-	db.batch = newBatcher(db)
+	workers := 1
+	if db.postgres {
+		workers = max(2, cmp(opts.MaxConns, 10)/2)
+	}
+	db.batch = newBatcher(db, workers)
 	return db, nil
 }
 

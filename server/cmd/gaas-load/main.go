@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var c config
 	fs := flag.NewFlagSet("gaas-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:8000", "the gaasd to load")
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8000", "the gaasd to load; several replicas comma-separated, connections spread over them")
 	fs.StringVar(&c.admin, "admin", getenv("GAAS_ADMIN_USERNAME"), "an admin's username, to give the load users hours (env GAAS_ADMIN_USERNAME)")
 	fs.StringVar(&c.adminPassword, "admin-password", getenv("GAAS_ADMIN_PASSWORD"), "the admin's password (env GAAS_ADMIN_PASSWORD)")
 	fs.IntVar(&c.users, "users", 32, "how many users submit (registered, or logged in if they exist)")
@@ -172,10 +172,15 @@ func prepare(ctx context.Context, cl *client, c config) ([]string, error) {
 }
 
 func load(ctx context.Context, c config, stdout io.Writer) error {
-	cl := &client{base: strings.TrimRight(c.url, "/"), http: &http.Client{
+	hc := &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConns: c.concurrency * 2, MaxIdleConnsPerHost: c.concurrency * 2},
-	}}
+	}
+	var clients []*client
+	for _, u := range strings.Split(c.url, ",") {
+		clients = append(clients, &client{base: strings.TrimRight(strings.TrimSpace(u), "/"), http: hc})
+	}
+	cl := clients[0]
 	tokens, err := prepare(ctx, cl, c)
 	if err != nil {
 		return err
@@ -208,6 +213,7 @@ func load(ctx context.Context, c config, stdout io.Writer) error {
 			r := &results[w]
 			r.statuses = map[int]int{}
 			token := tokens[w%len(tokens)]
+			cl := clients[w%len(clients)]
 			for runCtx.Err() == nil {
 				t0 := time.Now()
 				status, err := cl.do(runCtx, "POST", "/jobs", token, body, nil)
@@ -241,8 +247,8 @@ func load(ctx context.Context, c config, stdout io.Writer) error {
 	}
 	slices.Sort(all)
 	pct := func(p float64) time.Duration { return all[min(len(all)-1, int(float64(len(all))*p))] }
-	fmt.Fprintf(stdout, "POST /jobs: %d requests in %s, %d connections: %.0f requests/s\n",
-		len(all), elapsed.Round(time.Millisecond), c.concurrency, float64(len(all))/elapsed.Seconds())
+	fmt.Fprintf(stdout, "POST /jobs: %d requests in %s, %d connections to %d server(s): %.0f requests/s\n",
+		len(all), elapsed.Round(time.Millisecond), c.concurrency, len(clients), float64(len(all))/elapsed.Seconds())
 	fmt.Fprintf(stdout, "latency: p50 %s  p90 %s  p99 %s  max %s\n", ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(all[len(all)-1]))
 	codes := make([]int, 0, len(statuses))
 	for s := range statuses {
