@@ -29,8 +29,9 @@ type submitCall struct {
 }
 
 type submitResult struct {
-	job jobRow
-	err error
+	job   jobRow
+	fresh bool // a new job, not the replay of an earlier one
+	err   error
 }
 
 // batcher applies queued submissions in batches, one transaction each.
@@ -38,7 +39,6 @@ type batcher struct {
 	db    *DB
 	calls chan *submitCall
 	done  chan struct{}
-	sizes func(int) // observes each batch's size, when set
 }
 
 // newBatcher starts workers goroutines that apply batches. SQLite has one
@@ -86,9 +86,6 @@ func perCall(err error) bool {
 }
 
 func (b *batcher) apply(batch []*submitCall) {
-	if b.sizes != nil {
-		b.sizes(len(batch))
-	}
 	// On PostgreSQL a batch locks several users' rows; taking them in one
 	// order keeps two batches, of this process or another, from deadlocking. The sort is
 	// stable, so one user's submissions keep their order.
@@ -101,19 +98,36 @@ func (b *batcher) apply(batch []*submitCall) {
 	defer cancel()
 	err := b.db.tx(ctx, func(tx bun.Tx) error {
 		for i, c := range order {
-			j, err := b.db.Jobs.submit(ctx, tx, c.caller, c.req)
+			j, fresh, err := b.db.Jobs.submit(ctx, tx, c.caller, c.req)
 			if err != nil && !perCall(err) {
 				return fmt.Errorf("submission %d of a batch of %d: %w", i+1, len(order), err)
 			}
-			results[i] = submitResult{job: j, err: err}
+			results[i] = submitResult{job: j, fresh: fresh, err: err}
 		}
 		return nil
 	})
+	if err == nil {
+		b.observe(order, results)
+	}
 	for i, c := range order {
 		if err != nil {
 			c.done <- submitResult{err: err}
 		} else {
 			c.done <- results[i]
+		}
+	}
+}
+
+// observe tells the store's observer what a committed batch did.
+func (b *batcher) observe(order []*submitCall, results []submitResult) {
+	o := b.db.observer
+	o.BatchCommitted(len(order))
+	for i, r := range results {
+		switch {
+		case r.fresh:
+			o.JobSubmitted(r.job.job())
+		case errors.Is(r.err, gaas.ErrQuotaExceeded):
+			o.QuotaExceeded(order[i].req.EstimatedHours)
 		}
 	}
 }

@@ -105,7 +105,9 @@ func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRe
 
 var errKeyReused = errors.New("idempotency key reused")
 
-func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req gaas.SubmitRequest) (jobRow, error) {
+// submit applies one submission in tx; fresh reports a new job, rather
+// than the replay of an earlier one.
+func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req gaas.SubmitRequest) (j jobRow, fresh bool, err error) {
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
@@ -117,50 +119,50 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req ga
 			var id int64
 			err := tx.NewRaw("SELECT id FROM users WHERE id = ?"+s.db.lockRow, caller).Scan(ctx, &id)
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
-				return jobRow{}, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+				return jobRow{}, false, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
 			} else if err != nil {
-				return jobRow{}, err
+				return jobRow{}, false, err
 			}
 		}
-		j, err := loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
+		j, err = loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
 		switch {
 		case err == nil:
 			j, err = replay(j, req)
 			if err != nil {
 				err = fmt.Errorf("%w: %w", errKeyReused, err)
 			}
-			return j, err
+			return j, false, err
 		case !errors.Is(err, gaas.ErrNotFound):
-			return jobRow{}, err
+			return jobRow{}, false, err
 		}
 	}
 	// The charge: the database decides, in one conditional statement.
 	var bal int64
-	err := tx.Tx.StmtContext(ctx, s.db.hot.charge).QueryRowContext(ctx, int64(req.EstimatedHours), caller, int64(req.EstimatedHours)).Scan(&bal)
+	err = tx.Tx.StmtContext(ctx, s.db.hot.charge).QueryRowContext(ctx, int64(req.EstimatedHours), caller, int64(req.EstimatedHours)).Scan(&bal)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Nothing changed: the caller is gone, or the balance is short.
 		if err := tx.NewRaw("SELECT balance FROM users WHERE id = ?", caller).Scan(ctx, &bal); err != nil {
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
-				return jobRow{}, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+				return jobRow{}, false, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
 			}
-			return jobRow{}, err
+			return jobRow{}, false, err
 		}
-		return jobRow{}, &gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(bal)}
+		return jobRow{}, false, &gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(bal)}
 	} else if err != nil {
-		return jobRow{}, mapErr(err)
+		return jobRow{}, false, mapErr(err)
 	}
 	now := s.db.timestamp()
-	j := jobRow{
+	j = jobRow{
 		UserID: caller, Command: req.Command, GPUType: req.GPUType, Estimated: int64(req.EstimatedHours),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := tx.Tx.StmtContext(ctx, s.db.hot.insertJob).QueryRowContext(ctx,
 		j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt).Scan(&j.ID); err != nil {
-		return jobRow{}, mapErr(err)
+		return jobRow{}, false, mapErr(err)
 	}
 	_, err = tx.Tx.StmtContext(ctx, s.db.hot.insertLedger).ExecContext(ctx,
 		caller, j.ID, caller, string(gaas.LedgerCharge), -j.Estimated, bal, "job "+strconv.FormatInt(j.ID, 10)+" submitted", now)
-	return j, err
+	return j, err == nil, err
 }
 
 // Get implements gaas.JobService.
@@ -273,7 +275,11 @@ func checkTransition(to gaas.JobStatus, actual *gaas.Hours) error {
 // the caller against the job, and refunds what the new status returns.
 func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours,
 	allow func(c userRow, j jobRow) error) (gaas.Job, error) {
-	var j jobRow
+	var (
+		j      jobRow
+		from   gaas.JobStatus
+		refund gaas.Hours
+	)
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		c, err := loadCaller(ctx, tx, caller)
 		if err != nil {
@@ -285,21 +291,27 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 		if err := allow(c, j); err != nil {
 			return err
 		}
-		return s.apply(ctx, tx, &j, caller, to, actual)
+		from = gaas.JobStatus(j.Status)
+		refund, err = s.apply(ctx, tx, &j, caller, to, actual)
+		return err
 	})
 	if err != nil {
 		return gaas.Job{}, fmt.Errorf("store: move job %d to %s: %w", id, to, mapErr(err))
 	}
+	if from != to {
+		s.db.observer.JobMoved(from, to, refund)
+	}
 	return j.job(), nil
 }
 
-func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int64, to gaas.JobStatus, actual *gaas.Hours) error {
+// apply moves j to status to in tx and returns the hours it refunded.
+func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Hours, error) {
 	from := gaas.JobStatus(j.Status)
 	if from == to {
-		return nil // a retry of a move already made
+		return 0, nil // a retry of a move already made
 	}
 	if !from.CanMove(to) {
-		return &gaas.TransitionError{From: from, To: to}
+		return 0, &gaas.TransitionError{From: from, To: to}
 	}
 	var refund gaas.Hours
 	switch {
@@ -307,7 +319,7 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 		refund = gaas.Hours(j.Estimated)
 	case actual != nil:
 		if *actual > gaas.Hours(j.Estimated) {
-			return gaas.Invalid("actual_hours", "must be at most the estimate of %s hours", gaas.Hours(j.Estimated))
+			return 0, gaas.Invalid("actual_hours", "must be at most the estimate of %s hours", gaas.Hours(j.Estimated))
 		}
 		refund = gaas.Hours(j.Estimated) - *actual
 		a := int64(*actual)
@@ -317,22 +329,22 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 	res, err := tx.ExecContext(ctx, "UPDATE jobs SET status = ?, actual = ?, updated_at = ? WHERE id = ? AND status = ?",
 		string(to), j.Actual, now, j.ID, j.Status)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return err
+		return 0, err
 	} else if n != 1 {
-		return fmt.Errorf("job %d changed meanwhile: %w", j.ID, gaas.ErrConflict)
+		return 0, fmt.Errorf("job %d changed meanwhile: %w", j.ID, gaas.ErrConflict)
 	}
 	j.Status, j.UpdatedAt = string(to), now
 	if refund == 0 {
-		return nil
+		return 0, nil
 	}
 	bal, err := addBalance(ctx, tx, j.UserID, refund)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return appendLedger(ctx, tx, ledgerRow{
+	return refund, appendLedger(ctx, tx, ledgerRow{
 		UserID: j.UserID, JobID: &j.ID, ActorID: actor, Kind: string(gaas.LedgerRefund),
 		Delta: int64(refund), Balance: int64(bal), Reason: fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to))),
 		CreatedAt: now,

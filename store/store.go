@@ -53,6 +53,10 @@ type Options struct {
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// Observer hears of every committed submission, refusal and change of
+	// status; nil means no one.
+	Observer Observer
 }
 
 // DefaultQuota is the balance a new account starts with unless Options say otherwise.
@@ -71,6 +75,7 @@ type DB struct {
 
 	defaultQuota gaas.Hours
 	now          func() time.Time
+	observer     Observer
 
 	batch *batcher
 	hot   hotStatements
@@ -88,7 +93,7 @@ var migrationFiles embed.FS
 // SQLite file path, or ":memory:" for a database of its own that lives until
 // Close.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
-	db := &DB{defaultQuota: opts.DefaultQuota, now: opts.Now}
+	db := &DB{defaultQuota: opts.DefaultQuota, now: opts.Now, observer: opts.Observer}
 	switch {
 	case db.defaultQuota == 0:
 		db.defaultQuota = DefaultQuota
@@ -99,6 +104,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	if db.now == nil {
 		db.now = time.Now
+	}
+	if db.observer == nil {
+		db.observer = nopObserver{}
 	}
 	var err error
 	if IsPostgres(dsn) {
@@ -272,6 +280,20 @@ func (db *DB) Close() error {
 		err = errors.Join(err, db.r.Close())
 	}
 	return err
+}
+
+// Pools returns the store's connection pools by name, for monitoring
+// (prometheus/collectors.NewDBStatsCollector reads one): "writer" and,
+// for a SQLite file, "reader"; on PostgreSQL one pool, "postgres".
+func (db *DB) Pools() map[string]*sql.DB {
+	if db.postgres {
+		return map[string]*sql.DB{"postgres": db.w.DB}
+	}
+	pools := map[string]*sql.DB{"writer": db.w.DB}
+	if db.r != db.w {
+		pools["reader"] = db.r.DB
+	}
+	return pools
 }
 
 // healthName is the settings row that Ping writes.
