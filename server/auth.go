@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -57,7 +58,7 @@ func handleRegister(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
 	})
 }
 
-func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard) http.Handler {
+func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard, metrics *Metrics) http.Handler {
 	type response struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
@@ -73,6 +74,9 @@ func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard)
 			return
 		}
 		tok, err := auth.Login(r.Context(), *req.Username, *req.Password)
+		if errors.Is(err, gaas.ErrUnauthorized) {
+			metrics.loginFailed()
+		}
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "Wrong username or password."))
 			return

@@ -72,7 +72,7 @@ func TestRegister(t *testing.T) {
 		require.NoError(t, err)
 		hr.Header.Set("Content-Type", "application/json")
 		hr.ContentLength = -1 // unknown: sent chunked
-		resp, err := h.srv.Client().Do(hr)
+		resp, err := h.client.Do(hr)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)

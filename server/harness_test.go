@@ -32,6 +32,7 @@ type harness struct {
 	auth   *authn.Authenticator
 	tokens *authn.Tokens
 	srv    *httptest.Server
+	client *http.Client // checks every exchange against the OpenAPI document
 	logs   *syncBuffer
 
 	dbClosed bool // the test closed the store to see the server fail
@@ -73,7 +74,11 @@ func newHarness(t *testing.T, o ...override) *harness {
 	if len(o) > 0 && o[0].dsn != "" {
 		dsn = o[0].dsn
 	}
-	db, err := store.Open(ctx, dsn, store.Options{})
+	var opts store.Options
+	if len(o) > 0 && o[0].cfg.Metrics != nil {
+		opts.Observer = o[0].cfg.Metrics
+	}
+	db, err := store.Open(ctx, dsn, opts)
 	require.NoError(t, err)
 	tokens, err := authn.NewTokens(signingKey, 30*time.Minute, nil)
 	require.NoError(t, err)
@@ -89,6 +94,7 @@ func newHarness(t *testing.T, o ...override) *harness {
 		cfg = o[0].cfg
 	}
 	h.srv = httptest.NewServer(server.NewServer(logger, cfg, h.auth, db.Users, jobs, db.Quota, db))
+	h.client = &http.Client{Transport: specChecker{t: t, next: h.srv.Client().Transport}}
 	h.secret(string(signingKey))
 	t.Cleanup(func() {
 		h.srv.Close()
@@ -203,7 +209,7 @@ func (h *harness) do(r req) response {
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
 	}
-	resp, err := h.srv.Client().Do(hr)
+	resp, err := h.client.Do(hr)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Config tunes the server's defences. The zero value is the default.
+// Config tunes the server. The zero value is the default.
 type Config struct {
 	// LoginsPerUser and LoginsPerAddress limit login attempts a minute, for
 	// one username (in any letter case) and for one client address; each
@@ -26,6 +26,14 @@ type Config struct {
 	// from the requests of users already logged in. 0 means half the
 	// processors, at least one.
 	HashSlots int
+
+	// Metrics, when set, counts requests, logins and (as the store's
+	// observer) what the store commits.
+	Metrics *Metrics
+
+	// ServeMetrics answers GET /metrics with Metrics on this handler too.
+	// Leave it false to serve them only on a listener of their own.
+	ServeMetrics bool
 }
 
 func (c Config) withDefaults(procs int) Config {
@@ -111,6 +119,7 @@ func retryAfter(d time.Duration) string {
 
 // loginGuard limits login attempts by client address and by username.
 type loginGuard struct {
+	metrics        *Metrics
 	byUser, byAddr *limiters
 }
 
@@ -119,13 +128,16 @@ type loginGuard struct {
 // hashed, so refused attempts cost next to nothing.
 func (g loginGuard) admit(w http.ResponseWriter, r *http.Request, username string) bool {
 	now := time.Now()
+	by := "address"
 	ok, wait := g.byAddr.take(clientAddress(r), now)
 	if ok {
+		by = "username"
 		ok, wait = g.byUser.take(strings.ToLower(username), now)
 	}
 	if ok {
 		return true
 	}
+	g.metrics.loginLimited(by)
 	w.Header().Set("Retry-After", retryAfter(wait))
 	writeProblem(w, r, problem{Type: "urn:gaas:problem:rate-limited", Title: "Too Many Requests",
 		Status: http.StatusTooManyRequests,

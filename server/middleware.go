@@ -88,7 +88,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // observe gives each request an id (the client's X-Request-ID when sane),
 // echoes it, recovers panics into a 500 problem, and logs one line when the
 // request ends. The line never holds a body, a header value or a query.
-func observe(logger *slog.Logger, next http.Handler) http.Handler {
+func observe(logger *slog.Logger, metrics *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &requestInfo{id: r.Header.Get("X-Request-ID")}
@@ -112,11 +112,13 @@ func observe(logger *slog.Logger, next http.Handler) http.Handler {
 			if pattern == "" {
 				pattern = "unmatched"
 			}
+			elapsed := time.Since(start)
+			metrics.request(pattern, rec.status, elapsed.Seconds())
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method),
 				slog.String("route", pattern),
 				slog.Int("status", rec.status),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 				slog.Int64("user_id", ri.userID),
 				slog.String("request_id", ri.id))
 		}()

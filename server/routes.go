@@ -12,11 +12,17 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	jobs gaas.JobService, quota gaas.Quota, db Pinger) {
 	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, h) }
 	hashing := make(hashSlots, cfg.HashSlots).wrap
-	guard := loginGuard{byUser: newLimiters(cfg.LoginsPerUser), byAddr: newLimiters(cfg.LoginsPerAddress)}
+	guard := loginGuard{metrics: cfg.Metrics, byUser: newLimiters(cfg.LoginsPerUser), byAddr: newLimiters(cfg.LoginsPerAddress)}
 
 	mux.Handle("GET /healthz", handleHealth(logger, db))
+	mux.Handle("GET /openapi.json", handleOpenAPI())
+	mux.Handle("GET /docs", handleDocsPage())
+	mux.Handle("GET /docs/{file}", handleDocsAsset())
+	if cfg.ServeMetrics && cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	mux.Handle("POST /register", hashing(handleRegister(logger, auth)))
-	mux.Handle("POST /login", hashing(handleLogin(logger, auth, guard)))
+	mux.Handle("POST /login", hashing(handleLogin(logger, auth, guard, cfg.Metrics)))
 
 	mux.Handle("POST /jobs", authed(handleSubmitJob(logger, jobs)))
 	mux.Handle("GET /jobs", authed(handleListJobs(logger, jobs)))

@@ -26,8 +26,9 @@ var errPanic = errors.New("server: handler panicked")
 func NewServer(logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
 	jobs gaas.JobService, quota gaas.Quota, db Pinger) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, cfg.withDefaults(runtime.GOMAXPROCS(0)), auth, users, jobs, quota, db)
-	return observe(logger, problemsForUnmatched(mux))
+	cfg = cfg.withDefaults(runtime.GOMAXPROCS(0))
+	addRoutes(mux, logger, cfg, auth, users, jobs, quota, db)
+	return observe(logger, cfg.Metrics, problemsForUnmatched(mux))
 }
 
 // problemsForUnmatched answers requests that match no route, 404 or 405

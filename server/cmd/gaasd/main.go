@@ -21,6 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/gaas-io/gaas/authn"
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server"
@@ -67,6 +70,7 @@ type config struct {
 	store         store.Options
 	server        server.Config
 	debugAddr     string
+	metricsAddr   string
 }
 
 // parseConfig reads flags over environment variables over defaults.
@@ -100,6 +104,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"PostgreSQL aborts, on the server, any statement running longer (env GAAS_DB_STATEMENT_TIMEOUT)")
 	fs.StringVar(&c.debugAddr, "debug-addr", getenv("GAAS_DEBUG_ADDR"),
 		"serve Go's profiler (net/http/pprof) on this `address`, apart from the API; off when empty. Keep it private (env GAAS_DEBUG_ADDR)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("GAAS_METRICS_ADDR"),
+		"serve Prometheus metrics at /metrics on this `address`, apart from the API; when empty they are served with the API, "+
+			"and \"off\" serves none (env GAAS_METRICS_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n       gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...\n"+
 			"       gaasd healthcheck [-addr ADDRESS]\n       gaasd check [-db DATABASE]\n\n"+
@@ -197,11 +204,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if opts.DefaultQuota == 0 {
 		opts.DefaultQuota = -1 // the store reads 0 as "the default"; -1 is "nothing"
 	}
+	registry := prometheus.NewRegistry()
+	metrics := server.NewMetrics(registry)
+	opts.Observer = metrics
 	db, err := store.Open(ctx, cfg.db, opts)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", store.RedactDSN(cfg.db), err)
 	}
 	defer db.Close()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for name, pool := range db.Pools() {
+		registry.MustRegister(collectors.NewDBStatsCollector(pool, name))
+	}
 
 	key := []byte(cfg.jwtSecret)
 	if len(key) == 0 {
@@ -223,7 +237,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Info("admin account ready", "username", admin.Username, "user_id", admin.ID)
 	}
 
-	handler := server.NewServer(logger, cfg.server, auth, db.Users, db.Jobs, db.Quota, db)
+	scfg := cfg.server
+	if cfg.metricsAddr != "off" {
+		scfg.Metrics = metrics
+		scfg.ServeMetrics = cfg.metricsAddr == ""
+	}
+	handler := server.NewServer(logger, scfg, auth, db.Users, db.Jobs, db.Quota, db)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -242,6 +261,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		go debug.Serve(dln)
 		defer debug.Close()
 		logger.Info("profiler listening", "addr", dln.Addr().String())
+	}
+	if cfg.metricsAddr != "" && cfg.metricsAddr != "off" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on -metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

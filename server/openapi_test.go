@@ -1,0 +1,220 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/server"
+)
+
+// Every request the server's tests make, and every answer they get, is
+// checked against the OpenAPI document that the server publishes: an
+// answer the document does not describe (a status, a header, a field) fails
+// the test that got it, and so does a request that the document calls
+// invalid but the server accepted.
+
+var spec = sync.OnceValues(func() (routers.Router, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(server.OpenAPI())
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.json: %w", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		return nil, fmt.Errorf("openapi.json is not a valid OpenAPI document: %w", err)
+	}
+	return legacy.NewRouter(doc)
+})
+
+// notInSpec are the routes that serve the description itself, the page
+// that shows it, and metrics: not part of the API.
+func notInSpec(path string) bool {
+	return path == "/openapi.json" || path == "/docs" || strings.HasPrefix(path, "/docs/") || path == "/metrics"
+}
+
+// exercised records, for each operation of the document, the statuses the
+// tests have seen it answer.
+var exercised = struct {
+	sync.Mutex
+	seen map[string][]int
+}{seen: map[string][]int{}}
+
+// specChecker is a RoundTripper that checks each exchange against the spec.
+type specChecker struct {
+	t    *testing.T
+	next http.RoundTripper
+}
+
+// maxChecked is the largest request body the checker reads to validate;
+// larger or chunked bodies (tests of the size limit) pass through unread.
+const maxChecked = 1 << 20
+
+func (c specChecker) RoundTrip(req *http.Request) (*http.Response, error) {
+	router, err := spec()
+	require.NoError(c.t, err)
+	ctx := context.Background()
+
+	route, params, findErr := router.FindRoute(req)
+	var input *openapi3filter.RequestValidationInput
+	var reqErr error
+	if findErr == nil {
+		input = &openapi3filter.RequestValidationInput{
+			Request: req.Clone(ctx), PathParams: params, Route: route,
+			Options: &openapi3filter.Options{
+				IncludeResponseStatus: true,
+				MultiError:            true,
+				AuthenticationFunc:    bearerPresent,
+			},
+		}
+		if req.Body != nil && req.ContentLength >= 0 && req.ContentLength <= maxChecked {
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				return nil, err
+			}
+			req.Body.Close()
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			input.Request.Body = io.NopCloser(bytes.NewReader(body))
+			reqErr = openapi3filter.ValidateRequest(ctx, input)
+		} else if req.Body == nil {
+			reqErr = openapi3filter.ValidateRequest(ctx, input)
+		} else {
+			input.Options.ExcludeRequestBody = true
+		}
+	}
+
+	resp, err := c.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+
+	where := req.Method + " " + req.URL.Path
+	switch {
+	case findErr != nil && notInSpec(req.URL.Path):
+	case findErr != nil:
+		// Only requests that match no route of the server may be missing
+		// from the document.
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			c.t.Errorf("%s: answered %d but the OpenAPI document has no such operation (%v)", where, resp.StatusCode, findErr)
+		}
+	default:
+		exercised.Lock()
+		op := route.Method + " " + route.Path
+		if !slices.Contains(exercised.seen[op], resp.StatusCode) {
+			exercised.seen[op] = append(exercised.seen[op], resp.StatusCode)
+		}
+		exercised.Unlock()
+		if reqErr != nil && resp.StatusCode < 400 {
+			c.t.Errorf("%s: the server accepted (%d) a request the OpenAPI document calls invalid: %v", where, resp.StatusCode, reqErr)
+		}
+		out := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: input, Status: resp.StatusCode, Header: resp.Header, Options: input.Options,
+		}
+		out.SetBodyBytes(body)
+		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+			c.t.Errorf("%s: the answer does not match the OpenAPI document: %v\nbody: %s", where, err, body)
+		}
+	}
+	return resp, nil
+}
+
+// bearerPresent is the document's security, as far as a schema can check it:
+// a bearer token in the Authorization header. The server checks the token.
+func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	scheme, token, ok := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return in.NewError(fmt.Errorf("no bearer token"))
+	}
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	// Only a run of the whole suite has exercised every operation.
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
+		if missing := unexercised(); len(missing) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: operations of the OpenAPI document that no test answered with success: %s\n", strings.Join(missing, ", "))
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// unexercised lists the operations of the document that no test saw
+// answer with a 2xx.
+func unexercised() []string {
+	var missing []string
+	doc, _ := openapi3.NewLoader().LoadFromData(server.OpenAPI())
+	exercised.Lock()
+	defer exercised.Unlock()
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			ok := slices.ContainsFunc(exercised.seen[method+" "+path], func(s int) bool { return s >= 200 && s < 300 })
+			if !ok {
+				missing = append(missing, method+" "+path)
+			}
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}
+
+// TestOpenAPIDescribesEveryRoute compares the routes the server registers
+// with the operations of the document.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	_, err := spec()
+	require.NoError(t, err)
+	src, err := os.ReadFile("routes.go")
+	require.NoError(t, err)
+	var routes []string
+	for _, m := range regexp.MustCompile(`mux\.Handle\("([A-Z]+) ([^"]+)"`).FindAllStringSubmatch(string(src), -1) {
+		if !notInSpec(m[2]) {
+			routes = append(routes, m[1]+" "+m[2])
+		}
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(server.OpenAPI())
+	require.NoError(t, err)
+	var ops []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			ops = append(ops, method+" "+path)
+		}
+	}
+	require.NotEmpty(t, routes)
+	assert.ElementsMatch(t, routes, ops)
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	h := newHarness(t)
+	r := h.get("/openapi.json", "")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+	assert.Equal(t, server.OpenAPI(), r.body)
+	doc := r.json(t)
+	assert.Equal(t, "3.1.0", doc["openapi"])
+	flow := doc["components"].(map[string]any)["securitySchemes"].(map[string]any)["OAuth2PasswordBearer"].(map[string]any)
+	assert.Equal(t, "/login", flow["flows"].(map[string]any)["password"].(map[string]any)["tokenUrl"])
+}
