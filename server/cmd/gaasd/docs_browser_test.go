@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// chromium finds the browser for TestDocsInBrowser: GAAS_TEST_CHROMIUM
+// names it (.ci/run sets it, so that there the test must run), else
+// chromium on the PATH; without one the test is skipped.
+func chromium(t *testing.T) string {
+	if p := os.Getenv("GAAS_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("no chromium: set GAAS_TEST_CHROMIUM or install Debian's chromium")
+	}
+	return p
+}
+
+// TestDocsInBrowser opens /docs in headless Chromium, checks that the page
+// lists every endpoint, and then does what a user would: Authorize with a
+// username and password (the OAuth2 password flow against /login), open
+// POST /jobs, "Try it out" with the example body, and Execute. The job
+// must exist afterwards. A screenshot is kept in the test's artifact
+// directory (go test -artifacts keeps it).
+func TestDocsInBrowser(t *testing.T) {
+	browser := chromium(t)
+	g := start(t, filepath.Join(t.TempDir(), "gaas.db"), nil)
+	status, _ := g.json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password-secret"}`)
+	require.Equal(t, http.StatusCreated, status)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1600),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancel()
+	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(g.url+"/docs")), "the browser did not start")
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	const submit = "#operations-jobs-submitJob"
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(css(submit))), "the page did not render the operations")
+	paths, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('.opblock-summary')).map(e =>
+		e.querySelector('.opblock-summary-method').textContent + ' ' + e.querySelector('.opblock-summary-path').dataset.path)`))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{
+		"POST /register", "POST /login", "GET /healthz",
+		"POST /jobs", "GET /jobs", "GET /jobs/{id}", "PATCH /jobs/{id}", "POST /jobs/{id}/cancel",
+		"GET /me", "GET /users", "GET /users/{id}", "PATCH /users/{id}",
+		"PUT /users/{id}/quota", "POST /users/{id}/quota/grants", "GET /users/{id}/ledger",
+	}, paths)
+
+	// Authorize: the password flow's form, as in FastAPI's /docs.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(".auth-wrapper .authorize")),
+		chromedp.WaitVisible(css("#oauth_username")),
+		chromedp.SendKeys(css("#oauth_username"), "alice"),
+		chromedp.SendKeys(css("#oauth_password"), "alice-password-secret"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#oauth_username').closest('.auth-container')
+			.querySelector('.auth-btn-wrapper .authorize').click()`),
+		chromedp.Poll[chromedp.Void](`Array.from(document.querySelectorAll('.auth-container button')).some(b => b.textContent.trim() === 'Logout')`,
+			chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Click(css(".btn-done")),
+	), "Authorize with the password flow failed")
+
+	// Try it out on POST /jobs with the example body, and Execute.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(submit+" .opblock-summary-control")),
+		chromedp.WaitVisible(css(submit+" .try-out__btn")),
+		chromedp.Click(css(submit+" .try-out__btn")),
+		chromedp.WaitVisible(css(submit+" .execute")),
+		chromedp.Click(css(submit+" .execute")),
+		chromedp.WaitVisible(css(submit+" .live-responses-table tbody .response-col_status")),
+	), "Try it out on POST /jobs failed")
+	statusText, err := chromedp.Run(ctx, chromedp.Text(css(submit+" .live-responses-table tbody .response-col_status")))
+	require.NoError(t, err)
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	dir := t.ArtifactDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "docs.png"), shot, 0o644))
+	t.Logf("screenshot: %s", filepath.Join(dir, "docs.png"))
+	assert.Contains(t, statusText, "201")
+
+	// The job is really there, charged to alice.
+	status, body := g.call(t, "POST", "/login", "", "application/x-www-form-urlencoded",
+		url.Values{"username": {"alice"}, "password": {"alice-password-secret"}}.Encode())
+	require.Equal(t, http.StatusOK, status)
+	status, body = g.json(t, "GET", "/me", body["access_token"].(string), "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 7.5, body["gpu_hours_quota"], "the example job of 2.5 hours was charged")
+}
