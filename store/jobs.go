@@ -2,11 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -137,10 +135,13 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req ga
 		}
 	}
 	// The charge: the database decides, in one conditional statement.
-	var bal int64
-	err = tx.Tx.StmtContext(ctx, s.db.hot.charge).QueryRowContext(ctx, int64(req.EstimatedHours), caller, int64(req.EstimatedHours)).Scan(&bal)
-	if errors.Is(err, sql.ErrNoRows) {
+	charged, err := s.db.hot.chargeUser(ctx, tx.Tx, caller, int64(req.EstimatedHours))
+	if err != nil {
+		return jobRow{}, false, mapErr(err)
+	}
+	if !charged {
 		// Nothing changed: the caller is gone, or the balance is short.
+		var bal int64
 		if err := tx.NewRaw("SELECT balance FROM users WHERE id = ?", caller).Scan(ctx, &bal); err != nil {
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 				return jobRow{}, false, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
@@ -148,21 +149,19 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req ga
 			return jobRow{}, false, err
 		}
 		return jobRow{}, false, &gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(bal)}
-	} else if err != nil {
-		return jobRow{}, false, mapErr(err)
 	}
 	now := s.db.timestamp()
 	j = jobRow{
 		UserID: caller, Command: req.Command, GPUType: req.GPUType, Estimated: int64(req.EstimatedHours),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := tx.Tx.StmtContext(ctx, s.db.hot.insertJob).QueryRowContext(ctx,
-		j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt).Scan(&j.ID); err != nil {
+	if err := s.db.hot.insertJobRow(ctx, tx.Tx, &j); err != nil {
 		return jobRow{}, false, mapErr(err)
 	}
-	_, err = tx.Tx.StmtContext(ctx, s.db.hot.insertLedger).ExecContext(ctx,
-		caller, j.ID, caller, string(gaas.LedgerCharge), -j.Estimated, bal, "job "+strconv.FormatInt(j.ID, 10)+" submitted", now)
-	return j, err == nil, err
+	if err := s.db.hot.recordCharge(ctx, tx.Tx, &j); err != nil {
+		return jobRow{}, false, mapErr(err)
+	}
+	return j, true, nil
 }
 
 // Get implements gaas.JobService.

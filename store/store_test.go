@@ -54,7 +54,7 @@ func TestOpenFile(t *testing.T) {
 	assert.Equal(t, "wal", mode)
 	var migrations int
 	require.NoError(t, raw.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&migrations))
-	assert.Equal(t, 1, migrations)
+	assert.Equal(t, 2, migrations, "every migration of migrations/sqlite applied")
 }
 
 // Stores open on one database agree on the signing key, whoever asks
