@@ -61,22 +61,56 @@ func (b *batcher) close() {
 
 func (b *batcher) run() {
 	batch := make([]*submitCall, 0, maxBatch)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	target := 0 // the size of recent batches, decaying
 	for first := range b.calls {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case c, ok := <-b.calls:
-				if !ok {
-					break drain
+		batch = b.drain(append(batch[:0], first))
+		// Under load, a batch committed as soon as its first submission
+		// arrives holds few: the others are still on their way (decoding,
+		// authenticating), and each pays a commit of its own. So when
+		// recent batches were larger than what has queued, wait a moment
+		// for as many, at most maxGather. A lone submitter never waits, and
+		// after a burst the wait fades within a few batches.
+		if len(batch) < target {
+			wait.Reset(maxGather)
+		gather:
+			for len(batch) < target {
+				select {
+				case c, ok := <-b.calls:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, c)
+				case <-wait.C:
+					break gather
 				}
-				batch = append(batch, c)
-			default:
-				break drain
 			}
+			wait.Stop()
 		}
+		target = max(len(batch), target-target/8)
 		b.apply(batch)
 	}
+}
+
+// maxGather bounds how long a batch waits for latecomers: a fraction of
+// what committing a batch takes.
+const maxGather = 200 * time.Microsecond
+
+// drain appends what is queued, without waiting, up to maxBatch.
+func (b *batcher) drain(batch []*submitCall) []*submitCall {
+	for len(batch) < maxBatch {
+		select {
+		case c, ok := <-b.calls:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, c)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // perCall reports an error that belongs to one submission, which wrote
