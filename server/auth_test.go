@@ -43,6 +43,7 @@ func TestRegister(t *testing.T) {
 		{"null_field", `{"username": null, "password": "correct horse"}`, []string{"username"}},
 		{"wrong_type", `{"username": 42, "password": "correct horse"}`, []string{"username"}},
 		{"duplicate_key", `{"username": "bob", "username": "admin", "password": "correct horse"}`, []string{"username"}},
+		{"duplicate_key_in_other_case", `{"username": "bob", "USERNAME": "admin", "password": "correct horse"}`, []string{"USERNAME"}},
 		{"trailing_garbage", `{"username": "bob", "password": "correct horse"} x`, []string{"body"}},
 		{"two_objects", `{"username": "bob", "password": "correct horse"}{}`, []string{"body"}},
 		{"not_an_object", `["bob"]`, []string{"body"}},

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -212,8 +214,18 @@ func decode[T validator](w http.ResponseWriter, r *http.Request) (T, error) {
 // unmarshal decodes one JSON object from body into v, strictly, and runs
 // v's validation.
 func unmarshal[T validator](body []byte, v *T) error {
-	if err := checkObject(body); err != nil {
+	keys, err := checkObject(body)
+	if err != nil {
 		return err
+	}
+	// encoding/json matches names without regard to case, so "COMMAND"
+	// would fill command, and beside "command" silently replace it: only
+	// the exact names are fields.
+	fields := jsonNames(reflect.TypeFor[T]())
+	for _, k := range keys {
+		if !fields[k] {
+			return errField(k, "is not a field of this request")
+		}
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
@@ -248,28 +260,53 @@ func jsonKind(goKind string) string {
 // checkObject makes sure body is exactly one JSON object with no key given
 // twice at any depth: encoding/json would take the last of two keys and
 // ignore anything after the first value.
-func checkObject(body []byte) error {
+// It returns the object's keys.
+func checkObject(body []byte) ([]string, error) {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return errField("body", "must be a JSON object")
+		return nil, errField("body", "must be a JSON object")
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return errField("body", "must be a JSON object")
+		return nil, errField("body", "must be a JSON object")
 	}
-	if err := checkValue(dec, tok); err != nil {
-		return err
+	var keys []string
+	if err := checkValue(dec, tok, &keys); err != nil {
+		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errField("body", "must hold one JSON object and nothing after it")
+		return nil, errField("body", "must hold one JSON object and nothing after it")
 	}
-	return nil
+	return keys, nil
 }
 
+// jsonNames are the JSON names of the fields of struct type t (or of what
+// t points to), computed once per type.
+func jsonNames(t reflect.Type) map[string]bool {
+	if names, ok := fieldNames.Load(t); ok {
+		return names.(map[string]bool)
+	}
+	st := t
+	for st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	names := map[string]bool{}
+	for f := range st.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.IsExported() && name != "" && name != "-" {
+			names[name] = true
+		}
+	}
+	fieldNames.Store(t, names)
+	return names
+}
+
+var fieldNames sync.Map // reflect.Type -> map[string]bool
+
 // checkValue walks the value that starts with tok, failing on syntax
-// errors and duplicate keys.
-func checkValue(dec *json.Decoder, tok json.Token) error {
+// errors and duplicate keys; keys, when not nil, collects the keys of the
+// object tok opens.
+func checkValue(dec *json.Decoder, tok json.Token, keys *[]string) error {
 	d, ok := tok.(json.Delim)
 	if !ok {
 		return nil
@@ -286,12 +323,15 @@ func checkValue(dec *json.Decoder, tok json.Token) error {
 				return errField(key, "is given more than once")
 			}
 			seen[key] = true
+			if keys != nil {
+				*keys = append(*keys, key)
+			}
 		}
 		v, err := dec.Token()
 		if err != nil {
 			return errField("body", "is not valid JSON")
 		}
-		if err := checkValue(dec, v); err != nil {
+		if err := checkValue(dec, v, nil); err != nil {
 			return err
 		}
 	}

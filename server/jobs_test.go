@@ -65,6 +65,10 @@ func TestSubmitJob(t *testing.T) {
 			"unknown_field":  {`{"command": "x", "gpu_type": "A", "estimated_hours": 1, "user_id": 1}`, []string{"user_id"}},
 			"duplicate":      {`{"command": "x", "gpu_type": "A", "estimated_hours": 1, "estimated_hours": 0.5}`, []string{"estimated_hours"}},
 			"command_number": {`{"command": 1, "gpu_type": "A", "estimated_hours": 1}`, []string{"command"}},
+			// encoding/json alone would fill command from COMMAND, the
+			// second replacing the first.
+			"duplicate_in_other_case": {`{"command": "x", "gpu_type": "A", "estimated_hours": 1, "ESTIMATED_HOURS": 5}`, []string{"ESTIMATED_HOURS"}},
+			"name_in_other_case":      {`{"Command": "x", "gpu_type": "A", "estimated_hours": 1}`, []string{"Command"}},
 		} {
 			t.Run(name, func(t *testing.T) {
 				r := h.post("/jobs", tok, tc.body)
