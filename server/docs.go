@@ -86,16 +86,19 @@ func handleDocsAsset() http.Handler {
 		case name == "gaas-docs.js":
 			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 			w.Write([]byte(docsScript))
-		case fs.ValidPath(name) && name != ".":
-			if _, err := fs.Stat(swaggerUI, name); err == nil {
-				w.Header().Set("Cache-Control", "public, max-age=86400")
-				http.ServeFileFS(w, r, swaggerUI, name)
-				return
-			}
-			fallthrough
+		case isFile(swaggerUI, name):
+			w.Header().Set("Cache-Control", "public, max-age=86400")
+			http.ServeFileFS(w, r, swaggerUI, name)
 		default:
 			writeProblem(w, r, problem{Type: "about:blank", Title: "Not Found", Status: http.StatusNotFound,
 				Detail: "No documentation asset " + strconv.Quote(name) + "."})
 		}
 	})
+}
+
+// isFile reports whether name is a file of fsys (not a directory, not a
+// path that climbs out of it).
+func isFile(fsys fs.FS, name string) bool {
+	fi, err := fs.Stat(fsys, name)
+	return err == nil && !fi.IsDir()
 }

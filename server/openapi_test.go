@@ -83,20 +83,23 @@ func (c specChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 				AuthenticationFunc:    bearerPresent,
 			},
 		}
-		if req.Body != nil && req.ContentLength >= 0 && req.ContentLength <= maxChecked {
+		switch {
+		case req.Body == nil || req.Body == http.NoBody:
+		case req.ContentLength >= 0 && req.ContentLength <= maxChecked:
+			// The body is read once, for the validator and, on a clone,
+			// for the server: a RoundTripper must not change its request.
 			body, err := io.ReadAll(req.Body)
+			req.Body.Close()
 			if err != nil {
 				return nil, err
 			}
-			req.Body.Close()
+			req = req.Clone(req.Context())
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			input.Request.Body = io.NopCloser(bytes.NewReader(body))
-			reqErr = openapi3filter.ValidateRequest(ctx, input)
-		} else if req.Body == nil {
-			reqErr = openapi3filter.ValidateRequest(ctx, input)
-		} else {
+		default:
 			input.Options.ExcludeRequestBody = true
 		}
+		reqErr = openapi3filter.ValidateRequest(ctx, input)
 	}
 
 	resp, err := c.next.RoundTrip(req)
