@@ -114,8 +114,8 @@ func redactErr(err error, dsn string) error {
 
 // Lock ids of the advisory locks the store takes on PostgreSQL.
 const (
-	migrationLock = 0x6761617301 // "gaas" 1
-	roleLock      = 0x6761617302 // "gaas" 2
+	migrationLock int64 = 0x6761617301 // "gaas" 1
+	roleLock      int64 = 0x6761617302 // "gaas" 2
 )
 
 // advisoryLock holds a PostgreSQL session advisory lock on one connection

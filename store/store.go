@@ -151,6 +151,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	if dsn == "" {
 		return errors.New("store: open: empty database path")
 	}
+	keepAllocatorPages()
 	busy := opts.BusyTimeout
 	if busy == 0 {
 		busy = 5 * time.Second
