@@ -131,8 +131,9 @@ func (b *batcher) apply(batch []*submitCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := b.db.tx(ctx, func(tx bun.Tx) error {
+		hot := b.db.hot.in(ctx, tx.Tx)
 		for i, c := range order {
-			j, fresh, err := b.db.Jobs.submit(ctx, tx, c.caller, c.req)
+			j, fresh, err := b.db.Jobs.submit(ctx, tx, hot, c.caller, c.req)
 			if err != nil && !perCall(err) {
 				return fmt.Errorf("submission %d of a batch of %d: %w", i+1, len(order), err)
 			}

@@ -32,10 +32,26 @@ const (
 		" SELECT id, ?, id, 'charge', ?, balance, ?, ? FROM users WHERE id = ?"
 )
 
+// hotTx is the hot statements bound to one transaction, once for all the
+// submissions of a batch.
+type hotTx struct {
+	postgres                        bool
+	charge, insertJob, insertCharge *sql.Stmt
+}
+
+func (h *hotStatements) in(ctx context.Context, tx *sql.Tx) *hotTx {
+	return &hotTx{
+		postgres:     h.postgres,
+		charge:       tx.StmtContext(ctx, h.charge),
+		insertJob:    tx.StmtContext(ctx, h.insertJob),
+		insertCharge: tx.StmtContext(ctx, h.insertCharge),
+	}
+}
+
 // chargeUser takes amount from the user's balance if it holds that much,
 // and reports whether it did.
-func (h *hotStatements) chargeUser(ctx context.Context, tx *sql.Tx, user, amount int64) (bool, error) {
-	res, err := tx.StmtContext(ctx, h.charge).ExecContext(ctx, amount, user, amount)
+func (h *hotTx) chargeUser(ctx context.Context, user, amount int64) (bool, error) {
+	res, err := h.charge.ExecContext(ctx, amount, user, amount)
 	if err != nil {
 		return false, err
 	}
@@ -44,8 +60,8 @@ func (h *hotStatements) chargeUser(ctx context.Context, tx *sql.Tx, user, amount
 }
 
 // insertJob inserts j and sets its id.
-func (h *hotStatements) insertJobRow(ctx context.Context, tx *sql.Tx, j *jobRow) error {
-	stmt := tx.StmtContext(ctx, h.insertJob)
+func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
+	stmt := h.insertJob
 	args := []any{j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt}
 	if h.postgres {
 		return stmt.QueryRowContext(ctx, args...).Scan(&j.ID)
@@ -60,8 +76,8 @@ func (h *hotStatements) insertJobRow(ctx context.Context, tx *sql.Tx, j *jobRow)
 
 // recordCharge appends the ledger entry of job j's charge, with the
 // owner's balance after it.
-func (h *hotStatements) recordCharge(ctx context.Context, tx *sql.Tx, j *jobRow) error {
-	_, err := tx.StmtContext(ctx, h.insertCharge).ExecContext(ctx,
+func (h *hotTx) recordCharge(ctx context.Context, j *jobRow) error {
+	_, err := h.insertCharge.ExecContext(ctx,
 		j.ID, -j.Estimated, "job "+strconv.FormatInt(j.ID, 10)+" submitted", j.CreatedAt, j.UserID)
 	return err
 }

@@ -103,9 +103,9 @@ func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRe
 
 var errKeyReused = errors.New("idempotency key reused")
 
-// submit applies one submission in tx; fresh reports a new job, rather
-// than the replay of an earlier one.
-func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req gaas.SubmitRequest) (j jobRow, fresh bool, err error) {
+// submit applies one submission in tx, whose prepared statements are hot;
+// fresh reports a new job, rather than the replay of an earlier one.
+func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller int64, req gaas.SubmitRequest) (j jobRow, fresh bool, err error) {
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
@@ -135,7 +135,7 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req ga
 		}
 	}
 	// The charge: the database decides, in one conditional statement.
-	charged, err := s.db.hot.chargeUser(ctx, tx.Tx, caller, int64(req.EstimatedHours))
+	charged, err := hot.chargeUser(ctx, caller, int64(req.EstimatedHours))
 	if err != nil {
 		return jobRow{}, false, mapErr(err)
 	}
@@ -155,10 +155,10 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, caller int64, req ga
 		UserID: caller, Command: req.Command, GPUType: req.GPUType, Estimated: int64(req.EstimatedHours),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.db.hot.insertJobRow(ctx, tx.Tx, &j); err != nil {
+	if err := hot.insertJobRow(ctx, &j); err != nil {
 		return jobRow{}, false, mapErr(err)
 	}
-	if err := s.db.hot.recordCharge(ctx, tx.Tx, &j); err != nil {
+	if err := hot.recordCharge(ctx, &j); err != nil {
 		return jobRow{}, false, mapErr(err)
 	}
 	return j, true, nil
