@@ -29,7 +29,7 @@ const (
 	insertJobSQL = "INSERT INTO jobs (user_id, command, gpu_type, estimated, status, idempotency_key, created_at, updated_at)" +
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 	insertChargeSQL = "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at)" +
-		" SELECT id, ?, id, 'charge', ?, balance, ?, ? FROM users WHERE id = ?"
+		" VALUES (?, ?, ?, 'charge', ?, (SELECT balance FROM users WHERE id = ?), ?, ?)"
 )
 
 // hotTx is the hot statements bound to one transaction, once for all the
@@ -78,7 +78,7 @@ func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
 // owner's balance after it.
 func (h *hotTx) recordCharge(ctx context.Context, j *jobRow) error {
 	_, err := h.insertCharge.ExecContext(ctx,
-		j.ID, -j.Estimated, "job "+strconv.FormatInt(j.ID, 10)+" submitted", j.CreatedAt, j.UserID)
+		j.UserID, j.ID, j.UserID, -j.Estimated, j.UserID, "job "+strconv.FormatInt(j.ID, 10)+" submitted", j.CreatedAt)
 	return err
 }
 
