@@ -10,18 +10,31 @@ import (
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 // benchStore opens a SQLite file in WAL mode, as gaasd runs it, with users
 // who have all the hours they will spend.
 func benchStore(b *testing.B, users int) (*store.DB, []int64) {
+	return benchStoreAt(b, filepath.Join(b.TempDir(), "bench.db"), users)
+}
+
+func benchOpen(b *testing.B, dsn string) *store.DB {
 	b.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+	db, err := store.Open(context.Background(), dsn, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+// benchStoreAt opens the store at dsn, with users who have all the hours
+// they will spend.
+func benchStoreAt(b *testing.B, dsn string, users int) (*store.DB, []int64) {
+	b.Helper()
+	ctx := context.Background()
+	db := benchOpen(b, dsn)
 	// GAAS_BENCH_SEED=100000,1000000 runs the benchmarks on a store that
 	// already holds that many users and jobs.
 	if seed := os.Getenv("GAAS_BENCH_SEED"); seed != "" {
@@ -96,6 +109,39 @@ func BenchmarkSubmit(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSubmitPostgres is Submit/parallel on PostgreSQL (the server
+// GAAS_TEST_POSTGRES names), through one store or through two on the same
+// database, as two replicas of gaasd would be, the goroutines spread over
+// them.
+func BenchmarkSubmitPostgres(b *testing.B) {
+	ctx := context.Background()
+	for _, replicas := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
+			dsn := storetest.PostgresDSN(b)
+			db, ids := benchStoreAt(b, dsn, 32)
+			dbs := []*store.DB{db}
+			for len(dbs) < replicas {
+				dbs = append(dbs, benchOpen(b, dsn))
+			}
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(16) // 32 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				n := int(next.Add(1))
+				db, id := dbs[n%len(dbs)], ids[n%len(ids)]
+				for pb.Next() {
+					if _, err := db.Jobs.Submit(ctx, id, benchRequest); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+		})
+	}
 }
 
 func BenchmarkGetJob(b *testing.B) {
