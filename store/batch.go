@@ -128,10 +128,19 @@ func (b *batcher) apply(batch []*submitCall) {
 		slices.SortStableFunc(order, func(x, y *submitCall) int { return int(x.caller - y.caller) })
 	}
 	results := make([]submitResult, len(order))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// A batch on PostgreSQL may wait on the network, so it has a deadline.
+	// On SQLite a statement waits only for the file's lock, up to the busy
+	// timeout; and the pure-Go driver starts a goroutine to watch every
+	// statement run under a context that can be cancelled, three per
+	// submission here. So a SQLite batch runs under one that cannot.
+	ctx := context.Background()
+	if b.db.postgres {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
 	err := b.db.tx(ctx, func(tx bun.Tx) error {
-		hot := b.db.hot.in(ctx, tx.Tx)
+		hot := b.db.hot.in(tx.Tx)
 		for i, c := range order {
 			j, fresh, err := b.db.Jobs.submit(ctx, tx, hot, c.caller, c.req)
 			if err != nil && !perCall(err) {

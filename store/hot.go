@@ -32,26 +32,30 @@ const (
 		" VALUES (?, ?, ?, 'charge', ?, (SELECT balance FROM users WHERE id = ?), ?, ?)"
 )
 
-// hotTx is the hot statements bound to one transaction, once for all the
-// submissions of a batch.
+// hotTx is the hot statements bound to one transaction, each once for all
+// the submissions of a batch, when first used.
 type hotTx struct {
-	postgres                        bool
+	prepared                        *hotStatements
+	tx                              *sql.Tx
 	charge, insertJob, insertCharge *sql.Stmt
 }
 
-func (h *hotStatements) in(ctx context.Context, tx *sql.Tx) *hotTx {
-	return &hotTx{
-		postgres:     h.postgres,
-		charge:       tx.StmtContext(ctx, h.charge),
-		insertJob:    tx.StmtContext(ctx, h.insertJob),
-		insertCharge: tx.StmtContext(ctx, h.insertCharge),
+func (h *hotStatements) in(tx *sql.Tx) *hotTx {
+	return &hotTx{prepared: h, tx: tx}
+}
+
+// bind returns stmt bound to the transaction, binding it the first time.
+func (h *hotTx) bind(ctx context.Context, bound **sql.Stmt, stmt *sql.Stmt) *sql.Stmt {
+	if *bound == nil {
+		*bound = h.tx.StmtContext(ctx, stmt)
 	}
+	return *bound
 }
 
 // chargeUser takes amount from the user's balance if it holds that much,
 // and reports whether it did.
 func (h *hotTx) chargeUser(ctx context.Context, user, amount int64) (bool, error) {
-	res, err := h.charge.ExecContext(ctx, amount, user, amount)
+	res, err := h.bind(ctx, &h.charge, h.prepared.charge).ExecContext(ctx, amount, user, amount)
 	if err != nil {
 		return false, err
 	}
@@ -61,9 +65,9 @@ func (h *hotTx) chargeUser(ctx context.Context, user, amount int64) (bool, error
 
 // insertJob inserts j and sets its id.
 func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
-	stmt := h.insertJob
+	stmt := h.bind(ctx, &h.insertJob, h.prepared.insertJob)
 	args := []any{j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt}
-	if h.postgres {
+	if h.prepared.postgres {
 		return stmt.QueryRowContext(ctx, args...).Scan(&j.ID)
 	}
 	res, err := stmt.ExecContext(ctx, args...)
@@ -77,7 +81,7 @@ func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
 // recordCharge appends the ledger entry of job j's charge, with the
 // owner's balance after it.
 func (h *hotTx) recordCharge(ctx context.Context, j *jobRow) error {
-	_, err := h.insertCharge.ExecContext(ctx,
+	_, err := h.bind(ctx, &h.insertCharge, h.prepared.insertCharge).ExecContext(ctx,
 		j.UserID, j.ID, j.UserID, -j.Estimated, j.UserID, "job "+strconv.FormatInt(j.ID, 10)+" submitted", j.CreatedAt)
 	return err
 }
