@@ -80,20 +80,7 @@ func BenchmarkSubmit(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		db, ids := benchStore(b, 32)
-		var next atomic.Int64
-		b.ReportAllocs()
-		b.SetParallelism(16) // 32 goroutines on 2 cores
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			id := ids[int(next.Add(1))%len(ids)]
-			for pb.Next() {
-				if _, err := db.Jobs.Submit(ctx, id, benchRequest); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+		submitParallel(b, []*store.DB{db}, ids)
 	})
 	b.Run("idempotent_retry", func(b *testing.B) {
 		db, ids := benchStore(b, 1)
@@ -116,7 +103,6 @@ func BenchmarkSubmit(b *testing.B) {
 // database, as two replicas of gaasd would be, the goroutines spread over
 // them.
 func BenchmarkSubmitPostgres(b *testing.B) {
-	ctx := context.Background()
 	for _, replicas := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
 			dsn := storetest.PostgresDSN(b)
@@ -125,23 +111,30 @@ func BenchmarkSubmitPostgres(b *testing.B) {
 			for len(dbs) < replicas {
 				dbs = append(dbs, benchOpen(b, dsn))
 			}
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.SetParallelism(16) // 32 goroutines on 2 cores
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				n := int(next.Add(1))
-				db, id := dbs[n%len(dbs)], ids[n%len(ids)]
-				for pb.Next() {
-					if _, err := db.Jobs.Submit(ctx, id, benchRequest); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+			submitParallel(b, dbs, ids)
 		})
 	}
+}
+
+// submitParallel submits jobs from 32 goroutines, each for one of the users
+// ids and through one of the stores dbs, and reports submissions/s.
+func submitParallel(b *testing.B, dbs []*store.DB, ids []int64) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(16) // 32 goroutines on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		n := int(next.Add(1))
+		db, id := dbs[n%len(dbs)], ids[n%len(ids)]
+		for pb.Next() {
+			if _, err := db.Jobs.Submit(ctx, id, benchRequest); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
 }
 
 func BenchmarkGetJob(b *testing.B) {
