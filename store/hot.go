@@ -63,7 +63,7 @@ func (h *hotTx) chargeUser(ctx context.Context, user, amount int64) (bool, error
 	return n == 1, err
 }
 
-// insertJob inserts j and sets its id.
+// insertJobRow inserts j and sets its id.
 func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
 	stmt := h.bind(ctx, &h.insertJob, h.prepared.insertJob)
 	args := []any{j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt}
