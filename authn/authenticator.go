@@ -73,7 +73,15 @@ var errLogin = fmt.Errorf("authn: wrong username or password: %w", gaas.ErrUnaut
 // Login implements gaas.Authenticator. An unknown username costs the same
 // hash work as a wrong password and gets the same error, so neither the
 // answer nor its timing tells whether an account exists.
+//
+// A username that breaks the rules of gaas.ValidateUsername names no
+// account (every stored one keeps them), so it is not looked up: text the
+// database cannot hold never reaches it, and the answer is the same.
 func (a *Authenticator) Login(ctx context.Context, username, password string) (gaas.Token, error) {
+	if gaas.ValidateUsername(username) != nil {
+		a.hasher.Verify(password, a.dummyHash())
+		return gaas.Token{}, errLogin
+	}
 	u, hash, err := a.accounts.Credentials(ctx, username)
 	switch {
 	case errors.Is(err, gaas.ErrNotFound):

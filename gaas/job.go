@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"time"
-	"unicode/utf8"
 )
 
 // JobStatus is where a job is in its lifecycle.
@@ -66,13 +65,6 @@ type Job struct {
 	UpdatedAt      time.Time
 }
 
-// Limits of a job submission, counted in characters.
-const (
-	CommandMaxLen        = 8192
-	GPUTypeMaxLen        = 128
-	IdempotencyKeyMaxLen = 255
-)
-
 // SubmitRequest is what a user asks for when submitting a job.
 type SubmitRequest struct {
 	Command        string
@@ -87,8 +79,8 @@ type SubmitRequest struct {
 // Validate lists every field of r that breaks a rule.
 func (r SubmitRequest) Validate() error {
 	v := &ValidationError{}
-	checkText(v, "command", r.Command, CommandMaxLen)
-	checkText(v, "gpu_type", r.GPUType, GPUTypeMaxLen)
+	commandText.add(v, "command", r.Command)
+	gpuTypeText.add(v, "gpu_type", r.GPUType)
 	if r.EstimatedHours <= 0 {
 		v.Add("estimated_hours", "must be greater than 0")
 	} else if r.EstimatedHours > MaxHours {
@@ -100,17 +92,6 @@ func (r SubmitRequest) Validate() error {
 		}
 	}
 	return v.Err()
-}
-
-func checkText(v *ValidationError, field, s string, maxLen int) {
-	switch n := utf8.RuneCountInString(s); {
-	case !utf8.ValidString(s):
-		v.Add(field, "must be valid UTF-8")
-	case n == 0:
-		v.Add(field, "must not be empty")
-	case n > maxLen:
-		v.Add(field, "must be at most %d characters", maxLen)
-	}
 }
 
 // ValidateIdempotencyKey reports whether key is 1–255 printable ASCII characters.

@@ -41,9 +41,6 @@ type LedgerPage struct {
 	NextCursor string
 }
 
-// ReasonMaxLen is the longest reason, in characters, that a ledger entry keeps.
-const ReasonMaxLen = 1024
-
 // Quota administers balances. Every method takes the caller's user id and
 // decides from the caller's current role in the store.
 type Quota interface {

@@ -282,6 +282,9 @@ func planImport(users []oldUser, jobs []oldJob, opts ImportOptions, rep *ImportR
 		if !o.Command.Valid || !o.GPUType.Valid {
 			report("job %d: command or gpu_type is NULL; imported as empty text", j.id)
 		}
+		if err := errors.Join(gaas.ValidateControls("command", j.command, true), gaas.ValidateControls("gpu_type", j.gpuType, false)); err != nil {
+			problems = append(problems, fmt.Sprintf("job %d: %v; correct the row", j.id, err))
+		}
 		switch h, ok := HoursFromFloat(o.Hours.Float64); {
 		case !o.Hours.Valid || math.IsNaN(o.Hours.Float64):
 			report("job %d: estimated hours %s are not a number; imported with 0 hours, nothing charged", j.id, nullFloat(o.Hours))

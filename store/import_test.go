@@ -141,10 +141,20 @@ func TestImportMergeAndDirtyData(t *testing.T) {
 			"name clash":     {`INSERT INTO users VALUES (100, 'ROOT', 'h', 'user', 1.0)`},
 			"id clash":       {`INSERT INTO users VALUES (1, 'zed', 'h', 'user', 1.0)`},
 			"huge balance":   {`INSERT INTO users VALUES (100, 'zed', 'h', 'user', 1e300)`},
+			"NUL in a command": {`INSERT INTO users VALUES (100, 'zed', 'h', 'user', 1.0)`,
+				`INSERT INTO jobs VALUES (1, 'py' || char(0) || 'thon', 'A', 1.0, 'PENDING', 100)`},
+			"escape in a gpu_type": {`INSERT INTO users VALUES (100, 'zed', 'h', 'user', 1.0)`,
+				`INSERT INTO jobs VALUES (1, 'x', 'A' || char(27) || '[2J', 1.0, 'PENDING', 100)`},
 		} {
 			t.Run(name, func(t *testing.T) {
 				_, err := db.ImportFastAPI(ctx, oldDB(t, stmts...), store.ImportOptions{Merge: true})
 				require.ErrorIs(t, err, store.ErrImport)
+				switch name {
+				case "NUL in a command":
+					assert.Contains(t, err.Error(), "job 1: invalid input: command: holds the control character U+0000 at byte 2")
+				case "escape in a gpu_type":
+					assert.Contains(t, err.Error(), "job 1: invalid input: gpu_type: holds the control character U+001B at byte 1")
+				}
 				_, _, err = db.Users.Credentials(ctx, "zed")
 				require.ErrorIs(t, err, gaas.ErrNotFound, "nothing was written")
 			})

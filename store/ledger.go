@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -74,13 +73,6 @@ func moveBalance(ctx context.Context, idb bun.IDB, userID int64, delta, limit ga
 	return 0, gaas.Invalid(field, "would raise the balance of %s hours above the maximum of %s", gaas.Hours(bal), limit)
 }
 
-func checkReason(reason string) error {
-	if !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > gaas.ReasonMaxLen {
-		return gaas.Invalid("reason", "must be valid UTF-8 of at most %d characters", gaas.ReasonMaxLen)
-	}
-	return nil
-}
-
 // QuotaService implements gaas.Quota on the store.
 type QuotaService struct{ db *DB }
 
@@ -122,7 +114,7 @@ func (s *QuotaService) Grant(ctx context.Context, caller, userID int64, delta ga
 // transaction; apply makes the change and returns its delta.
 func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind gaas.LedgerKind, reason string,
 	apply func(tx bun.Tx, u userRow) (gaas.Hours, error)) (gaas.User, error) {
-	if err := checkReason(reason); err != nil {
+	if err := gaas.ValidateReason(reason); err != nil {
 		return gaas.User{}, fmt.Errorf("store: %s quota: %w", kind, err)
 	}
 	var out userRow

@@ -214,8 +214,12 @@ func (s *UserService) createUser(ctx context.Context, tx bun.Tx, username, passw
 }
 
 // Credentials returns the user with the given username, in any letter case,
-// and their password hash. An unknown username is gaas.ErrNotFound.
+// and their password hash. An unknown username is gaas.ErrNotFound, and so
+// is one that no account could have (gaas.ValidateUsername), unread.
 func (s *UserService) Credentials(ctx context.Context, username string) (gaas.User, string, error) {
+	if gaas.ValidateUsername(username) != nil {
+		return gaas.User{}, "", fmt.Errorf("store: credentials: no user is called %q: %w", username, gaas.ErrNotFound)
+	}
 	var u userRow
 	err := s.db.r.NewRaw("SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)", username).Scan(ctx, &u)
 	if err != nil {

@@ -147,3 +147,15 @@ func TestLastAdminCannotBeDemoted(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// A username that no account could have is not looked up: on every backend
+// it is simply no one, never a driver's error about text it cannot hold.
+func TestCredentialsOfImpossibleNames(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		newFixture(t, db)
+		for _, name := range []string{"ro\x00ot", "root\n", "\xffroot", "ro'ot", `ro\'ot`, ""} {
+			_, _, err := db.Users.Credentials(context.Background(), name)
+			assert.ErrorIs(t, err, gaas.ErrNotFound, "%q", name)
+		}
+	})
+}
