@@ -49,11 +49,14 @@ func toPage[S, T any](items []S, next string, conv func(S) T) pageResponse[T] {
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
 
-// pathID reads the {id} of a route: a positive integer.
+// pathID reads the {id} of a route: an integer. One that names nothing,
+// 0 and below included, is the library's to answer, as any missing id
+// is: after the caller's right to ask, so that a 404 never tells a caller
+// who may not ask which ids exist.
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errField("id", "must be a positive integer")
+	if err != nil {
+		return 0, errField("id", "must be an integer")
 	}
 	return id, nil
 }

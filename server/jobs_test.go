@@ -285,7 +285,34 @@ func TestCancelJobErrors(t *testing.T) {
 	p := h.post(fmt.Sprintf("/jobs/%v/cancel", j), alice, "").problem(t, http.StatusConflict)
 	assert.Equal(t, "RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED).", p["detail"])
 	h.post("/jobs/424242/cancel", alice, "").problem(t, http.StatusNotFound)
-	assert.Equal(t, []string{"id"}, h.post("/jobs/0/cancel", alice, "").errorFields(t))
+	h.post("/jobs/0/cancel", alice, "").problem(t, http.StatusNotFound)
+	h.post("/jobs/-1/cancel", alice, "").problem(t, http.StatusNotFound)
+	assert.Equal(t, []string{"id"}, h.post("/jobs/one/cancel", alice, "").errorFields(t))
 	h.post(fmt.Sprintf("/jobs/%v/cancel", j), "", "").problem(t, http.StatusUnauthorized)
 	assert.Equal(t, 7.5, h.balance(id))
+}
+
+// A non-admin's PATCH is 403 whatever the id, as in the original, which
+// checks the role first: a 404 would tell them which ids exist. For an
+// admin, an id that names no job, 0 and below included, is 404.
+func TestTransitionChecksTheRoleFirst(t *testing.T) {
+	h := newHarness(t)
+	_, alice := h.user("alice")
+	_, bob := h.user("bob")
+	_, admin := h.admin("root")
+	own := h.post("/jobs", alice, jobBody).json(t)["id"]
+	other := h.post("/jobs", bob, jobBody).json(t)["id"]
+	patch := func(path, token string) response {
+		return h.do(req{method: http.MethodPatch, path: path, token: token, body: `{"status": "APPROVED"}`})
+	}
+	for _, path := range []string{fmt.Sprintf("/jobs/%v", own), fmt.Sprintf("/jobs/%v", other), "/jobs/424242", "/jobs/0", "/jobs/-7"} {
+		p := patch(path, alice).problem(t, http.StatusForbidden)
+		assert.Equal(t, "Only admins may change the status of a job.", p["detail"], path)
+	}
+	for _, path := range []string{"/jobs/424242", "/jobs/0", "/jobs/-7"} {
+		patch(path, admin).problem(t, http.StatusNotFound)
+	}
+	assert.Equal(t, []string{"id"}, patch("/jobs/x", admin).errorFields(t))
+	assert.Equal(t, []string{"id"}, patch("/jobs/99999999999999999999", admin).errorFields(t))
+	require.Equal(t, http.StatusOK, patch(fmt.Sprintf("/jobs/%v", own), admin).status)
 }

@@ -143,8 +143,11 @@ func TestUserEndpointErrors(t *testing.T) {
 	h := newHarness(t)
 	_, alice := h.user("alice")
 	_, admin := h.admin("root")
-	for _, path := range []string{"/users/x", "/users/-1/ledger"} {
+	for _, path := range []string{"/users/x", "/users/1.5/ledger"} {
 		assert.Equal(t, []string{"id"}, h.get(path, admin).errorFields(t), path)
+	}
+	for _, path := range []string{"/users/0", "/users/-1/ledger"} {
+		h.get(path, admin).problem(t, http.StatusNotFound)
 	}
 	for _, path := range []string{"/me", "/users", "/users/1", "/users/1/ledger", "/jobs", "/jobs/1"} {
 		h.get(path, "").problem(t, http.StatusUnauthorized)

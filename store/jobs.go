@@ -236,7 +236,9 @@ func (s *JobService) Transition(ctx context.Context, caller, id int64, to gaas.J
 	if err := checkTransition(to, actual); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: transition job %d: %w", id, err)
 	}
-	return s.move(ctx, caller, id, to, actual, func(c userRow, j jobRow) error {
+	// Only admins move jobs, so the caller's role is checked before the job
+	// is read: a caller who may not ask learns nothing of which jobs exist.
+	return s.move(ctx, caller, id, to, actual, func(c userRow, j *jobRow) error {
 		if c.Role != string(gaas.RoleAdmin) {
 			return fmt.Errorf("caller %d is not an admin: %w", caller, gaas.ErrForbidden)
 		}
@@ -246,8 +248,8 @@ func (s *JobService) Transition(ctx context.Context, caller, id int64, to gaas.J
 
 // Cancel implements gaas.JobService.
 func (s *JobService) Cancel(ctx context.Context, caller, id int64) (gaas.Job, error) {
-	return s.move(ctx, caller, id, gaas.StatusCancelled, nil, func(c userRow, j jobRow) error {
-		if j.UserID != caller && c.Role != string(gaas.RoleAdmin) {
+	return s.move(ctx, caller, id, gaas.StatusCancelled, nil, func(c userRow, j *jobRow) error {
+		if j != nil && j.UserID != caller && c.Role != string(gaas.RoleAdmin) {
 			return fmt.Errorf("job %d: %w", id, gaas.ErrNotFound)
 		}
 		return nil
@@ -271,9 +273,10 @@ func checkTransition(to gaas.JobStatus, actual *gaas.Hours) error {
 }
 
 // move changes a job's status in one transaction, after allow has checked
-// the caller against the job, and refunds what the new status returns.
+// the caller, and refunds what the new status returns. allow is called
+// twice: with a nil job before the job is read, and then with the job.
 func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours,
-	allow func(c userRow, j jobRow) error) (gaas.Job, error) {
+	allow func(c userRow, j *jobRow) error) (gaas.Job, error) {
 	var (
 		j      jobRow
 		from   gaas.JobStatus
@@ -284,10 +287,13 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 		if err != nil {
 			return err
 		}
+		if err := allow(c, nil); err != nil {
+			return err
+		}
 		if j, err = loadJobLocked(ctx, tx, id, s.db.lockRow); err != nil {
 			return err
 		}
-		if err := allow(c, j); err != nil {
+		if err := allow(c, &j); err != nil {
 			return err
 		}
 		from = gaas.JobStatus(j.Status)
