@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 // The randomized model test drives the real store with random operations
@@ -31,33 +32,32 @@ import (
 // number of operations a worker makes is GAAS_MODEL_OPS (default 150;
 // give it 20000 for a long run).
 func TestModel(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("GAAS_SEED"); s != "" {
-		var err error
-		seed, err = strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err, "GAAS_SEED")
-	}
+	seed := storetest.Seed(t)
 	ops := 150
 	if s := os.Getenv("GAAS_MODEL_OPS"); s != "" {
 		var err error
 		ops, err = strconv.Atoi(s)
 		require.NoError(t, err, "GAAS_MODEL_OPS")
 	}
-	t.Logf("reproduce with GAAS_SEED=%d GAAS_MODEL_OPS=%d", seed, ops)
+	t.Logf("GAAS_MODEL_OPS=%d", ops)
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		const workers, usersEach = 6, 3
 		var wg sync.WaitGroup
 		for w := range workers {
-			m := &modelWorker{t: t, db: db, root: f.admin.ID, rnd: rand.New(rand.NewPCG(seed, uint64(w))), name: fmt.Sprintf("w%d", w)}
+			m := &modelWorker{t: workerT{t}, db: db, root: f.admin.ID, rnd: rand.New(rand.NewPCG(seed, uint64(w))), name: fmt.Sprintf("w%d", w)}
 			for range usersEach {
 				m.addUser(f)
 			}
 			wg.Go(func() {
-				for i := range ops {
-					m.step(i)
+				i := 0
+				defer func() {
 					if t.Failed() {
-						t.Errorf("GAAS_SEED=%d: worker %s failed at operation %d", seed, m.name, i)
+						t.Errorf("GAAS_SEED=%d: worker %s stopped at operation %d", seed, m.name, i)
+					}
+				}()
+				for ; i < ops; i++ {
+					if m.step(i); t.Failed() {
 						return
 					}
 				}
@@ -85,8 +85,19 @@ type modelUser struct {
 	keys    map[string]*modelJob
 }
 
+// workerT is the test as a worker goroutine sees it. require's checks end
+// in FailNow, which the testing package allows only on the test's own
+// goroutine; this one marks the test failed and ends the worker's
+// goroutine alone, whose deferred report names the operation.
+type workerT struct{ *testing.T }
+
+func (w workerT) FailNow() {
+	w.Fail()
+	runtime.Goexit()
+}
+
 type modelWorker struct {
-	t     *testing.T
+	t     workerT
 	db    *store.DB
 	root  int64
 	rnd   *rand.Rand

@@ -1,5 +1,6 @@
 // Package storetest gives tests a fresh PostgreSQL database to open a
-// store on, when one is available.
+// store on, when one is available, the FastAPI version's sample database,
+// and the seed of a randomized test.
 package storetest
 
 import (
@@ -7,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,4 +54,24 @@ func PostgresDSN(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// SeedEnv names the environment variable that fixes the seed of a
+// randomized test, so that a failing run can be repeated.
+const SeedEnv = "GAAS_SEED"
+
+// Seed returns the seed of a randomized test: GAAS_SEED when it is set,
+// else one from the clock. It logs the seed, so that every run, failing or
+// not, says how to repeat it.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(SeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", SeedEnv, s, err)
+		}
+	}
+	t.Logf("seed %d: reproduce with %s=%d", seed, SeedEnv, seed)
+	return seed
 }

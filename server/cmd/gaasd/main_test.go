@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -67,6 +68,14 @@ type instance struct {
 // start calls run on 127.0.0.1:0 and waits until /healthz answers.
 func start(t *testing.T, db string, env map[string]string, args ...string) *instance {
 	t.Helper()
+	inst, err := launch(t, db, env, args...)
+	require.NoError(t, err)
+	return inst
+}
+
+// launch is start for a goroutine other than the test's: it reports what
+// went wrong instead of ending the test.
+func launch(t *testing.T, db string, env map[string]string, args ...string) (*instance, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	inst := &instance{cancel: cancel, done: make(chan error, 1), logs: &lockedBuffer{}}
@@ -90,16 +99,22 @@ func start(t *testing.T, db string, env map[string]string, args ...string) *inst
 	case a := <-addr:
 		inst.url = "http://" + a
 	case err := <-inst.done:
-		t.Fatalf("gaasd did not start: %v", err)
+		cancel()
+		return nil, fmt.Errorf("gaasd did not start: %w", err)
 	case <-time.After(30 * time.Second):
-		t.Fatal("gaasd did not start in 30s")
+		cancel()
+		return nil, errors.New("gaasd did not start in 30s")
 	}
-	resp, err := http.Get(inst.url + "/healthz")
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
 	t.Cleanup(func() { inst.stop(t) })
-	return inst
+	resp, err := http.Get(inst.url + "/healthz")
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/healthz answered %d", resp.StatusCode)
+	}
+	return inst, nil
 }
 
 // stop cancels run, as a signal does, and requires a clean exit.

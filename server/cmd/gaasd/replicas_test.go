@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,11 +23,13 @@ func TestReplicasOnPostgres(t *testing.T) {
 	env := map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "root-password"}
 
 	replicas := make([]*instance, 3)
+	errs := make([]error, len(replicas))
 	var wg sync.WaitGroup
 	for i := range replicas {
-		wg.Go(func() { replicas[i] = start(t, dsn, env, "-db-max-conns", "8") })
+		wg.Go(func() { replicas[i], errs[i] = launch(t, dsn, env, "-db-max-conns", "8") })
 	}
 	wg.Wait()
+	require.NoError(t, errors.Join(errs...), "replicas starting together")
 	pick := func(i int) *instance { return replicas[i%len(replicas)] }
 
 	status, _ := pick(0).json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password"}`)
