@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,44 +12,69 @@ import (
 	"github.com/gaas-io/gaas/store"
 )
 
-// Check finds each kind of damage that code going around the store could do.
+// Check finds each kind of damage that code going around the store could
+// do, and names the rule it breaks: each case below breaks one rule alone.
 func TestCheckFindsViolations(t *testing.T) {
+	// Each damage is SQL run around the store on a database holding a user
+	// (id u) whose balance is b and whose last ledger entry says so, and a
+	// REJECTED job (id j) of theirs, refunded.
+	cases := []struct {
+		rule   string
+		damage func(u, j int64, b gaas.Hours) string
+	}{
+		{"balance", func(u, _ int64, _ gaas.Hours) string {
+			return fmt.Sprintf("UPDATE users SET balance = balance + 1 WHERE id = %d", u)
+		}},
+		{"running-balance", func(u, _ int64, b gaas.Hours) string {
+			return ledgerInsert(u, "NULL", "grant", 0, b+7)
+		}},
+		{"job-charge", func(u, _ int64, _ gaas.Hours) string {
+			return fmt.Sprintf("INSERT INTO jobs (user_id, command, gpu_type, estimated, status, created_at, updated_at)"+
+				" VALUES (%d, 'free', 'A100', 5000, 'PENDING', '2026-01-01', '2026-01-01')", u)
+		}},
+		{"job-refund", func(_, j int64, _ gaas.Hours) string {
+			return fmt.Sprintf("UPDATE jobs SET status = 'COMPLETED', actual = 1000 WHERE id = %d", j)
+		}},
+		{"entry", func(u, j int64, b gaas.Hours) string {
+			return ledgerInsert(u, fmt.Sprint(j), "grant", 0, b)
+		}},
+	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		if !b.shared {
 			t.Skip("needs a second connection to the same database")
 		}
-		testCheckFindsViolations(t, b.dsn(t))
+		for _, tc := range cases {
+			t.Run(tc.rule, func(t *testing.T) {
+				ctx := context.Background()
+				dsn := b.dsn(t)
+				db, err := store.Open(ctx, dsn, store.Options{})
+				require.NoError(t, err)
+				defer db.Close()
+				f := newFixture(t, db)
+				u := f.user(t, 10*gaas.Hour)
+				rejected := f.reach(t, u, gaas.StatusRejected)
+				report, err := db.Check(ctx)
+				require.NoError(t, err)
+				require.True(t, report.OK(), "%v", report.Violations)
+				assert.Equal(t, 2, report.Users)
+				assert.Equal(t, 1, report.Jobs)
+
+				q := tc.damage(u.ID, rejected.ID, f.balance(t, u.ID))
+				_, err = rawOpen(t, dsn).ExecContext(ctx, q)
+				require.NoError(t, err, q)
+				report, err = db.Check(ctx)
+				require.NoError(t, err)
+				require.NotEmpty(t, report.Violations, "Check missed: %s", q)
+				for _, v := range report.Violations {
+					assert.Equal(t, tc.rule, v.Rule, "%s", v)
+				}
+			})
+		}
 	})
 }
 
-func testCheckFindsViolations(t *testing.T, dsn string) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, dsn, store.Options{})
-	require.NoError(t, err)
-	defer db.Close()
-	f := newFixture(t, db)
-	u := f.user(t, 10*gaas.Hour)
-	rejected := f.reach(t, u, gaas.StatusRejected)
-	report, err := db.Check(ctx)
-	require.NoError(t, err)
-	require.True(t, report.OK(), "%v", report.Violations)
-	assert.Equal(t, 2, report.Users)
-	assert.Equal(t, 1, report.Jobs)
-
-	raw := rawOpen(t, dsn)
-	for _, q := range []string{
-		"UPDATE users SET balance = balance + 1 WHERE id = " + itoa(u.ID),
-		"INSERT INTO jobs (user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES (" + itoa(u.ID) + ", 'free', 'A100', 5000, 'PENDING', '2026-01-01', '2026-01-01')",
-		"UPDATE jobs SET status = 'COMPLETED', actual = 1000 WHERE id = " + itoa(rejected.ID),
-	} {
-		_, err := raw.ExecContext(ctx, q)
-		require.NoError(t, err, q)
-	}
-	report, err = db.Check(ctx)
-	require.NoError(t, err)
-	rules := map[string]bool{}
-	for _, v := range report.Violations {
-		rules[v.Rule] = true
-	}
-	assert.Equal(t, map[string]bool{"balance": true, "job-charge": true, "job-refund": true}, rules, "%v", report.Violations)
+// ledgerInsert is an entry appended around the store.
+func ledgerInsert(user int64, job, kind string, delta, balance gaas.Hours) string {
+	return fmt.Sprintf("INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at)"+
+		" VALUES (%d, %s, %d, '%s', %d, %d, 'around the store', '2026-01-01')", user, job, user, kind, delta, balance)
 }
