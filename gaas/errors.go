@@ -66,7 +66,7 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	allowed := Transitions[e.From]
+	allowed := e.From.Next()
 	if len(allowed) == 0 {
 		return fmt.Sprintf("invalid status transition: %s is final, cannot move to %s", e.From, e.To)
 	}

@@ -19,29 +19,44 @@ const (
 	StatusCancelled JobStatus = "CANCELLED"
 )
 
-// Statuses lists every status, in lifecycle order.
-var Statuses = []JobStatus{
+var statuses = []JobStatus{
 	StatusPending, StatusApproved, StatusRunning,
 	StatusCompleted, StatusFailed, StatusRejected, StatusCancelled,
 }
 
-// Transitions is the lifecycle of a job: the statuses each status may move
-// to. A status with no entry is final. The store enforces exactly this
-// table, and the documentation is generated from it.
-var Transitions = map[JobStatus][]JobStatus{
+// transitions is the lifecycle of a job: the statuses each status may move
+// to. A status with no entry is final.
+var transitions = map[JobStatus][]JobStatus{
 	StatusPending:  {StatusApproved, StatusRejected, StatusCancelled},
 	StatusApproved: {StatusRunning, StatusCancelled},
 	StatusRunning:  {StatusCompleted, StatusFailed},
 }
 
+// Statuses returns every status, in lifecycle order.
+func Statuses() []JobStatus { return slices.Clone(statuses) }
+
+// Transitions returns the lifecycle of a job: for each status that is not
+// final, the statuses it may move to. The store enforces exactly this
+// table, and a test holds docs/API.md to it. The map is the caller's own.
+func Transitions() map[JobStatus][]JobStatus {
+	t := make(map[JobStatus][]JobStatus, len(transitions))
+	for from, to := range transitions {
+		t[from] = slices.Clone(to)
+	}
+	return t
+}
+
 // Valid reports whether s is a known status.
-func (s JobStatus) Valid() bool { return slices.Contains(Statuses, s) }
+func (s JobStatus) Valid() bool { return slices.Contains(statuses, s) }
 
 // Final reports whether no transition leaves s.
-func (s JobStatus) Final() bool { return len(Transitions[s]) == 0 }
+func (s JobStatus) Final() bool { return len(transitions[s]) == 0 }
+
+// Next returns the statuses a job in status s may move to; none when s is final.
+func (s JobStatus) Next() []JobStatus { return slices.Clone(transitions[s]) }
 
 // CanMove reports whether the table allows a job in status s to move to to.
-func (s JobStatus) CanMove(to JobStatus) bool { return slices.Contains(Transitions[s], to) }
+func (s JobStatus) CanMove(to JobStatus) bool { return slices.Contains(transitions[s], to) }
 
 // RefundsAll reports whether entering s returns the job's whole reservation.
 func (s JobStatus) RefundsAll() bool { return s == StatusRejected || s == StatusCancelled }

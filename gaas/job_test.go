@@ -10,7 +10,7 @@ import (
 )
 
 func TestTransitions(t *testing.T) {
-	for from, tos := range gaas.Transitions {
+	for from, tos := range gaas.Transitions() {
 		assert.True(t, from.Valid())
 		assert.False(t, from.Final())
 		for _, to := range tos {

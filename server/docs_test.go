@@ -35,6 +35,6 @@ func TestAPIDocumentTransitions(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, gaas.Transitions, documented)
-	assert.Equal(t, len(gaas.Statuses), len(documented)+final)
+	assert.Equal(t, gaas.Transitions(), documented)
+	assert.Equal(t, len(gaas.Statuses()), len(documented)+final)
 }

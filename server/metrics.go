@@ -81,7 +81,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		m.quotaExceeded, m.loginFailures, m.loginsLimited, m.batchSize)
 	// Every label value known in advance starts at zero, so that rates and
 	// alerts see it before its first event.
-	for _, s := range gaas.Statuses {
+	for _, s := range gaas.Statuses() {
 		m.moves.WithLabelValues(string(s))
 	}
 	m.loginsLimited.WithLabelValues("username")

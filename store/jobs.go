@@ -224,8 +224,9 @@ func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (
 }
 
 func statusList() string {
-	names := make([]string, len(gaas.Statuses))
-	for i, s := range gaas.Statuses {
+	statuses := gaas.Statuses()
+	names := make([]string, len(statuses))
+	for i, s := range statuses {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")

@@ -267,14 +267,14 @@ func TestTransitionTable(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		allowed := map[[2]gaas.JobStatus]bool{}
-		for from, tos := range gaas.Transitions {
+		for from, tos := range gaas.Transitions() {
 			for _, to := range tos {
 				allowed[[2]gaas.JobStatus{from, to}] = true
 			}
 		}
 		require.Len(t, allowed, 7)
-		for _, from := range gaas.Statuses {
-			for _, to := range gaas.Statuses {
+		for _, from := range gaas.Statuses() {
+			for _, to := range gaas.Statuses() {
 				t.Run(string(from)+"_to_"+string(to), func(t *testing.T) {
 					u := f.user(t, 10*gaas.Hour)
 					j := f.reach(t, u, from)

@@ -289,10 +289,10 @@ func (m *modelWorker) transition(u *modelUser) {
 	var to gaas.JobStatus
 	if m.rnd.IntN(12) == 0 {
 		to = "DONE"
-	} else if allowed := gaas.Transitions[j.status]; len(allowed) > 0 && m.rnd.IntN(4) > 0 {
+	} else if allowed := j.status.Next(); len(allowed) > 0 && m.rnd.IntN(4) > 0 {
 		to = allowed[m.rnd.IntN(len(allowed))]
 	} else {
-		to = gaas.Statuses[m.rnd.IntN(len(gaas.Statuses))]
+		to = gaas.Statuses()[m.rnd.IntN(len(gaas.Statuses()))]
 	}
 	var actual *gaas.Hours
 	if to.TakesActualHours() && m.rnd.IntN(2) == 0 {

@@ -1,0 +1,17 @@
+// Package gaas is the domain of GPU hours as a service: what a user, a job
+// and a ledger entry are, how a job moves through its lifecycle, what each
+// text and amount may hold, and the services that hand out and account for
+// GPU time.
+//
+// It holds no I/O. Hours are exact ([Hours] counts milli-hours); a job's
+// statuses and the moves between them are [Statuses] and [Transitions];
+// the services ([JobService], [Quota], [UserService], [Authenticator]) are
+// interfaces, implemented on a database by package store and on passwords
+// and tokens by package authn, and served over HTTP by package server.
+//
+// Every failure a service reports matches one of the sentinel errors with
+// errors.Is: [ErrNotFound], [ErrInvalid] (a [*ValidationError] names the
+// fields), [ErrQuotaExceeded] (a [*QuotaError] says what was asked and
+// what is left), [ErrInvalidTransition], [ErrConflict], [ErrUnauthorized],
+// [ErrForbidden] and [ErrUnavailable].
+package gaas
