@@ -93,7 +93,13 @@ func (a *Authenticator) Login(ctx context.Context, username, password string) (g
 	ok, rehash, err := a.hasher.Verify(password, hash)
 	if err != nil || !ok {
 		// A malformed stored hash cannot be logged into; it is not the
-		// caller's business why.
+		// caller's business why. A hash weaker than the configured one
+		// (imported, not yet upgraded) costs less to check: make up the
+		// difference, so that the time of a failure does not tell which
+		// accounts still have weak hashes, or that one exists at all.
+		if hashRounds(hash) < a.hasher.iterations() {
+			a.hasher.Verify(password, a.dummyHash())
+		}
 		return gaas.Token{}, errLogin
 	}
 	if rehash {

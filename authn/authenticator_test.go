@@ -110,3 +110,36 @@ func TestEnsureAdminValidates(t *testing.T) {
 	_, err := a.EnsureAdmin(context.Background(), "root", "short")
 	assert.ErrorIs(t, err, gaas.ErrInvalid)
 }
+
+// TestEveryFailedLoginCostsTheConfiguredWork counts the hash work of failed
+// logins: a wrong password for an account whose hash is weaker than the
+// configured one (imported, not yet upgraded) must cost at least what a
+// wrong password for an up-to-date account, or an unknown username, costs.
+func TestEveryFailedLoginCostsTheConfiguredWork(t *testing.T) {
+	ctx := context.Background()
+	const configured, stored = 20_000, 1000
+	a, db, _ := newAuthenticator(t, configured)
+	weak, err := authn.Hasher{Iterations: stored}.Hash("correct horse")
+	require.NoError(t, err)
+	_, err = db.Users.CreateUser(ctx, "imported", weak, gaas.RoleUser)
+	require.NoError(t, err)
+	_, err = a.Register(ctx, "current", "correct horse")
+	require.NoError(t, err)
+	_, err = db.Users.CreateUser(ctx, "broken", "not a passlib hash", gaas.RoleUser)
+	require.NoError(t, err)
+	a.Login(ctx, "nobody", "warm up") // makes the dummy hash once
+
+	count, restore := authn.CountHashWork()
+	defer restore()
+	work := func(username string) int64 {
+		before := count()
+		_, err := a.Login(ctx, username, "wrong horse")
+		require.ErrorIs(t, err, gaas.ErrUnauthorized)
+		return count() - before
+	}
+	current := work("current")
+	require.GreaterOrEqual(t, current, int64(2*configured), "a configured verification is counted")
+	for _, name := range []string{"nobody", "imported", "broken"} {
+		assert.GreaterOrEqual(t, work(name), current, "a failed login of %s costs less than the configured work", name)
+	}
+}
