@@ -15,6 +15,10 @@ type Accounts interface {
 	// CreateUser stores a new account and grants it the default quota;
 	// a username taken in any letter case is gaas.ErrConflict.
 	CreateUser(ctx context.Context, username, passwordHash string, role gaas.Role) (gaas.User, error)
+	// CreateUserBy is CreateUser for caller, who must be an admin as the
+	// store holds them in the same transaction: gaas.ErrForbidden for
+	// anyone else, gaas.ErrUnauthorized for an unknown caller.
+	CreateUserBy(ctx context.Context, caller int64, username, passwordHash string, role gaas.Role) (gaas.User, error)
 	// Credentials finds a user by username, in any letter case, with their
 	// password hash; an unknown username is gaas.ErrNotFound.
 	Credentials(ctx context.Context, username string) (gaas.User, string, error)
@@ -44,16 +48,10 @@ func NewAuthenticator(a Accounts, h Hasher, t *Tokens) *Authenticator {
 	return &Authenticator{accounts: a, hasher: h, tokens: t}
 }
 
-// Register implements gaas.Authenticator.
+// Register implements gaas.Authenticator. A refused username or password
+// is answered before any hashing, so refusals cost next to nothing.
 func (a *Authenticator) Register(ctx context.Context, username, password string) (gaas.User, error) {
-	v := &gaas.ValidationError{}
-	for _, err := range []error{gaas.ValidateUsername(username), gaas.ValidatePassword(password)} {
-		var ve *gaas.ValidationError
-		if errors.As(err, &ve) {
-			v.Fields = append(v.Fields, ve.Fields...)
-		}
-	}
-	if err := v.Err(); err != nil {
+	if err := a.CheckRegistration(ctx, username, password); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: register: %w", err)
 	}
 	hash, err := a.hasher.Hash(password)
@@ -63,6 +61,60 @@ func (a *Authenticator) Register(ctx context.Context, username, password string)
 	u, err := a.accounts.CreateUser(ctx, username, hash, gaas.RoleUser)
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("authn: register: %w", err)
+	}
+	return u, nil
+}
+
+// CheckRegistration implements gaas.Authenticator. Two registrations of
+// one name at once can both pass it; the store's unique index refuses the
+// second.
+func (a *Authenticator) CheckRegistration(ctx context.Context, username, password string) error {
+	v := &gaas.ValidationError{}
+	for _, err := range []error{gaas.ValidateUsername(username), gaas.ValidatePassword(password)} {
+		var ve *gaas.ValidationError
+		if errors.As(err, &ve) {
+			v.Fields = append(v.Fields, ve.Fields...)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	_, _, err := a.accounts.Credentials(ctx, username)
+	switch {
+	case err == nil:
+		return fmt.Errorf("username %q is taken: %w", username, gaas.ErrConflict)
+	case errors.Is(err, gaas.ErrNotFound):
+		return nil
+	}
+	return err
+}
+
+// CreateUser implements gaas.Authenticator. A caller who is not an admin
+// is refused before any hashing; the store checks again, in the
+// transaction that creates the account.
+func (a *Authenticator) CreateUser(ctx context.Context, caller int64, username, password string, role gaas.Role) (gaas.User, error) {
+	c, err := a.accounts.UserByID(ctx, caller)
+	switch {
+	case errors.Is(err, gaas.ErrNotFound):
+		return gaas.User{}, fmt.Errorf("authn: create user: caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+	case err != nil:
+		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
+	case !c.IsAdmin():
+		return gaas.User{}, fmt.Errorf("authn: create user: caller %d is not an admin: %w", caller, gaas.ErrForbidden)
+	}
+	if err := a.CheckRegistration(ctx, username, password); err != nil {
+		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
+	}
+	if !role.Valid() {
+		return gaas.User{}, fmt.Errorf("authn: create user: %w", gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser))
+	}
+	hash, err := a.hasher.Hash(password)
+	if err != nil {
+		return gaas.User{}, err
+	}
+	u, err := a.accounts.CreateUserBy(ctx, caller, username, hash, role)
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
 	}
 	return u, nil
 }

@@ -143,3 +143,39 @@ func TestEveryFailedLoginCostsTheConfiguredWork(t *testing.T) {
 		assert.GreaterOrEqual(t, work(name), current, "a failed login of %s costs less than the configured work", name)
 	}
 }
+
+// TestRefusalsCostNoHashing: a taken username, and an account made by
+// someone who is not an admin, are refused before any password is hashed.
+func TestRefusalsCostNoHashing(t *testing.T) {
+	ctx := context.Background()
+	a, db, _ := newAuthenticator(t, 1000)
+	alice, err := a.Register(ctx, "alice", "correct horse")
+	require.NoError(t, err)
+	root, err := a.EnsureAdmin(ctx, "root", "root password")
+	require.NoError(t, err)
+
+	count, restore := authn.CountHashWork()
+	defer restore()
+	_, err = a.Register(ctx, "ALICE", "another password")
+	assert.ErrorIs(t, err, gaas.ErrConflict)
+	assert.ErrorIs(t, a.CheckRegistration(ctx, "Alice", "another password"), gaas.ErrConflict)
+	assert.ErrorIs(t, a.CheckRegistration(ctx, "al", "short"), gaas.ErrInvalid)
+	assert.NoError(t, a.CheckRegistration(ctx, "bob", "correct horse"))
+	_, err = a.CreateUser(ctx, alice.ID, "mallory", "correct horse", gaas.RoleAdmin)
+	assert.ErrorIs(t, err, gaas.ErrForbidden)
+	_, err = a.CreateUser(ctx, 999, "mallory", "correct horse", gaas.RoleAdmin)
+	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+	_, err = a.CreateUser(ctx, root.ID, "alice", "correct horse", gaas.RoleUser)
+	assert.ErrorIs(t, err, gaas.ErrConflict)
+	assert.Zero(t, count(), "a refusal hashed a password")
+
+	// The store checks the caller in the transaction that creates the account.
+	_, err = db.Users.CreateUserBy(ctx, alice.ID, "mallory", "$pbkdf2-sha256$1000$c2FsdA$x", gaas.RoleAdmin)
+	assert.ErrorIs(t, err, gaas.ErrForbidden)
+
+	bob, err := a.CreateUser(ctx, root.ID, "bob", "correct horse", gaas.RoleAdmin)
+	require.NoError(t, err)
+	assert.Equal(t, gaas.RoleAdmin, bob.Role)
+	_, err = a.Login(ctx, "bob", "correct horse")
+	assert.NoError(t, err)
+}

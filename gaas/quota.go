@@ -74,6 +74,17 @@ type Authenticator interface {
 	// when the username is taken, in any letter case.
 	Register(ctx context.Context, username, password string) (User, error)
 
+	// CheckRegistration says, without hashing anything, whether Register
+	// would refuse username and password: ErrInvalid or ErrConflict as
+	// Register, or nil. It lets a caller answer refusals before it waits
+	// for the CPU that hashing takes.
+	CheckRegistration(ctx context.Context, username, password string) error
+
+	// CreateUser creates an account with the given role for caller, who
+	// must be an admin (ErrForbidden; an unknown caller is
+	// ErrUnauthorized); other errors are those of Register.
+	CreateUser(ctx context.Context, caller int64, username, password string, role Role) (User, error)
+
 	// Login checks a password and issues a token. A wrong username and a
 	// wrong password give the same ErrUnauthorized, after the same work.
 	Login(ctx context.Context, username, password string) (Token, error)

@@ -185,6 +185,23 @@ func (s *UserService) CreateUser(ctx context.Context, username, passwordHash str
 	return out.user(), nil
 }
 
+// CreateUserBy is CreateUser on behalf of caller, who must be an admin:
+// the caller's role is read in the transaction that creates the account.
+func (s *UserService) CreateUserBy(ctx context.Context, caller int64, username, passwordHash string, role gaas.Role) (gaas.User, error) {
+	var out userRow
+	err := s.db.tx(ctx, func(tx bun.Tx) (err error) {
+		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+			return err
+		}
+		out, err = s.createUser(ctx, tx, username, passwordHash, role)
+		return err
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: create user %q: %w", username, mapErr(err))
+	}
+	return out.user(), nil
+}
+
 func (s *UserService) createUser(ctx context.Context, tx bun.Tx, username, passwordHash string, role gaas.Role) (userRow, error) {
 	if err := gaas.ValidateUsername(username); err != nil {
 		return userRow{}, err
