@@ -2,6 +2,8 @@ package gaas
 
 import (
 	"context"
+	"encoding/base64"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -84,6 +86,29 @@ func (p Page) Validate() (int, error) {
 		return 0, Invalid("limit", "must be between 1 and %d", MaxLimit)
 	}
 	return p.Limit, nil
+}
+
+// CursorAfter is the cursor of the page that continues a listing after
+// the item with this id. Every listing is ordered by id, so a page that is
+// cut short (by the size of its answer, say) can end at any of its items.
+func CursorAfter(id int64) string {
+	return base64.RawURLEncoding.EncodeToString(strconv.AppendInt(nil, id, 10))
+}
+
+// After decodes the cursor: the id of the item the page continues after,
+// or ok false on the first page.
+func (p Page) After() (id int64, ok bool, err error) {
+	if p.Cursor == "" {
+		return 0, false, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+	if err == nil {
+		id, err = strconv.ParseInt(string(b), 10, 64)
+	}
+	if err != nil || id <= 0 {
+		return 0, false, Invalid("cursor", "is not a cursor this listing returned")
+	}
+	return id, true, nil
 }
 
 // UserPage is one page of users, in order of id. NextCursor is empty on the last page.

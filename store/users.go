@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -305,16 +303,15 @@ func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash st
 // which (or, for newest-first listings, before which) the page starts.
 // first is the value for the first page.
 func readPage(p gaas.Page, first int64) (limit int, after int64, err error) {
-	limit, err = p.Validate()
-	if err != nil || p.Cursor == "" {
-		return limit, first, err
+	if limit, err = p.Validate(); err != nil {
+		return 0, 0, err
 	}
-	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-	if err == nil {
-		after, err = strconv.ParseInt(string(b), 10, 64)
-	}
-	if err != nil || after <= 0 {
-		return 0, 0, gaas.Invalid("cursor", "is not a cursor this listing returned")
+	after, ok, err := p.After()
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case !ok:
+		return limit, first, nil
 	}
 	return limit, after, nil
 }
@@ -326,5 +323,5 @@ func cutPage[T any](rows []T, limit int, id func(T) int64) ([]T, string) {
 		return rows, ""
 	}
 	rows = rows[:limit]
-	return rows, base64.RawURLEncoding.EncodeToString(strconv.AppendInt(nil, id(rows[limit-1]), 10))
+	return rows, gaas.CursorAfter(id(rows[limit-1]))
 }
