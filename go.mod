@@ -13,7 +13,6 @@ require (
 	github.com/uptrace/bun/dialect/pgdialect v1.3.0
 	github.com/uptrace/bun/dialect/sqlitedialect v1.3.0
 	github.com/uptrace/bun/driver/sqliteshim v1.3.0
-	golang.org/x/time v0.16.0
 	modernc.org/libc v1.70.0
 )
 

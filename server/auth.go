@@ -41,15 +41,43 @@ func (c credentials) Valid() error {
 	return v.Err()
 }
 
-func handleRegister(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
+// registrationPolicy is who may register through POST /register.
+type registrationPolicy struct {
+	closed bool
+	byAddr *limiters // accounts made, by client address
+}
+
+// handleRegister reads the body, answers refusals (a taken username, bad
+// input) without hashing, counts the account against the client's address,
+// and only then waits for a hash slot, behind any waiting logins.
+func handleRegister(logger *slog.Logger, auth gaas.Authenticator, policy registrationPolicy, slots *hashSlots) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if policy.closed {
+			writeProblem(w, r, problem{Type: "urn:gaas:problem:forbidden", Title: http.StatusText(http.StatusForbidden),
+				Status: http.StatusForbidden, Detail: "Registration is closed on this server: an admin creates accounts (POST /users)."})
+			return
+		}
 		req, err := decode[credentials](w, r)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := auth.Register(r.Context(), *req.Username, *req.Password)
+		if err := auth.CheckRegistration(r.Context(), *req.Username, *req.Password); err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The username %q is already taken.", *req.Username))
+			return
+		}
+		addr := clientAddress(r)
+		if ok, wait := policy.byAddr.take(addr, time.Now()); !ok {
+			tooMany(w, r, wait, "Too many accounts were registered from your address; try again in "+retryAfter(wait)+" seconds.")
+			return
+		}
+		var u gaas.User
+		if !slots.run(w, r, forRegistration, func() { u, err = auth.Register(r.Context(), *req.Username, *req.Password) }) {
+			policy.byAddr.give(addr, time.Now())
+			return
+		}
 		if err != nil {
+			policy.byAddr.give(addr, time.Now()) // only accounts made are counted
 			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The username %q is already taken.", *req.Username))
 			return
 		}
@@ -58,7 +86,10 @@ func handleRegister(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
 	})
 }
 
-func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard, metrics *Metrics) http.Handler {
+// handleLogin reads the body and checks the failure limits before it waits
+// for a hash slot, so that a client trickling its body, or one refused by
+// the limits, holds no slot.
+func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard, slots *hashSlots, metrics *Metrics) http.Handler {
 	type response struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
@@ -70,12 +101,19 @@ func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard,
 			writeError(w, r, logger, err)
 			return
 		}
-		if !guard.admit(w, r, *req.Username) {
+		attempt, ok := guard.admit(w, r, *req.Username)
+		if !ok {
 			return
 		}
-		tok, err := auth.Login(r.Context(), *req.Username, *req.Password)
+		var tok gaas.Token
+		if !slots.run(w, r, forLogin, func() { tok, err = auth.Login(r.Context(), *req.Username, *req.Password) }) {
+			attempt.refund()
+			return
+		}
 		if errors.Is(err, gaas.ErrUnauthorized) {
 			metrics.loginFailed()
+		} else {
+			attempt.refund() // only failures are counted
 		}
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "Wrong username or password."))

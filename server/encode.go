@@ -170,9 +170,76 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 
 // encode writes v as JSON with the status.
 func encode(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	jsonHeaders(w)
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	newEncoder(w).Encode(v)
+}
+
+// jsonHeaders says that an answer is JSON, and only JSON.
+func jsonHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+}
+
+// newEncoder writes JSON without escaping <, > and & as \u003c...: answers
+// are application/json with nosniff, never read as HTML, and a command full
+// of < would otherwise take six times its size.
+func newEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+// maxPageBytes bounds the answer to one page of a listing. A page ends
+// before the item that would take it past this (never before its first
+// item), with a cursor to the rest: limit is a most, not a promise. Without
+// it, 500 jobs with 8 KiB commands of control characters, each escaped to
+// six bytes, would be a 25 MB answer.
+const maxPageBytes = 1 << 20
+
+// writePage answers 200 with one page of a listing, {"items": [...],
+// "next_cursor": ...}. It encodes the items one at a time as it writes
+// them, so that only one of them is ever held encoded, and cuts the page
+// short at maxPageBytes with a cursor after the last item written; id is
+// what listings are ordered by.
+func writePage[S, T any](w http.ResponseWriter, items []S, next string, id func(S) int64, conv func(S) T) {
+	jsonHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	enc := newEncoder(&buf)
+	const head, tail = `{"items":[`, `],"next_cursor":`
+	size := len(head) + len(tail) + len(`"",`) + 32 + len("}\n") // 32: room for a cursor
+	if _, err := io.WriteString(w, head); err != nil {
+		return // the client is gone
+	}
+	for i, s := range items {
+		buf.Reset()
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(conv(s)); err != nil {
+			panic(err) // the item types always encode
+		}
+		item := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if i > 0 && size+len(item) > maxPageBytes {
+			next = gaas.CursorAfter(id(items[i-1]))
+			break
+		}
+		if _, err := w.Write(item); err != nil {
+			return
+		}
+		size += len(item)
+	}
+	buf.Reset()
+	buf.WriteString(tail)
+	if next == "" {
+		buf.WriteString("null}\n")
+	} else {
+		enc.Encode(next)
+		buf.Truncate(buf.Len() - 1)
+		buf.WriteString("}\n")
+	}
+	w.Write(buf.Bytes())
 }
 
 // readBody reads a capped body whose media type must be one of types.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -194,6 +195,21 @@ type req struct {
 
 func (h *harness) do(r req) response {
 	h.t.Helper()
+	return h.doWith(h.client, r)
+}
+
+// from is a client whose connections come from the loopback address ip
+// (any of 127.0.0.0/8), as a client at another address would.
+func (h *harness) from(ip string) *http.Client {
+	tr := h.srv.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+	h.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: specChecker{t: h.t, next: tr}}
+}
+
+// doWith sends r with client.
+func (h *harness) doWith(client *http.Client, r req) response {
+	h.t.Helper()
 	hr, err := http.NewRequest(r.method, h.srv.URL+r.path, strings.NewReader(r.body))
 	require.NoError(h.t, err)
 	if r.body != "" || r.contentType != "" {
@@ -209,7 +225,7 @@ func (h *harness) do(r req) response {
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
 	}
-	resp, err := h.client.Do(hr)
+	resp, err := client.Do(hr)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

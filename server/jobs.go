@@ -30,23 +30,6 @@ func toJob(j gaas.Job) jobResponse {
 	}
 }
 
-// pageResponse is one page of a listing.
-type pageResponse[T any] struct {
-	Items      []T     `json:"items"`
-	NextCursor *string `json:"next_cursor"`
-}
-
-func toPage[S, T any](items []S, next string, conv func(S) T) pageResponse[T] {
-	p := pageResponse[T]{Items: make([]T, len(items))}
-	for i, s := range items {
-		p.Items[i] = conv(s)
-	}
-	if next != "" {
-		p.NextCursor = &next
-	}
-	return p
-}
-
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
 
 // pathID reads the {id} of a route: an integer. One that names nothing,
@@ -150,7 +133,7 @@ func handleListJobs(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list the jobs of another user."))
 			return
 		}
-		encode(w, http.StatusOK, toPage(got.Items, got.NextCursor, toJob))
+		writePage(w, got.Items, got.NextCursor, func(j gaas.Job) int64 { return j.ID }, toJob)
 	})
 }
 

@@ -9,23 +9,49 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Config tunes the server. The zero value is the default.
 type Config struct {
-	// LoginsPerUser and LoginsPerAddress limit login attempts a minute, for
-	// one username (in any letter case) and for one client address; each
-	// may burst to its whole minute at once. 0 means 10 and 30; a negative
-	// value means no limit.
+	// LoginsPerUser limits failed logins a minute for one username (in any
+	// letter case) from one client address, and LoginsPerAddress failed
+	// logins a minute from one address, whatever the usernames; each may
+	// burst to its whole minute at once. Successful logins are not counted,
+	// so a lab behind one address can log in as often as it likes, and an
+	// attacker at one address cannot lock the owner out at another.
+	// 0 means 10 and 30; a negative value means no limit.
+	//
+	// One username also takes at most ten times LoginsPerUser failures a
+	// minute from all addresses together, which bounds a guesser spread
+	// over many addresses. Past that, only an address without a failure of
+	// its own for that username in the last minute may try, so the owner
+	// still can.
 	LoginsPerUser, LoginsPerAddress int
+
+	// RegistrationsPerAddress limits the accounts that POST /register makes
+	// an hour for one client address; it may burst to its whole hour at
+	// once. 0 means 10; a negative value means no limit.
+	RegistrationsPerAddress int
+
+	// RegistrationClosed refuses POST /register (403): accounts are made
+	// only by admins, through POST /users.
+	RegistrationClosed bool
 
 	// HashSlots bounds how many requests hash a password at once (logins
 	// and registrations), so that a flood of them cannot take every core
-	// from the requests of users already logged in. 0 means half the
+	// from the requests of users already logged in. Logins go first, and
+	// registrations may hold at most half of the slots. 0 means half the
 	// processors, at least one.
 	HashSlots int
+
+	// HashWait is how long a login or registration waits for a slot; past
+	// it, 503 with Retry-After. 0 means 5 seconds.
+	HashWait time.Duration
+
+	// RequestsPerUser bounds the requests one authenticated user may have
+	// in flight at once; past it, 429 with Retry-After. 0 means 16; a
+	// negative value means no limit.
+	RequestsPerUser int
 
 	// Metrics, when set, counts requests, logins and (as the store's
 	// observer) what the store commits.
@@ -37,22 +63,28 @@ type Config struct {
 }
 
 func (c Config) withDefaults(procs int) Config {
-	if c.LoginsPerUser == 0 {
-		c.LoginsPerUser = 10
-	}
-	if c.LoginsPerAddress == 0 {
-		c.LoginsPerAddress = 30
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&c.LoginsPerUser, 10}, {&c.LoginsPerAddress, 30}, {&c.RegistrationsPerAddress, 10}, {&c.RequestsPerUser, 16}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
 	if c.HashSlots <= 0 {
 		c.HashSlots = max(1, procs/2)
+	}
+	if c.HashWait <= 0 {
+		c.HashWait = 5 * time.Second
 	}
 	return c
 }
 
 // limiters holds one token bucket per key, and forgets keys left idle.
+// Tokens are spent by take and may be given back, so that a bucket can
+// count only the attempts that turn out to fail.
 type limiters struct {
-	limit rate.Limit
-	burst int
+	perSecond, burst float64
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -60,15 +92,43 @@ type limiters struct {
 }
 
 type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+	tokens float64
+	seen   time.Time // when tokens was last brought up to date
+	spent  time.Time // when a token was last taken and not given back
 }
 
-func newLimiters(perMinute int) *limiters {
-	if perMinute < 0 {
+// newLimiters allows n takes a period for each key; nil (no limit) for a
+// negative n.
+func newLimiters(n int, period time.Duration) *limiters {
+	if n < 0 {
 		return nil
 	}
-	return &limiters{limit: rate.Limit(float64(perMinute) / 60), burst: perMinute, buckets: map[string]*bucket{}}
+	return &limiters{perSecond: float64(n) / period.Seconds(), burst: float64(n), buckets: map[string]*bucket{}}
+}
+
+// get returns key's bucket brought up to now. It runs with l.mu held.
+func (l *limiters) get(key string, now time.Time) *bucket {
+	if now.Sub(l.sweep) > time.Minute {
+		// A bucket that has filled up again, and spent nothing for a
+		// minute, is as good as a new one: forgetting it changes nothing,
+		// and keeps the map small.
+		for k, b := range l.buckets {
+			if b.tokens+now.Sub(b.seen).Seconds()*l.perSecond >= l.burst && now.Sub(b.spent) > time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+		l.sweep = now
+	}
+	b, ok := l.buckets[key]
+	if !ok {
+		b = &bucket{tokens: l.burst, seen: now}
+		l.buckets[key] = b
+	}
+	if now.After(b.seen) {
+		b.tokens = min(l.burst, b.tokens+now.Sub(b.seen).Seconds()*l.perSecond)
+		b.seen = now
+	}
+	return b
 }
 
 // take spends one token of key's bucket, or says how long until one is there.
@@ -78,29 +138,37 @@ func (l *limiters) take(key string, now time.Time) (ok bool, wait time.Duration)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.sweep) > time.Minute {
-		// A bucket idle for longer than it takes to refill is full again:
-		// forgetting it changes nothing, and keeps the map small.
-		full := time.Duration(float64(l.burst)/float64(l.limit)*float64(time.Second)) + time.Second
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > full {
-				delete(l.buckets, k)
-			}
-		}
-		l.sweep = now
+	b := l.get(key, now)
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
 	}
-	b, found := l.buckets[key]
-	if !found {
-		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.buckets[key] = b
-	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
+	b.tokens--
+	b.spent = now
 	return true, 0
+}
+
+// give returns a token that take spent.
+func (l *limiters) give(key string, now time.Time) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.get(key, now)
+	b.tokens = min(l.burst, b.tokens+1)
+	b.spent = time.Time{}
+}
+
+// spentSince reports whether a token of key's bucket was taken, and not
+// given back, after t.
+func (l *limiters) spentSince(key string, t time.Time) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	return ok && b.spent.After(t)
 }
 
 // clientAddress is the address a request came from, without the port.
@@ -114,58 +182,226 @@ func clientAddress(r *http.Request) string {
 
 // retryAfter is the value of a Retry-After header: whole seconds, rounded up.
 func retryAfter(d time.Duration) string {
-	return strconv.Itoa(int(math.Ceil(d.Seconds())))
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }
 
-// loginGuard limits login attempts by client address and by username.
-type loginGuard struct {
-	metrics        *Metrics
-	byUser, byAddr *limiters
-}
-
-// admit spends one attempt of r's address and of username, or answers 429
-// with Retry-After and returns false. It runs before any password is
-// hashed, so refused attempts cost next to nothing.
-func (g loginGuard) admit(w http.ResponseWriter, r *http.Request, username string) bool {
-	now := time.Now()
-	by := "address"
-	ok, wait := g.byAddr.take(clientAddress(r), now)
-	if ok {
-		by = "username"
-		ok, wait = g.byUser.take(strings.ToLower(username), now)
-	}
-	if ok {
-		return true
-	}
-	g.metrics.loginLimited(by)
+// tooMany answers 429 with Retry-After.
+func tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, detail string) {
 	w.Header().Set("Retry-After", retryAfter(wait))
 	writeProblem(w, r, problem{Type: "urn:gaas:problem:rate-limited", Title: "Too Many Requests",
-		Status: http.StatusTooManyRequests,
-		Detail: "Too many login attempts; try again in " + retryAfter(wait) + " seconds."})
+		Status: http.StatusTooManyRequests, Detail: detail})
+}
+
+// globalFailures is how many times LoginsPerUser one username may fail a
+// minute from all addresses together.
+const globalFailures = 10
+
+// loginGuard limits failed logins by client address, by username at one
+// address, and by username everywhere.
+type loginGuard struct {
+	metrics                        *Metrics
+	byAddr, byUserAddr, byUserOnly *limiters
+}
+
+func newLoginGuard(cfg Config) loginGuard {
+	global := -1
+	if cfg.LoginsPerUser >= 0 {
+		global = globalFailures * cfg.LoginsPerUser
+	}
+	return loginGuard{metrics: cfg.Metrics, byAddr: newLimiters(cfg.LoginsPerAddress, time.Minute),
+		byUserAddr: newLimiters(cfg.LoginsPerUser, time.Minute), byUserOnly: newLimiters(global, time.Minute)}
+}
+
+// loginAttempt is a login that loginGuard let through, counted as a
+// failure until succeeded says otherwise.
+type loginAttempt struct {
+	g                    loginGuard
+	addr, userAddr, user string
+	tookUser             bool
+}
+
+// refund gives back what the attempt was counted: a login that succeeds,
+// or could not be checked, is not a failure.
+func (a loginAttempt) refund() {
+	now := time.Now()
+	a.g.byAddr.give(a.addr, now)
+	a.g.byUserAddr.give(a.userAddr, now)
+	if a.tookUser {
+		a.g.byUserOnly.give(a.user, now)
+	}
+}
+
+// admit counts the attempt as a failure of r's address and of username,
+// or answers 429 with Retry-After and returns false. It runs before any
+// password is hashed, so refused attempts cost next to nothing; counting
+// first, and giving back on success, keeps concurrent attempts from all
+// passing a check that each of them would fail.
+func (g loginGuard) admit(w http.ResponseWriter, r *http.Request, username string) (loginAttempt, bool) {
+	now := time.Now()
+	user := strings.ToLower(username)
+	a := loginAttempt{g: g, addr: clientAddress(r), user: user}
+	a.userAddr = user + " " + a.addr // a username holds no space
+	clean := !g.byUserAddr.spentSince(a.userAddr, now.Add(-time.Minute))
+	ok, wait := g.byAddr.take(a.addr, now)
+	if !ok {
+		return a, g.refuse(w, r, "address", wait)
+	}
+	if ok, wait = g.byUserAddr.take(a.userAddr, now); !ok {
+		g.byAddr.give(a.addr, now)
+		return a, g.refuse(w, r, "username", wait)
+	}
+	a.tookUser, wait = g.byUserOnly.take(user, now)
+	if !a.tookUser && !clean {
+		g.byAddr.give(a.addr, now)
+		g.byUserAddr.give(a.userAddr, now)
+		return a, g.refuse(w, r, "username", wait)
+	}
+	return a, true
+}
+
+func (g loginGuard) refuse(w http.ResponseWriter, r *http.Request, by string, wait time.Duration) bool {
+	g.metrics.loginLimited(by)
+	tooMany(w, r, wait, "Too many failed login attempts; try again in "+retryAfter(wait)+" seconds.")
 	return false
 }
 
-// hashSlots lets a bounded number of password-hashing requests run at once;
-// the others wait their turn, as long as their client does.
-type hashSlots chan struct{}
+// Who waits for a hash slot: logins go before registrations.
+const (
+	forLogin = iota
+	forRegistration
+)
 
-func (s hashSlots) acquire(ctx context.Context) error {
-	select {
-	case s <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// hashSlots lets a bounded number of password hashes run at once. Waiting
+// logins get a free slot before waiting registrations, and registrations
+// hold at most half of the slots, so a flood of registrations cannot keep
+// users from logging in.
+type hashSlots struct {
+	wait time.Duration
+
+	mu            sync.Mutex
+	free          int
+	regs, maxRegs int
+	queue         [2][]chan struct{} // by forLogin, forRegistration
+}
+
+func newHashSlots(n int, wait time.Duration) *hashSlots {
+	return &hashSlots{wait: wait, free: n, maxRegs: max(1, n/2)}
+}
+
+// grant hands free slots to waiters, logins first. It runs with s.mu held.
+func (s *hashSlots) grant() {
+	for s.free > 0 {
+		switch {
+		case len(s.queue[forLogin]) > 0:
+			close(s.queue[forLogin][0])
+			s.queue[forLogin] = s.queue[forLogin][1:]
+		case len(s.queue[forRegistration]) > 0 && s.regs < s.maxRegs:
+			close(s.queue[forRegistration][0])
+			s.queue[forRegistration] = s.queue[forRegistration][1:]
+			s.regs++
+		default:
+			return
+		}
+		s.free--
 	}
 }
 
-func (s hashSlots) release() { <-s }
-
-func (s hashSlots) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.acquire(r.Context()); err != nil {
-			return // the client is gone
+// acquire waits for a slot up to s.wait, or until ctx is done.
+func (s *hashSlots) acquire(ctx context.Context, who int) bool {
+	s.mu.Lock()
+	ch := make(chan struct{})
+	s.queue[who] = append(s.queue[who], ch)
+	s.grant()
+	s.mu.Unlock()
+	timer := time.NewTimer(s.wait)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-ch: // granted as the wait ended: keep it
+		return true
+	default:
+	}
+	q := s.queue[who]
+	for i, c := range q {
+		if c == ch {
+			s.queue[who] = append(q[:i:i], q[i+1:]...)
+			break
 		}
-		defer s.release()
+	}
+	return false
+}
+
+func (s *hashSlots) release(who int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.free++
+	if who == forRegistration {
+		s.regs--
+	}
+	s.grant()
+}
+
+// run calls hash holding a slot. When none frees up in time it answers 503
+// with Retry-After (or nothing, to a client that has gone) and returns false.
+func (s *hashSlots) run(w http.ResponseWriter, r *http.Request, who int, hash func()) bool {
+	if !s.acquire(r.Context(), who) {
+		if r.Context().Err() == nil {
+			writeProblem(w, r, problem{Type: "urn:gaas:problem:unavailable", Title: "Service Unavailable",
+				Status: http.StatusServiceUnavailable,
+				Detail: "Too many passwords are being checked just now; nothing was changed. Try again shortly."})
+		}
+		return false
+	}
+	defer s.release(who)
+	hash()
+	return true
+}
+
+// inFlight bounds the requests each authenticated user has in flight.
+type inFlight struct {
+	max int
+
+	mu sync.Mutex
+	n  map[int64]int
+}
+
+func newInFlight(n int) *inFlight {
+	if n < 0 {
+		return nil
+	}
+	return &inFlight{max: n, n: map[int64]int{}}
+}
+
+// wrap admits a request of the caller only while they have fewer than max
+// in flight; others get 429. It runs behind authenticate.
+func (f *inFlight) wrap(next http.Handler) http.Handler {
+	if f == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := callerID(r)
+		f.mu.Lock()
+		if f.n[id] >= f.max {
+			f.mu.Unlock()
+			tooMany(w, r, time.Second, "You have "+strconv.Itoa(f.max)+" requests in flight already; wait for one to finish.")
+			return
+		}
+		f.n[id]++
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			if f.n[id]--; f.n[id] == 0 {
+				delete(f.n, id)
+			}
+			f.mu.Unlock()
+		}()
 		next.ServeHTTP(w, r)
 	})
 }

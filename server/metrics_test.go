@@ -39,7 +39,7 @@ func scrape(t *testing.T, h *harness) map[string]float64 {
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHarness(t, override{cfg: server.Config{Metrics: server.NewMetrics(reg), ServeMetrics: true, LoginsPerUser: 3}})
+	h := newHarness(t, override{cfg: server.Config{Metrics: server.NewMetrics(reg), ServeMetrics: true, LoginsPerUser: 2}})
 	_, admin := h.admin("root")
 	uid, tok := h.user("alice")
 	h.post("/login", "", `{"username": "alice", "password": "wrong password"}`).problem(t, http.StatusUnauthorized)

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -10,9 +11,10 @@ import (
 // addRoutes is the map of the API: every route, in one place.
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
 	jobs gaas.JobService, quota gaas.Quota, db Pinger) {
-	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, h) }
-	hashing := make(hashSlots, cfg.HashSlots).wrap
-	guard := loginGuard{metrics: cfg.Metrics, byUser: newLimiters(cfg.LoginsPerUser), byAddr: newLimiters(cfg.LoginsPerAddress)}
+	perUser := newInFlight(cfg.RequestsPerUser)
+	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, perUser.wrap(h)) }
+	slots := newHashSlots(cfg.HashSlots, cfg.HashWait)
+	registrations := registrationPolicy{closed: cfg.RegistrationClosed, byAddr: newLimiters(cfg.RegistrationsPerAddress, time.Hour)}
 
 	mux.Handle("GET /healthz", handleHealth(logger, db))
 	mux.Handle("GET /openapi.json", handleOpenAPI())
@@ -21,8 +23,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	if cfg.ServeMetrics && cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
-	mux.Handle("POST /register", hashing(handleRegister(logger, auth)))
-	mux.Handle("POST /login", hashing(handleLogin(logger, auth, guard, cfg.Metrics)))
+	mux.Handle("POST /register", handleRegister(logger, auth, registrations, slots))
+	mux.Handle("POST /login", handleLogin(logger, auth, newLoginGuard(cfg), slots, cfg.Metrics))
 
 	mux.Handle("POST /jobs", authed(handleSubmitJob(logger, jobs)))
 	mux.Handle("GET /jobs", authed(handleListJobs(logger, jobs)))
@@ -32,6 +34,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 
 	mux.Handle("GET /me", authed(handleMe(logger, users)))
 	mux.Handle("GET /users", authed(handleListUsers(logger, users)))
+	mux.Handle("POST /users", authed(handleCreateUser(logger, auth, slots)))
 	mux.Handle("GET /users/{id}", authed(handleGetUser(logger, users)))
 	mux.Handle("PATCH /users/{id}", authed(handleSetRole(logger, users)))
 	mux.Handle("PUT /users/{id}/quota", authed(handleSetQuota(logger, quota)))

@@ -22,7 +22,7 @@ func handleListUsers(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list users."))
 			return
 		}
-		encode(w, http.StatusOK, toPage(got.Items, got.NextCursor, toUser))
+		writePage(w, got.Items, got.NextCursor, func(u gaas.User) int64 { return u.ID }, toUser)
 	})
 }
 
@@ -190,11 +190,49 @@ func handleLedger(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			if page, err = readPage(r); err == nil {
 				var got gaas.LedgerPage
 				if got, err = quota.Ledger(r.Context(), callerID(r), id, page); err == nil {
-					encode(w, http.StatusOK, toPage(got.Items, got.NextCursor, toLedger))
+					writePage(w, got.Items, got.NextCursor, func(e gaas.LedgerEntry) int64 { return e.ID }, toLedger)
 					return
 				}
 			}
 		}
 		writeError(w, r, logger, explain(err, gaas.ErrNotFound, "User %d does not exist.", id))
+	})
+}
+
+// createUserRequest is the body of POST /users; role defaults to user.
+type createUserRequest struct {
+	Username *string    `json:"username"`
+	Password *string    `json:"password"`
+	Role     *gaas.Role `json:"role"`
+}
+
+func (c createUserRequest) Valid() error {
+	return credentials{Username: c.Username, Password: c.Password}.Valid()
+}
+
+// handleCreateUser lets an admin make an account, the way to make one when
+// registration is closed. The library refuses anyone else before hashing.
+func handleCreateUser(logger *slog.Logger, auth gaas.Authenticator, slots *hashSlots) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[createUserRequest](w, r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		role := gaas.RoleUser
+		if req.Role != nil {
+			role = *req.Role
+		}
+		var u gaas.User
+		if !slots.run(w, r, forLogin, func() { u, err = auth.CreateUser(r.Context(), callerID(r), *req.Username, *req.Password, role) }) {
+			return
+		}
+		if err != nil {
+			err = explain(err, gaas.ErrForbidden, "Only admins may create accounts.")
+			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The username %q is already taken.", *req.Username))
+			return
+		}
+		w.Header().Set("Location", "/users/"+itoa(u.ID))
+		encode(w, http.StatusCreated, toUser(u))
 	})
 }
