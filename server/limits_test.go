@@ -136,7 +136,7 @@ func rawRequest(t *testing.T, h *harness, method, path, token, body string) (fin
 // TestTricklingLoginHoldsNoHashSlot: a client that sends its body slowly
 // holds no password-hashing slot while it does, so logins go on.
 func TestTricklingLoginHoldsNoHashSlot(t *testing.T) {
-	h := newHarness(t, override{cfg: server.Config{HashSlots: 1}})
+	h := newHarness(t, override{cfg: server.Config{HashSlots: 1, HashWait: time.Minute}})
 	h.user("alice")
 	h.user("bob")
 	body := loginBody("alice", "pw-alice-secret")
