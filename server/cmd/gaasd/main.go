@@ -71,6 +71,8 @@ type config struct {
 	server        server.Config
 	debugAddr     string
 	metricsAddr   string
+	maxConns      int // 0: from the descriptor limit
+	idleTimeout   time.Duration
 }
 
 // parseConfig reads flags over environment variables over defaults.
@@ -87,16 +89,27 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	secretFile := fs.String("jwt-secret-file", getenv("GAAS_JWT_SECRET_FILE"),
 		"read the HS256 signing key from this `file` (a trailing newline is dropped) (env GAAS_JWT_SECRET_FILE)")
 	perUser := fs.String("login-per-user", env("GAAS_LOGIN_PER_USER", "10"),
-		"login attempts a minute for one username; 0 for no limit (env GAAS_LOGIN_PER_USER)")
+		"failed logins a minute for one username from one client address; 0 for no limit (env GAAS_LOGIN_PER_USER)")
 	perAddr := fs.String("login-per-address", env("GAAS_LOGIN_PER_ADDRESS", "30"),
-		"login attempts a minute from one client address; 0 for no limit (env GAAS_LOGIN_PER_ADDRESS)")
+		"failed logins a minute from one client address; 0 for no limit (env GAAS_LOGIN_PER_ADDRESS)")
+	registerPerAddr := fs.String("register-per-address", env("GAAS_REGISTER_PER_ADDRESS", "10"),
+		"accounts POST /register makes an hour for one client address; 0 for no limit (env GAAS_REGISTER_PER_ADDRESS)")
+	registration := fs.String("registration", env("GAAS_REGISTRATION", "open"),
+		"\"open\": anyone may register; \"closed\": only admins make accounts, with POST /users (env GAAS_REGISTRATION)")
+	requestsPerUser := fs.String("requests-per-user", env("GAAS_REQUESTS_PER_USER", "16"),
+		"requests one user may have in flight at once; 0 for no limit (env GAAS_REQUESTS_PER_USER)")
+	maxConns := fs.String("max-conns", env("GAAS_MAX_CONNS", "0"),
+		"most client `connections` open at once; when all are taken, the longest idle is closed. "+
+			"0 for the descriptor limit less a reserve for the database (env GAAS_MAX_CONNS)")
+	idle := fs.String("idle-timeout", env("GAAS_IDLE_TIMEOUT", "30s"),
+		"close keep-alive connections idle this `long`; behind a load balancer, make it longer than the balancer's (env GAAS_IDLE_TIMEOUT)")
 	hashSlots := fs.String("hash-slots", env("GAAS_HASH_SLOTS", "0"),
 		"password hashes computed at once; 0 for half the processors (env GAAS_HASH_SLOTS)")
 	ttl := fs.String("token-ttl", env("GAAS_TOKEN_TTL", "30m"), "token `lifetime` (env GAAS_TOKEN_TTL)")
 	quota := fs.String("default-quota", env("GAAS_DEFAULT_QUOTA", "10"), "`hours` given to each new account (env GAAS_DEFAULT_QUOTA)")
 	iterations := fs.String("pbkdf2-iterations", env("GAAS_PBKDF2_ITERATIONS", strconv.Itoa(authn.DefaultIterations)),
 		"PBKDF2-HMAC-SHA256 work `factor` for new password hashes (env GAAS_PBKDF2_ITERATIONS)")
-	maxConns := fs.String("db-max-conns", env("GAAS_DB_MAX_CONNS", "0"),
+	dbMaxConns := fs.String("db-max-conns", env("GAAS_DB_MAX_CONNS", "0"),
 		"most database `connections`: PostgreSQL's pool (0: 10), or SQLite's readers beside its one writer (0: 4) (env GAAS_DB_MAX_CONNS)")
 	lifetime := fs.String("db-conn-max-lifetime", env("GAAS_DB_CONN_MAX_LIFETIME", "30m"),
 		"close pooled database connections after this `long` (env GAAS_DB_CONN_MAX_LIFETIME)")
@@ -130,8 +143,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.iterations, err = strconv.Atoi(*iterations); err != nil || c.iterations < 1 || c.iterations > authn.MaxIterations {
 		return c, fmt.Errorf("-pbkdf2-iterations %q: must be a whole number from 1 to %d", *iterations, authn.MaxIterations)
 	}
-	if c.store.MaxConns, err = strconv.Atoi(*maxConns); err != nil || c.store.MaxConns < 0 {
-		return c, fmt.Errorf("-db-max-conns %q: must be a whole number, 0 or more", *maxConns)
+	if c.store.MaxConns, err = strconv.Atoi(*dbMaxConns); err != nil || c.store.MaxConns < 0 {
+		return c, fmt.Errorf("-db-max-conns %q: must be a whole number, 0 or more", *dbMaxConns)
 	}
 	if c.store.ConnMaxLifetime, err = time.ParseDuration(*lifetime); err != nil || c.store.ConnMaxLifetime <= 0 {
 		return c, fmt.Errorf("-db-conn-max-lifetime %q: must be a positive duration such as 30m", *lifetime)
@@ -142,16 +155,28 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	for _, f := range []struct {
 		name, value string
 		dst         *int
-	}{{"-login-per-user", *perUser, &c.server.LoginsPerUser}, {"-login-per-address", *perAddr, &c.server.LoginsPerAddress}, {"-hash-slots", *hashSlots, &c.server.HashSlots}} {
+	}{{"-login-per-user", *perUser, &c.server.LoginsPerUser}, {"-login-per-address", *perAddr, &c.server.LoginsPerAddress}, {"-hash-slots", *hashSlots, &c.server.HashSlots},
+		{"-register-per-address", *registerPerAddr, &c.server.RegistrationsPerAddress}, {"-requests-per-user", *requestsPerUser, &c.server.RequestsPerUser},
+		{"-max-conns", *maxConns, &c.maxConns}} {
 		if *f.dst, err = strconv.Atoi(f.value); err != nil || *f.dst < 0 {
 			return c, fmt.Errorf("%s %q: must be a whole number, 0 or more", f.name, f.value)
 		}
 	}
 	// In the server's Config 0 means the default; here it means no limit.
-	for _, l := range []*int{&c.server.LoginsPerUser, &c.server.LoginsPerAddress} {
+	for _, l := range []*int{&c.server.LoginsPerUser, &c.server.LoginsPerAddress, &c.server.RegistrationsPerAddress, &c.server.RequestsPerUser} {
 		if *l == 0 {
 			*l = -1
 		}
+	}
+	switch *registration {
+	case "open":
+	case "closed":
+		c.server.RegistrationClosed = true
+	default:
+		return c, fmt.Errorf("-registration %q: must be open or closed", *registration)
+	}
+	if c.idleTimeout, err = time.ParseDuration(*idle); err != nil || c.idleTimeout <= 0 {
+		return c, fmt.Errorf("-idle-timeout %q: must be a positive duration such as 30s", *idle)
 	}
 	if *secretFile != "" {
 		if c.jwtSecret != "" {
@@ -248,7 +273,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -274,14 +299,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer msrv.Close()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
+	maxConns, err := connCap(cfg, logger)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "db", store.RedactDSN(cfg.db))
+	limited := limitConns(ln, maxConns)
+	srv.ConnState = limited.connState
+	logger.Info("listening", "addr", ln.Addr().String(), "db", store.RedactDSN(cfg.db), "max_conns", maxConns)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limited) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -298,4 +329,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// connCap is how many client connections gaasd holds open: -max-conns, or
+// the descriptor limit less a reserve for what else needs descriptors.
+// Each database connection takes up to three (SQLite's file, its log and
+// its shared memory), and 64 are left for the other listeners, the logs
+// and what the runtime opens.
+func connCap(cfg config, logger *slog.Logger) (int, error) {
+	limit, err := descriptorLimit()
+	if err != nil {
+		return 0, err
+	}
+	dbConns := cfg.store.MaxConns
+	if dbConns == 0 {
+		dbConns = 10 // the larger of the two stores' defaults
+	}
+	room := limit - 3*(dbConns+1) - 64
+	if cfg.maxConns > 0 {
+		if cfg.maxConns > room {
+			logger.Warn("-max-conns leaves too few file descriptors for the database; raise the limit (ulimit -n) or lower -max-conns",
+				"max_conns", cfg.maxConns, "descriptor_limit", limit, "room", room)
+		}
+		return cfg.maxConns, nil
+	}
+	if room < 16 {
+		return 0, fmt.Errorf("the descriptor limit, %d, leaves no room for connections beside the database; raise it (ulimit -n) or set -max-conns", limit)
+	}
+	return room, nil
 }
