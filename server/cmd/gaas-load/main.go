@@ -139,8 +139,9 @@ func (cl *client) login(ctx context.Context, user, password string) (string, err
 	return tok.AccessToken, nil
 }
 
-// prepare registers (or finds) the load users, gives them plenty of hours,
-// and logs them in.
+// prepare creates (or finds) the load users, gives them plenty of hours,
+// and logs them in. The admin creates them, since registration is limited
+// per address (and may be closed).
 func prepare(ctx context.Context, cl *client, c config) ([]string, error) {
 	admin, err := cl.login(ctx, c.admin, c.adminPassword)
 	if err != nil {
@@ -153,9 +154,9 @@ func prepare(ctx context.Context, cl *client, c config) ([]string, error) {
 		var u struct {
 			ID int64 `json:"id"`
 		}
-		status, err := cl.do(ctx, "POST", "/register", "", body, &u)
+		status, err := cl.do(ctx, "POST", "/users", admin, body, &u)
 		if err != nil || (status != http.StatusCreated && status != http.StatusConflict) {
-			return nil, fmt.Errorf("register %s: status %d: %v", name, status, err)
+			return nil, fmt.Errorf("create %s: status %d: %v", name, status, err)
 		}
 		if tokens[i], err = cl.login(ctx, name, password); err != nil {
 			return nil, err

@@ -68,7 +68,7 @@ func TestDocsInBrowser(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		"POST /register", "POST /login", "GET /healthz",
 		"POST /jobs", "GET /jobs", "GET /jobs/{id}", "PATCH /jobs/{id}", "POST /jobs/{id}/cancel",
-		"GET /me", "GET /users", "GET /users/{id}", "PATCH /users/{id}",
+		"GET /me", "GET /users", "POST /users", "GET /users/{id}", "PATCH /users/{id}",
 		"PUT /users/{id}/quota", "POST /users/{id}/quota/grants", "GET /users/{id}/ledger",
 	}, paths)
 

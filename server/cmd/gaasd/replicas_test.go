@@ -26,7 +26,9 @@ func TestReplicasOnPostgres(t *testing.T) {
 	errs := make([]error, len(replicas))
 	var wg sync.WaitGroup
 	for i := range replicas {
-		wg.Go(func() { replicas[i], errs[i] = launch(t, dsn, env, "-db-max-conns", "8") })
+		// One user's requests in flight are unbounded here: the races
+		// below put more than 16 of alice's on one replica at once.
+		wg.Go(func() { replicas[i], errs[i] = launch(t, dsn, env, "-db-max-conns", "8", "-requests-per-user", "0") })
 	}
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...), "replicas starting together")
