@@ -197,38 +197,70 @@ func newEncoder(w io.Writer) *json.Encoder {
 // six bytes, would be a 25 MB answer.
 const maxPageBytes = 1 << 20
 
-// writePage answers 200 with one page of a listing, {"items": [...],
-// "next_cursor": ...}. It encodes the items one at a time as it writes
-// them, so that only one of them is ever held encoded, and cuts the page
-// short at maxPageBytes with a cursor after the last item written; id is
-// what listings are ordered by.
-func writePage[S, T any](w http.ResponseWriter, items []S, next string, id func(S) int64, conv func(S) T) {
+// pageChunk is how many items a listing asks the store for at a time, so
+// that a page of 500 holds at most this many rows in memory at once.
+const pageChunk = 100
+
+// writeListing answers 200 with one page of a listing, {"items": [...],
+// "next_cursor": ...}, which fetch reads from the store a chunk at a time.
+// It encodes the items one at a time as it writes them, so that only one
+// is ever held encoded, and ends the page at page.Limit items or before
+// maxPageBytes, with a cursor after the last item written; id is what
+// listings are ordered by. An error of the first fetch is returned, with
+// nothing written; a later one ends the page early, with its cursor.
+func writeListing[S, T any](w http.ResponseWriter, r *http.Request, logger *slog.Logger, page gaas.Page,
+	fetch func(gaas.Page) (items []S, next string, err error), id func(S) int64, conv func(S) T) error {
+	want := page.Limit
+	if want == 0 {
+		want = gaas.DefaultLimit
+	}
+	items, next, err := fetch(gaas.Page{Limit: min(want, pageChunk), Cursor: page.Cursor})
+	if err != nil {
+		return err
+	}
 	jsonHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	var buf bytes.Buffer
 	enc := newEncoder(&buf)
 	const head, tail = `{"items":[`, `],"next_cursor":`
-	size := len(head) + len(tail) + len(`"",`) + 32 + len("}\n") // 32: room for a cursor
+	size := len(head) + len(tail) + len(`""`) + 32 + len("}\n") // 32: room for a cursor
 	if _, err := io.WriteString(w, head); err != nil {
-		return // the client is gone
+		return nil // the client is gone
 	}
-	for i, s := range items {
-		buf.Reset()
-		if i > 0 {
-			buf.WriteByte(',')
+	var written int
+	var last S
+page:
+	for {
+		for _, s := range items {
+			buf.Reset()
+			if written > 0 {
+				buf.WriteByte(',')
+			}
+			if err := enc.Encode(conv(s)); err != nil {
+				panic(err) // the item types always encode
+			}
+			item := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			if written > 0 && size+len(item) > maxPageBytes {
+				next = gaas.CursorAfter(id(last))
+				break page
+			}
+			if _, err := w.Write(item); err != nil {
+				return nil
+			}
+			size += len(item)
+			written++
+			last = s
 		}
-		if err := enc.Encode(conv(s)); err != nil {
-			panic(err) // the item types always encode
-		}
-		item := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		if i > 0 && size+len(item) > maxPageBytes {
-			next = gaas.CursorAfter(id(items[i-1]))
+		if next == "" || written == want {
 			break
 		}
-		if _, err := w.Write(item); err != nil {
-			return
+		more, after, err := fetch(gaas.Page{Limit: min(want-written, pageChunk), Cursor: next})
+		if err != nil {
+			// The answer has begun: end it here, with the cursor to go on.
+			logger.WarnContext(r.Context(), "listing cut short", "err", err, "request_id", requestIDFrom(r.Context()))
+			break
 		}
-		size += len(item)
+		items, next = more, after
 	}
 	buf.Reset()
 	buf.WriteString(tail)
@@ -240,6 +272,7 @@ func writePage[S, T any](w http.ResponseWriter, items []S, next string, id func(
 		buf.WriteString("}\n")
 	}
 	w.Write(buf.Bytes())
+	return nil
 }
 
 // readBody reads a capped body whose media type must be one of types.

@@ -128,12 +128,14 @@ func handleListJobs(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		got, err := jobs.List(r.Context(), callerID(r), f)
+		err = writeListing(w, r, logger, f.Page, func(p gaas.Page) ([]gaas.Job, string, error) {
+			f.Page = p
+			got, err := jobs.List(r.Context(), callerID(r), f)
+			return got.Items, got.NextCursor, err
+		}, func(j gaas.Job) int64 { return j.ID }, toJob)
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list the jobs of another user."))
-			return
 		}
-		writePage(w, got.Items, got.NextCursor, func(j gaas.Job) int64 { return j.ID }, toJob)
 	})
 }
 

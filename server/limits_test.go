@@ -264,3 +264,41 @@ func TestPagesAreBoundedInBytes(t *testing.T) {
 	small := h.get("/jobs?limit=3", tok)
 	assert.Contains(t, string(small.body), strings.Repeat("<", 100), "< is not escaped")
 }
+
+// TestLongPagesAreReadInChunks: a page of up to 500 items is read from the
+// store 100 at a time, and is still one page with the right cursor.
+func TestLongPagesAreReadInChunks(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.user("alice")
+	for range 230 {
+		_, err := h.db.Jobs.Submit(context.Background(), id, gaas.SubmitRequest{Command: "echo", GPUType: "A100", EstimatedHours: gaas.Hours(1)})
+		require.NoError(t, err)
+	}
+	type page struct {
+		Items      []struct{ ID int64 } `json:"items"`
+		NextCursor *string              `json:"next_cursor"`
+	}
+	list := func(path string) page {
+		r := h.get(path, tok)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var p page
+		require.NoError(t, json.Unmarshal(r.body, &p))
+		return p
+	}
+	all := list("/jobs?limit=500")
+	assert.Len(t, all.Items, 230)
+	assert.Nil(t, all.NextCursor)
+	first := list("/jobs?limit=200")
+	require.Len(t, first.Items, 200)
+	require.NotNil(t, first.NextCursor)
+	rest := list("/jobs?limit=200&cursor=" + url.QueryEscape(*first.NextCursor))
+	assert.Len(t, rest.Items, 30)
+	assert.Nil(t, rest.NextCursor)
+	assert.Equal(t, first.Items[199].ID-1, rest.Items[0].ID)
+	exact := list("/jobs?limit=230")
+	assert.Len(t, exact.Items, 230)
+	assert.Nil(t, exact.NextCursor, "the store said there is no more")
+
+	ledger := list("/users/" + strconv.FormatInt(id, 10) + "/ledger?limit=500")
+	assert.Len(t, ledger.Items, 231, "the default quota and 230 charges")
+}

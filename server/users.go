@@ -17,12 +17,13 @@ func handleListUsers(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		got, err := users.Users(r.Context(), callerID(r), page)
+		err = writeListing(w, r, logger, page, func(p gaas.Page) ([]gaas.User, string, error) {
+			got, err := users.Users(r.Context(), callerID(r), p)
+			return got.Items, got.NextCursor, err
+		}, func(u gaas.User) int64 { return u.ID }, toUser)
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list users."))
-			return
 		}
-		writePage(w, got.Items, got.NextCursor, func(u gaas.User) int64 { return u.ID }, toUser)
 	})
 }
 
@@ -188,14 +189,15 @@ func handleLedger(logger *slog.Logger, quota gaas.Quota) http.Handler {
 		if err == nil {
 			var page gaas.Page
 			if page, err = readPage(r); err == nil {
-				var got gaas.LedgerPage
-				if got, err = quota.Ledger(r.Context(), callerID(r), id, page); err == nil {
-					writePage(w, got.Items, got.NextCursor, func(e gaas.LedgerEntry) int64 { return e.ID }, toLedger)
-					return
-				}
+				err = writeListing(w, r, logger, page, func(p gaas.Page) ([]gaas.LedgerEntry, string, error) {
+					got, err := quota.Ledger(r.Context(), callerID(r), id, p)
+					return got.Items, got.NextCursor, err
+				}, func(e gaas.LedgerEntry) int64 { return e.ID }, toLedger)
 			}
 		}
-		writeError(w, r, logger, explain(err, gaas.ErrNotFound, "User %d does not exist.", id))
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "User %d does not exist.", id))
+		}
 	})
 }
 
