@@ -213,7 +213,7 @@ func newLoginGuard(cfg Config) loginGuard {
 }
 
 // loginAttempt is a login that loginGuard let through, counted as a
-// failure until succeeded says otherwise.
+// failure until refund says otherwise.
 type loginAttempt struct {
 	g                    loginGuard
 	addr, userAddr, user string
