@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -58,30 +57,11 @@ func TestConnectionCap(t *testing.T) {
 	assert.Contains(t, g.logs.String(), `"max_conns":4`)
 }
 
-func TestConnectionFlags(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "gaas.db")
-	for name, tc := range map[string]struct {
-		args []string
-		env  map[string]string
-		want string
-	}{
-		"bad_registration":   {args: []string{"-registration", "invite"}, want: "-registration"},
-		"bad_register_limit": {env: map[string]string{"GAAS_REGISTER_PER_ADDRESS": "-1"}, want: "-register-per-address"},
-		"bad_requests_limit": {args: []string{"-requests-per-user", "many"}, want: "-requests-per-user"},
-		"bad_max_conns":      {env: map[string]string{"GAAS_MAX_CONNS": "-5"}, want: "-max-conns"},
-		"bad_idle_timeout":   {args: []string{"-idle-timeout", "0s"}, want: "-idle-timeout"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			args := append([]string{"-addr", "127.0.0.1:0", "-db", db}, tc.args...)
-			err := run(context.Background(), args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
-		})
-	}
-	// Closed registration, from the environment: only an admin makes accounts.
+// TestClosedRegistration: with GAAS_REGISTRATION=closed, only an admin
+// makes accounts.
+func TestClosedRegistration(t *testing.T) {
 	env := map[string]string{"GAAS_REGISTRATION": "closed", "GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "root-password"}
-	g := start(t, filepath.Join(dir, "closed.db"), env)
+	g := start(t, filepath.Join(t.TempDir(), "gaas.db"), env)
 	status, body := g.json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password"}`)
 	assert.Equal(t, http.StatusForbidden, status, "%v", body)
 	_, body = g.json(t, "POST", "/login", "", `{"username": "root", "password": "root-password"}`)

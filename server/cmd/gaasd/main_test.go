@@ -261,6 +261,11 @@ func TestRunStartupErrors(t *testing.T) {
 		"bad_hash_slots":    {env: map[string]string{"GAAS_HASH_SLOTS": "-2"}, want: "-hash-slots"},
 		"bad_lifetime":      {env: map[string]string{"GAAS_DB_CONN_MAX_LIFETIME": "0s"}, want: "-db-conn-max-lifetime"},
 		"bad_stmt_timeout":  {args: []string{"-db-statement-timeout", "x"}, want: "-db-statement-timeout"},
+		"bad_registration":  {args: []string{"-registration", "invite"}, want: "-registration"},
+		"bad_register_cap":  {env: map[string]string{"GAAS_REGISTER_PER_ADDRESS": "-1"}, want: "-register-per-address"},
+		"bad_requests_cap":  {args: []string{"-requests-per-user", "many"}, want: "-requests-per-user"},
+		"bad_conn_cap":      {env: map[string]string{"GAAS_MAX_CONNS": "-5"}, want: "-max-conns"},
+		"bad_idle_timeout":  {args: []string{"-idle-timeout", "0s"}, want: "-idle-timeout"},
 		"postgres_down":     {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -274,7 +279,8 @@ func TestRunStartupErrors(t *testing.T) {
 	var help bytes.Buffer
 	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &help)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots"} {
+	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots",
+		"-registration", "-register-per-address", "-requests-per-user", "-max-conns", "-idle-timeout"} {
 		assert.Contains(t, help.String(), s)
 	}
 }
