@@ -193,8 +193,8 @@ func newEncoder(w io.Writer) *json.Encoder {
 // maxPageBytes bounds the answer to one page of a listing. A page ends
 // before the item that would take it past this (never before its first
 // item), with a cursor to the rest: limit is a most, not a promise. Without
-// it, 500 jobs with 8 KiB commands of control characters, each escaped to
-// six bytes, would be a 25 MB answer.
+// it, 500 jobs with commands of 8192 four-byte characters would be a 16 MiB
+// answer.
 const maxPageBytes = 1 << 20
 
 // pageChunk is how many items a listing asks the store for at a time, so
