@@ -146,6 +146,11 @@ type JobService interface {
 	// request, a *QuotaError (ErrQuotaExceeded) when the balance is short,
 	// and ErrConflict when the idempotency key was used for another request.
 	// A retry with the key of an earlier identical request returns that job.
+	// ErrUnavailable means the store could not apply it just now; a retry
+	// with the same key is safe. ctx is heeded only until the submission
+	// starts to be applied: Submit returns ctx's error only when nothing was
+	// written, and once under way a submission is carried through and
+	// answered whatever becomes of ctx.
 	Submit(ctx context.Context, caller int64, req SubmitRequest) (Job, error)
 
 	// Get returns a job to its owner or an admin; anyone else gets ErrNotFound.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,16 +19,36 @@ import (
 // queued to one goroutine, applied in one transaction (each with its own
 // conditional charge, job and ledger rows, so that one that lacks quota
 // fails alone and writes nothing), committed once, and only then answered.
+//
+// One submission must never fail another. A refusal (too few hours, a key
+// reused, an unknown caller) is decided in Go after statements that
+// succeeded, so the transaction goes on. A statement that fails, for
+// whatever reason the database has (a byte PostgreSQL will not store, a
+// constraint, a trigger), may leave the transaction unusable: PostgreSQL
+// aborts it. Then the batch is rolled back and run again with each
+// submission under a savepoint of its own, so that the failed one is undone
+// and answered alone while the others commit. Savepoints are kept off the
+// first run because they cost two statements a submission; see
+// BENCHMARKS.md. Which errors belong to one submission is thus decided by
+// where they happen, not by a list of kinds.
+//
+// Anything else that fails the transaction (the connection, the commit, the
+// deadline) fails every submission in it, with gaas.ErrUnavailable: they
+// may all be tried again.
 
 // maxBatch bounds the submissions applied in one transaction.
 const maxBatch = 256
 
 type submitCall struct {
-	caller int64
-	req    gaas.SubmitRequest
-	done   chan submitResult
+	ctx      context.Context
+	deadline time.Time // when the caller must have its answer
+	caller   int64
+	req      gaas.SubmitRequest
+	done     chan submitResult
 }
 
+// submitResult is a submission's answer: its job, or in err why it was
+// refused or failed.
 type submitResult struct {
 	job   jobRow
 	fresh bool // a new job, not the replay of an earlier one
@@ -36,16 +57,22 @@ type submitResult struct {
 
 // batcher applies queued submissions in batches, one transaction each.
 type batcher struct {
-	db    *DB
-	calls chan *submitCall
-	done  chan struct{}
+	db      *DB
+	timeout time.Duration // from a call to Submit to its answer
+
+	// mu is held for reading while a call is queued, and for writing by
+	// close, so that no call is sent on calls once it is closed.
+	mu     sync.RWMutex
+	closed bool
+	calls  chan *submitCall
+	done   chan struct{}
 }
 
 // newBatcher starts workers goroutines that apply batches. SQLite has one
 // writer, so one worker; PostgreSQL runs transactions side by side, and a
 // worker spends most of its time waiting on round trips, so several.
-func newBatcher(db *DB, workers int) *batcher {
-	b := &batcher{db: db, calls: make(chan *submitCall, maxBatch), done: make(chan struct{})}
+func newBatcher(db *DB, workers int, timeout time.Duration) *batcher {
+	b := &batcher{db: db, timeout: timeout, calls: make(chan *submitCall, maxBatch), done: make(chan struct{})}
 	var running sync.WaitGroup
 	for range workers {
 		running.Go(b.run)
@@ -54,8 +81,15 @@ func newBatcher(db *DB, workers int) *batcher {
 	return b
 }
 
+// close refuses new submissions with ErrClosed, and returns once every
+// submission already queued has been applied and answered.
 func (b *batcher) close() {
-	close(b.calls)
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.calls)
+	}
+	b.mu.Unlock()
 	<-b.done
 }
 
@@ -113,44 +147,55 @@ func (b *batcher) drain(batch []*submitCall) []*submitCall {
 	return batch
 }
 
-// perCall reports an error that belongs to one submission, which wrote
-// nothing, rather than to the whole transaction.
-func perCall(err error) bool {
-	return errors.Is(err, gaas.ErrQuotaExceeded) || errors.Is(err, gaas.ErrUnauthorized) || errors.Is(err, errKeyReused)
-}
-
 func (b *batcher) apply(batch []*submitCall) {
+	// A submission whose caller gave up, or whose time ran out, while it
+	// was queued is answered without being applied. The batch must end
+	// before the earliest deadline of those that remain.
+	now := time.Now()
+	deadline := now.Add(b.timeout)
+	order := make([]*submitCall, 0, len(batch))
+	for _, c := range batch {
+		switch {
+		case c.ctx.Err() != nil:
+			c.done <- submitResult{err: c.ctx.Err()}
+		case !now.Before(c.deadline):
+			c.done <- submitResult{err: fmt.Errorf("%w: the submission waited %s for its turn", gaas.ErrUnavailable, b.timeout)}
+		default:
+			order = append(order, c)
+			if c.deadline.Before(deadline) {
+				deadline = c.deadline
+			}
+		}
+	}
+	if len(order) == 0 {
+		return
+	}
 	// On PostgreSQL a batch locks several users' rows; taking them in one
 	// order keeps two batches, of this process or another, from deadlocking. The sort is
 	// stable, so one user's submissions keep their order.
-	order := slices.Clone(batch)
 	if b.db.postgres {
 		slices.SortStableFunc(order, func(x, y *submitCall) int { return int(x.caller - y.caller) })
 	}
-	results := make([]submitResult, len(order))
-	// A batch on PostgreSQL may wait on the network, so it has a deadline.
-	// On SQLite a statement waits only for the file's lock, up to the busy
-	// timeout; and the pure-Go driver starts a goroutine to watch every
-	// statement run under a context that can be cancelled, three per
-	// submission here. So a SQLite batch runs under one that cannot.
+	// A batch on PostgreSQL may wait on the network, so its context has the
+	// deadline. On SQLite a statement waits only for the file's lock, up to
+	// the busy timeout; and the pure-Go driver starts a goroutine to watch
+	// every statement run under a context that can be cancelled, three per
+	// submission here. So a SQLite batch runs under one that cannot, and
+	// checks the deadline between submissions.
 	ctx := context.Background()
 	if b.db.postgres {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	err := b.db.tx(ctx, func(tx bun.Tx) error {
-		hot := b.db.hot.in(tx.Tx)
-		for i, c := range order {
-			j, fresh, err := b.db.Jobs.submit(ctx, tx, hot, c.caller, c.req)
-			if err != nil && !perCall(err) {
-				return fmt.Errorf("submission %d of a batch of %d: %w", i+1, len(order), err)
-			}
-			results[i] = submitResult{job: j, fresh: fresh, err: err}
-		}
-		return nil
-	})
-	if err == nil {
+	results := make([]submitResult, len(order))
+	failed, err := b.commit(ctx, deadline, order, results, false)
+	if err != nil && failed >= 0 {
+		_, err = b.commit(ctx, deadline, order, results, true)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: a batch of %d submissions failed: %w", gaas.ErrUnavailable, len(order), err)
+	} else {
 		b.observe(order, results)
 	}
 	for i, c := range order {
@@ -160,6 +205,61 @@ func (b *batcher) apply(batch []*submitCall) {
 			c.done <- results[i]
 		}
 	}
+}
+
+// commit applies the submissions of order in one transaction and puts
+// their answers in results. When isolate is false, a submission that fails
+// in the database fails the transaction, and failed is its index (or -1
+// if something else did); when it is true, each runs under a savepoint and
+// fails alone.
+func (b *batcher) commit(ctx context.Context, deadline time.Time, order []*submitCall, results []submitResult, isolate bool) (failed int, err error) {
+	err = b.db.tx(ctx, func(tx bun.Tx) error {
+		failed = -1
+		hot := b.db.hot.in(tx.Tx)
+		for i, c := range order {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("after %d of a batch of %d submissions: %w", i, len(order), context.DeadlineExceeded)
+			}
+			if isolate {
+				r, err := savepoint(ctx, tx.Tx, func() (submitResult, error) {
+					return b.db.Jobs.submit(ctx, tx, hot, c.caller, c.req)
+				})
+				if err != nil {
+					return err
+				}
+				results[i] = r
+				continue
+			}
+			r, err := b.db.Jobs.submit(ctx, tx, hot, c.caller, c.req)
+			if err != nil {
+				failed = i
+				return fmt.Errorf("submission %d of a batch of %d: %w", i+1, len(order), err)
+			}
+			results[i] = r
+		}
+		return nil
+	})
+	return failed, err
+}
+
+// savepoint runs fn under a savepoint. When fn fails, what it wrote is
+// undone and its error becomes its answer; savepoint itself fails only
+// when the transaction cannot go on.
+func savepoint(ctx context.Context, tx *sql.Tx, fn func() (submitResult, error)) (submitResult, error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT submission"); err != nil {
+		return submitResult{}, err
+	}
+	r, err := fn()
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT submission"); rerr != nil {
+			return submitResult{}, fmt.Errorf("roll back after %w: %w", err, rerr)
+		}
+		r = submitResult{err: err}
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
+		return submitResult{}, err
+	}
+	return r, nil
 }
 
 // observe tells the store's observer what a committed batch did.
@@ -176,18 +276,38 @@ func (b *batcher) observe(order []*submitCall, results []submitResult) {
 	}
 }
 
-// submitBatched queues a submission for the next group commit and waits
-// for its answer.
+// submit queues a submission for the next group commit and waits for its
+// answer, which comes within the batcher's timeout. It returns ctx's error
+// only when the submission was not applied: once its batch has begun it is
+// carried through, whatever becomes of ctx.
 func (b *batcher) submit(ctx context.Context, caller int64, req gaas.SubmitRequest) (jobRow, error) {
-	c := &submitCall{caller: caller, req: req, done: make(chan submitResult, 1)}
-	select {
-	case b.calls <- c:
-	case <-ctx.Done():
-		return jobRow{}, ctx.Err()
+	c := &submitCall{ctx: ctx, deadline: time.Now().Add(b.timeout), caller: caller, req: req, done: make(chan submitResult, 1)}
+	if err := b.queue(c); err != nil {
+		return jobRow{}, err
 	}
-	// Once queued, the submission is applied whatever the caller does; as
-	// with any request whose answer is lost, a retry with the same
-	// idempotency key finds it.
 	r := <-c.done
 	return r.job, r.err
+}
+
+func (b *batcher) queue(c *submitCall) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return ErrClosed
+	}
+	select {
+	case b.calls <- c:
+		return nil
+	default:
+	}
+	wait := time.NewTimer(time.Until(c.deadline))
+	defer wait.Stop()
+	select {
+	case b.calls <- c:
+		return nil
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	case <-wait.C:
+		return fmt.Errorf("%w: the queue of submissions stayed full for %s", gaas.ErrUnavailable, b.timeout)
+	}
 }

@@ -15,12 +15,21 @@ import (
 	"github.com/gaas-io/gaas/gaas"
 )
 
+// ErrClosed is returned by the services of a DB that has been closed. It
+// matches gaas.ErrUnavailable too: to a client, a store that is shutting
+// down is one that cannot serve just now.
+var ErrClosed = fmt.Errorf("store: closed: %w", gaas.ErrUnavailable)
+
 // mapErr turns driver errors into gaas sentinels; it is the one place that
 // looks at them. Errors it does not know pass through unchanged.
 func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrClosed):
+		return err
+	case isClosed(err):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%w: %w", gaas.ErrNotFound, err)
 	case errors.Is(err, gaas.ErrUnavailable):
@@ -72,6 +81,12 @@ func isUnavailable(err error) bool {
 		}
 	}
 	return false
+}
+
+// isClosed reports database/sql's error for a pool that was closed, which
+// it does not export.
+func isClosed(err error) bool {
+	return strings.HasSuffix(err.Error(), "sql: database is closed")
 }
 
 // isUniqueViolation reports a UNIQUE constraint failure: PostgreSQL's

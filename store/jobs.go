@@ -81,7 +81,12 @@ func replay(j jobRow, req gaas.SubmitRequest) (jobRow, error) {
 	return j, nil
 }
 
-// Submit implements gaas.JobService.
+// Submit implements gaas.JobService. The submission joins the next group
+// commit and is answered within Options.BatchTimeout: with
+// gaas.ErrUnavailable when its batch could not commit in that time, and
+// with ErrClosed once the store is closed. ctx is heeded until the batch
+// begins, and Submit returns ctx's error only when nothing was written;
+// from then on the submission is carried through, whatever becomes of ctx.
 func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRequest) (gaas.Job, error) {
 	if err := req.Validate(); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: submit job: %w", err)
@@ -103,9 +108,15 @@ func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRe
 
 var errKeyReused = errors.New("idempotency key reused")
 
-// submit applies one submission in tx, whose prepared statements are hot;
-// fresh reports a new job, rather than the replay of an earlier one.
-func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller int64, req gaas.SubmitRequest) (j jobRow, fresh bool, err error) {
+// submit applies one submission in tx, whose prepared statements are hot.
+// Its answer is a job (fresh when new, rather than the replay of an earlier
+// one) or a refusal, decided here after statements that succeeded and
+// before any write, so that the transaction can go on. err is a statement
+// that failed, after which the transaction may not go on: the batch
+// undoes this submission alone (see batch.go).
+func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller int64, req gaas.SubmitRequest) (submitResult, error) {
+	refuse := func(err error) (submitResult, error) { return submitResult{err: err}, nil }
+	unknownCaller := func() error { return fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized) }
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
@@ -117,51 +128,50 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 			var id int64
 			err := tx.NewRaw("SELECT id FROM users WHERE id = ?"+s.db.lockRow, caller).Scan(ctx, &id)
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
-				return jobRow{}, false, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+				return refuse(unknownCaller())
 			} else if err != nil {
-				return jobRow{}, false, err
+				return submitResult{}, err
 			}
 		}
-		j, err = loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
+		j, err := loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
 		switch {
 		case err == nil:
-			j, err = replay(j, req)
-			if err != nil {
-				err = fmt.Errorf("%w: %w", errKeyReused, err)
+			if j, err = replay(j, req); err != nil {
+				return refuse(fmt.Errorf("%w: %w", errKeyReused, err))
 			}
-			return j, false, err
+			return submitResult{job: j}, nil
 		case !errors.Is(err, gaas.ErrNotFound):
-			return jobRow{}, false, err
+			return submitResult{}, err
 		}
 	}
 	// The charge: the database decides, in one conditional statement.
 	charged, err := hot.chargeUser(ctx, caller, int64(req.EstimatedHours))
 	if err != nil {
-		return jobRow{}, false, mapErr(err)
+		return submitResult{}, mapErr(err)
 	}
 	if !charged {
 		// Nothing changed: the caller is gone, or the balance is short.
 		var bal int64
 		if err := tx.NewRaw("SELECT balance FROM users WHERE id = ?", caller).Scan(ctx, &bal); err != nil {
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
-				return jobRow{}, false, fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
+				return refuse(unknownCaller())
 			}
-			return jobRow{}, false, err
+			return submitResult{}, err
 		}
-		return jobRow{}, false, &gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(bal)}
+		return refuse(&gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(bal)})
 	}
 	now := s.db.timestamp()
-	j = jobRow{
+	j := jobRow{
 		UserID: caller, Command: req.Command, GPUType: req.GPUType, Estimated: int64(req.EstimatedHours),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := hot.insertJobRow(ctx, &j); err != nil {
-		return jobRow{}, false, mapErr(err)
+		return submitResult{}, mapErr(err)
 	}
 	if err := hot.recordCharge(ctx, &j); err != nil {
-		return jobRow{}, false, mapErr(err)
+		return submitResult{}, mapErr(err)
 	}
-	return j, true, nil
+	return submitResult{job: j, fresh: true}, nil
 }
 
 // Get implements gaas.JobService.

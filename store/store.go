@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -47,6 +48,14 @@ type Options struct {
 	// up; 0 means 30s. SQLite ignores it.
 	StatementTimeout time.Duration
 
+	// BatchTimeout bounds how long a submission waits for its answer, from
+	// the call to JobService.Submit: its time in the queue and its batch's
+	// transaction. A batch that cannot commit in time is rolled back and
+	// its submissions answered with gaas.ErrUnavailable. 0 means 10s. A
+	// server should keep it shorter than the time it allows itself to
+	// write an answer, so that a client is answered rather than cut off.
+	BatchTimeout time.Duration
+
 	// BusyTimeout is how long a SQLite connection waits for a lock held by
 	// another process; 0 means 5s.
 	BusyTimeout time.Duration
@@ -61,6 +70,9 @@ type Options struct {
 
 // DefaultQuota is the balance a new account starts with unless Options say otherwise.
 const DefaultQuota = 10 * gaas.Hour
+
+// DefaultBatchTimeout is Options.BatchTimeout when it is 0.
+const DefaultBatchTimeout = 10 * time.Second
 
 // DB is an open store. Its services are safe for concurrent use.
 type DB struct {
@@ -77,8 +89,10 @@ type DB struct {
 	now          func() time.Time
 	observer     Observer
 
-	batch *batcher
-	hot   hotStatements
+	batch     *batcher
+	hot       hotStatements
+	closeOnce sync.Once
+	closeErr  error
 
 	Jobs  *JobService
 	Quota *QuotaService
@@ -101,6 +115,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		db.defaultQuota = 0
 	case db.defaultQuota > gaas.MaxHours:
 		return nil, fmt.Errorf("store: default quota %s is above the maximum %s", db.defaultQuota, gaas.MaxHours)
+	}
+	batchTimeout := opts.BatchTimeout
+	switch {
+	case batchTimeout == 0:
+		batchTimeout = DefaultBatchTimeout
+	case batchTimeout < 0:
+		return nil, fmt.Errorf("store: batch timeout %s is negative", batchTimeout)
 	}
 	if db.now == nil {
 		db.now = time.Now
@@ -132,7 +153,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)
 	}
-	db.batch = newBatcher(db, workers)
+	db.batch = newBatcher(db, workers, batchTimeout)
 	return db, nil
 }
 
@@ -275,18 +296,22 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close answers the submissions already queued, then closes the database.
+// Close refuses new calls, waits for those under way, answering the
+// submissions already queued, and closes the database. Calls after Close
+// return ErrClosed; so does a call that races it and loses. Closing again
+// returns what the first Close did.
 func (db *DB) Close() error {
-	if db.batch != nil {
-		db.batch.close()
-		db.batch = nil
-	}
-	db.hot.close()
-	err := db.w.Close()
-	if db.r != db.w {
-		err = errors.Join(err, db.r.Close())
-	}
-	return err
+	db.closeOnce.Do(func() {
+		if db.batch != nil {
+			db.batch.close()
+		}
+		db.hot.close()
+		db.closeErr = db.w.Close()
+		if db.r != db.w {
+			db.closeErr = errors.Join(db.closeErr, db.r.Close())
+		}
+	})
+	return db.closeErr
 }
 
 // Pools returns the store's connection pools by name, for monitoring
