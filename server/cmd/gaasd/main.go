@@ -57,6 +57,16 @@ func main() {
 // shutdownTimeout is how long requests in flight may take to finish after a signal.
 const shutdownTimeout = 10 * time.Second
 
+// The HTTP server's timeouts. A request's body may take until readTimeout
+// to arrive, and its answer must be written within writeTimeout of its
+// headers; so a submission, whose wait for the database -db-batch-timeout
+// bounds, is answered before its connection is cut only if that wait is
+// shorter than writeTimeout - readTimeout.
+const (
+	readTimeout  = 15 * time.Second
+	writeTimeout = 30 * time.Second
+)
+
 // config is what the flags and the environment say.
 type config struct {
 	addr          string
@@ -115,6 +125,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"close pooled database connections after this `long` (env GAAS_DB_CONN_MAX_LIFETIME)")
 	stmtTimeout := fs.String("db-statement-timeout", env("GAAS_DB_STATEMENT_TIMEOUT", "30s"),
 		"PostgreSQL aborts, on the server, any statement running longer (env GAAS_DB_STATEMENT_TIMEOUT)")
+	batchTimeout := fs.String("db-batch-timeout", env("GAAS_DB_BATCH_TIMEOUT", store.DefaultBatchTimeout.String()),
+		fmt.Sprintf("the longest `wait` of a job submission for the database; past it the answer is 503 with Retry-After. "+
+			"Shorter than %s: the write timeout, %s, less the read timeout, %s (env GAAS_DB_BATCH_TIMEOUT)",
+			writeTimeout-readTimeout, writeTimeout, readTimeout))
 	fs.StringVar(&c.debugAddr, "debug-addr", getenv("GAAS_DEBUG_ADDR"),
 		"serve Go's profiler (net/http/pprof) on this `address`, apart from the API; off when empty. Keep it private (env GAAS_DEBUG_ADDR)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("GAAS_METRICS_ADDR"),
@@ -151,6 +165,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.store.StatementTimeout, err = time.ParseDuration(*stmtTimeout); err != nil || c.store.StatementTimeout <= 0 {
 		return c, fmt.Errorf("-db-statement-timeout %q: must be a positive duration such as 30s", *stmtTimeout)
+	}
+	c.store.BatchTimeout, err = time.ParseDuration(*batchTimeout)
+	if limit := writeTimeout - readTimeout; err != nil || c.store.BatchTimeout <= 0 || c.store.BatchTimeout >= limit {
+		return c, fmt.Errorf("-db-batch-timeout %q: must be a positive duration shorter than %s (the HTTP write timeout, %s, less the read timeout, %s), "+
+			"so that a submission is answered before its connection is cut", *batchTimeout, limit, writeTimeout, readTimeout)
 	}
 	for _, f := range []struct {
 		name, value string
@@ -271,8 +290,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

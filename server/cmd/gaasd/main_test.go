@@ -266,6 +266,8 @@ func TestRunStartupErrors(t *testing.T) {
 		"bad_requests_cap":  {args: []string{"-requests-per-user", "many"}, want: "-requests-per-user"},
 		"bad_conn_cap":      {env: map[string]string{"GAAS_MAX_CONNS": "-5"}, want: "-max-conns"},
 		"bad_idle_timeout":  {args: []string{"-idle-timeout", "0s"}, want: "-idle-timeout"},
+		"batch_too_long":    {args: []string{"-db-batch-timeout", "15s"}, want: "shorter than 15s"},
+		"batch_timeout_0":   {env: map[string]string{"GAAS_DB_BATCH_TIMEOUT": "0s"}, want: "-db-batch-timeout"},
 		"postgres_down":     {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -279,7 +281,7 @@ func TestRunStartupErrors(t *testing.T) {
 	var help bytes.Buffer
 	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &help)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots",
+	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-db-batch-timeout", "GAAS_DB_BATCH_TIMEOUT", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots",
 		"-registration", "-register-per-address", "-requests-per-user", "-max-conns", "-idle-timeout"} {
 		assert.Contains(t, help.String(), s)
 	}
