@@ -16,30 +16,6 @@ import (
 	"github.com/gaas-io/gaas/store/storetest"
 )
 
-// poison makes the database itself refuse, with an error the store knows
-// nothing of, every job whose command is "poison": a trigger stands for
-// whatever a constraint, a driver or a database may refuse about one
-// submission, and no validation in Go will ever catch it.
-func poison(t *testing.T, dsn string) {
-	t.Helper()
-	stmts := []string{`CREATE TRIGGER poison BEFORE INSERT ON jobs WHEN NEW.command = 'poison'
-		BEGIN SELECT RAISE(ABORT, 'poisoned job'); END`}
-	if store.IsPostgres(dsn) {
-		stmts = []string{`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN
-				IF NEW.command = 'poison' THEN RAISE EXCEPTION 'poisoned job'; END IF;
-				IF NEW.command = 'slow' THEN PERFORM pg_sleep(5); END IF;
-				RETURN NEW;
-			END $$`,
-			`CREATE TRIGGER poison BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION poison()`}
-	}
-	raw := rawOpen(t, dsn)
-	for _, q := range stmts {
-		_, err := raw.Exec(q)
-		require.NoError(t, err)
-	}
-}
-
 // Honest submitters and hostile ones submit at once, so that their
 // submissions share batches: every honest one gets its job, every hostile
 // one that the database refuses fails alone and writes nothing.
@@ -50,17 +26,17 @@ func TestBatchIsolatesSubmissions(t *testing.T) {
 		}
 		dsn := b.dsn(t)
 		db := openStore(t, dsn, store.Options{})
-		poison(t, dsn)
+		storetest.Poison(t, dsn)
 		f := newFixture(t, db)
 
 		const honest, rounds = 8, 25
 		hostile := []gaas.SubmitRequest{
-			{Command: "poison", GPUType: "A100", EstimatedHours: gaas.Hour},
+			{Command: storetest.PoisonCommand, GPUType: "A100", EstimatedHours: gaas.Hour},
 			// PostgreSQL cannot store a NUL in text (SQLSTATE 22021).
 			// Validation may refuse it before it gets there; SQLite
 			// stores it.
 			{Command: "nul\x00byte", GPUType: "A100", EstimatedHours: gaas.Hour},
-			{Command: "poison", GPUType: "A100", EstimatedHours: gaas.Hour, IdempotencyKey: "poison-key"},
+			{Command: storetest.PoisonCommand, GPUType: "A100", EstimatedHours: gaas.Hour, IdempotencyKey: "poison-key"},
 			{Command: "python train.py", GPUType: "nul\x00byte", EstimatedHours: gaas.Hour},
 		}
 		start := 1000 * gaas.Hour
@@ -88,7 +64,7 @@ func TestBatchIsolatesSubmissions(t *testing.T) {
 					switch {
 					case err == nil:
 						accepted[i]++
-						if req.Command == "poison" {
+						if req.Command == storetest.PoisonCommand {
 							failures = append(failures, "a poisoned job was accepted")
 						}
 					case i < honest:
@@ -123,7 +99,7 @@ func TestBatchDeadline(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	const timeout = 300 * time.Millisecond
 	db := openStore(t, dsn, store.Options{BatchTimeout: timeout})
-	poison(t, dsn) // "slow" sleeps for 5s
+	storetest.Poison(t, dsn) // a slow job takes 5s
 	f := newFixture(t, db)
 	slow, honest := f.user(t, 10*gaas.Hour), f.user(t, 100*gaas.Hour)
 
@@ -138,13 +114,13 @@ func TestBatchDeadline(t *testing.T) {
 		wg.Go(func() {
 			u, cmd := honest, "python train.py"
 			if i%10 == 0 {
-				u, cmd = slow, "slow"
+				u, cmd = slow, storetest.SlowCommand
 			}
 			_, err := db.Jobs.Submit(context.Background(), u.ID, gaas.SubmitRequest{Command: cmd, GPUType: "A100", EstimatedHours: gaas.Hour})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case err == nil && cmd != "slow":
+			case err == nil && cmd != storetest.SlowCommand:
 				ok++
 			case errors.Is(err, gaas.ErrUnavailable):
 				refused++
