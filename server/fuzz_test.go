@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -14,14 +15,21 @@ import (
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 // FuzzRequestBody sends any bytes as the body of every endpoint that
 // decodes one: the answer is a valid request's answer or a 4xx problem,
-// never a 5xx or a panic, and no sequence of them breaks the ledger.
+// never a 5xx or a panic, and no sequence of them breaks the ledger. The
+// store is an in-memory SQLite, or PostgreSQL when GAAS_TEST_POSTGRES names
+// a server: each refuses some input the other keeps.
 func FuzzRequestBody(f *testing.F) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, ":memory:", store.Options{})
+	dsn := ":memory:"
+	if os.Getenv(storetest.PostgresEnv) != "" {
+		dsn = storetest.PostgresDSN(f)
+	}
+	db, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
