@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,4 +91,25 @@ func TestHostileSubmissionsFailAlone(t *testing.T) {
 			assert.Equal(t, honest*rounds, created)
 		})
 	}
+}
+
+// A batch that cannot commit in time is answered 503 with Retry-After, for
+// every submission in it, before the connection could be cut; then jobs are
+// taken again.
+func TestSlowBatchIsUnavailable(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	const timeout = 300 * time.Millisecond
+	h := newHarness(t, override{dsn: dsn, batchTimeout: timeout})
+	storetest.Poison(t, dsn) // a slow job takes 5s
+	id, tok := h.user("alice")
+
+	begin := time.Now()
+	r := h.post("/jobs", tok, `{"command": "`+storetest.SlowCommand+`", "gpu_type": "NVIDIA A100", "estimated_hours": 1}`)
+	r.problem(t, http.StatusServiceUnavailable)
+	assert.Equal(t, "1", r.header.Get("Retry-After"))
+	assert.Less(t, time.Since(begin), 3*time.Second)
+	assert.Equal(t, 10.0, h.balance(id))
+
+	require.Equal(t, http.StatusCreated, h.post("/jobs", tok, jobBody).status)
+	assert.Equal(t, 7.5, h.balance(id))
 }

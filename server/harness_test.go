@@ -63,9 +63,10 @@ func (b *syncBuffer) String() string {
 // override lets a test put a failing dependency in front of the real one,
 // or open the store on another database.
 type override struct {
-	jobs gaas.JobService
-	dsn  string
-	cfg  server.Config
+	jobs         gaas.JobService
+	dsn          string
+	cfg          server.Config
+	batchTimeout time.Duration // the store's
 }
 
 func newHarness(t *testing.T, o ...override) *harness {
@@ -78,6 +79,9 @@ func newHarness(t *testing.T, o ...override) *harness {
 	var opts store.Options
 	if len(o) > 0 && o[0].cfg.Metrics != nil {
 		opts.Observer = o[0].cfg.Metrics
+	}
+	if len(o) > 0 {
+		opts.BatchTimeout = o[0].batchTimeout
 	}
 	db, err := store.Open(ctx, dsn, opts)
 	require.NoError(t, err)

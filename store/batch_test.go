@@ -201,3 +201,19 @@ func TestCloseWhileSubmitting(t *testing.T) {
 		}
 	})
 }
+
+// A submission whose caller has given up before its batch begins is not
+// applied, and says so with the context's error.
+func TestSubmitCancelledBeforeItsBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		u := f.user(t, 10*gaas.Hour)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		for range 20 {
+			_, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour})
+			require.ErrorIs(t, err, context.Canceled)
+		}
+		assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+	})
+}
