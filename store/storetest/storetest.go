@@ -75,3 +75,41 @@ func Seed(t testing.TB) uint64 {
 	t.Logf("seed %d: reproduce with %s=%d", seed, SeedEnv, seed)
 	return seed
 }
+
+// PostgresDatabase creates a database of its own for the test on the
+// server that GAAS_TEST_POSTGRES names, with settings ("name = value") as
+// the defaults of its sessions (ALTER DATABASE ... SET), drops it when the
+// test ends, and returns its DSN: for what a schema cannot give, such as a
+// server configured in a way the store must withstand. Without the
+// variable the test is skipped, as by PostgresDSN.
+func PostgresDatabase(t testing.TB, settings ...string) string {
+	t.Helper()
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		t.Skip("PostgreSQL tests skipped: set " + PostgresEnv + " to a postgres:// URL (.ci/run starts a server and sets it)")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("gaas_t_%d_%d", time.Now().UnixNano(), seq.Add(1))
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		admin.Close()
+		t.Fatalf("create database on %s: %v", PostgresEnv, err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		admin.Close()
+	})
+	for _, s := range settings {
+		if _, err := admin.Exec("ALTER DATABASE " + name + " SET " + s); err != nil {
+			t.Fatalf("set %s on database %s: %v", s, name, err)
+		}
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
