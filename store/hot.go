@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // hotStatements are the statements of a submission, prepared once: on the
@@ -116,19 +115,4 @@ func (h *hotStatements) close() {
 			s.Close()
 		}
 	}
-}
-
-// dollarPlaceholders turns ? into PostgreSQL's $1, $2, ...
-func dollarPlaceholders(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

@@ -119,7 +119,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 			return fmt.Errorf("%w: already in the target: %s", ErrImport, strings.Join(clashes, "; "))
 		}
 		for _, u := range plan.users {
-			if _, err := tx.ExecContext(ctx,
+			if _, err := exec(ctx, tx,
 				"INSERT INTO users (id, username, password_hash, role, balance, created_at) VALUES (?, ?, ?, ?, ?, ?)",
 				u.id, u.username, u.hash, string(u.role), int64(u.opening), now); err != nil {
 				return err
@@ -135,13 +135,13 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 			balance[u.id] = u.opening
 		}
 		for _, j := range plan.jobs {
-			if _, err := tx.ExecContext(ctx,
+			if _, err := exec(ctx, tx,
 				"INSERT INTO jobs (id, user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 				j.id, j.userID, j.command, j.gpuType, int64(j.hours), string(j.status), now, now); err != nil {
 				return err
 			}
 			balance[j.userID] -= j.hours
-			if _, err := tx.ExecContext(ctx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance[j.userID]), j.userID); err != nil {
+			if _, err := exec(ctx, tx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance[j.userID]), j.userID); err != nil {
 				return err
 			}
 			reason := fmt.Sprintf("job %d imported from the FastAPI service", j.id)

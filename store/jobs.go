@@ -58,7 +58,7 @@ func loadJob(ctx context.Context, idb bun.IDB, id int64) (jobRow, error) {
 // loadJobLocked reads a job with a row-locking suffix (DB.lockRow).
 func loadJobLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (jobRow, error) {
 	var j jobRow
-	err := idb.NewRaw("SELECT "+jobColumns+" FROM jobs WHERE id = ?"+lock, id).Scan(ctx, &j)
+	err := query(ctx, idb, &j, "SELECT "+jobColumns+" FROM jobs WHERE id = ?"+lock, id)
 	if err != nil {
 		return j, fmt.Errorf("job %d: %w", id, mapErr(err))
 	}
@@ -68,7 +68,7 @@ func loadJobLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (job
 // loadJobByKey finds the caller's job submitted with an idempotency key.
 func loadJobByKey(ctx context.Context, idb bun.IDB, userID int64, key string) (jobRow, error) {
 	var j jobRow
-	err := idb.NewRaw("SELECT "+jobColumns+" FROM jobs WHERE user_id = ? AND idempotency_key = ?", userID, key).Scan(ctx, &j)
+	err := query(ctx, idb, &j, "SELECT "+jobColumns+" FROM jobs WHERE user_id = ? AND idempotency_key = ?", userID, key)
 	return j, mapErr(err)
 }
 
@@ -126,7 +126,7 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 			// first job once that commits, instead of finding no job and
 			// then a balance the first one already spent.
 			var id int64
-			err := tx.NewRaw("SELECT id FROM users WHERE id = ?"+s.db.lockRow, caller).Scan(ctx, &id)
+			err := query(ctx, tx, &id, "SELECT id FROM users WHERE id = ?"+s.db.lockRow, caller)
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 				return refuse(unknownCaller())
 			} else if err != nil {
@@ -152,7 +152,7 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	if !charged {
 		// Nothing changed: the caller is gone, or the balance is short.
 		var bal int64
-		if err := tx.NewRaw("SELECT balance FROM users WHERE id = ?", caller).Scan(ctx, &bal); err != nil {
+		if err := query(ctx, tx, &bal, "SELECT balance FROM users WHERE id = ?", caller); err != nil {
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 				return refuse(unknownCaller())
 			}
@@ -212,16 +212,16 @@ func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (
 		}
 		f.UserID = caller
 	}
-	q := s.db.r.NewSelect().TableExpr("jobs").ColumnExpr(jobColumns).
-		Where("id < ?", before).OrderExpr("id DESC").Limit(int64(limit + 1))
+	where, args := "id < ?", []any{before}
 	if f.UserID != 0 {
-		q = q.Where("user_id = ?", f.UserID)
+		where, args = where+" AND user_id = ?", append(args, f.UserID)
 	}
 	if f.Status != "" {
-		q = q.Where("status = ?", string(f.Status))
+		where, args = where+" AND status = ?", append(args, string(f.Status))
 	}
 	var rows []jobRow
-	if err := q.Scan(ctx, &rows); err != nil {
+	if err := query(ctx, s.db.r, &rows, "SELECT "+jobColumns+" FROM jobs WHERE "+where+" ORDER BY id DESC LIMIT ?",
+		append(args, limit+1)...); err != nil {
 		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", mapErr(err))
 	}
 	var out gaas.JobPage
@@ -342,7 +342,7 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 		j.Actual = &a
 	}
 	now := s.db.timestamp()
-	res, err := tx.ExecContext(ctx, "UPDATE jobs SET status = ?, actual = ?, updated_at = ? WHERE id = ? AND status = ?",
+	res, err := exec(ctx, tx, "UPDATE jobs SET status = ?, actual = ?, updated_at = ? WHERE id = ? AND status = ?",
 		string(to), j.Actual, now, j.ID, j.Status)
 	if err != nil {
 		return 0, err

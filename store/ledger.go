@@ -34,7 +34,7 @@ func (r *ledgerRow) entry() gaas.LedgerEntry {
 // appendLedger records one change of a balance. It must run in the
 // transaction that made the change.
 func appendLedger(ctx context.Context, idb bun.IDB, e ledgerRow) error {
-	_, err := idb.ExecContext(ctx,
+	_, err := exec(ctx, idb,
 		"INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		e.UserID, e.JobID, e.ActorID, e.Kind, e.Delta, e.Balance, e.Reason, e.CreatedAt)
 	return err
@@ -44,7 +44,7 @@ func appendLedger(ctx context.Context, idb bun.IDB, e ledgerRow) error {
 // what a charge took) and returns the new balance.
 func addBalance(ctx context.Context, idb bun.IDB, userID int64, delta gaas.Hours) (gaas.Hours, error) {
 	var bal int64
-	err := idb.NewRaw("UPDATE users SET balance = balance + ? WHERE id = ? RETURNING balance", int64(delta), userID).Scan(ctx, &bal)
+	err := query(ctx, idb, &bal, "UPDATE users SET balance = balance + ? WHERE id = ? RETURNING balance", int64(delta), userID)
 	return gaas.Hours(bal), mapErr(err)
 }
 
@@ -55,16 +55,17 @@ func addBalance(ctx context.Context, idb bun.IDB, userID int64, delta gaas.Hours
 // *gaas.QuotaError and a positive one a *gaas.ValidationError on field.
 func moveBalance(ctx context.Context, idb bun.IDB, userID int64, delta, limit gaas.Hours, field string) (gaas.Hours, error) {
 	var bal int64
-	q := "UPDATE users SET balance = balance + ?0 WHERE id = ?1 AND balance <= ?2 - ?0 RETURNING balance"
+	bound, end := "balance + ? <= ?", int64(limit)
 	if delta < 0 {
-		q = "UPDATE users SET balance = balance + ?0 WHERE id = ?1 AND balance >= -?0 RETURNING balance"
+		bound, end = "balance + ? >= ?", 0
 	}
-	err := idb.NewRaw(q, int64(delta), userID, int64(limit)).Scan(ctx, &bal)
+	err := query(ctx, idb, &bal, "UPDATE users SET balance = balance + ? WHERE id = ? AND "+bound+" RETURNING balance",
+		int64(delta), userID, int64(delta), end)
 	if err = mapErr(err); !errors.Is(err, gaas.ErrNotFound) {
 		return gaas.Hours(bal), err
 	}
 	// Nothing changed: the user is gone, or the bound held.
-	if err := idb.NewRaw("SELECT balance FROM users WHERE id = ?", userID).Scan(ctx, &bal); err != nil {
+	if err := query(ctx, idb, &bal, "SELECT balance FROM users WHERE id = ?", userID); err != nil {
 		return 0, mapErr(err)
 	}
 	if delta < 0 {
@@ -94,7 +95,7 @@ func (s *QuotaService) Set(ctx context.Context, caller, userID int64, balance ga
 	}
 	return s.change(ctx, caller, userID, gaas.LedgerSet, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
 		delta := balance - gaas.Hours(u.Balance)
-		_, err := tx.ExecContext(ctx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance), u.ID)
+		_, err := exec(ctx, tx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance), u.ID)
 		return delta, err
 	})
 }
@@ -155,8 +156,8 @@ func (s *QuotaService) Ledger(ctx context.Context, caller, userID int64, page ga
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
 	}
 	var rows []ledgerRow
-	if err := s.db.r.NewRaw("SELECT id, user_id, job_id, actor_id, kind, delta, balance, reason, created_at FROM ledger WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
-		userID, after, limit+1).Scan(ctx, &rows); err != nil {
+	if err := query(ctx, s.db.r, &rows, "SELECT id, user_id, job_id, actor_id, kind, delta, balance, reason, created_at FROM ledger WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+		userID, after, limit+1); err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", mapErr(err))
 	}
 	var out gaas.LedgerPage

@@ -35,18 +35,19 @@ func (db *DB) SeedForLoad(ctx context.Context, users, jobs int) error {
 	for start := 0; start < users; start += chunk {
 		end := min(start+chunk, users)
 		err := db.tx(ctx, func(tx bun.Tx) error {
-			var u, l strings.Builder
+			var u, l []any
 			for i := start; i < end; i++ {
 				id := firstUser + int64(i)
 				perUser[i] = int64(jobsFor(i)) * est
-				sep := map[bool]string{true: "", false: ", "}[i == start]
-				fmt.Fprintf(&u, "%s(%d, 'seed-%d', '!', 'user', %d, ?0)", sep, id, id, balance-perUser[i])
-				fmt.Fprintf(&l, "%s(%d, NULL, %d, 'grant', %d, %d, 'seed', ?0)", sep, id, id, balance, balance)
+				u = append(u, id, fmt.Sprintf("seed-%d", id), "!", "user", balance-perUser[i], now)
+				l = append(l, id, nil, id, "grant", balance, balance, "seed", now)
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO users (id, username, password_hash, role, balance, created_at) VALUES "+u.String(), now); err != nil {
+			if _, err := exec(ctx, tx, "INSERT INTO users (id, username, password_hash, role, balance, created_at) VALUES "+
+				placeholders(end-start, 6), u...); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES "+l.String(), now)
+			_, err := exec(ctx, tx, "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES "+
+				placeholders(end-start, 8), l...)
 			return err
 		})
 		if err != nil {
@@ -64,20 +65,21 @@ func (db *DB) SeedForLoad(ctx context.Context, users, jobs int) error {
 	for start := 0; start < jobs; start += chunk {
 		end := min(start+chunk, jobs)
 		err := db.tx(ctx, func(tx bun.Tx) error {
-			var j, l strings.Builder
+			var j, l []any
 			for i := start; i < end; i++ {
 				id := firstJob + int64(i)
 				u := i % users
 				uid := firstUser + int64(u)
 				charged[u] += est
-				sep := map[bool]string{true: "", false: ", "}[i == start]
-				fmt.Fprintf(&j, "%s(%d, %d, 'python train.py --seed %d', 'NVIDIA A100', %d, '%s', ?0, ?0)", sep, id, uid, i, est, statuses[i%len(statuses)])
-				fmt.Fprintf(&l, "%s(%d, %d, %d, 'charge', %d, %d, 'job %d submitted', ?0)", sep, uid, id, uid, -est, balance-charged[u], id)
+				j = append(j, id, uid, fmt.Sprintf("python train.py --seed %d", i), "NVIDIA A100", est, statuses[i%len(statuses)], now, now)
+				l = append(l, uid, id, uid, "charge", -est, balance-charged[u], fmt.Sprintf("job %d submitted", id), now)
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO jobs (id, user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES "+j.String(), now); err != nil {
+			if _, err := exec(ctx, tx, "INSERT INTO jobs (id, user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES "+
+				placeholders(end-start, 8), j...); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES "+l.String(), now)
+			_, err := exec(ctx, tx, "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES "+
+				placeholders(end-start, 8), l...)
 			return err
 		})
 		if err != nil {
@@ -93,4 +95,11 @@ func (db *DB) SeedForLoad(ctx context.Context, users, jobs int) error {
 		}
 	}
 	return nil
+}
+
+// placeholders is the VALUES list of a multi-row INSERT: rows rows of
+// cols placeholders each.
+func placeholders(rows, cols int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return row + strings.Repeat(", "+row, rows-1)
 }

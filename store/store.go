@@ -342,7 +342,7 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	stamp := []byte(db.timestamp().Format(time.RFC3339Nano))
 	err := db.tx(ctx, func(tx bun.Tx) error {
-		_, err := tx.ExecContext(ctx,
+		_, err := exec(ctx, tx,
 			"INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 			healthName, stamp)
 		return err
@@ -391,12 +391,12 @@ func (db *DB) SigningKey(ctx context.Context) ([]byte, error) {
 	}
 	var key []byte
 	err := db.tx(ctx, func(tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx,
+		if _, err := exec(ctx, tx,
 			"INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
 			signingKeyName, fresh); err != nil {
 			return err
 		}
-		return tx.NewRaw("SELECT value FROM settings WHERE name = ?", signingKeyName).Scan(ctx, &key)
+		return query(ctx, tx, &key, "SELECT value FROM settings WHERE name = ?", signingKeyName)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: signing key: %w", mapErr(err))

@@ -48,7 +48,7 @@ func loadUser(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
 // loadUserLocked reads a user with a row-locking suffix (DB.lockRow).
 func loadUserLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (userRow, error) {
 	var u userRow
-	err := idb.NewRaw("SELECT "+userColumns+" FROM users WHERE id = ?"+lock, id).Scan(ctx, &u)
+	err := query(ctx, idb, &u, "SELECT "+userColumns+" FROM users WHERE id = ?"+lock, id)
 	return u, mapErr(err)
 }
 
@@ -110,8 +110,8 @@ func (s *UserService) Users(ctx context.Context, caller int64, page gaas.Page) (
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
 	}
 	var rows []userRow
-	if err := s.db.r.NewRaw("SELECT "+userColumns+" FROM users WHERE id > ? ORDER BY id LIMIT ?",
-		after, limit+1).Scan(ctx, &rows); err != nil {
+	if err := query(ctx, s.db.r, &rows, "SELECT "+userColumns+" FROM users WHERE id > ? ORDER BY id LIMIT ?",
+		after, limit+1); err != nil {
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", mapErr(err))
 	}
 	var out gaas.UserPage
@@ -133,7 +133,7 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 		if s.db.postgres {
 			// Role changes take turns: a demotion locks every admin row,
 			// and two of them locking in different orders would deadlock.
-			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", roleLock); err != nil {
+			if _, err := exec(ctx, tx, "SELECT pg_advisory_xact_lock(?)", roleLock); err != nil {
 				return err
 			}
 		}
@@ -155,7 +155,7 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 				return fmt.Errorf("user %d is the last admin: %w", id, gaas.ErrConflict)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE users SET role = ? WHERE id = ?", string(role), id); err != nil {
+		if _, err := exec(ctx, tx, "UPDATE users SET role = ? WHERE id = ?", string(role), id); err != nil {
 			return err
 		}
 		u.Role = string(role)
@@ -208,8 +208,8 @@ func (s *UserService) createUser(ctx context.Context, tx bun.Tx, username, passw
 		return userRow{}, gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser)
 	}
 	u := userRow{Username: username, PasswordHash: passwordHash, Role: string(role), CreatedAt: s.db.timestamp()}
-	if err := tx.NewRaw("INSERT INTO users (username, password_hash, role, balance, created_at) VALUES (?, ?, ?, 0, ?) RETURNING id",
-		u.Username, u.PasswordHash, u.Role, u.CreatedAt).Scan(ctx, &u.ID); err != nil {
+	if err := query(ctx, tx, &u.ID, "INSERT INTO users (username, password_hash, role, balance, created_at) VALUES (?, ?, ?, 0, ?) RETURNING id",
+		u.Username, u.PasswordHash, u.Role, u.CreatedAt); err != nil {
 		return userRow{}, mapErr(err)
 	}
 	if s.db.defaultQuota > 0 {
@@ -236,7 +236,7 @@ func (s *UserService) Credentials(ctx context.Context, username string) (gaas.Us
 		return gaas.User{}, "", fmt.Errorf("store: credentials: no user is called %q: %w", username, gaas.ErrNotFound)
 	}
 	var u userRow
-	err := s.db.r.NewRaw("SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)", username).Scan(ctx, &u)
+	err := query(ctx, s.db.r, &u, "SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)", username)
 	if err != nil {
 		return gaas.User{}, "", fmt.Errorf("store: credentials: %w", mapErr(err))
 	}
@@ -247,7 +247,7 @@ func (s *UserService) Credentials(ctx context.Context, username string) (gaas.Us
 // hash changed meanwhile by someone else is left alone.
 func (s *UserService) SetPasswordHash(ctx context.Context, id int64, old, new string) error {
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", new, id, old)
+		_, err := exec(ctx, tx, "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", new, id, old)
 		return err
 	})
 	if err != nil {
@@ -282,7 +282,7 @@ func (s *UserService) EnsureAdmin(ctx context.Context, username, passwordHash st
 func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		err := tx.NewRaw("SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)"+s.db.lockRow, username).Scan(ctx, &out)
+		err := query(ctx, tx, &out, "SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)"+s.db.lockRow, username)
 		if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 			out, err = s.createUser(ctx, tx, username, passwordHash, gaas.RoleAdmin)
 			return err
@@ -290,7 +290,7 @@ func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash st
 			return err
 		}
 		out.Role, out.PasswordHash = string(gaas.RoleAdmin), passwordHash
-		_, err = tx.ExecContext(ctx, "UPDATE users SET role = ?, password_hash = ? WHERE id = ?", out.Role, out.PasswordHash, out.ID)
+		_, err = exec(ctx, tx, "UPDATE users SET role = ?, password_hash = ? WHERE id = ?", out.Role, out.PasswordHash, out.ID)
 		return err
 	})
 	if err != nil {
