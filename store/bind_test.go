@@ -2,6 +2,12 @@ package store_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,4 +86,104 @@ func TestNonStandardStrings(t *testing.T) {
 		last := page.Items[len(page.Items)-1]
 		assert.Equal(t, tricky, last.Reason)
 	})
+}
+
+// TestOpenRefusesNonStandardStrings opens the store through something that
+// drops the parameters of the connection's startup message, as a pooler
+// that does not forward them would, onto a database whose sessions default
+// to standard_conforming_strings off. The store must refuse to start, and
+// say why, rather than run on a connection that reads literals otherwise.
+func TestOpenRefusesNonStandardStrings(t *testing.T) {
+	dsn := storetest.PostgresDatabase(t, "standard_conforming_strings = off")
+	_, err := store.Open(context.Background(), dropStartupParams(t, dsn), store.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "standard_conforming_strings")
+
+	t.Run("asked off in the URL", func(t *testing.T) {
+		u, err := url.Parse(dsn)
+		require.NoError(t, err)
+		q := u.Query()
+		q.Set("standard_conforming_strings", "off")
+		u.RawQuery = q.Encode()
+		db := openStore(t, u.String(), store.Options{})
+		u2, _, err := db.Users.Credentials(context.Background(), escapesLiteral)
+		assert.ErrorIs(t, err, gaas.ErrNotFound, "found user %d", u2.ID)
+	})
+}
+
+// dropStartupParams starts a proxy to the PostgreSQL server of dsn that
+// forwards every connection's startup message with only its user and
+// database, and returns the DSN that reaches the server through it.
+func dropStartupParams(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				startup, err := readStartup(c)
+				if err != nil {
+					return
+				}
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				if _, err := s.Write(startup); err != nil {
+					return
+				}
+				go func() { io.Copy(s, c); s.Close() }()
+				io.Copy(c, s)
+			}()
+		}
+	}()
+	u.Host = ln.Addr().String()
+	return u.String()
+}
+
+// readStartup reads a client's startup message, declining TLS and GSS
+// encryption if asked first, and returns it with every parameter but user
+// and database left out.
+func readStartup(c net.Conn) ([]byte, error) {
+	const protocol3, sslRequest, gssRequest = 196608, 80877103, 80877104
+	for {
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			return nil, err
+		}
+		msg := make([]byte, binary.BigEndian.Uint32(size[:])-4)
+		if _, err := io.ReadFull(c, msg); err != nil {
+			return nil, err
+		}
+		switch binary.BigEndian.Uint32(msg) {
+		case sslRequest, gssRequest:
+			if _, err := c.Write([]byte("N")); err != nil {
+				return nil, err
+			}
+			continue
+		case protocol3:
+		default:
+			return nil, errors.New("not a startup message")
+		}
+		out := binary.BigEndian.AppendUint32(make([]byte, 4, len(msg)+4), protocol3)
+		fields := strings.Split(string(msg[4:]), "\x00")
+		for i := 0; i+1 < len(fields); i += 2 {
+			if fields[i] == "user" || fields[i] == "database" {
+				out = append(append(append(append(out, fields[i]...), 0), fields[i+1]...), 0)
+			}
+		}
+		out = append(out, 0)
+		binary.BigEndian.PutUint32(out, uint32(len(out)))
+		return out, nil
+	}
 }

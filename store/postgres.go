@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -30,6 +31,19 @@ func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error 
 	}
 	cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(timeout.Milliseconds())
 	cfg.RuntimeParams["timezone"] = "UTC"
+	// Literals are read as the SQL standard says: with
+	// standard_conforming_strings off, a backslash in a quoted literal
+	// escapes the quote that closes it, and a value quoted for standard
+	// strings can end the literal and go on as SQL. The store passes every
+	// value it is given as a bind parameter, which no setting reinterprets;
+	// this is the defence behind that, for what bun still formats into SQL
+	// text (its migrator's bookkeeping, anything a later change lets
+	// through). A database or role may default to off, so every
+	// connection asks for on, refuses the \' escape altogether
+	// (backslash_quote), and is checked before use (requireStandardStrings).
+	cfg.RuntimeParams["standard_conforming_strings"] = "on"
+	cfg.RuntimeParams["backslash_quote"] = "off"
+	cfg.AfterConnect = requireStandardStrings(cfg.AfterConnect)
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
@@ -54,6 +68,27 @@ func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error 
 		return fmt.Errorf("store: connect to postgres at %s: %w", cfg.Host, redactErr(err, dsn))
 	}
 	return nil
+}
+
+// requireStandardStrings fails a new connection on which the server does
+// not read literals by the standard's rules, whatever asked for them:
+// something between the store and the server (a pooler) may not pass the
+// connection's parameters on. then runs afterwards, if not nil.
+func requireStandardStrings(then pgconn.AfterConnectFunc) pgconn.AfterConnectFunc {
+	return func(ctx context.Context, conn *pgconn.PgConn) error {
+		res, err := conn.Exec(ctx, "SHOW standard_conforming_strings").ReadAll()
+		if err != nil {
+			return fmt.Errorf("store: show standard_conforming_strings: %w", err)
+		}
+		if len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "on" {
+			return errors.New("store: the connection has standard_conforming_strings off and it cannot be set on;" +
+				" the store does not run on a server that reads backslashes in literals as escapes (check what sits between it and PostgreSQL)")
+		}
+		if then != nil {
+			return then(ctx, conn)
+		}
+		return nil
+	}
 }
 
 // verifiedTLS makes sslmode=require mean verify-full: a URL that asks for
