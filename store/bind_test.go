@@ -4,9 +4,16 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -185,5 +192,71 @@ func readStartup(c net.Conn) ([]byte, error) {
 		out = append(out, 0)
 		binary.BigEndian.PutUint32(out, uint32(len(out)))
 		return out, nil
+	}
+}
+
+// TestNoFormattedArguments type-checks the store's code and fails on any
+// call that hands bun arguments to format into a statement's text (an
+// args parameter of NewRaw, ExecContext, Where, ...): a statement with
+// arguments must go through the store's query or exec, which bind them.
+func TestNoFormattedArguments(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to list the store's files and dependencies")
+	}
+	list := func(args ...string) []string {
+		out, err := exec.Command(goTool, append([]string{"list"}, args...)...).Output()
+		require.NoError(t, err, "go list %s", strings.Join(args, " "))
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	exports := map[string]string{}
+	for _, line := range list("-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}", ".") {
+		path, file, _ := strings.Cut(line, "\t")
+		exports[path] = file
+	}
+	fset := token.NewFileSet()
+	var files []*ast.File
+	for _, name := range strings.Fields(list("-f", `{{join .GoFiles " "}}`, ".")[0]) {
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		require.NoError(t, err)
+		files = append(files, f)
+	}
+	info := &types.Info{Uses: map[*ast.Ident]types.Object{}}
+	conf := types.Config{Importer: importer.ForCompiler(fset, "gc", func(path string) (io.ReadCloser, error) {
+		return os.Open(exports[path])
+	})}
+	_, err = conf.Check("github.com/gaas-io/gaas/store", fset, files, info)
+	require.NoError(t, err)
+
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			var name *ast.Ident
+			switch fun := call.Fun.(type) {
+			case *ast.SelectorExpr:
+				name = fun.Sel
+			case *ast.Ident:
+				name = fun
+			default:
+				return true
+			}
+			fn, ok := info.Uses[name].(*types.Func)
+			if !ok || fn.Pkg() == nil || !strings.HasPrefix(fn.Pkg().Path(), "github.com/uptrace/bun") {
+				return true
+			}
+			sig := fn.Type().(*types.Signature)
+			params := sig.Params()
+			if !sig.Variadic() || params.At(params.Len()-1).Name() != "args" {
+				return true
+			}
+			if len(call.Args) >= params.Len() {
+				t.Errorf("%s: %s.%s is given arguments to format into SQL; use query or exec, which bind them",
+					fset.Position(call.Pos()), fn.Pkg().Name(), fn.Name())
+			}
+			return true
+		})
 	}
 }
