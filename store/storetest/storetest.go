@@ -29,27 +29,9 @@ var seq atomic.Int64
 // the variable the test is skipped, with a message that says how to run it.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(PostgresEnv)
-	if base == "" {
-		t.Skip("PostgreSQL tests skipped: set " + PostgresEnv + " to a postgres:// URL (.ci/run starts a server and sets it)")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, u := postgres(t)
 	schema := fmt.Sprintf("t_%d_%d", time.Now().UnixNano(), seq.Add(1))
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema on %s: %v", PostgresEnv, err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	create(t, admin, "SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE")
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
@@ -84,32 +66,44 @@ func Seed(t testing.TB) uint64 {
 // variable the test is skipped, as by PostgresDSN.
 func PostgresDatabase(t testing.TB, settings ...string) string {
 	t.Helper()
-	base := os.Getenv(PostgresEnv)
-	if base == "" {
-		t.Skip("PostgreSQL tests skipped: set " + PostgresEnv + " to a postgres:// URL (.ci/run starts a server and sets it)")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, u := postgres(t)
 	name := fmt.Sprintf("gaas_t_%d_%d", time.Now().UnixNano(), seq.Add(1))
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
-		t.Fatalf("create database on %s: %v", PostgresEnv, err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		admin.Close()
-	})
+	create(t, admin, "DATABASE "+name, "DROP DATABASE "+name+" WITH (FORCE)")
 	for _, s := range settings {
 		if _, err := admin.Exec("ALTER DATABASE " + name + " SET " + s); err != nil {
 			t.Fatalf("set %s on database %s: %v", s, name, err)
 		}
 	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// postgres connects to the server that GAAS_TEST_POSTGRES names, until
+// the test ends, and returns the connection and the variable's URL; without
+// the variable it skips the test.
+func postgres(t testing.TB) (*sql.DB, *url.URL) {
+	t.Helper()
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		t.Skip("PostgreSQL tests skipped: set " + PostgresEnv + " to a postgres:// URL (.ci/run starts a server and sets it)")
+	}
 	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", PostgresEnv, err)
+	}
+	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(func() { admin.Close() })
+	return admin, u
+}
+
+// create runs CREATE what on admin, and drop when the test ends.
+func create(t testing.TB, admin *sql.DB, what, drop string) {
+	t.Helper()
+	if _, err := admin.Exec("CREATE " + what); err != nil {
+		t.Fatalf("create %s on %s: %v", what, PostgresEnv, err)
+	}
+	t.Cleanup(func() { admin.Exec(drop) })
 }
