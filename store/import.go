@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -23,13 +25,26 @@ type ImportOptions struct {
 	// resolve usernames that differ only in letter case, which the old
 	// service allowed and gaas does not.
 	Rename map[string]string
+	// Progress, when not nil, is called as rows are written, with the
+	// number of users and jobs written so far (increasing, ending at total)
+	// and the number to write; nil means nothing is reported. It runs on
+	// the importing goroutine, inside the import's transaction, so it
+	// should return quickly.
+	Progress func(done, total int)
 }
+
+// progressEvery is how many rows an import writes between two calls of
+// ImportOptions.Progress.
+const progressEvery = 1000
 
 // ImportReport says what an import did, and every anomaly in the old data
 // with what was done about it.
 type ImportReport struct {
 	Users, Jobs, Charged int
-	Anomalies            []string
+	// Refunded counts the REJECTED and CANCELLED jobs whose charge is
+	// followed by a refund in the ledger.
+	Refunded  int
+	Anomalies []string
 }
 
 // oldUser and oldJob are rows of the FastAPI service's schema, where every
@@ -75,15 +90,23 @@ func HoursFromFloat(f float64) (h gaas.Hours, ok bool) {
 // admin. Balances and job hours become Hours by HoursFromFloat; a NULL,
 // NaN or negative balance imports as 0. Each user's ledger starts with a
 // "set" entry, the opening balance, followed by a charge for each of their
-// jobs, ending at the old balance, so that rejecting an imported job
-// refunds it as it would a new one. A job whose hours are NULL, NaN, not
-// positive or below a milli-hour is imported with 0 hours and a charge of
-// 0: it can never refund anything. Every such correction is in the report.
+// jobs, and right after it a refund of the whole charge for a REJECTED or
+// CANCELLED job, ending at the old balance, which already holds those
+// hours: Check finds every job charged and refunded as its status says,
+// and rejecting an imported job refunds it as it would a new one. Should
+// the old balance be too low for a refunded job's charge to have been paid
+// before its refund, the opening balance is raised by the shortfall and a
+// closing "set" entry takes it back, so that no balance in the ledger is
+// negative. A job whose hours are NULL, NaN, not positive or below a
+// milli-hour is imported with 0 hours and a charge of 0: it can never
+// refund anything. Text that is not valid UTF-8 has each bad sequence
+// replaced by U+FFFD. Every such correction is in the report.
 //
 // It refuses a store that already holds users unless opts.Merge, and then
-// any id or username that collides; and usernames that differ only in
-// letter case, unless opts.Rename resolves them. Running it twice never
-// doubles anything.
+// any user id, username or job id that collides; ids of 0 or below; text
+// the database cannot hold (a NUL or another control character), named by
+// row and field; and usernames that differ only in letter case, unless
+// opts.Rename resolves them. Running it twice never doubles anything.
 func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOptions) (ImportReport, error) {
 	var rep ImportReport
 	users, jobs, err := readFastAPI(ctx, fromPath)
@@ -115,8 +138,20 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 				clashes = append(clashes, fmt.Sprintf("username %s (id %d here, id %d imported)", e.Username, e.ID, u.id))
 			}
 		}
+		jobClashes, err := clashingJobs(ctx, tx, plan.jobs)
+		if err != nil {
+			return err
+		}
+		clashes = append(clashes, jobClashes...)
 		if len(clashes) > 0 {
 			return fmt.Errorf("%w: already in the target: %s", ErrImport, strings.Join(clashes, "; "))
+		}
+		total, done := len(plan.users)+len(plan.jobs), 0
+		progress := func() {
+			done++
+			if opts.Progress != nil && (done%progressEvery == 0 || done == total) {
+				opts.Progress(done, total)
+			}
 		}
 		for _, u := range plan.users {
 			if _, err := exec(ctx, tx,
@@ -129,6 +164,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 				CreatedAt: now}); err != nil {
 				return err
 			}
+			progress()
 		}
 		balance := map[int64]gaas.Hours{}
 		for _, u := range plan.users {
@@ -151,6 +187,31 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 			if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ActorID: j.userID,
 				Kind: string(gaas.LedgerCharge), Delta: -int64(j.hours), Balance: int64(balance[j.userID]),
 				Reason: reason, CreatedAt: now}); err != nil {
+				return err
+			}
+			if j.refunded() {
+				if balance[j.userID], err = addBalance(ctx, tx, j.userID, j.hours); err != nil {
+					return err
+				}
+				reason := fmt.Sprintf("job %d was %s in the FastAPI service", j.id, strings.ToLower(string(j.status)))
+				if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ActorID: j.userID,
+					Kind: string(gaas.LedgerRefund), Delta: int64(j.hours), Balance: int64(balance[j.userID]),
+					Reason: reason, CreatedAt: now}); err != nil {
+					return err
+				}
+			}
+			progress()
+		}
+		for _, u := range plan.users {
+			if u.shortfall == 0 {
+				continue
+			}
+			if balance[u.id], err = addBalance(ctx, tx, u.id, -u.shortfall); err != nil {
+				return err
+			}
+			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ActorID: u.id, Kind: string(gaas.LedgerSet),
+				Delta: -int64(u.shortfall), Balance: int64(balance[u.id]), Reason: "balance imported from the FastAPI service",
+				CreatedAt: now}); err != nil {
 				return err
 			}
 		}
@@ -180,6 +241,10 @@ type importUser struct {
 	hash     string
 	role     gaas.Role
 	opening  gaas.Hours // the balance before the imported jobs' charges
+	// shortfall is what the opening balance holds beyond the old balance
+	// plus the charges that were not refunded, so that no charge takes the
+	// balance below zero before its refund; a closing entry takes it back.
+	shortfall gaas.Hours
 }
 
 type importJob struct {
@@ -189,11 +254,58 @@ type importJob struct {
 	status           gaas.JobStatus
 }
 
+// refunded reports whether the job's charge is followed by its refund: the
+// old service kept no ledger, so a REJECTED or CANCELLED job gets both.
+func (j importJob) refunded() bool { return j.status.RefundsAll() && j.hours > 0 }
+
 type importPlan struct {
 	users  []importUser
 	jobs   []importJob
 	byID   map[int64]importUser
 	byName map[string]importUser
+}
+
+// clashingJobs names the jobs of the plan, sorted by id, whose ids the
+// target already holds. It reads only the target's ids in the plan's range,
+// one at a time.
+func clashingJobs(ctx context.Context, tx bun.Tx, jobs []importJob) ([]string, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM jobs WHERE id >= ? AND id <= ? ORDER BY id", jobs[0].id, jobs[len(jobs)-1].id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	const named = 20
+	var ids []string
+	n, k := 0, 0
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		// Both lists are in order of id: walk them together.
+		for k < len(jobs) && jobs[k].id < id {
+			k++
+		}
+		if k == len(jobs) || jobs[k].id != id {
+			continue
+		}
+		if n++; n <= named {
+			ids = append(ids, fmt.Sprint(id))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case n == 0:
+		return nil, nil
+	case n > named:
+		ids = append(ids, fmt.Sprintf("and %d more", n-named))
+	}
+	return []string{fmt.Sprintf("job ids %s", strings.Join(ids, ", "))}, nil
 }
 
 func readFastAPI(ctx context.Context, path string) ([]oldUser, []oldJob, error) {
@@ -222,37 +334,57 @@ func planImport(users []oldUser, jobs []oldJob, opts ImportOptions, rep *ImportR
 	var problems []string
 	for _, o := range users {
 		u := importUser{id: o.ID, username: o.Username.String, hash: o.Hash.String, role: gaas.RoleUser}
-		if to, ok := opts.Rename[u.username]; ok && o.Username.Valid {
-			report("user %d: renamed from %s to %s", u.id, u.username, to)
-			renamed[u.username] = true
+		if u.id <= 0 {
+			problems = append(problems, fmt.Sprintf("user %d: ids must be 1 or more; give the user another id", u.id))
+		}
+		var bad int
+		if u.username, bad = validUTF8(u.username); bad >= 0 {
+			report("user %d: username %q: invalid UTF-8 at byte %d replaced with U+FFFD", u.id, u.username, bad)
+		}
+		// A rename names the old username as stored, or as it reads once
+		// invalid UTF-8 is replaced.
+		from := o.Username.String
+		if _, ok := opts.Rename[from]; !ok {
+			from = u.username
+		}
+		if to, ok := opts.Rename[from]; ok && o.Username.Valid {
+			report("user %d: renamed from %s to %s", u.id, shown(u.username), to)
+			renamed[from] = true
 			u.username = to
 		}
+		name := shown(u.username)
 		if err := gaas.ValidateUsername(u.username); err != nil {
 			problems = append(problems, fmt.Sprintf("user %d: username %q is not valid here (%v); rename it", u.id, u.username, err))
 		}
 		if other, ok := plan.byName[strings.ToLower(u.username)]; ok {
 			problems = append(problems, fmt.Sprintf("users %d (%s) and %d (%s) differ only in letter case; rename one, e.g. %s=%s%d",
-				other.id, other.username, u.id, u.username, u.username, strings.ToLower(u.username), u.id))
+				other.id, shown(other.username), u.id, name, name, shown(strings.ToLower(u.username)), u.id))
 		}
 		switch role := o.Role.String; {
 		case o.Role.Valid && role == string(gaas.RoleAdmin):
 			u.role = gaas.RoleAdmin
 		case !o.Role.Valid || role != string(gaas.RoleUser):
-			report("user %d (%s): role %q is not a role here; imported as user", u.id, u.username, nullText(o.Role))
+			report("user %d (%s): role %q is not a role here; imported as user", u.id, name, nullText(o.Role))
+		}
+		if u.hash, bad = validUTF8(u.hash); bad >= 0 {
+			report("user %d (%s): password_hash: invalid UTF-8 at byte %d replaced with U+FFFD", u.id, name, bad)
+		}
+		if err := gaas.ValidateControls("password_hash", u.hash, false); err != nil {
+			problems = append(problems, fmt.Sprintf("user %d (%s): %v; correct the row", u.id, name, err))
 		}
 		if !strings.HasPrefix(u.hash, "$pbkdf2-sha256$") {
-			report("user %d (%s): the password hash is not pbkdf2_sha256; the account cannot log in until an admin resets it", u.id, u.username)
+			report("user %d (%s): the password hash is not pbkdf2_sha256; the account cannot log in until an admin resets it", u.id, name)
 		}
 		switch h, ok := HoursFromFloat(o.Quota.Float64); {
 		case !o.Quota.Valid || math.IsNaN(o.Quota.Float64):
-			report("user %d (%s): balance %s is not a number; imported as 0", u.id, u.username, nullFloat(o.Quota))
+			report("user %d (%s): balance %s is not a number; imported as 0", u.id, name, nullFloat(o.Quota))
 		case !ok && o.Quota.Float64 > 0:
-			problems = append(problems, fmt.Sprintf("user %d (%s): balance %v is above the maximum of %s hours", u.id, u.username, o.Quota.Float64, gaas.MaxHours))
+			problems = append(problems, fmt.Sprintf("user %d (%s): balance %v is above the maximum of %s hours", u.id, name, o.Quota.Float64, gaas.MaxHours))
 		case !ok || h < 0:
-			report("user %d (%s): balance %s is negative; imported as 0", u.id, u.username, nullFloat(o.Quota))
+			report("user %d (%s): balance %s is negative; imported as 0", u.id, name, nullFloat(o.Quota))
 		default:
 			if float64(h)/float64(gaas.Hour) != o.Quota.Float64 {
-				report("user %d (%s): balance %v rounded to %s", u.id, u.username, o.Quota.Float64, h)
+				report("user %d (%s): balance %v rounded to %s", u.id, name, o.Quota.Float64, h)
 			}
 			u.opening = h
 		}
@@ -269,8 +401,14 @@ func planImport(users []oldUser, jobs []oldJob, opts ImportOptions, rep *ImportR
 	for i, u := range plan.users {
 		index[u.id] = i
 	}
+	// What each user's imported entries have taken from their balance, after
+	// the jobs so far and at most.
+	taken := make([]struct{ now, peak gaas.Hours }, len(plan.users))
 	for _, o := range jobs {
 		j := importJob{id: o.ID, userID: o.UserID.Int64, command: o.Command.String, gpuType: o.GPUType.String, status: gaas.JobStatus(o.Status.String)}
+		if j.id <= 0 {
+			problems = append(problems, fmt.Sprintf("job %d: ids must be 1 or more; give the job another id", j.id))
+		}
 		i, ok := index[j.userID]
 		if !o.UserID.Valid || !ok {
 			problems = append(problems, fmt.Sprintf("job %d: belongs to user %s, who does not exist", j.id, nullInt(o.UserID)))
@@ -281,6 +419,13 @@ func planImport(users []oldUser, jobs []oldJob, opts ImportOptions, rep *ImportR
 		}
 		if !o.Command.Valid || !o.GPUType.Valid {
 			report("job %d: command or gpu_type is NULL; imported as empty text", j.id)
+		}
+		var bad int
+		if j.command, bad = validUTF8(j.command); bad >= 0 {
+			report("job %d: command: invalid UTF-8 at byte %d replaced with U+FFFD", j.id, bad)
+		}
+		if j.gpuType, bad = validUTF8(j.gpuType); bad >= 0 {
+			report("job %d: gpu_type: invalid UTF-8 at byte %d replaced with U+FFFD", j.id, bad)
 		}
 		if err := errors.Join(gaas.ValidateControls("command", j.command, true), gaas.ValidateControls("gpu_type", j.gpuType, false)); err != nil {
 			problems = append(problems, fmt.Sprintf("job %d: %v; correct the row", j.id, err))
@@ -299,13 +444,32 @@ func planImport(users []oldUser, jobs []oldJob, opts ImportOptions, rep *ImportR
 			j.hours = h
 			rep.Charged++
 		}
-		// The opening balance is what the user had before this job's charge.
-		plan.users[i].opening += j.hours
+		t := &taken[i]
+		t.now += j.hours
+		t.peak = max(t.peak, t.now)
+		if j.refunded() {
+			// The old balance already holds the hours, and stays.
+			t.now -= j.hours
+			rep.Refunded++
+			report("job %d: %s with no refund on record; its %s hours are charged and refunded, and the balance stays the old one", j.id, j.status, j.hours)
+		}
 		plan.jobs = append(plan.jobs, j)
 	}
-	for _, u := range plan.users {
+	for i := range plan.users {
+		u, t := &plan.users[i], taken[i]
+		// The opening balance is the old one plus what the entries take
+		// from it, and more if a charge would otherwise take it below zero
+		// before its refund.
+		old := u.opening
+		u.opening += t.now
+		if short := t.peak - t.now - old; short > 0 {
+			u.opening += short
+			u.shortfall = short
+			report("user %d (%s): a balance of %s cannot have paid for the charges before their refunds; the ledger opens %s hours higher and a closing set entry takes them back",
+				u.id, shown(u.username), old, short)
+		}
 		if u.opening > gaas.MaxHours {
-			problems = append(problems, fmt.Sprintf("user %d (%s): %s hours is above the maximum", u.id, u.username, u.opening))
+			problems = append(problems, fmt.Sprintf("user %d (%s): %s hours is above the maximum", u.id, shown(u.username), u.opening))
 		}
 	}
 	if len(problems) > 0 {
@@ -318,6 +482,29 @@ func planImport(users []oldUser, jobs []oldJob, opts ImportOptions, rep *ImportR
 	}
 	rep.Users, rep.Jobs = len(plan.users), len(plan.jobs)
 	return plan, nil
+}
+
+// validUTF8 returns s with each invalid UTF-8 sequence replaced by U+FFFD,
+// and the byte at which the first was, or -1 when s is valid.
+func validUTF8(s string) (string, int) {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return strings.ToValidUTF8(s, "\uFFFD"), i
+			}
+		}
+	}
+	return s, -1
+}
+
+// shown is a username of the old data as a message shows it: as it is when
+// it is valid here, quoted otherwise, so that no control character reaches
+// a terminal or a log.
+func shown(username string) string {
+	if gaas.ValidateUsername(username) != nil {
+		return strconv.Quote(username)
+	}
+	return username
 }
 
 func nullText(s sql.NullString) string {

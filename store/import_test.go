@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,20 +34,18 @@ func TestImportFastAPI(t *testing.T) {
 
 		rep, err := db.ImportFastAPI(ctx, old, store.ImportOptions{Rename: seedRename})
 		require.NoError(t, err)
+		requireChecked(t, db)
 		assert.Equal(t, len(users), rep.Users)
 		assert.Equal(t, len(jobs), rep.Jobs)
 		assert.Equal(t, 7, rep.Charged)
-		anomalies := strings.Join(rep.Anomalies, "\n")
-		for _, want := range []string{
+		assertAnomalies(t, rep,
 			"user 4: renamed from Alice to alice2",
 			`user 5 (mallory): role "superuser" is not a role here; imported as user`,
 			"user 6 (nan): balance NULL is not a number; imported as 0",
 			"user 2 (alice): balance 6.200000000000001 rounded to 6.2",
 			"job 7: estimated hours -3 are not positive; imported with 0 hours, nothing charged",
 			"job 9: estimated hours NULL are not a number; imported with 0 hours, nothing charged",
-		} {
-			assert.Contains(t, anomalies, want)
-		}
+		)
 
 		root, _, err := db.Users.Credentials(ctx, "root")
 		require.NoError(t, err)
@@ -125,10 +124,30 @@ func oldDB(t *testing.T, statements ...string) string {
 	return path
 }
 
+// assertAnomalies asserts that the report holds each of the anomalies.
+func assertAnomalies(t *testing.T, rep store.ImportReport, want ...string) {
+	t.Helper()
+	anomalies := strings.Join(rep.Anomalies, "\n")
+	for _, w := range want {
+		assert.Contains(t, anomalies, w)
+	}
+}
+
+// requireChecked fails the test unless store.Check finds every invariant
+// holding.
+func requireChecked(t *testing.T, db *store.DB) {
+	t.Helper()
+	report, err := db.Check(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, report.Violations)
+}
+
 func TestImportMergeAndDirtyData(t *testing.T) {
 	ctx := context.Background()
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db) // the target already holds an admin, id 1
+
+		f.submit(t, f.admin.ID, 1000) // and job 1
 
 		_, err := db.ImportFastAPI(ctx, oldDB(t, `INSERT INTO users VALUES (100, 'zed', '$pbkdf2-sha256$1$AA$AA', 'user', 1.0)`), store.ImportOptions{})
 		require.ErrorIs(t, err, store.ErrImport)
@@ -145,15 +164,33 @@ func TestImportMergeAndDirtyData(t *testing.T) {
 				`INSERT INTO jobs VALUES (1, 'py' || char(0) || 'thon', 'A', 1.0, 'PENDING', 100)`},
 			"escape in a gpu_type": {`INSERT INTO users VALUES (100, 'zed', 'h', 'user', 1.0)`,
 				`INSERT INTO jobs VALUES (1, 'x', 'A' || char(27) || '[2J', 1.0, 'PENDING', 100)`},
+			"NUL in a password hash": {`INSERT INTO users VALUES (100, 'zed', 'h' || char(0), 'user', 1.0)`},
+			"NUL in a username":      {`INSERT INTO users VALUES (100, 'z' || char(0) || 'd', 'h', 'user', 1.0)`},
+			"NUL in a status": {`INSERT INTO users VALUES (100, 'zed', 'h', 'user', 1.0)`,
+				`INSERT INTO jobs VALUES (2, 'x', 'A', 1.0, 'PEND' || char(0), 100)`},
+			"invalid UTF-8 in a username": {`INSERT INTO users VALUES (100, CAST(x'7a6564ff' AS TEXT), 'h', 'user', 1.0)`},
+			"user id 0":                   {`INSERT INTO users VALUES (0, 'zed', 'h', 'user', 1.0)`},
+			"negative job id": {`INSERT INTO users VALUES (100, 'zed', 'h', 'user', 1.0)`,
+				`INSERT INTO jobs VALUES (-3, 'x', 'A', 1.0, 'PENDING', 100)`},
+			"job id clash": {`INSERT INTO users VALUES (100, 'zed', 'h', 'user', 1.0)`,
+				`INSERT INTO jobs VALUES (1, 'x', 'A', 1.0, 'PENDING', 100)`},
 		} {
 			t.Run(name, func(t *testing.T) {
 				_, err := db.ImportFastAPI(ctx, oldDB(t, stmts...), store.ImportOptions{Merge: true})
 				require.ErrorIs(t, err, store.ErrImport)
-				switch name {
-				case "NUL in a command":
-					assert.Contains(t, err.Error(), "job 1: invalid input: command: holds the control character U+0000 at byte 2")
-				case "escape in a gpu_type":
-					assert.Contains(t, err.Error(), "job 1: invalid input: gpu_type: holds the control character U+001B at byte 1")
+				want := map[string]string{
+					"NUL in a command":            "job 1: invalid input: command: holds the control character U+0000 at byte 2",
+					"escape in a gpu_type":        "job 1: invalid input: gpu_type: holds the control character U+001B at byte 1",
+					"NUL in a password hash":      "user 100 (zed): invalid input: password_hash: holds the control character U+0000 at byte 1",
+					"NUL in a username":           `user 100: username "z\x00d" is not valid here`,
+					"NUL in a status":             `job 2: status "PEND\x00" is not a status here`,
+					"invalid UTF-8 in a username": "user 100: username \"zed\uFFFD\" is not valid here",
+					"user id 0":                   "user 0: ids must be 1 or more",
+					"negative job id":             "job -3: ids must be 1 or more",
+					"job id clash":                "already in the target: job ids 1",
+				}[name]
+				if want != "" {
+					assert.Contains(t, err.Error(), want)
 				}
 				_, _, err = db.Users.Credentials(ctx, "zed")
 				require.ErrorIs(t, err, gaas.ErrNotFound, "nothing was written")
@@ -169,22 +206,147 @@ func TestImportMergeAndDirtyData(t *testing.T) {
 			`INSERT INTO jobs VALUES (51, 'y', 'H100', 0.1, 'RUNNING', 101)`,
 		), store.ImportOptions{Merge: true})
 		require.NoError(t, err)
+		requireChecked(t, db)
 		assert.Equal(t, 2, rep.Users)
-		anomalies := strings.Join(rep.Anomalies, "\n")
-		for _, want := range []string{
+		assertAnomalies(t, rep,
 			`user 100 (zed): role "NULL" is not a role here; imported as user`,
 			"user 100 (zed): balance -2 is negative; imported as 0",
 			"user 101 (yan): the password hash is not pbkdf2_sha256",
 			"job 50: command or gpu_type is NULL",
 			"job 50: estimated hours 0.0001 are not positive; imported with 0 hours",
-		} {
-			assert.Contains(t, anomalies, want)
-		}
+		)
 		yan, err := db.Users.User(ctx, f.admin.ID, 101)
 		require.NoError(t, err)
 		assert.Equal(t, gaas.Hours(300), yan.Balance)
 		assert.True(t, yan.IsAdmin())
 	})
+}
+
+// REJECTED and CANCELLED jobs of the old service import with their charge
+// and its refund, so that Check passes, and every balance stays the old one.
+func TestImportRefundsRejectedAndCancelled(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		rep, err := db.ImportFastAPI(ctx, oldDB(t,
+			`INSERT INTO users VALUES (1, 'root', 'h', 'admin', 0.0)`,
+			`INSERT INTO users VALUES (10, 'ann', 'h', 'user', 4.0)`,
+			`INSERT INTO users VALUES (11, 'bob', 'h', 'user', 0.0)`,
+			`INSERT INTO jobs VALUES (1, 'x', 'A', 1.0, 'PENDING', 10)`,
+			`INSERT INTO jobs VALUES (2, 'x', 'A', 2.5, 'REJECTED', 10)`,
+			`INSERT INTO jobs VALUES (3, 'x', 'A', 0.5, 'CANCELLED', 10)`,
+			`INSERT INTO jobs VALUES (4, 'x', 'A', 3.0, 'COMPLETED', 10)`,
+			`INSERT INTO jobs VALUES (5, 'x', 'A', 1.0, 'FAILED', 10)`,
+			`INSERT INTO jobs VALUES (6, 'x', 'A', NULL, 'REJECTED', 10)`,
+			// bob's balance of 0 cannot have paid for job 7 before its refund.
+			`INSERT INTO jobs VALUES (7, 'x', 'A', 2.0, 'CANCELLED', 11)`,
+		), store.ImportOptions{})
+		require.NoError(t, err)
+		requireChecked(t, db)
+		assert.Equal(t, 6, rep.Charged)
+		assert.Equal(t, 3, rep.Refunded)
+		assertAnomalies(t, rep,
+			"job 2: REJECTED with no refund on record; its 2.5 hours are charged and refunded, and the balance stays the old one",
+			"job 3: CANCELLED with no refund on record; its 0.5 hours are charged and refunded",
+			"job 7: CANCELLED with no refund on record; its 2 hours are charged and refunded",
+			"user 11 (bob): a balance of 0 cannot have paid for the charges before their refunds; the ledger opens 2 hours higher and a closing set entry takes them back",
+		)
+		assert.NotContains(t, strings.Join(rep.Anomalies, "\n"), "job 6: REJECTED", "a job charged nothing has nothing to refund")
+
+		type entry struct {
+			Kind    gaas.LedgerKind
+			Delta   gaas.Hours
+			Balance gaas.Hours
+		}
+		ledger := func(userID int64) []entry {
+			page, err := db.Quota.Ledger(ctx, 1, userID, gaas.Page{Limit: 100})
+			require.NoError(t, err)
+			var out []entry
+			for _, e := range page.Items {
+				out = append(out, entry{e.Kind, e.Delta, e.Balance})
+			}
+			return out
+		}
+		assert.Equal(t, []entry{
+			{gaas.LedgerSet, 9000, 9000},
+			{gaas.LedgerCharge, -1000, 8000},
+			{gaas.LedgerCharge, -2500, 5500}, {gaas.LedgerRefund, 2500, 8000},
+			{gaas.LedgerCharge, -500, 7500}, {gaas.LedgerRefund, 500, 8000},
+			{gaas.LedgerCharge, -3000, 5000},
+			{gaas.LedgerCharge, -1000, 4000},
+			{gaas.LedgerCharge, 0, 4000},
+		}, ledger(10))
+		assert.Equal(t, []entry{
+			{gaas.LedgerSet, 2000, 2000},
+			{gaas.LedgerCharge, -2000, 0}, {gaas.LedgerRefund, 2000, 2000},
+			{gaas.LedgerSet, -2000, 0},
+		}, ledger(11))
+
+		// Rejecting the imported PENDING job refunds it as a new one.
+		_, err = db.Jobs.Transition(ctx, 1, 1, gaas.StatusRejected, nil)
+		require.NoError(t, err)
+		balance, err := db.Quota.Balance(ctx, 1, 10)
+		require.NoError(t, err)
+		assert.Equal(t, gaas.Hours(5000), balance)
+		requireChecked(t, db)
+	})
+}
+
+// Text that is not valid UTF-8 is repaired with U+FFFD, each time with an
+// anomaly naming the row and the field; a username so repaired must be
+// renamed, by its name as stored or as it reads once repaired.
+func TestImportInvalidUTF8(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		rep, err := db.ImportFastAPI(ctx, oldDB(t,
+			`INSERT INTO users VALUES (1, 'root', CAST(x'2468ff' AS TEXT), 'admin', 1.0)`,
+			`INSERT INTO users VALUES (2, CAST(x'7961ff6e' AS TEXT), 'h', 'user', 1.0)`,
+			`INSERT INTO users VALUES (3, CAST(x'7862ff' AS TEXT), 'h', 'user', 1.0)`,
+			`INSERT INTO jobs VALUES (1, CAST(x'66ff6f' AS TEXT), CAST(x'41ff' AS TEXT), 0.5, 'PENDING', 1)`,
+		), store.ImportOptions{Rename: map[string]string{"ya\uFFFDn": "yan", "xb\xff": "xb2"}})
+		require.NoError(t, err)
+		requireChecked(t, db)
+		assertAnomalies(t, rep,
+			"user 1 (root): password_hash: invalid UTF-8 at byte 2 replaced with U+FFFD",
+			"user 2: username \"ya\uFFFDn\": invalid UTF-8 at byte 2 replaced with U+FFFD",
+			"user 2: renamed from \"ya\uFFFDn\" to yan",
+			"user 3: username \"xb\uFFFD\": invalid UTF-8 at byte 2 replaced with U+FFFD",
+			"user 3: renamed from \"xb\uFFFD\" to xb2",
+			"job 1: command: invalid UTF-8 at byte 1 replaced with U+FFFD",
+			"job 1: gpu_type: invalid UTF-8 at byte 1 replaced with U+FFFD",
+		)
+		j, err := db.Jobs.Get(ctx, 1, 1)
+		require.NoError(t, err)
+		assert.Equal(t, "f\uFFFDo", j.Command)
+		assert.Equal(t, "A\uFFFD", j.GPUType)
+		for id, name := range map[int64]string{2: "yan", 3: "xb2"} {
+			u, err := db.Users.User(ctx, 1, id)
+			require.NoError(t, err)
+			assert.Equal(t, name, u.Username)
+		}
+	})
+}
+
+// Progress is told, in increasing counts, how many rows an import wrote.
+func TestImportProgress(t *testing.T) {
+	db := newTestStore(t)
+	const jobs = 2500
+	type call struct{ done, total int }
+	var calls []call
+	_, err := db.ImportFastAPI(context.Background(), oldDB(t,
+		`INSERT INTO users VALUES (1, 'root', 'h', 'admin', 0.0)`,
+		fmt.Sprintf(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
+			INSERT INTO jobs SELECT i, 'x', 'A', 0.001, 'PENDING', 1 FROM n`, jobs),
+	), store.ImportOptions{Progress: func(done, total int) { calls = append(calls, call{done, total}) }})
+	require.NoError(t, err)
+	requireChecked(t, db)
+	require.GreaterOrEqual(t, len(calls), 3, "%v", calls)
+	for i, c := range calls {
+		assert.Equal(t, 1+jobs, c.total)
+		if i > 0 {
+			assert.Greater(t, c.done, calls[i-1].done)
+		}
+	}
+	assert.Equal(t, call{1 + jobs, 1 + jobs}, calls[len(calls)-1])
 }
 
 func TestHoursFromFloat(t *testing.T) {
