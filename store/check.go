@@ -51,13 +51,26 @@ const maxViolations = 100
 // kind needs. It reads a consistent snapshot and writes nothing, so it may
 // run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
+	return db.CheckWith(ctx, CheckOptions{})
+}
+
+// CheckOptions steer CheckWith.
+type CheckOptions struct {
+	// Progress, when not nil, is called after each step of the check (the
+	// counts, then each rule, each one a scan of a table or two) with the
+	// steps done and the number of steps; nil means nothing is reported.
+	Progress func(done, total int)
+}
+
+// CheckWith is Check, telling opts.Progress how far it is.
+func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) {
 	var r Report
-	var opts *sql.TxOptions
+	var txOpts *sql.TxOptions
 	if db.postgres {
 		// One snapshot for every query, while writers go on.
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+		txOpts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	tx, err := db.r.BeginTx(ctx, opts)
+	tx, err := db.r.BeginTx(ctx, txOpts)
 	if err != nil {
 		return r, fmt.Errorf("store: check: %w", err)
 	}
@@ -116,7 +129,13 @@ func (db *DB) Check(ctx context.Context) (Report, error) {
 			   OR (l.kind = 'charge' AND l.delta > 0) OR (l.kind = 'refund' AND l.delta < 0)
 			   OR u.id IS NULL`},
 	}
-	for _, c := range checks {
+	progress := func(done int) {
+		if opts.Progress != nil {
+			opts.Progress(done, 1+len(checks))
+		}
+	}
+	progress(1)
+	for i, c := range checks {
 		var found []Violation
 		if err := tx.NewRaw(c.query+fmt.Sprintf(" LIMIT %d", maxViolations)).Scan(ctx, &found); err != nil {
 			return r, fmt.Errorf("store: check %s: %w", c.rule, err)
@@ -125,6 +144,7 @@ func (db *DB) Check(ctx context.Context) (Report, error) {
 			v.Rule = c.rule
 			r.Violations = append(r.Violations, v)
 		}
+		progress(2 + i)
 	}
 	return r, nil
 }

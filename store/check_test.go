@@ -78,3 +78,29 @@ func ledgerInsert(user int64, job, kind string, delta, balance gaas.Hours) strin
 	return fmt.Sprintf("INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at)"+
 		" VALUES (%d, %s, %d, '%s', %d, %d, 'around the store', '2026-01-01')", user, job, user, kind, delta, balance)
 }
+
+// Progress is told, in increasing counts, how many steps of the check are
+// done, ending with all of them; the report is Check's.
+func TestCheckProgress(t *testing.T) {
+	db := newTestStore(t)
+	f := newFixture(t, db)
+	f.submit(t, f.user(t, 5000).ID, 1000)
+	type call struct{ done, total int }
+	var calls []call
+	report, err := db.CheckWith(context.Background(), store.CheckOptions{Progress: func(done, total int) {
+		calls = append(calls, call{done, total})
+	}})
+	require.NoError(t, err)
+	assert.True(t, report.OK(), "%v", report.Violations)
+	assert.Equal(t, 2, report.Users)
+	require.NotEmpty(t, calls)
+	total := calls[0].total
+	for i, c := range calls {
+		assert.Equal(t, total, c.total)
+		if i > 0 {
+			assert.Greater(t, c.done, calls[i-1].done)
+		}
+	}
+	assert.Equal(t, call{total, total}, calls[len(calls)-1])
+	assert.Len(t, calls, total, "one call per step")
+}
