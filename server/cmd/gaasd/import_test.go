@@ -18,10 +18,17 @@ import (
 )
 
 func importInto(t *testing.T, db string, args ...string) (string, error) {
-	var out bytes.Buffer
+	out, _, err := importWithStderr(t, db, args...)
+	return out, err
+}
+
+// importWithStderr runs import-fastapi of the sample into db and returns
+// its stdout and its stderr.
+func importWithStderr(t *testing.T, db string, args ...string) (string, string, error) {
+	var out, errs bytes.Buffer
 	err := run(context.Background(), append([]string{"import-fastapi", "-from", storetest.FastAPISample(t), "-db", db}, args...),
-		func(string) string { return "" }, &out, io.Discard)
-	return out.String(), err
+		func(string) string { return "" }, &out, &errs)
+	return out.String(), errs.String(), err
 }
 
 // Users of the FastAPI version move over with one command and log in with
@@ -39,8 +46,10 @@ func TestImportFastAPIAndOldClients(t *testing.T) {
 			assert.Contains(t, err.Error(), "nothing was imported")
 			assert.Contains(t, err.Error(), "differ only in letter case")
 
-			out, err = importInto(t, db, "-rename", "Alice=alice2")
+			out, summary, err := importWithStderr(t, db, "-rename", "Alice=alice2")
 			require.NoError(t, err)
+			assert.Regexp(t, `^import-fastapi: 15 rows written in [0-9.]+ s \([0-9]+ rows/s\)\n$`, summary,
+				"stderr, not a terminal here, holds the summary and no progress line")
 			assert.Contains(t, out, "imported 6 users and 9 jobs")
 			assert.Contains(t, out, `anomaly: user 5 (mallory): role "superuser" is not a role here; imported as user`)
 			assert.Contains(t, out, "anomaly: job 7: estimated hours -3 are not positive")

@@ -326,10 +326,11 @@ func TestCheckCommand(t *testing.T) {
 	status, _ := g.json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password"}`)
 	require.Equal(t, http.StatusCreated, status)
 
-	var out bytes.Buffer
+	var out, errs bytes.Buffer
 	noenv := func(string) string { return "" }
-	require.NoError(t, run(context.Background(), []string{"check", "-db", db}, noenv, &out, io.Discard), "on a live database")
+	require.NoError(t, run(context.Background(), []string{"check", "-db", db}, noenv, &out, &errs), "on a live database")
 	assert.Contains(t, out.String(), "checked 1 users, 0 jobs and 1 ledger entries")
+	assert.Regexp(t, `^check: 2 rows checked in [0-9.]+ s \([0-9]+ rows/s\)\n$`, errs.String(), "the summary, and no progress line off a terminal")
 	g.stop(t)
 
 	raw, err := sql.Open(sqliteshim.ShimName, db)

@@ -34,7 +34,9 @@ func (r renames) Set(v string) error {
 
 // runImport is "gaasd import-fastapi": it copies a database of the
 // original FastAPI service into the database that -db names, all or
-// nothing, and prints what it did and every anomaly it corrected.
+// nothing, and prints what it did and every anomaly it corrected. On
+// stderr it shows its progress when that is a terminal, and a summary line
+// always.
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gaasd import-fastapi", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -62,15 +64,18 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("open database %s: %w", store.RedactDSN(*db), err)
 	}
 	defer target.Close()
-	rep, err := target.ImportFastAPI(ctx, *from, store.ImportOptions{Merge: *merge, Rename: rename})
+	progress := newProgressLine(stderr, "import-fastapi", "rows")
+	rep, err := target.ImportFastAPI(ctx, *from, store.ImportOptions{Merge: *merge, Rename: rename, Progress: progress.update})
+	progress.finish()
 	for _, a := range rep.Anomalies {
 		fmt.Fprintln(stdout, "anomaly:", a)
 	}
 	if err != nil {
 		return fmt.Errorf("import-fastapi: nothing was imported: %w", err)
 	}
-	fmt.Fprintf(stdout, "imported %d users and %d jobs from %s into %s; %d jobs charged, %d anomalies corrected\n",
-		rep.Users, rep.Jobs, *from, store.RedactDSN(*db), rep.Charged, len(rep.Anomalies))
+	fmt.Fprintf(stdout, "imported %d users and %d jobs from %s into %s; %d jobs charged, %d refunded, %d anomalies corrected\n",
+		rep.Users, rep.Jobs, *from, store.RedactDSN(*db), rep.Charged, rep.Refunded, len(rep.Anomalies))
+	progress.summary(rep.Users+rep.Jobs, "rows", "written")
 	return nil
 }
 
@@ -121,7 +126,9 @@ func envOr(getenv func(string) string, name, def string) string {
 var errViolations = errors.New("check: invariants are broken")
 
 // runCheck is "gaasd check": it verifies the ledger invariants of a live or
-// stopped database (store.Check) and prints what it found.
+// stopped database (store.Check) and prints what it found. On stderr it
+// shows its progress, rule by rule, when that is a terminal, and a summary
+// line always.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gaasd check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -137,10 +144,13 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("open database %s: %w", store.RedactDSN(*db), err)
 	}
 	defer target.Close()
-	rep, err := target.Check(ctx)
+	progress := newProgressLine(stderr, "check", "steps")
+	rep, err := target.CheckWith(ctx, store.CheckOptions{Progress: progress.update})
+	progress.finish()
 	if err != nil {
 		return err
 	}
+	progress.summary(rep.Users+rep.Jobs+rep.Entries, "rows", "checked")
 	for _, v := range rep.Violations {
 		fmt.Fprintln(stdout, "violation:", v)
 	}
