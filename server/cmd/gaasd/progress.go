@@ -11,7 +11,9 @@ import (
 const progressRefresh = 250 * time.Millisecond
 
 // progressLine shows how far a long subcommand is. On a terminal it keeps
-// one line redrawn in place: the count done, the rate and the time left.
+// one line redrawn in place: the count done, then the rate and the time
+// left when the units are alike enough for a rate to foretell anything,
+// else the time so far.
 // Anywhere else (a pipe, a log file) it writes nothing, so that no log
 // fills with carriage returns; the subcommand's summary line is written in
 // either case.
@@ -19,13 +21,14 @@ type progressLine struct {
 	w           io.Writer
 	label, unit string
 	tty         bool
+	rates       bool // units of alike cost: a rate and the time left mean something
 	now         func() time.Time
 	start       time.Time
 	shown       time.Time // when the line was last drawn; zero before
 }
 
-func newProgressLine(w io.Writer, label, unit string) *progressLine {
-	return &progressLine{w: w, label: label, unit: unit, tty: isTerminal(w), now: time.Now, start: time.Now()}
+func newProgressLine(w io.Writer, label, unit string, rates bool) *progressLine {
+	return &progressLine{w: w, label: label, unit: unit, rates: rates, tty: isTerminal(w), now: time.Now, start: time.Now()}
 }
 
 // update is the Progress option of a store call: done of total units.
@@ -39,7 +42,10 @@ func (p *progressLine) update(done, total int) {
 	}
 	p.shown = now
 	text := fmt.Sprintf("%s: %d/%d %s", p.label, done, total, p.unit)
-	if secs := now.Sub(p.start).Seconds(); secs > 0 && done > 0 {
+	switch secs := now.Sub(p.start).Seconds(); {
+	case !p.rates:
+		text += fmt.Sprintf(", %.1f s", secs)
+	case secs > 0 && done > 0:
 		rate := float64(done) / secs
 		left := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
 		text += fmt.Sprintf(", %.0f %s/s, %s left", rate, p.unit, left)

@@ -17,7 +17,7 @@ import (
 func TestProgressLineOnATerminal(t *testing.T) {
 	var out bytes.Buffer
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p := &progressLine{w: &out, label: "import-fastapi", unit: "rows", tty: true, now: func() time.Time { return clock }, start: clock}
+	p := &progressLine{w: &out, label: "import-fastapi", unit: "rows", tty: true, rates: true, now: func() time.Time { return clock }, start: clock}
 
 	clock = clock.Add(2 * time.Second)
 	p.update(1000, 5000)
@@ -34,10 +34,20 @@ func TestProgressLineOnATerminal(t *testing.T) {
 		"import-fastapi: 5000 rows written in 2.2 s (2222 rows/s)\n", out.String())
 }
 
+// Without rates, the line shows the time so far.
+func TestProgressLineWithoutRates(t *testing.T) {
+	var out bytes.Buffer
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := &progressLine{w: &out, label: "check", unit: "steps", tty: true, now: func() time.Time { return clock }, start: clock}
+	clock = clock.Add(1500 * time.Millisecond)
+	p.update(2, 6)
+	assert.Equal(t, "\rcheck: 2/6 steps, 1.5 s\x1b[K", out.String())
+}
+
 // Elsewhere only the summary is written.
 func TestProgressLineElsewhere(t *testing.T) {
 	var out bytes.Buffer
-	p := newProgressLine(&out, "check", "steps")
+	p := newProgressLine(&out, "check", "steps", false)
 	assert.False(t, p.tty)
 	for i := 1; i <= 6; i++ {
 		p.update(i, 6)

@@ -64,7 +64,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("open database %s: %w", store.RedactDSN(*db), err)
 	}
 	defer target.Close()
-	progress := newProgressLine(stderr, "import-fastapi", "rows")
+	progress := newProgressLine(stderr, "import-fastapi", "rows", true)
 	rep, err := target.ImportFastAPI(ctx, *from, store.ImportOptions{Merge: *merge, Rename: rename, Progress: progress.update})
 	progress.finish()
 	for _, a := range rep.Anomalies {
@@ -144,7 +144,8 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("open database %s: %w", store.RedactDSN(*db), err)
 	}
 	defer target.Close()
-	progress := newProgressLine(stderr, "check", "steps")
+	// The steps of a check differ too much in cost for a rate to mean much.
+	progress := newProgressLine(stderr, "check", "steps", false)
 	rep, err := target.CheckWith(ctx, store.CheckOptions{Progress: progress.update})
 	progress.finish()
 	if err != nil {
