@@ -31,8 +31,8 @@ import (
 // a struct or a single value gets the first row, and no row is
 // sql.ErrNoRows.
 func query(ctx context.Context, idb bun.IDB, dest any, q string, args ...any) error {
-	h, scanner := handle(idb)
-	rows, err := h.QueryContext(ctx, native(idb, q), args...)
+	_, scanner := handle(idb)
+	rows, err := queryRows(ctx, idb, q, args...)
 	if err != nil {
 		return err
 	}
@@ -54,6 +54,13 @@ func query(ctx context.Context, idb bun.IDB, dest any, q string, args ...any) er
 	for rows.Next() {
 	}
 	return rows.Err()
+}
+
+// queryRows runs q with args as bind parameters (marked ? in q) and
+// returns its rows, for a caller that reads them one at a time.
+func queryRows(ctx context.Context, idb bun.IDB, q string, args ...any) (*sql.Rows, error) {
+	h, _ := handle(idb)
+	return h.QueryContext(ctx, native(idb, q), args...)
 }
 
 // exec runs q with args as bind parameters (marked ? in q).

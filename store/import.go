@@ -272,7 +272,7 @@ func clashingJobs(ctx context.Context, tx bun.Tx, jobs []importJob) ([]string, e
 	if len(jobs) == 0 {
 		return nil, nil
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM jobs WHERE id >= ? AND id <= ? ORDER BY id", jobs[0].id, jobs[len(jobs)-1].id)
+	rows, err := queryRows(ctx, tx, "SELECT id FROM jobs WHERE id >= ? AND id <= ? ORDER BY id", jobs[0].id, jobs[len(jobs)-1].id)
 	if err != nil {
 		return nil, err
 	}
