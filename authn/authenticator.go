@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -22,13 +23,29 @@ type Accounts interface {
 	// Credentials finds a user by username, in any letter case, with their
 	// password hash; an unknown username is gaas.ErrNotFound.
 	Credentials(ctx context.Context, username string) (gaas.User, string, error)
-	// SetPasswordHash replaces a user's hash if it still is old.
+	// SetPasswordHash replaces a user's hash if it still is old; the
+	// user's tokens keep working.
 	SetPasswordHash(ctx context.Context, id int64, old, new string) error
+	// ChangePasswordHash replaces an enabled user's hash if it still is
+	// old, and ends the user's tokens; otherwise it is gaas.ErrConflict.
+	ChangePasswordHash(ctx context.Context, id int64, old, new string) (gaas.User, error)
+	// ResetPasswordHash sets user id's hash for an admin caller and ends
+	// the user's tokens.
+	ResetPasswordHash(ctx context.Context, caller, id int64, hash string) (gaas.User, error)
+	// RevokeTokens ends every token of user id.
+	RevokeTokens(ctx context.Context, id int64) error
 	// UserByID returns a user as stored now; a missing one is gaas.ErrNotFound.
 	UserByID(ctx context.Context, id int64) (gaas.User, error)
-	// EnsureAdmin creates or promotes an admin and sets its hash.
-	EnsureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error)
+	// EnsureAdmin creates an admin, or sets an existing admin's hash; it
+	// promotes (and enables) an existing account only when adopt is set,
+	// and refuses a non-admin otherwise with gaas.ErrConflict.
+	EnsureAdmin(ctx context.Context, username, passwordHash string, adopt bool) (gaas.User, error)
 }
+
+// DefaultRevocationBound is how long, at most, a token keeps working in a
+// process after its user's tokens were revoked, in any process on the
+// same database.
+const DefaultRevocationBound = time.Second
 
 // Authenticator implements gaas.Authenticator on an account store.
 type Authenticator struct {
@@ -38,15 +55,26 @@ type Authenticator struct {
 
 	dummyOnce sync.Once
 	dummy     string // a hash to check when the username is unknown
+
+	standings standings
 }
 
 var _ gaas.Authenticator = (*Authenticator)(nil)
 
 // NewAuthenticator returns an Authenticator that keeps accounts in a,
-// hashes new passwords with h and issues tokens with t.
+// hashes new passwords with h and issues tokens with t. Its Identify
+// learns of revocations within DefaultRevocationBound.
 func NewAuthenticator(a Accounts, h Hasher, t *Tokens) *Authenticator {
-	return &Authenticator{accounts: a, hasher: h, tokens: t}
+	return &Authenticator{accounts: a, hasher: h, tokens: t,
+		standings: standings{bound: DefaultRevocationBound, m: map[int64]standing{}}}
 }
+
+// SetRevocationBound sets how long Identify may go on trusting what it
+// last read of a user's standing (their token generation, whether they
+// are disabled) before it reads it again: the longest a revoked token
+// keeps working in this process. 0 reads the store on every call. Call it
+// before the Authenticator is used.
+func (a *Authenticator) SetRevocationBound(d time.Duration) { a.standings.bound = max(d, 0) }
 
 // Register implements gaas.Authenticator. A refused username or password
 // is answered before any hashing, so refusals cost next to nothing.
@@ -143,12 +171,14 @@ func (a *Authenticator) Login(ctx context.Context, username, password string) (g
 		return gaas.Token{}, fmt.Errorf("authn: login: %w", err)
 	}
 	ok, rehash, err := a.hasher.Verify(password, hash)
-	if err != nil || !ok {
-		// A malformed stored hash cannot be logged into; it is not the
-		// caller's business why. A hash weaker than the configured one
-		// (imported, not yet upgraded) costs less to check: make up the
-		// difference, so that the time of a failure does not tell which
-		// accounts still have weak hashes, or that one exists at all.
+	if err != nil || !ok || u.Disabled {
+		// A malformed stored hash cannot be logged into, nor can a
+		// disabled account, after the same work as a wrong password; it
+		// is not the caller's business why. A hash weaker than the
+		// configured one (imported, not yet upgraded) costs less to check:
+		// make up the difference, so that the time of a failure does not
+		// tell which accounts still have weak hashes, or that one exists
+		// at all.
 		if hashRounds(hash) < a.hasher.iterations() {
 			a.hasher.Verify(password, a.dummyHash())
 		}
@@ -177,7 +207,8 @@ func (a *Authenticator) dummyHash() string {
 	return a.dummy
 }
 
-// Authenticate implements gaas.Authenticator.
+// Authenticate implements gaas.Authenticator. It reads the user, so it
+// sees a revocation at once.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (gaas.User, error) {
 	c, err := a.tokens.Verify(token)
 	if err != nil {
@@ -190,27 +221,188 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (gaas.Us
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("authn: authenticate: %w", err)
 	}
+	if err := a.standings.put(u.ID, standingOf(u), time.Now()).admits(c); err != nil {
+		return gaas.User{}, err
+	}
 	return u, nil
 }
 
-// Identify implements gaas.Authenticator.
+// Identify implements gaas.Authenticator. It checks that the token was not
+// revoked against what it read of the user's standing less than the
+// revocation bound ago (DefaultRevocationBound unless set), so most calls
+// read nothing: a revocation made in another process, or through the
+// store directly, takes effect here within the bound; one made through
+// this Authenticator takes effect here at once.
 func (a *Authenticator) Identify(ctx context.Context, token string) (int64, error) {
 	c, err := a.tokens.Verify(token)
 	if err != nil {
 		return 0, err
 	}
+	st, err := a.standing(ctx, c.UserID, c.Generation)
+	if err != nil {
+		return 0, err
+	}
+	if err := st.admits(c); err != nil {
+		return 0, err
+	}
 	return c.UserID, nil
 }
 
-// EnsureAdmin makes sure an admin with this username and password exists,
-// creating the account or promoting it and setting its password.
-func (a *Authenticator) EnsureAdmin(ctx context.Context, username, password string) (gaas.User, error) {
-	if err := errors.Join(gaas.ValidateUsername(username), gaas.ValidatePassword(password)); err != nil {
-		return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
+// standing returns user id's standing, read less than the bound ago, and
+// read again if it is older than a token of generation gen: the token was
+// issued after a revocation made elsewhere, which the store holds.
+func (a *Authenticator) standing(ctx context.Context, id, gen int64) (standing, error) {
+	now := time.Now()
+	if st, ok := a.standings.get(id, now); ok && st.generation >= gen {
+		return st, nil
+	}
+	// The time is taken before the read: whatever was committed before it
+	// is in what the read returns, so the entry can be trusted until then
+	// plus the bound.
+	u, err := a.accounts.UserByID(ctx, id)
+	switch {
+	case errors.Is(err, gaas.ErrNotFound):
+		return a.standings.put(id, standing{gone: true}, now), nil
+	case err != nil:
+		return standing{}, fmt.Errorf("authn: identify: %w", err)
+	}
+	return a.standings.put(id, standingOf(u), now), nil
+}
+
+// ChangePassword implements gaas.Authenticator.
+func (a *Authenticator) ChangePassword(ctx context.Context, caller int64, old, new string) (gaas.Token, error) {
+	if err := gaas.ValidatePassword(new); err != nil {
+		return gaas.Token{}, fmt.Errorf("authn: change password: %w", renameField(err, "new_password"))
+	}
+	u, err := a.accounts.UserByID(ctx, caller)
+	if err == nil && u.Disabled {
+		err = gaas.ErrNotFound
+	}
+	var hash string
+	if err == nil {
+		_, hash, err = a.accounts.Credentials(ctx, u.Username)
+	}
+	if errors.Is(err, gaas.ErrNotFound) {
+		return gaas.Token{}, fmt.Errorf("authn: change password: caller %d does not exist or is disabled: %w", caller, gaas.ErrUnauthorized)
+	}
+	if err != nil {
+		return gaas.Token{}, fmt.Errorf("authn: change password: %w", err)
+	}
+	if ok, _, err := a.hasher.Verify(old, hash); err != nil || !ok {
+		return gaas.Token{}, fmt.Errorf("authn: change password: the old password is wrong: %w", gaas.ErrForbidden)
+	}
+	fresh, err := a.hasher.Hash(new)
+	if err != nil {
+		return gaas.Token{}, err
+	}
+	u, err = a.accounts.ChangePasswordHash(ctx, caller, hash, fresh)
+	if err != nil {
+		return gaas.Token{}, fmt.Errorf("authn: change password: %w", err)
+	}
+	a.standings.put(u.ID, standingOf(u), time.Now())
+	return a.tokens.Issue(u)
+}
+
+// ResetPassword implements gaas.Authenticator.
+func (a *Authenticator) ResetPassword(ctx context.Context, caller, id int64, password string) (gaas.User, error) {
+	if err := gaas.ValidatePassword(password); err != nil {
+		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
+	}
+	// Only an admin's request is worth a hash; the store checks again.
+	c, err := a.accounts.UserByID(ctx, caller)
+	switch {
+	case errors.Is(err, gaas.ErrNotFound) || err == nil && c.Disabled:
+		return gaas.User{}, fmt.Errorf("authn: reset password: caller %d does not exist or is disabled: %w", caller, gaas.ErrUnauthorized)
+	case err != nil:
+		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
+	case !c.IsAdmin():
+		return gaas.User{}, fmt.Errorf("authn: reset password: caller %d is not an admin: %w", caller, gaas.ErrForbidden)
 	}
 	hash, err := a.hasher.Hash(password)
 	if err != nil {
 		return gaas.User{}, err
 	}
-	return a.accounts.EnsureAdmin(ctx, username, hash)
+	u, err := a.accounts.ResetPasswordHash(ctx, caller, id, hash)
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
+	}
+	a.standings.put(u.ID, standingOf(u), time.Now())
+	return u, nil
+}
+
+// LogoutAll implements gaas.Authenticator.
+func (a *Authenticator) LogoutAll(ctx context.Context, caller int64) error {
+	if err := a.accounts.RevokeTokens(ctx, caller); err != nil {
+		return fmt.Errorf("authn: log out everywhere: %w", err)
+	}
+	a.standings.forget(caller)
+	return nil
+}
+
+// EnsureAdmin makes sure an admin with this username and password exists.
+// It creates the account; an existing admin whose password is this one is
+// left as it is (its tokens keep working), and one whose password is
+// another gets this one, which ends its tokens. An existing account that
+// is not an admin is refused with gaas.ErrConflict: see AdoptAdmin. A
+// disabled account is left as it is.
+func (a *Authenticator) EnsureAdmin(ctx context.Context, username, password string) (gaas.User, error) {
+	return a.ensureAdmin(ctx, username, password, false)
+}
+
+// AdoptAdmin is EnsureAdmin that also promotes an existing account that is
+// not an admin, and enables a disabled one; either change ends the tokens
+// the account held.
+func (a *Authenticator) AdoptAdmin(ctx context.Context, username, password string) (gaas.User, error) {
+	return a.ensureAdmin(ctx, username, password, true)
+}
+
+func (a *Authenticator) ensureAdmin(ctx context.Context, username, password string, adopt bool) (gaas.User, error) {
+	if err := errors.Join(gaas.ValidateUsername(username), gaas.ValidatePassword(password)); err != nil {
+		return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
+	}
+	u, hash, err := a.accounts.Credentials(ctx, username)
+	switch {
+	case errors.Is(err, gaas.ErrNotFound):
+	case err != nil:
+		return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
+	case adopt && (!u.IsAdmin() || u.Disabled):
+	case !u.IsAdmin():
+		return gaas.User{}, fmt.Errorf("authn: ensure admin: user %q exists and is not an admin: %w", u.Username, gaas.ErrConflict)
+	case u.Disabled:
+		return u, nil
+	default:
+		if ok, rehash, err := a.hasher.Verify(password, hash); err == nil && ok {
+			if rehash {
+				if fresh, err := a.hasher.Hash(password); err == nil {
+					if err := a.accounts.SetPasswordHash(ctx, u.ID, hash, fresh); err != nil {
+						return gaas.User{}, fmt.Errorf("authn: ensure admin: upgrade hash: %w", err)
+					}
+				}
+			}
+			return u, nil
+		}
+	}
+	fresh, err := a.hasher.Hash(password)
+	if err != nil {
+		return gaas.User{}, err
+	}
+	u, err = a.accounts.EnsureAdmin(ctx, username, fresh, adopt)
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
+	}
+	a.standings.put(u.ID, standingOf(u), time.Now())
+	return u, nil
+}
+
+// renameField gives the fields of a validation error another name.
+func renameField(err error, name string) error {
+	var ve *gaas.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	out := &gaas.ValidationError{}
+	for _, f := range ve.Fields {
+		out.Add(name, "%s", f.Message)
+	}
+	return out
 }

@@ -81,7 +81,7 @@ func TestLoginUpgradesWeakHashes(t *testing.T) {
 	assert.NotZero(t, u.ID)
 }
 
-func TestAuthenticateUsesTheStoredRole(t *testing.T) {
+func TestRoleChangeRevokesTokens(t *testing.T) {
 	ctx := context.Background()
 	a, db, _ := newAuthenticator(t, 1000)
 	root, err := a.EnsureAdmin(ctx, "root", "root password")
@@ -92,9 +92,13 @@ func TestAuthenticateUsesTheStoredRole(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Users.SetRole(ctx, root.ID, admin.ID, gaas.RoleUser)
 	require.NoError(t, err)
+	_, err = a.Authenticate(ctx, tok.AccessToken)
+	require.ErrorIs(t, err, gaas.ErrUnauthorized, "a demoted admin's token is revoked at once")
+	tok, err = a.Login(ctx, "second", "second password")
+	require.NoError(t, err)
 	got, err := a.Authenticate(ctx, tok.AccessToken)
 	require.NoError(t, err)
-	assert.Equal(t, gaas.RoleUser, got.Role, "a demoted admin is a user at once, whatever the token says")
+	assert.Equal(t, gaas.RoleUser, got.Role)
 }
 
 func TestAuthenticateUnknownUser(t *testing.T) {

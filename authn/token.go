@@ -29,6 +29,11 @@ type Claims struct {
 	Role      gaas.Role
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+
+	// Generation is the user's gaas.User.TokenGeneration when the token
+	// was issued (claim "gen"; 0 for tokens issued before it existed). The
+	// token is revoked once the user's generation moves on.
+	Generation int64
 }
 
 // Tokens issues and verifies HS256-signed JWTs. Verification accepts
@@ -83,6 +88,7 @@ func (t *Tokens) Issue(u gaas.User) (gaas.Token, error) {
 		Expiration(exp).
 		Claim("username", u.Username).
 		Claim("role", string(u.Role)).
+		Claim("gen", u.TokenGeneration).
 		Build()
 	if err != nil {
 		return gaas.Token{}, fmt.Errorf("authn: build token: %w", err)
@@ -151,9 +157,29 @@ func (t *Tokens) verify(token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %w", errBadToken, err)
 	}
 	c.Role = gaas.Role(role)
+	if c.Generation, err = generation(tok); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", errBadToken, err)
+	}
 	c.IssuedAt, _ = tok.IssuedAt()
 	c.ExpiresAt, _ = tok.Expiration()
 	return c, nil
+}
+
+// generation reads the claim "gen": a whole number, 0 or more, or absent
+// (0) in tokens issued before it existed.
+func generation(tok jwt.Token) (int64, error) {
+	if !tok.Has("gen") {
+		return 0, nil
+	}
+	var v any
+	if err := tok.Get("gen", &v); err != nil {
+		return 0, err
+	}
+	f, ok := v.(float64)
+	if !ok || f < 0 || f > 1<<53 || f != float64(int64(f)) {
+		return 0, fmt.Errorf("gen %v is not a token generation", v)
+	}
+	return int64(f), nil
 }
 
 // canonicalCompact reports whether token is three parts of unpadded

@@ -49,7 +49,7 @@ func TestTokens(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	tokens, err := authn.NewTokens(testKey, 30*time.Minute, fixedClock(now))
 	require.NoError(t, err)
-	u := gaas.User{ID: 42, Username: "alice", Role: gaas.RoleUser}
+	u := gaas.User{ID: 42, Username: "alice", Role: gaas.RoleUser, TokenGeneration: 3}
 
 	tok, err := tokens.Issue(u)
 	require.NoError(t, err)
@@ -57,7 +57,7 @@ func TestTokens(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, tok.ExpiresIn)
 	c, err := tokens.Verify(tok.AccessToken)
 	require.NoError(t, err)
-	assert.Equal(t, authn.Claims{UserID: 42, Username: "alice", Role: gaas.RoleUser, IssuedAt: now, ExpiresAt: now.Add(30 * time.Minute)}, c)
+	assert.Equal(t, authn.Claims{UserID: 42, Username: "alice", Role: gaas.RoleUser, IssuedAt: now, ExpiresAt: now.Add(30 * time.Minute), Generation: 3}, c)
 
 	// The payload carries what clients read.
 	var claims map[string]any
@@ -67,6 +67,7 @@ func TestTokens(t *testing.T) {
 	assert.Equal(t, "42", claims["sub"])
 	assert.Equal(t, "alice", claims["username"])
 	assert.Equal(t, "user", claims["role"])
+	assert.EqualValues(t, 3, claims["gen"])
 	assert.EqualValues(t, now.Unix(), claims["iat"])
 	assert.EqualValues(t, now.Add(30*time.Minute).Unix(), claims["exp"])
 
@@ -83,8 +84,12 @@ func TestTokens(t *testing.T) {
 		return c
 	}
 	require.NotEmpty(t, forge(t, "HS256", testKey, valid()))
-	_, err = tokens.Verify(forge(t, "HS256", testKey, valid()))
+	c, err = tokens.Verify(forge(t, "HS256", testKey, valid()))
 	require.NoError(t, err, "a hand-made token with the right key verifies, so the negatives below test what they say")
+	assert.Zero(t, c.Generation, "a token issued before generations existed is of generation 0")
+	c, err = tokens.Verify(forge(t, "HS256", testKey, with("gen", 7)))
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, c.Generation)
 
 	tampered := func() string {
 		parts := strings.Split(tok.AccessToken, ".")
@@ -113,6 +118,9 @@ func TestTokens(t *testing.T) {
 		"sub_zero_padded":  forge(t, "HS256", testKey, with("sub", "042")),
 		"sub_negative":     forge(t, "HS256", testKey, with("sub", "-42")),
 		"sub_number":       forge(t, "HS256", testKey, with("sub", 42)),
+		"gen_negative":     forge(t, "HS256", testKey, with("gen", -1)),
+		"gen_fraction":     forge(t, "HS256", testKey, with("gen", 1.5)),
+		"gen_string":       forge(t, "HS256", testKey, with("gen", "1")),
 	}
 	for name, token := range negatives {
 		t.Run(name, func(t *testing.T) {

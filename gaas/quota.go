@@ -85,8 +85,9 @@ type Authenticator interface {
 	// ErrUnauthorized); other errors are those of Register.
 	CreateUser(ctx context.Context, caller int64, username, password string, role Role) (User, error)
 
-	// Login checks a password and issues a token. A wrong username and a
-	// wrong password give the same ErrUnauthorized, after the same work.
+	// Login checks a password and issues a token. A wrong username, a
+	// wrong password and a disabled account give the same ErrUnauthorized,
+	// after the same work.
 	Login(ctx context.Context, username, password string) (Token, error)
 
 	// Authenticate verifies a token and returns its user as the store holds
@@ -94,10 +95,24 @@ type Authenticator interface {
 	// ErrUnauthorized.
 	Authenticate(ctx context.Context, token string) (User, error)
 
-	// Identify verifies a token and returns the id of the user it names,
-	// without reading the store: for callers whose next step is a call to
-	// a service, which checks that the caller exists, and their role, as
-	// the store holds them then. A token that does not verify is
-	// ErrUnauthorized.
+	// Identify verifies a token and returns the id of the user it names:
+	// for callers whose next step is a call to a service, which checks that
+	// the caller exists, and their role, as the store holds them then. A
+	// token that does not verify, or was revoked, is ErrUnauthorized. To
+	// stay cheap it may learn of a revocation made elsewhere only after a
+	// bound of time that the implementation documents.
 	Identify(ctx context.Context, token string) (int64, error)
+
+	// ChangePassword sets the caller's password when old is their current
+	// one, ends every token they hold and issues a new one. A wrong old
+	// password is ErrForbidden, after the same work as a wrong login; a bad
+	// new one is ErrInvalid.
+	ChangePassword(ctx context.Context, caller int64, old, new string) (Token, error)
+
+	// ResetPassword sets user id's password (admin only: ErrForbidden) and
+	// ends every token the user holds.
+	ResetPassword(ctx context.Context, caller, id int64, password string) (User, error)
+
+	// LogoutAll ends every token the caller holds, this one too.
+	LogoutAll(ctx context.Context, caller int64) error
 }

@@ -27,6 +27,15 @@ type User struct {
 	Role      Role
 	Balance   Hours
 	CreatedAt time.Time
+
+	// Disabled accounts cannot log in, and their tokens do not work.
+	Disabled bool
+
+	// TokenGeneration counts the revocations of the user's tokens. A token
+	// carries the generation it was issued at and works only while the
+	// user's is the same: changing the password or the role, disabling
+	// the account and logging out everywhere each move it on.
+	TokenGeneration int64
 }
 
 // IsAdmin reports whether u holds the admin role.
@@ -128,6 +137,13 @@ type UserService interface {
 	Users(ctx context.Context, caller int64, page Page) (UserPage, error)
 
 	// SetRole changes a user's role (admin only: ErrForbidden). Demoting
-	// the last admin is ErrConflict.
+	// the last enabled admin is ErrConflict. A change of role ends every
+	// token the user holds.
 	SetRole(ctx context.Context, caller, id int64, role Role) (User, error)
+
+	// SetDisabled disables or enables an account (admin only:
+	// ErrForbidden). Disabling ends every token the user holds, and the
+	// account cannot log in until enabled again; disabling the last
+	// enabled admin is ErrConflict.
+	SetDisabled(ctx context.Context, caller, id int64, disabled bool) (User, error)
 }

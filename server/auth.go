@@ -18,10 +18,11 @@ type userResponse struct {
 	Username string     `json:"username"`
 	Role     gaas.Role  `json:"role"`
 	Quota    gaas.Hours `json:"gpu_hours_quota"`
+	Disabled bool       `json:"disabled,omitempty"` // shown only when true: the original had no such field
 }
 
 func toUser(u gaas.User) userResponse {
-	return userResponse{ID: u.ID, Username: u.Username, Role: u.Role, Quota: u.Balance}
+	return userResponse{ID: u.ID, Username: u.Username, Role: u.Role, Quota: u.Balance, Disabled: u.Disabled}
 }
 
 // credentials is the body of /register and the JSON body of /login.
@@ -86,15 +87,23 @@ func handleRegister(logger *slog.Logger, auth gaas.Authenticator, policy registr
 	})
 }
 
+// tokenResponse is a new token, as OAuth2's token endpoint answers.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// writeToken answers with a new token, which no cache may keep.
+func writeToken(w http.ResponseWriter, tok gaas.Token) {
+	w.Header().Set("Cache-Control", "no-store")
+	encode(w, http.StatusOK, tokenResponse{AccessToken: tok.AccessToken, TokenType: "bearer", ExpiresIn: int64(tok.ExpiresIn / time.Second)})
+}
+
 // handleLogin reads the body and checks the failure limits before it waits
 // for a hash slot, so that a client trickling its body, or one refused by
 // the limits, holds no slot.
 func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard, slots *hashSlots, metrics *Metrics) http.Handler {
-	type response struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := readLogin(w, r)
 		if err != nil {
@@ -119,8 +128,7 @@ func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard,
 			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "Wrong username or password."))
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		encode(w, http.StatusOK, response{AccessToken: tok.AccessToken, TokenType: "bearer", ExpiresIn: int64(tok.ExpiresIn / time.Second)})
+		writeToken(w, tok)
 	})
 }
 
@@ -179,7 +187,7 @@ func handleMe(logger *slog.Logger, users gaas.UserService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := users.User(r.Context(), callerID(r), callerID(r))
 		if err != nil {
-			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token's user no longer exists."))
+			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token's user no longer exists or is disabled."))
 			return
 		}
 		encode(w, http.StatusOK, toUser(u))

@@ -126,10 +126,12 @@ func observe(logger *slog.Logger, metrics *Metrics, next http.Handler) http.Hand
 	})
 }
 
-// authenticate admits a request only with a valid bearer token, and puts
-// the id of its user in the request's context. It does not read the store:
-// every service call checks its caller there, so a token of a user who no
-// longer exists is refused (401) by the call itself, and a demoted admin is
+// authenticate admits a request only with a valid bearer token that was
+// not revoked, and puts the id of its user in the request's context. It
+// seldom reads the store: Identify checks for revocation against what it
+// read of the user within its bound (a second), and every service call
+// checks its caller there too, so a token of a user who no longer exists or
+// is disabled is refused (401) by the call itself, and a demoted admin is
 // refused (403) at once.
 func authenticate(logger *slog.Logger, auth gaas.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +142,7 @@ func authenticate(logger *slog.Logger, auth gaas.Authenticator, next http.Handle
 		}
 		id, err := auth.Identify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
-			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token is invalid or expired."))
+			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token is invalid, expired or revoked."))
 			return
 		}
 		if ri, ok := r.Context().Value(requestKey).(*requestInfo); ok {

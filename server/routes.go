@@ -14,6 +14,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	perUser := newInFlight(cfg.RequestsPerUser)
 	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, perUser.wrap(h)) }
 	slots := newHashSlots(cfg.HashSlots, cfg.HashWait)
+	guard := newLoginGuard(cfg)
 	registrations := registrationPolicy{closed: cfg.RegistrationClosed, byAddr: newLimiters(cfg.RegistrationsPerAddress, time.Hour)}
 
 	mux.Handle("GET /healthz", handleHealth(logger, db))
@@ -24,7 +25,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
 	mux.Handle("POST /register", handleRegister(logger, auth, registrations, slots))
-	mux.Handle("POST /login", handleLogin(logger, auth, newLoginGuard(cfg), slots, cfg.Metrics))
+	mux.Handle("POST /login", handleLogin(logger, auth, guard, slots, cfg.Metrics))
 
 	mux.Handle("POST /jobs", authed(handleSubmitJob(logger, jobs)))
 	mux.Handle("GET /jobs", authed(handleListJobs(logger, jobs)))
@@ -33,10 +34,15 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	mux.Handle("POST /jobs/{id}/cancel", authed(handleCancelJob(logger, jobs)))
 
 	mux.Handle("GET /me", authed(handleMe(logger, users)))
+	mux.Handle("POST /me/password", authed(handleChangePassword(logger, auth, guard, slots)))
+	mux.Handle("POST /me/logout-all", authed(handleLogoutAll(logger, auth)))
 	mux.Handle("GET /users", authed(handleListUsers(logger, users)))
 	mux.Handle("POST /users", authed(handleCreateUser(logger, auth, slots)))
 	mux.Handle("GET /users/{id}", authed(handleGetUser(logger, users)))
 	mux.Handle("PATCH /users/{id}", authed(handleSetRole(logger, users)))
+	mux.Handle("PUT /users/{id}/password", authed(handleResetPassword(logger, auth, slots)))
+	mux.Handle("POST /users/{id}/disable", authed(handleSetDisabled(logger, users, true)))
+	mux.Handle("POST /users/{id}/enable", authed(handleSetDisabled(logger, users, false)))
 	mux.Handle("PUT /users/{id}/quota", authed(handleSetQuota(logger, quota)))
 	mux.Handle("POST /users/{id}/quota/grants", authed(handleGrant(logger, quota)))
 	mux.Handle("GET /users/{id}/ledger", authed(handleLedger(logger, quota)))

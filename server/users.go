@@ -68,7 +68,7 @@ func handleSetRole(logger *slog.Logger, users gaas.UserService) http.Handler {
 		}
 		u, err := users.SetRole(r.Context(), callerID(r), id, *req.Role)
 		if err != nil {
-			writeError(w, r, logger, userDetail(err, id, "Only admins may change roles.", "User %d is the last admin; make another admin first."))
+			writeError(w, r, logger, userDetail(err, id, "Only admins may change roles.", "User %d is the last enabled admin; make another admin first."))
 			return
 		}
 		encode(w, http.StatusOK, toUser(u))
@@ -236,5 +236,119 @@ func handleCreateUser(logger *slog.Logger, auth gaas.Authenticator, slots *hashS
 		}
 		w.Header().Set("Location", "/users/"+itoa(u.ID))
 		encode(w, http.StatusCreated, toUser(u))
+	})
+}
+
+type changePasswordRequest struct {
+	OldPassword *string `json:"old_password"`
+	NewPassword *string `json:"new_password"`
+}
+
+func (c changePasswordRequest) Valid() error {
+	v := &gaas.ValidationError{}
+	if c.OldPassword == nil {
+		v.Add("old_password", "is required")
+	}
+	if c.NewPassword == nil {
+		v.Add("new_password", "is required")
+	}
+	return v.Err()
+}
+
+// handleChangePassword sets the caller's password, given the old one, and
+// answers with a new token: every older one, the caller's own too, stops
+// working. A wrong old password counts as a failed login of the caller's
+// account and address, and the check waits for a hash slot as a login does.
+func handleChangePassword(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard, slots *hashSlots) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[changePasswordRequest](w, r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		// '#' is in no username, so the caller's id is a key of its own.
+		attempt, ok := guard.admit(w, r, "#"+itoa(callerID(r)))
+		if !ok {
+			return
+		}
+		var tok gaas.Token
+		if !slots.run(w, r, forLogin, func() { tok, err = auth.ChangePassword(r.Context(), callerID(r), *req.OldPassword, *req.NewPassword) }) {
+			attempt.refund()
+			return
+		}
+		if !errors.Is(err, gaas.ErrForbidden) {
+			attempt.refund() // only a wrong old password is counted
+		}
+		if err != nil {
+			err = explain(err, gaas.ErrForbidden, "The old password is wrong.")
+			err = explain(err, gaas.ErrConflict, "The password was changed meanwhile; log in again.")
+			writeError(w, r, logger, err)
+			return
+		}
+		writeToken(w, tok)
+	})
+}
+
+// handleLogoutAll ends every token of the caller, the one of this request too.
+func handleLogoutAll(logger *slog.Logger, auth gaas.Authenticator) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := auth.LogoutAll(r.Context(), callerID(r)); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+type resetPasswordRequest struct {
+	Password *string `json:"password"`
+}
+
+func (q resetPasswordRequest) Valid() error {
+	if q.Password == nil {
+		return errField("password", "is required")
+	}
+	return nil
+}
+
+func handleResetPassword(logger *slog.Logger, auth gaas.Authenticator, slots *hashSlots) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		req, err := decode[resetPasswordRequest](w, r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		var u gaas.User
+		if !slots.run(w, r, forLogin, func() { u, err = auth.ResetPassword(r.Context(), callerID(r), id, *req.Password) }) {
+			return
+		}
+		if err != nil {
+			writeError(w, r, logger, userDetail(err, id, "Only admins may reset passwords.", ""))
+			return
+		}
+		encode(w, http.StatusOK, toUser(u))
+	})
+}
+
+// handleSetDisabled disables or enables an account; it takes no body.
+func handleSetDisabled(logger *slog.Logger, users gaas.UserService, disabled bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		u, err := users.SetDisabled(r.Context(), callerID(r), id, disabled)
+		if err != nil {
+			writeError(w, r, logger, userDetail(err, id, "Only admins may disable or enable accounts.",
+				"User %d is the last enabled admin; enable or make another admin first."))
+			return
+		}
+		encode(w, http.StatusOK, toUser(u))
 	})
 }

@@ -110,7 +110,7 @@ func TestUsersAndQuota(t *testing.T) {
 		h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", job), token: bob, body: `{"status": "APPROVED"}`}).problem(t, http.StatusForbidden)
 
 		p := patch(fmt.Sprintf("/users/%d", rootID), admin, `{"role": "user"}`).problem(t, http.StatusConflict)
-		assert.Contains(t, p["detail"], "last admin")
+		assert.Contains(t, p["detail"], "last enabled admin")
 	})
 }
 

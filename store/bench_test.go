@@ -47,7 +47,7 @@ func benchStoreAt(b *testing.B, dsn string, users int) (*store.DB, []int64) {
 			b.Fatal(err)
 		}
 	}
-	admin, err := db.Users.EnsureAdmin(ctx, "root", "h")
+	admin, err := db.Users.EnsureAdmin(ctx, "root", "h", false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func Example() {
 	defer db.Close()
 
 	// Accounts are usually made through authn; the store takes the hash as given.
-	admin, _ := db.Users.EnsureAdmin(ctx, "root", "$pbkdf2-sha256$...")
+	admin, _ := db.Users.EnsureAdmin(ctx, "root", "$pbkdf2-sha256$...", false)
 	alice, _ := db.Users.CreateUser(ctx, "alice", "$pbkdf2-sha256$...", gaas.RoleUser)
 
 	var jobs gaas.JobService = db.Jobs

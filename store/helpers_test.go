@@ -98,7 +98,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
-	admin, err := db.Users.EnsureAdmin(context.Background(), "root", "unused-hash")
+	admin, err := db.Users.EnsureAdmin(context.Background(), "root", "unused-hash", false)
 	require.NoError(t, err)
 	return &fixture{db: db, admin: admin}
 }

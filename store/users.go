@@ -20,6 +20,8 @@ type userRow struct {
 	Role         string    `bun:"role"`
 	Balance      int64     `bun:"balance"`
 	CreatedAt    time.Time `bun:"created_at"`
+	Disabled     bool      `bun:"disabled"`
+	Generation   int64     `bun:"token_generation"`
 }
 
 func (r *userRow) user() gaas.User {
@@ -29,10 +31,17 @@ func (r *userRow) user() gaas.User {
 		Role:      gaas.Role(r.Role),
 		Balance:   gaas.Hours(r.Balance),
 		CreatedAt: r.CreatedAt.UTC(),
+
+		Disabled:        r.Disabled,
+		TokenGeneration: r.Generation,
 	}
 }
 
-const userColumns = "id, username, password_hash, role, balance, created_at"
+const userColumns = "id, username, password_hash, role, balance, created_at, disabled, token_generation"
+
+// revoke is the assignment that ends every token a user holds; every
+// write that does so includes it.
+const revoke = "token_generation = token_generation + 1"
 
 // UserService implements gaas.UserService, and the account storage that
 // authn needs, on the store.
@@ -52,12 +61,16 @@ func loadUserLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (us
 	return u, mapErr(err)
 }
 
-// loadCaller reads the user who makes a call; a missing caller is
-// gaas.ErrUnauthorized, since whoever holds their token is no one now.
+// loadCaller reads the user who makes a call; a missing or disabled
+// caller is gaas.ErrUnauthorized, since whoever holds their token is no
+// one now.
 func loadCaller(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
 	u, err := loadUser(ctx, idb, id)
-	if errors.Is(err, gaas.ErrNotFound) {
+	switch {
+	case errors.Is(err, gaas.ErrNotFound):
 		return u, fmt.Errorf("caller %d does not exist: %w", id, gaas.ErrUnauthorized)
+	case err == nil && u.Disabled:
+		return u, fmt.Errorf("caller %d is disabled: %w", id, gaas.ErrUnauthorized)
 	}
 	return u, err
 }
@@ -128,6 +141,53 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 	if !role.Valid() {
 		return gaas.User{}, fmt.Errorf("store: set role: %w", gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser))
 	}
+	u, err := s.changeByAdmin(ctx, caller, id, func(tx bun.Tx, u *userRow) error {
+		if u.Role == string(role) {
+			return nil
+		}
+		if u.Role == string(gaas.RoleAdmin) && !u.Disabled {
+			if err := s.keepAnAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		u.Role = string(role)
+		u.Generation++
+		_, err := exec(ctx, tx, "UPDATE users SET role = ?, "+revoke+" WHERE id = ?", u.Role, id)
+		return err
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: set role: %w", err)
+	}
+	return u, nil
+}
+
+// SetDisabled implements gaas.UserService.
+func (s *UserService) SetDisabled(ctx context.Context, caller, id int64, disabled bool) (gaas.User, error) {
+	u, err := s.changeByAdmin(ctx, caller, id, func(tx bun.Tx, u *userRow) error {
+		if u.Disabled == disabled {
+			return nil
+		}
+		if disabled && u.Role == string(gaas.RoleAdmin) {
+			if err := s.keepAnAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		u.Disabled = disabled
+		u.Generation++
+		_, err := exec(ctx, tx, "UPDATE users SET disabled = ?, "+revoke+" WHERE id = ?", disabled, id)
+		return err
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: set disabled: %w", err)
+	}
+	return u, nil
+}
+
+// changeByAdmin runs change on user id, read and locked, in one
+// transaction in which the caller must be an admin. Changes of role and of
+// the disabled flag take turns, so that the count of admins that
+// keepAnAdmin reads holds until the change commits.
+func (s *UserService) changeByAdmin(ctx context.Context, caller, id int64, change func(tx bun.Tx, u *userRow) error) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		if s.db.postgres {
@@ -144,28 +204,31 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 		if err != nil {
 			return fmt.Errorf("user %d: %w", id, err)
 		}
-		if u.Role == string(gaas.RoleAdmin) && role != gaas.RoleAdmin {
-			// Lock every admin row, so that a demotion and a concurrent
-			// change cannot both see the other admin remain.
-			var admins []int64
-			if err := tx.NewRaw("SELECT id FROM users WHERE role = 'admin' ORDER BY id"+s.db.lockRow).Scan(ctx, &admins); err != nil {
-				return err
-			}
-			if len(admins) <= 1 {
-				return fmt.Errorf("user %d is the last admin: %w", id, gaas.ErrConflict)
-			}
-		}
-		if _, err := exec(ctx, tx, "UPDATE users SET role = ? WHERE id = ?", string(role), id); err != nil {
+		if err := change(tx, &u); err != nil {
 			return err
 		}
-		u.Role = string(role)
 		out = u
 		return nil
 	})
 	if err != nil {
-		return gaas.User{}, fmt.Errorf("store: set role: %w", mapErr(err))
+		return gaas.User{}, mapErr(err)
 	}
 	return out.user(), nil
+}
+
+// keepAnAdmin refuses, with gaas.ErrConflict, a change that would leave no
+// enabled admin but user id. It locks every such admin's row, so that a
+// concurrent change cannot see id remain while id's change sees it.
+func (s *UserService) keepAnAdmin(ctx context.Context, tx bun.Tx, id int64) error {
+	var admins []int64
+	if err := query(ctx, tx, &admins, "SELECT id FROM users WHERE role = 'admin' AND NOT disabled AND id <> ? ORDER BY id"+s.db.lockRow,
+		id); err != nil {
+		return err
+	}
+	if len(admins) == 0 {
+		return fmt.Errorf("user %d is the last enabled admin: %w", id, gaas.ErrConflict)
+	}
+	return nil
 }
 
 // CreateUser stores a new account with the given password hash and role,
@@ -265,21 +328,96 @@ func (s *UserService) UserByID(ctx context.Context, id int64) (gaas.User, error)
 	return u.user(), nil
 }
 
+// ChangePasswordHash replaces user id's password hash, if it is still old
+// and the account is enabled, and ends every token the user holds. A hash
+// changed meanwhile, or an account disabled meanwhile, is gaas.ErrConflict.
+func (s *UserService) ChangePasswordHash(ctx context.Context, id int64, old, new string) (gaas.User, error) {
+	var out userRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		res, err := exec(ctx, tx, "UPDATE users SET password_hash = ?, "+revoke+" WHERE id = ? AND password_hash = ? AND NOT disabled",
+			new, id, old)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(err, fmt.Errorf("user %d changed meanwhile: %w", id, gaas.ErrConflict))
+		}
+		out, err = loadUser(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: change password: %w", mapErr(err))
+	}
+	return out.user(), nil
+}
+
+// ResetPasswordHash sets user id's password hash for an admin caller
+// (anyone else: gaas.ErrForbidden) and ends every token the user holds.
+func (s *UserService) ResetPasswordHash(ctx context.Context, caller, id int64, hash string) (gaas.User, error) {
+	var out userRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+			return err
+		}
+		u, err := loadUserLocked(ctx, tx, id, s.db.lockRow)
+		if err != nil {
+			return fmt.Errorf("user %d: %w", id, err)
+		}
+		if _, err := exec(ctx, tx, "UPDATE users SET password_hash = ?, "+revoke+" WHERE id = ?", hash, id); err != nil {
+			return err
+		}
+		u.PasswordHash = hash
+		u.Generation++
+		out = u
+		return nil
+	})
+	if err != nil {
+		return gaas.User{}, fmt.Errorf("store: reset password: %w", mapErr(err))
+	}
+	return out.user(), nil
+}
+
+// RevokeTokens ends every token user id holds. A missing user is
+// gaas.ErrUnauthorized: the caller is no one.
+func (s *UserService) RevokeTokens(ctx context.Context, id int64) error {
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		res, err := exec(ctx, tx, "UPDATE users SET "+revoke+" WHERE id = ?", id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(err, fmt.Errorf("user %d does not exist: %w", id, gaas.ErrUnauthorized))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: revoke tokens: %w", mapErr(err))
+	}
+	return nil
+}
+
+// errNotAdmin refuses to make an existing account an admin unasked.
+var errNotAdmin = fmt.Errorf("the account exists and is not an admin: %w", gaas.ErrConflict)
+
 // EnsureAdmin makes sure an admin with the given username exists and has
-// the given password hash: it creates the account, or promotes an existing
-// one (found in any letter case) and sets its hash. It is idempotent, and
-// safe when several processes run it at once on one database.
-func (s *UserService) EnsureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error) {
-	u, err := s.ensureAdmin(ctx, username, passwordHash)
-	if errors.Is(err, gaas.ErrConflict) {
+// the given password hash, which ends the tokens it held. It creates the
+// account; an existing admin gets the hash; an existing account that is
+// not an admin is refused with gaas.ErrConflict unless adopt is set, which
+// promotes it. A disabled account is left as it is unless adopt is set,
+// which enables it: an admin may have disabled it on purpose. The account
+// is found in any letter case. It is safe when several processes run it
+// at once on one database.
+func (s *UserService) EnsureAdmin(ctx context.Context, username, passwordHash string, adopt bool) (gaas.User, error) {
+	u, err := s.ensureAdmin(ctx, username, passwordHash, adopt)
+	if errors.Is(err, gaas.ErrConflict) && !errors.Is(err, errNotAdmin) {
 		// Another process created the account between our look-up and our
-		// insert; now it exists, and promoting it is what is left.
-		u, err = s.ensureAdmin(ctx, username, passwordHash)
+		// insert; now it exists, and what is left is to treat it as such.
+		u, err = s.ensureAdmin(ctx, username, passwordHash, adopt)
 	}
 	return u, err
 }
 
-func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash string) (gaas.User, error) {
+func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash string, adopt bool) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		err := query(ctx, tx, &out, "SELECT "+userColumns+" FROM users WHERE lower(username) = lower(?)"+s.db.lockRow, username)
@@ -289,8 +427,16 @@ func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash st
 		} else if err != nil {
 			return err
 		}
-		out.Role, out.PasswordHash = string(gaas.RoleAdmin), passwordHash
-		_, err = exec(ctx, tx, "UPDATE users SET role = ?, password_hash = ? WHERE id = ?", out.Role, out.PasswordHash, out.ID)
+		switch {
+		case out.Role != string(gaas.RoleAdmin) && !adopt:
+			return fmt.Errorf("user %d: %w", out.ID, errNotAdmin)
+		case out.Disabled && !adopt:
+			return nil
+		}
+		out.Role, out.PasswordHash, out.Disabled = string(gaas.RoleAdmin), passwordHash, false
+		out.Generation++
+		_, err = exec(ctx, tx, "UPDATE users SET role = ?, password_hash = ?, disabled = ?, "+revoke+" WHERE id = ?",
+			out.Role, out.PasswordHash, false, out.ID)
 		return err
 	})
 	if err != nil {

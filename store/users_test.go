@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -53,19 +55,28 @@ func TestUsers(t *testing.T) {
 			assert.Equal(t, "new", hash)
 		})
 
-		t.Run("ensure_admin_creates_then_promotes", func(t *testing.T) {
+		t.Run("ensure_admin_promotes_only_when_adopting", func(t *testing.T) {
 			u, err := db.Users.CreateUser(ctx, "erin", "h1", gaas.RoleUser)
 			require.NoError(t, err)
-			a, err := db.Users.EnsureAdmin(ctx, "Erin", "h2")
+			_, err = db.Users.EnsureAdmin(ctx, "Erin", "h2", false)
+			require.ErrorIs(t, err, gaas.ErrConflict, "whoever registered the name first does not become admin")
+			same, hash, err := db.Users.Credentials(ctx, "erin")
+			require.NoError(t, err)
+			assert.Equal(t, "h1", hash)
+			assert.Equal(t, u, same, "nothing was written")
+
+			a, err := db.Users.EnsureAdmin(ctx, "Erin", "h2", true)
 			require.NoError(t, err)
 			assert.Equal(t, u.ID, a.ID)
 			assert.Equal(t, gaas.RoleAdmin, a.Role)
-			_, hash, err := db.Users.Credentials(ctx, "erin")
+			assert.Equal(t, u.TokenGeneration+1, a.TokenGeneration, "the adopted account's tokens end")
+			_, hash, err = db.Users.Credentials(ctx, "erin")
 			require.NoError(t, err)
 			assert.Equal(t, "h2", hash)
-			again, err := db.Users.EnsureAdmin(ctx, "erin", "h2")
-			require.NoError(t, err)
+			again, err := db.Users.EnsureAdmin(ctx, "erin", "h3", false)
+			require.NoError(t, err, "an existing admin keeps working")
 			assert.Equal(t, a.ID, again.ID)
+			assert.Equal(t, a.TokenGeneration+1, again.TokenGeneration, "a new password ends the old tokens")
 		})
 
 		t.Run("ensure_admin_races", func(t *testing.T) {
@@ -73,7 +84,7 @@ func TestUsers(t *testing.T) {
 			ids := make([]int64, 8)
 			for i := range ids {
 				wg.Go(func() {
-					a, err := db.Users.EnsureAdmin(ctx, "frank", "h")
+					a, err := db.Users.EnsureAdmin(ctx, "frank", "h", false)
 					assert.NoError(t, err)
 					ids[i] = a.ID
 				})
@@ -141,7 +152,7 @@ func TestLastAdminCannotBeDemoted(t *testing.T) {
 		f := newFixture(t, db)
 		_, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser)
 		require.ErrorIs(t, err, gaas.ErrConflict)
-		other, err := db.Users.EnsureAdmin(ctx, "second", "h")
+		other, err := db.Users.EnsureAdmin(ctx, "second", "h", false)
 		require.NoError(t, err)
 		_, err = db.Users.SetRole(ctx, other.ID, f.admin.ID, gaas.RoleUser)
 		require.NoError(t, err)
@@ -157,5 +168,101 @@ func TestCredentialsOfImpossibleNames(t *testing.T) {
 			_, _, err := db.Users.Credentials(context.Background(), name)
 			assert.ErrorIs(t, err, gaas.ErrNotFound, "%q", name)
 		}
+	})
+}
+
+func TestDisable(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		u := f.user(t, 10*gaas.Hour)
+
+		_, err := db.Users.SetDisabled(ctx, u.ID, f.admin.ID, true)
+		require.ErrorIs(t, err, gaas.ErrForbidden, "only admins disable")
+		_, err = db.Users.SetDisabled(ctx, f.admin.ID, 424242, true)
+		require.ErrorIs(t, err, gaas.ErrNotFound)
+
+		d, err := db.Users.SetDisabled(ctx, f.admin.ID, u.ID, true)
+		require.NoError(t, err)
+		assert.True(t, d.Disabled)
+		assert.Equal(t, u.TokenGeneration+1, d.TokenGeneration, "disabling ends the user's tokens")
+		_, err = db.Users.User(ctx, u.ID, u.ID)
+		assert.ErrorIs(t, err, gaas.ErrUnauthorized, "a disabled caller is no one")
+		_, err = db.Jobs.List(ctx, u.ID, gaas.JobFilter{})
+		assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+		again, err := db.Users.SetDisabled(ctx, f.admin.ID, u.ID, true)
+		require.NoError(t, err)
+		assert.Equal(t, d, again, "disabling twice changes nothing")
+
+		e, err := db.Users.SetDisabled(ctx, f.admin.ID, u.ID, false)
+		require.NoError(t, err)
+		assert.False(t, e.Disabled)
+		_, err = db.Users.User(ctx, u.ID, u.ID)
+		assert.NoError(t, err)
+	})
+}
+
+func TestLastEnabledAdminStays(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		_, err := db.Users.SetDisabled(ctx, f.admin.ID, f.admin.ID, true)
+		require.ErrorIs(t, err, gaas.ErrConflict, "the last admin cannot disable themselves")
+
+		other, err := db.Users.EnsureAdmin(ctx, "second", "h", false)
+		require.NoError(t, err)
+		_, err = db.Users.SetDisabled(ctx, f.admin.ID, other.ID, true)
+		require.NoError(t, err)
+		_, err = db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser)
+		require.ErrorIs(t, err, gaas.ErrConflict, "a disabled admin does not count")
+		_, err = db.Users.SetDisabled(ctx, f.admin.ID, f.admin.ID, true)
+		require.ErrorIs(t, err, gaas.ErrConflict)
+
+		_, err = db.Users.SetDisabled(ctx, f.admin.ID, other.ID, false)
+		require.NoError(t, err)
+		_, err = db.Users.SetDisabled(ctx, f.admin.ID, f.admin.ID, true)
+		require.NoError(t, err, "another admin is enabled")
+		_, err = db.Users.SetDisabled(ctx, other.ID, other.ID, true)
+		require.ErrorIs(t, err, gaas.ErrConflict)
+	})
+}
+
+// Admins disabling each other at once leave one enabled admin.
+func TestConcurrentDisablesKeepAnAdmin(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		admins := []gaas.User{f.admin}
+		for i := range 3 {
+			a, err := db.Users.EnsureAdmin(ctx, fmt.Sprintf("admin%d", i), "h", false)
+			require.NoError(t, err)
+			admins = append(admins, a)
+		}
+		var wg sync.WaitGroup
+		for i, a := range admins {
+			wg.Go(func() {
+				// each disables the next one, and demotes the one after
+				target := admins[(i+1)%len(admins)]
+				// Refusals are expected: the last enabled admin stays (409),
+				// and a caller disabled (401) or demoted (403) meanwhile.
+				refused := func(err error) bool {
+					return err == nil || errors.Is(err, gaas.ErrConflict) || errors.Is(err, gaas.ErrUnauthorized) || errors.Is(err, gaas.ErrForbidden)
+				}
+				_, err := db.Users.SetDisabled(ctx, a.ID, target.ID, true)
+				assert.True(t, refused(err), "%v", err)
+				_, err = db.Users.SetRole(ctx, a.ID, admins[(i+2)%len(admins)].ID, gaas.RoleUser)
+				assert.True(t, refused(err), "%v", err)
+			})
+		}
+		wg.Wait()
+		enabled := 0
+		for _, a := range admins {
+			u, err := db.Users.UserByID(ctx, a.ID)
+			require.NoError(t, err)
+			if u.IsAdmin() && !u.Disabled {
+				enabled++
+			}
+		}
+		assert.GreaterOrEqual(t, enabled, 1)
 	})
 }
