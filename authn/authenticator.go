@@ -185,13 +185,40 @@ func (a *Authenticator) Login(ctx context.Context, username, password string) (g
 		return gaas.Token{}, errLogin
 	}
 	if rehash {
-		if fresh, err := a.hasher.Hash(password); err == nil {
-			if err := a.accounts.SetPasswordHash(ctx, u.ID, hash, fresh); err != nil {
-				return gaas.Token{}, fmt.Errorf("authn: login: upgrade hash: %w", err)
-			}
+		if err := a.upgradeHash(ctx, u.ID, password, hash); err != nil {
+			return gaas.Token{}, fmt.Errorf("authn: login: %w", err)
 		}
 	}
 	return a.tokens.Issue(u)
+}
+
+// upgradeHash replaces a hash of fewer rounds than configured with one of
+// the same password at the configured work factor. The user's tokens keep
+// working: the password is the same.
+func (a *Authenticator) upgradeHash(ctx context.Context, id int64, password, hash string) error {
+	fresh, err := a.hasher.Hash(password)
+	if err != nil {
+		return nil // the old hash still verifies; try again next time
+	}
+	if err := a.accounts.SetPasswordHash(ctx, id, hash, fresh); err != nil {
+		return fmt.Errorf("upgrade hash: %w", err)
+	}
+	return nil
+}
+
+// setPassword hashes password and has write store the hash, which revokes
+// the user's tokens; this process learns of the revocation at once.
+func (a *Authenticator) setPassword(password string, write func(hash string) (gaas.User, error)) (gaas.User, error) {
+	hash, err := a.hasher.Hash(password)
+	if err != nil {
+		return gaas.User{}, err
+	}
+	u, err := write(hash)
+	if err != nil {
+		return gaas.User{}, err
+	}
+	a.standings.put(u.ID, standingOf(u), time.Now())
+	return u, nil
 }
 
 // dummyHash is a hash at the configured work factor of a password no one
@@ -291,15 +318,12 @@ func (a *Authenticator) ChangePassword(ctx context.Context, caller int64, old, n
 	if ok, _, err := a.hasher.Verify(old, hash); err != nil || !ok {
 		return gaas.Token{}, fmt.Errorf("authn: change password: the old password is wrong: %w", gaas.ErrForbidden)
 	}
-	fresh, err := a.hasher.Hash(new)
-	if err != nil {
-		return gaas.Token{}, err
-	}
-	u, err = a.accounts.ChangePasswordHash(ctx, caller, hash, fresh)
+	u, err = a.setPassword(new, func(fresh string) (gaas.User, error) {
+		return a.accounts.ChangePasswordHash(ctx, caller, hash, fresh)
+	})
 	if err != nil {
 		return gaas.Token{}, fmt.Errorf("authn: change password: %w", err)
 	}
-	a.standings.put(u.ID, standingOf(u), time.Now())
 	return a.tokens.Issue(u)
 }
 
@@ -318,15 +342,12 @@ func (a *Authenticator) ResetPassword(ctx context.Context, caller, id int64, pas
 	case !c.IsAdmin():
 		return gaas.User{}, fmt.Errorf("authn: reset password: caller %d is not an admin: %w", caller, gaas.ErrForbidden)
 	}
-	hash, err := a.hasher.Hash(password)
-	if err != nil {
-		return gaas.User{}, err
-	}
-	u, err := a.accounts.ResetPasswordHash(ctx, caller, id, hash)
+	u, err := a.setPassword(password, func(hash string) (gaas.User, error) {
+		return a.accounts.ResetPasswordHash(ctx, caller, id, hash)
+	})
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
 	}
-	a.standings.put(u.ID, standingOf(u), time.Now())
 	return u, nil
 }
 
@@ -373,24 +394,19 @@ func (a *Authenticator) ensureAdmin(ctx context.Context, username, password stri
 	default:
 		if ok, rehash, err := a.hasher.Verify(password, hash); err == nil && ok {
 			if rehash {
-				if fresh, err := a.hasher.Hash(password); err == nil {
-					if err := a.accounts.SetPasswordHash(ctx, u.ID, hash, fresh); err != nil {
-						return gaas.User{}, fmt.Errorf("authn: ensure admin: upgrade hash: %w", err)
-					}
+				if err := a.upgradeHash(ctx, u.ID, password, hash); err != nil {
+					return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
 				}
 			}
 			return u, nil
 		}
 	}
-	fresh, err := a.hasher.Hash(password)
-	if err != nil {
-		return gaas.User{}, err
-	}
-	u, err = a.accounts.EnsureAdmin(ctx, username, fresh, adopt)
+	u, err = a.setPassword(password, func(hash string) (gaas.User, error) {
+		return a.accounts.EnsureAdmin(ctx, username, hash, adopt)
+	})
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
 	}
-	a.standings.put(u.ID, standingOf(u), time.Now())
 	return u, nil
 }
 

@@ -77,6 +77,7 @@ type config struct {
 	iterations    int
 	adminUsername string
 	adminPassword string
+	adoptAdmin    bool
 	store         store.Options
 	server        server.Config
 	debugAddr     string
@@ -129,6 +130,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		fmt.Sprintf("the longest `wait` of a job submission for the database; past it the answer is 503 with Retry-After. "+
 			"Shorter than %s: the write timeout, %s, less the read timeout, %s (env GAAS_DB_BATCH_TIMEOUT)",
 			writeTimeout-readTimeout, writeTimeout, readTimeout))
+	fs.BoolVar(&c.adoptAdmin, "adopt-admin", false,
+		"make the existing account GAAS_ADMIN_USERNAME names an admin (and enable it) even if it is not one; its tokens stop working. "+
+			"Without it gaasd refuses to start rather than promote an account someone else may have registered (env GAAS_ADOPT_ADMIN)")
 	fs.StringVar(&c.debugAddr, "debug-addr", getenv("GAAS_DEBUG_ADDR"),
 		"serve Go's profiler (net/http/pprof) on this `address`, apart from the API; off when empty. Keep it private (env GAAS_DEBUG_ADDR)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("GAAS_METRICS_ADDR"),
@@ -213,11 +217,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.jwtSecret != "" && len(c.jwtSecret) < authn.MinKeySize {
 		return c, fmt.Errorf("-jwt-secret is %d bytes; at least %d are needed", len(c.jwtSecret), authn.MinKeySize)
 	}
+	if !flagSet(fs, "adopt-admin") && getenv("GAAS_ADOPT_ADMIN") != "" {
+		if c.adoptAdmin, err = strconv.ParseBool(getenv("GAAS_ADOPT_ADMIN")); err != nil {
+			return c, fmt.Errorf("GAAS_ADOPT_ADMIN %q: must be true or false", getenv("GAAS_ADOPT_ADMIN"))
+		}
+	}
 	c.adminUsername, c.adminPassword = getenv("GAAS_ADMIN_USERNAME"), getenv("GAAS_ADMIN_PASSWORD")
 	if (c.adminUsername == "") != (c.adminPassword == "") {
 		return c, errors.New("GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD must be set together")
 	}
 	return c, nil
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // run is gaasd. With no subcommand it serves until ctx is cancelled, then
@@ -234,6 +250,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
+}
+
+// bootstrapAdmin makes sure the admin of GAAS_ADMIN_USERNAME exists. An
+// existing account that is not an admin is promoted only with -adopt-admin:
+// whoever registered the name first must not become admin unasked.
+func bootstrapAdmin(ctx context.Context, logger *slog.Logger, auth *authn.Authenticator, cfg config) error {
+	ensure := auth.EnsureAdmin
+	if cfg.adoptAdmin {
+		ensure = auth.AdoptAdmin
+	}
+	admin, err := ensure(ctx, cfg.adminUsername, cfg.adminPassword)
+	switch {
+	case errors.Is(err, gaas.ErrConflict):
+		return fmt.Errorf("GAAS_ADMIN_USERNAME %q names an existing account that is not an admin; "+
+			"to make it the admin (its tokens stop working) start once with -adopt-admin (or GAAS_ADOPT_ADMIN=true), or choose another name",
+			cfg.adminUsername)
+	case err != nil:
+		return fmt.Errorf("GAAS_ADMIN_USERNAME: %w", err)
+	case admin.Disabled:
+		logger.Warn("the admin account is disabled and was left so; enable it with POST /users/{id}/enable, or start once with -adopt-admin",
+			"username", admin.Username, "user_id", admin.ID)
+	default:
+		logger.Info("admin account ready", "username", admin.Username, "user_id", admin.ID)
+	}
+	return nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -274,11 +315,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	auth := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: cfg.iterations}, tokens)
 	if cfg.adminUsername != "" {
-		admin, err := auth.EnsureAdmin(ctx, cfg.adminUsername, cfg.adminPassword)
-		if err != nil {
-			return fmt.Errorf("GAAS_ADMIN_USERNAME: %w", err)
+		if err := bootstrapAdmin(ctx, logger, auth, cfg); err != nil {
+			return err
 		}
-		logger.Info("admin account ready", "username", admin.Username, "user_id", admin.ID)
 	}
 
 	scfg := cfg.server

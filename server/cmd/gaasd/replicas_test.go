@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gaas-io/gaas/authn"
 	"github.com/gaas-io/gaas/store"
 	"github.com/gaas-io/gaas/store/storetest"
 )
@@ -107,11 +109,42 @@ func TestReplicasOnPostgres(t *testing.T) {
 		assert.Equal(t, 0.5, me["gpu_hours_quota"])
 	})
 
+	t.Run("revocation_reaches_every_replica", func(t *testing.T) {
+		status, _ := pick(0).json(t, "POST", "/register", "", `{"username": "bob", "password": "bob-password"}`)
+		require.Equal(t, http.StatusCreated, status)
+		bob := login(pick(0), "bob", "bob-password")
+		for i := range replicas {
+			status, _ := pick(i).json(t, "GET", "/me", bob, "")
+			require.Equal(t, http.StatusOK, status)
+		}
+		since := time.Now()
+		req, _ := http.NewRequest("POST", pick(1).url+"/me/logout-all", nil)
+		req.Header.Set("Authorization", "Bearer "+bob)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNoContent, resp.StatusCode)
+		for i := range replicas {
+			// The hot path: an empty submission is 422 while the token
+			// works, 401 once it does not.
+			require.Eventually(t, func() bool {
+				status, _ := pick(i).json(t, "POST", "/jobs", bob, `{}`)
+				return status == http.StatusUnauthorized
+			}, 5*time.Second, 10*time.Millisecond)
+		}
+		assert.Less(t, time.Since(since), authn.DefaultRevocationBound+time.Second/2)
+		fresh := login(pick(2), "bob", "bob-password")
+		for i := range replicas {
+			status, _ := pick(i).json(t, "GET", "/me", fresh, "")
+			assert.Equal(t, http.StatusOK, status, "a token issued after the revocation works on every replica at once")
+		}
+	})
+
 	db, err := store.Open(context.Background(), dsn, store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
 	report, err := db.Check(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, report.Violations)
-	assert.Equal(t, 2, report.Users, "the admin was made once, not once per replica")
+	assert.Equal(t, 3, report.Users, "the admin was made once, not once per replica")
 }
