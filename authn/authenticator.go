@@ -213,11 +213,14 @@ func (a *Authenticator) setPassword(password string, write func(hash string) (ga
 	if err != nil {
 		return gaas.User{}, err
 	}
+	// The time before the write: what the write returns holds every
+	// change committed before it (see standing).
+	now := time.Now()
 	u, err := write(hash)
 	if err != nil {
 		return gaas.User{}, err
 	}
-	a.standings.put(u.ID, standingOf(u), time.Now())
+	a.standings.put(u.ID, standingOf(u), now)
 	return u, nil
 }
 
@@ -241,6 +244,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (gaas.Us
 	if err != nil {
 		return gaas.User{}, err
 	}
+	now := time.Now()
 	u, err := a.accounts.UserByID(ctx, c.UserID)
 	if errors.Is(err, gaas.ErrNotFound) {
 		return gaas.User{}, fmt.Errorf("authn: token of user %d, who no longer exists: %w", c.UserID, gaas.ErrUnauthorized)
@@ -248,7 +252,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (gaas.Us
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("authn: authenticate: %w", err)
 	}
-	if err := a.standings.put(u.ID, standingOf(u), time.Now()).admits(c); err != nil {
+	if err := a.standings.put(u.ID, standingOf(u), now).admits(c); err != nil {
 		return gaas.User{}, err
 	}
 	return u, nil
