@@ -121,14 +121,8 @@ func (a *Authenticator) CheckRegistration(ctx context.Context, username, passwor
 // is refused before any hashing; the store checks again, in the
 // transaction that creates the account.
 func (a *Authenticator) CreateUser(ctx context.Context, caller int64, username, password string, role gaas.Role) (gaas.User, error) {
-	c, err := a.accounts.UserByID(ctx, caller)
-	switch {
-	case errors.Is(err, gaas.ErrNotFound):
-		return gaas.User{}, fmt.Errorf("authn: create user: caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
-	case err != nil:
+	if err := a.requireAdmin(ctx, caller); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
-	case !c.IsAdmin():
-		return gaas.User{}, fmt.Errorf("authn: create user: caller %d is not an admin: %w", caller, gaas.ErrForbidden)
 	}
 	if err := a.CheckRegistration(ctx, username, password); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
@@ -145,6 +139,22 @@ func (a *Authenticator) CreateUser(ctx context.Context, caller int64, username, 
 		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
 	}
 	return u, nil
+}
+
+// requireAdmin refuses, before any hashing, a caller who is not an enabled
+// admin: only an admin's request is worth a hash. The store checks again,
+// in the transaction that writes.
+func (a *Authenticator) requireAdmin(ctx context.Context, caller int64) error {
+	c, err := a.accounts.UserByID(ctx, caller)
+	switch {
+	case errors.Is(err, gaas.ErrNotFound) || err == nil && c.Disabled:
+		return fmt.Errorf("caller %d does not exist or is disabled: %w", caller, gaas.ErrUnauthorized)
+	case err != nil:
+		return err
+	case !c.IsAdmin():
+		return fmt.Errorf("caller %d is not an admin: %w", caller, gaas.ErrForbidden)
+	}
+	return nil
 }
 
 // errLogin is the one answer to a failed login, whatever failed.
@@ -336,15 +346,8 @@ func (a *Authenticator) ResetPassword(ctx context.Context, caller, id int64, pas
 	if err := gaas.ValidatePassword(password); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
 	}
-	// Only an admin's request is worth a hash; the store checks again.
-	c, err := a.accounts.UserByID(ctx, caller)
-	switch {
-	case errors.Is(err, gaas.ErrNotFound) || err == nil && c.Disabled:
-		return gaas.User{}, fmt.Errorf("authn: reset password: caller %d does not exist or is disabled: %w", caller, gaas.ErrUnauthorized)
-	case err != nil:
+	if err := a.requireAdmin(ctx, caller); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
-	case !c.IsAdmin():
-		return gaas.User{}, fmt.Errorf("authn: reset password: caller %d is not an admin: %w", caller, gaas.ErrForbidden)
 	}
 	u, err := a.setPassword(password, func(hash string) (gaas.User, error) {
 		return a.accounts.ResetPasswordHash(ctx, caller, id, hash)
