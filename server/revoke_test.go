@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/server"
 	"github.com/gaas-io/gaas/store/storetest"
 )
 
@@ -191,5 +192,33 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 			revokedWithin(t, two, fresh, since, authn.DefaultRevocationBound)
 			revokedWithin(t, one, fresh, since, authn.DefaultRevocationBound)
 		})
+	}
+}
+
+// Guesses of the old password count as failed logins of the account: past
+// the limit they are 429 before any hashing, and the right one is not
+// counted.
+func TestChangePasswordGuessesAreLimited(t *testing.T) {
+	h := newHarness(t, override{cfg: server.Config{LoginsPerUser: 2}})
+	_, alice := h.user("alice")
+	h.secret("wrong-old-password")
+	guess := `{"old_password": "wrong-old-password", "new_password": "alice-new-secret"}`
+	h.post("/me/password", alice, guess).problem(t, http.StatusForbidden)
+	h.post("/me/password", alice, guess).problem(t, http.StatusForbidden)
+	r := h.post("/me/password", alice, guess)
+	r.problem(t, http.StatusTooManyRequests)
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
+
+	_, bob := h.user("bob")
+	for range 3 {
+		h.secret("bob-new-secret")
+		r := h.post("/me/password", bob, `{"old_password": "pw-bob-secret", "new_password": "bob-new-secret"}`)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		bob = r.json(t)["access_token"].(string)
+		h.secret(bob)
+		r = h.post("/me/password", bob, `{"old_password": "bob-new-secret", "new_password": "pw-bob-secret"}`)
+		require.Equal(t, http.StatusOK, r.status, "successful changes are not counted: %s", r.body)
+		bob = r.json(t)["access_token"].(string)
+		h.secret(bob)
 	}
 }
