@@ -45,7 +45,7 @@ func TestNonStandardStrings(t *testing.T) {
 	db := openStore(t, dsn, store.Options{})
 	ctx := context.Background()
 
-	root, err := db.Users.EnsureAdmin(ctx, "root", "root-hash")
+	root, err := db.Users.EnsureAdmin(ctx, "root", "root-hash", false)
 	require.NoError(t, err)
 	mallory, err := db.Users.CreateUser(ctx, "mallory", "mallory-hash", gaas.RoleUser)
 	require.NoError(t, err)
@@ -60,7 +60,7 @@ func TestNonStandardStrings(t *testing.T) {
 	})
 
 	t.Run("ensure admin", func(t *testing.T) {
-		_, err := db.Users.EnsureAdmin(ctx, escapesLiteral, "new-hash")
+		_, err := db.Users.EnsureAdmin(ctx, escapesLiteral, "new-hash", true)
 		assert.ErrorIs(t, err, gaas.ErrInvalid)
 		_, hash, err := db.Users.Credentials(ctx, "root")
 		require.NoError(t, err)
