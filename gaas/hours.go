@@ -11,7 +11,9 @@ import (
 // balance, charge and refund is kept. Integers make the arithmetic exact:
 // granting 0.1 ten times and spending 1.0 leaves exactly zero.
 //
-// Hours marshals to and from JSON as a decimal number of hours ("2.5").
+// Hours has no wire format of its own: [Hours.String] and [ParseHours] write
+// and read a decimal number of hours ("2.5"), and a transport decides how
+// that number travels (package server writes whole hours as "10.0").
 type Hours int64
 
 const (
@@ -146,26 +148,4 @@ func (h Hours) appendDecimal(b []byte) []byte {
 		b = append(b, strings.TrimRight(digits, "0")...)
 	}
 	return b
-}
-
-// MarshalJSON writes h as a JSON number of hours. Whole hours carry a ".0"
-// ("10.0"), as the floats of the original Python service did, so that clients
-// of that service keep reading a float.
-func (h Hours) MarshalJSON() ([]byte, error) {
-	b := h.appendDecimal(make([]byte, 0, 24))
-	if h%Hour == 0 {
-		b = append(b, ".0"...)
-	}
-	return b, nil
-}
-
-// UnmarshalJSON reads a JSON number of hours exactly, as ParseHours does.
-// Strings, booleans and null are errors: an amount of hours is always a number.
-func (h *Hours) UnmarshalJSON(b []byte) error {
-	v, err := ParseHours(string(b))
-	if err != nil {
-		return err
-	}
-	*h = v
-	return nil
 }

@@ -1,7 +1,6 @@
 package gaas_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -88,21 +87,6 @@ func TestHoursString(t *testing.T) {
 		10000: "10", -3250: "-3.25", -1: "-0.001", gaas.MaxHours: "1000000000",
 	} {
 		assert.Equal(t, want, h.String())
-	}
-}
-
-func TestHoursJSON(t *testing.T) {
-	for h, want := range map[gaas.Hours]string{0: "0.0", 2500: "2.5", 10000: "10.0", 1: "0.001", -1500: "-1.5"} {
-		b, err := json.Marshal(h)
-		require.NoError(t, err)
-		assert.Equal(t, want, string(b))
-		var back gaas.Hours
-		require.NoError(t, json.Unmarshal(b, &back))
-		assert.Equal(t, h, back)
-	}
-	var v struct{ H gaas.Hours }
-	for _, in := range []string{`{"H": "2.5"}`, `{"H": true}`, `{"H": 0.0001}`, `{"H": 1e300}`} {
-		assert.Error(t, json.Unmarshal([]byte(in), &v), in)
 	}
 }
 

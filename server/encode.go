@@ -442,13 +442,43 @@ func checkValue(dec *json.Decoder, tok json.Token, keys *[]string) error {
 	return nil
 }
 
+// hoursJSON is an amount of hours as the API writes and reads it: a JSON
+// number of hours, read exactly (gaas.ParseHours, never through a float).
+// Every answer carries its hours in it, and every request reads its own
+// through it (hoursField).
+type hoursJSON gaas.Hours
+
+// MarshalJSON writes h as a number of hours. Whole hours carry a ".0"
+// ("10.0"), as the floats of the original Python service did, so that
+// clients of that service keep reading a float.
+func (h hoursJSON) MarshalJSON() ([]byte, error) {
+	b := []byte(gaas.Hours(h).String())
+	if gaas.Hours(h)%gaas.Hour == 0 {
+		b = append(b, ".0"...)
+	}
+	return b, nil
+}
+
+// UnmarshalJSON reads a JSON number of hours exactly. Strings, booleans and
+// null are errors: an amount of hours is always a number.
+func (h *hoursJSON) UnmarshalJSON(b []byte) error {
+	v, err := gaas.ParseHours(string(b))
+	if err != nil {
+		return err
+	}
+	*h = hoursJSON(v)
+	return nil
+}
+
 // hoursField reads a JSON number of hours exactly, naming field in errors.
-// A missing field or null is nil.
+// A missing field or null is nil. Requests hold their hours as raw JSON
+// and read them here, so that a bad amount is a 422 that names its field.
 func hoursField(raw json.RawMessage, field string) (*gaas.Hours, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	h, err := gaas.ParseHours(string(raw))
+	var h hoursJSON
+	err := h.UnmarshalJSON(raw)
 	switch {
 	case errors.Is(err, gaas.ErrHoursPrecision):
 		return nil, errField(field, "has more than 3 decimal places; hours are kept to the milli-hour")
@@ -457,5 +487,5 @@ func hoursField(raw json.RawMessage, field string) (*gaas.Hours, error) {
 	case err != nil:
 		return nil, errField(field, "must be a number")
 	}
-	return &h, nil
+	return (*gaas.Hours)(&h), nil
 }

@@ -15,8 +15,8 @@ type jobResponse struct {
 	UserID         int64          `json:"user_id"`
 	Command        string         `json:"command"`
 	GPUType        string         `json:"gpu_type"`
-	EstimatedHours gaas.Hours     `json:"estimated_hours"`
-	ActualHours    *gaas.Hours    `json:"actual_hours"`
+	EstimatedHours hoursJSON      `json:"estimated_hours"`
+	ActualHours    *hoursJSON     `json:"actual_hours"`
 	Status         gaas.JobStatus `json:"status"`
 	CreatedAt      time.Time      `json:"created_at"`
 	UpdatedAt      time.Time      `json:"updated_at"`
@@ -25,7 +25,7 @@ type jobResponse struct {
 func toJob(j gaas.Job) jobResponse {
 	return jobResponse{
 		ID: j.ID, UserID: j.UserID, Command: j.Command, GPUType: j.GPUType,
-		EstimatedHours: j.EstimatedHours, ActualHours: j.ActualHours, Status: j.Status,
+		EstimatedHours: hoursJSON(j.EstimatedHours), ActualHours: (*hoursJSON)(j.ActualHours), Status: j.Status,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
 }

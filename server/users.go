@@ -172,15 +172,15 @@ type ledgerResponse struct {
 	JobID     *int64          `json:"job_id"`
 	ActorID   int64           `json:"actor_id"`
 	Kind      gaas.LedgerKind `json:"kind"`
-	Delta     gaas.Hours      `json:"delta_hours"`
-	Balance   gaas.Hours      `json:"balance_hours"`
+	Delta     hoursJSON       `json:"delta_hours"`
+	Balance   hoursJSON       `json:"balance_hours"`
 	Reason    string          `json:"reason"`
 	CreatedAt time.Time       `json:"created_at"`
 }
 
 func toLedger(e gaas.LedgerEntry) ledgerResponse {
 	return ledgerResponse{ID: e.ID, UserID: e.UserID, JobID: e.JobID, ActorID: e.ActorID, Kind: e.Kind,
-		Delta: e.Delta, Balance: e.Balance, Reason: e.Reason, CreatedAt: e.CreatedAt}
+		Delta: hoursJSON(e.Delta), Balance: hoursJSON(e.Balance), Reason: e.Reason, CreatedAt: e.CreatedAt}
 }
 
 func handleLedger(logger *slog.Logger, quota gaas.Quota) http.Handler {
