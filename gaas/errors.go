@@ -81,10 +81,12 @@ func (e *TransitionError) Error() string {
 // Is reports whether target is ErrInvalidTransition.
 func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
 
-// FieldError is one rule that one input field broke.
+// FieldError is one rule that one input field broke. Field is the
+// library's name for the input ("estimated_hours", "idempotency_key",
+// "balance"); a transport that calls the input something else translates it.
 type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Field   string
+	Message string
 }
 
 // ValidationError lists every field of a request that broke a rule. It

@@ -112,11 +112,11 @@ func (r SubmitRequest) Validate() error {
 // ValidateIdempotencyKey reports whether key is 1–255 printable ASCII characters.
 func ValidateIdempotencyKey(key string) error {
 	if len(key) < 1 || len(key) > IdempotencyKeyMaxLen {
-		return Invalid("Idempotency-Key", "must be 1 to %d characters", IdempotencyKeyMaxLen)
+		return Invalid("idempotency_key", "must be 1 to %d characters", IdempotencyKeyMaxLen)
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x20 || key[i] > 0x7e {
-			return Invalid("Idempotency-Key", "must hold only printable ASCII characters")
+			return Invalid("idempotency_key", "must hold only printable ASCII characters")
 		}
 	}
 	return nil

@@ -1,7 +1,9 @@
 package gaas_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,6 +47,22 @@ func TestValidate(t *testing.T) {
 
 	err := gaas.SubmitRequest{EstimatedHours: -1}.Validate()
 	assert.EqualError(t, err, "invalid input: command: must not be empty; gpu_type: must not be empty; estimated_hours: must be greater than 0")
+
+	// The library names its inputs in its own words; the header that
+	// carries the key over HTTP is the server's business.
+	err = gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1, IdempotencyKey: "a\nb"}.Validate()
+	assert.EqualError(t, err, "invalid input: idempotency_key: must hold only printable ASCII characters")
+}
+
+// The domain has no wire format: amounts and validation errors carry no
+// JSON of their own, so that a transport cannot inherit one by accident.
+func TestNoWireFormat(t *testing.T) {
+	_, marshals := any(gaas.Hours(0)).(json.Marshaler)
+	_, unmarshals := any(new(gaas.Hours)).(json.Unmarshaler)
+	assert.False(t, marshals || unmarshals, "Hours has JSON methods")
+	for f := range reflect.TypeFor[gaas.FieldError]().Fields() {
+		assert.Empty(t, f.Tag, "FieldError.%s has a tag", f.Name)
+	}
 }
 
 func ExampleJobStatus_CanMove() {

@@ -48,11 +48,15 @@ type Quota interface {
 	Balance(ctx context.Context, caller, userID int64) (Hours, error)
 
 	// Set assigns a user's balance (admin only), recorded as a "set" entry.
+	// A balance below zero or above MaxHours is a *ValidationError on
+	// "balance".
 	Set(ctx context.Context, caller, userID int64, balance Hours, reason string) (User, error)
 
 	// Grant adds hours to a balance, or takes them back when negative
 	// (admin only). Taking back more than the balance holds is a
-	// *QuotaError: a balance never goes below zero.
+	// *QuotaError: a balance never goes below zero. A delta that is zero,
+	// larger than MaxHours either way, or would take the balance above
+	// MaxHours is a *ValidationError on "delta".
 	Grant(ctx context.Context, caller, userID int64, delta Hours, reason string) (User, error)
 
 	// Ledger returns a user's ledger, oldest first, to an admin or that user.

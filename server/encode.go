@@ -26,13 +26,20 @@ type validator interface {
 
 // problem is an RFC 9457 problem detail.
 type problem struct {
-	Type      string            `json:"type"`
-	Title     string            `json:"title"`
-	Status    int               `json:"status"`
-	Detail    string            `json:"detail"`
-	Instance  string            `json:"instance,omitempty"`
-	RequestID string            `json:"request_id,omitempty"`
-	Errors    []gaas.FieldError `json:"errors,omitempty"`
+	Type      string         `json:"type"`
+	Title     string         `json:"title"`
+	Status    int            `json:"status"`
+	Detail    string         `json:"detail"`
+	Instance  string         `json:"instance,omitempty"`
+	RequestID string         `json:"request_id,omitempty"`
+	Errors    []fieldProblem `json:"errors,omitempty"`
+}
+
+// fieldProblem is one entry of a 422's errors: a field under the name the
+// client sent it by, and the rule it broke.
+type fieldProblem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // clientError is an error the client caused, with the status and the
@@ -40,7 +47,6 @@ type problem struct {
 type clientError struct {
 	status int
 	detail string
-	fields []gaas.FieldError
 }
 
 func (e *clientError) Error() string { return e.detail }
@@ -72,6 +78,40 @@ func explain(err, target error, format string, args ...any) error {
 	return &detailed{err: err, detail: fmt.Sprintf(format, args...)}
 }
 
+// wireNames maps the library's names for the inputs of one route to the
+// names its clients send them by, where the two differ: the balance that
+// Quota.Set validates is PUT /users/{id}/quota's "gpu_hours_quota", the
+// delta of Quota.Grant a grant's "hours". A handler that calls the library
+// keeps its own map beside its request type and passes the library's errors
+// through rename; names not in the map are the same on the wire. Errors of
+// the server's own decoding name the wire's fields already.
+type wireNames map[string]string
+
+// rename has the fields that err names reported by their wire names.
+func (n wireNames) rename(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &renamed{err: err, names: n}
+}
+
+// wire is the name the client knows field by.
+func (n wireNames) wire(field string) string {
+	if name, ok := n[field]; ok {
+		return name
+	}
+	return field
+}
+
+// renamed is an error from the library with the wire names of its fields.
+type renamed struct {
+	err   error
+	names wireNames
+}
+
+func (e *renamed) Error() string { return e.err.Error() }
+func (e *renamed) Unwrap() error { return e.err }
+
 // statusOf is the one table from the library's sentinel errors to HTTP.
 var statusOf = []struct {
 	err    error
@@ -94,7 +134,7 @@ var statusOf = []struct {
 func problemFor(err error) problem {
 	var ce *clientError
 	if errors.As(err, &ce) {
-		return problem{Type: "about:blank", Title: http.StatusText(ce.status), Status: ce.status, Detail: ce.detail, Errors: ce.fields}
+		return problem{Type: "about:blank", Title: http.StatusText(ce.status), Status: ce.status, Detail: ce.detail}
 	}
 	for _, s := range statusOf {
 		if !errors.Is(err, s.err) {
@@ -103,32 +143,40 @@ func problemFor(err error) problem {
 		p := problem{Type: "urn:gaas:problem:" + s.slug, Title: http.StatusText(s.status), Status: s.status, Detail: s.detail}
 		var (
 			d  *detailed
+			rn *renamed
 			ve *gaas.ValidationError
 			qe *gaas.QuotaError
 			te *gaas.TransitionError
 		)
+		var names wireNames
+		if errors.As(err, &rn) {
+			names = rn.names
+		}
 		switch {
 		case errors.As(err, &d):
 			p.Detail = d.detail
 		case errors.As(err, &ve):
-			p.Detail = validationDetail(ve)
+			p.Detail = validationDetail(ve, names)
 		case errors.As(err, &qe):
 			p.Detail = fmt.Sprintf("Not enough GPU hours: asked for %s, %s left.", qe.Asked, qe.Remaining)
 		case errors.As(err, &te):
 			p.Detail = sentence(strings.TrimPrefix(te.Error(), "invalid status transition: "))
 		}
 		if ve != nil || errors.As(err, &ve) {
-			p.Errors = ve.Fields
+			p.Errors = make([]fieldProblem, len(ve.Fields))
+			for i, f := range ve.Fields {
+				p.Errors[i] = fieldProblem{Field: names.wire(f.Field), Message: f.Message}
+			}
 		}
 		return p
 	}
 	return problem{Type: "about:blank", Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError, Detail: "internal error"}
 }
 
-func validationDetail(ve *gaas.ValidationError) string {
+func validationDetail(ve *gaas.ValidationError, names wireNames) string {
 	parts := make([]string, len(ve.Fields))
 	for i, f := range ve.Fields {
-		parts[i] = f.Field + " " + f.Message
+		parts[i] = names.wire(f.Field) + " " + f.Message
 	}
 	return "Invalid request: " + strings.Join(parts, "; ") + "."
 }

@@ -58,6 +58,10 @@ func readPage(r *http.Request) (gaas.Page, error) {
 	return p, nil
 }
 
+// submitNames are the wire names of a submission's inputs: the key comes
+// in a header.
+var submitNames = wireNames{"idempotency_key": "Idempotency-Key"}
+
 type submitRequest struct {
 	Command        *string         `json:"command"`
 	GPUType        *string         `json:"gpu_type"`
@@ -100,14 +104,14 @@ func handleSubmitJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 				return
 			}
 			if err := gaas.ValidateIdempotencyKey(key[0]); err != nil {
-				writeError(w, r, logger, err)
+				writeError(w, r, logger, submitNames.rename(err))
 				return
 			}
 			sr.IdempotencyKey = key[0]
 		}
 		job, err := jobs.Submit(r.Context(), callerID(r), sr)
 		if err != nil {
-			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The Idempotency-Key was already used for a different request."))
+			writeError(w, r, logger, explain(submitNames.rename(err), gaas.ErrConflict, "The Idempotency-Key was already used for a different request."))
 			return
 		}
 		w.Header().Set("Location", "/jobs/"+itoa(job.ID))

@@ -85,6 +85,9 @@ func userDetail(err error, id int64, forbidden, conflict string) error {
 	return err
 }
 
+// setQuotaNames are the wire names of Quota.Set's inputs.
+var setQuotaNames = wireNames{"balance": "gpu_hours_quota"}
+
 type setQuotaRequest struct {
 	Quota  json.RawMessage `json:"gpu_hours_quota"`
 	Reason *string         `json:"reason"`
@@ -113,12 +116,15 @@ func handleSetQuota(logger *slog.Logger, quota gaas.Quota) http.Handler {
 		}
 		u, err := quota.Set(r.Context(), callerID(r), id, *req.hours, deref(req.Reason))
 		if err != nil {
-			writeError(w, r, logger, userDetail(err, id, "Only admins may set quotas.", ""))
+			writeError(w, r, logger, userDetail(setQuotaNames.rename(err), id, "Only admins may set quotas.", ""))
 			return
 		}
 		encode(w, http.StatusOK, toUser(u))
 	})
 }
+
+// grantNames are the wire names of Quota.Grant's inputs.
+var grantNames = wireNames{"delta": "hours"}
 
 type grantRequest struct {
 	Hours  json.RawMessage `json:"hours"`
@@ -152,7 +158,7 @@ func handleGrant(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			err = explain(err, gaas.ErrQuotaExceeded, "Cannot take back %s hours: user %d has %s left.", short.Asked, id, short.Remaining)
 		}
 		if err != nil {
-			writeError(w, r, logger, userDetail(err, id, "Only admins may grant hours.", ""))
+			writeError(w, r, logger, userDetail(grantNames.rename(err), id, "Only admins may grant hours.", ""))
 			return
 		}
 		encode(w, http.StatusOK, toUser(u))

@@ -84,8 +84,8 @@ func TestSubmit(t *testing.T) {
 			{"negative_hours", gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: -1000}, "estimated_hours"},
 			{"too_many_hours", gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.MaxHours + 1}, "estimated_hours"},
 			{"invalid_utf8", gaas.SubmitRequest{Command: "\xff", GPUType: "A100", EstimatedHours: 1}, "command"},
-			{"key_unprintable", gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1, IdempotencyKey: "a\nb"}, "Idempotency-Key"},
-			{"key_too_long", gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1, IdempotencyKey: strings.Repeat("k", 256)}, "Idempotency-Key"},
+			{"key_unprintable", gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1, IdempotencyKey: "a\nb"}, "idempotency_key"},
+			{"key_too_long", gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1, IdempotencyKey: strings.Repeat("k", 256)}, "idempotency_key"},
 		}
 		for _, tc := range invalid {
 			t.Run("invalid/"+tc.name, func(t *testing.T) {

@@ -91,7 +91,7 @@ func (s *QuotaService) Balance(ctx context.Context, caller, userID int64) (gaas.
 // Set implements gaas.Quota.
 func (s *QuotaService) Set(ctx context.Context, caller, userID int64, balance gaas.Hours, reason string) (gaas.User, error) {
 	if balance < 0 || balance > gaas.MaxHours {
-		return gaas.User{}, fmt.Errorf("store: set quota: %w", gaas.Invalid("gpu_hours_quota", "must be between 0 and %s", gaas.MaxHours))
+		return gaas.User{}, fmt.Errorf("store: set quota: %w", gaas.Invalid("balance", "must be between 0 and %s", gaas.MaxHours))
 	}
 	return s.change(ctx, caller, userID, gaas.LedgerSet, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
 		delta := balance - gaas.Hours(u.Balance)
@@ -103,10 +103,10 @@ func (s *QuotaService) Set(ctx context.Context, caller, userID int64, balance ga
 // Grant implements gaas.Quota.
 func (s *QuotaService) Grant(ctx context.Context, caller, userID int64, delta gaas.Hours, reason string) (gaas.User, error) {
 	if delta == 0 || delta > gaas.MaxHours || delta < -gaas.MaxHours {
-		return gaas.User{}, fmt.Errorf("store: grant: %w", gaas.Invalid("hours", "must be non-zero and at most %s in size", gaas.MaxHours))
+		return gaas.User{}, fmt.Errorf("store: grant: %w", gaas.Invalid("delta", "must be non-zero and at most %s in size", gaas.MaxHours))
 	}
 	return s.change(ctx, caller, userID, gaas.LedgerGrant, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
-		_, err := moveBalance(ctx, tx, u.ID, delta, gaas.MaxHours, "hours")
+		_, err := moveBalance(ctx, tx, u.ID, delta, gaas.MaxHours, "delta")
 		return delta, err
 	})
 }

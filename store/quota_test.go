@@ -72,20 +72,20 @@ func TestQuota(t *testing.T) {
 		t.Run("above_the_maximum", func(t *testing.T) {
 			u := f.user(t, gaas.MaxHours)
 			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, "one more")
-			require.ErrorIs(t, err, gaas.ErrInvalid)
+			assertInvalid(t, err, "delta")
 			_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours+1, "")
-			require.ErrorIs(t, err, gaas.ErrInvalid)
+			assertInvalid(t, err, "balance")
 			assert.Equal(t, gaas.MaxHours, f.balance(t, u.ID))
 		})
 
 		t.Run("bad_input", func(t *testing.T) {
 			u := f.user(t, 3*gaas.Hour)
 			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 0, "")
-			assert.ErrorIs(t, err, gaas.ErrInvalid)
+			assertInvalid(t, err, "delta")
 			_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, -1, "")
-			assert.ErrorIs(t, err, gaas.ErrInvalid)
+			assertInvalid(t, err, "balance")
 			_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, strings.Repeat("r", gaas.ReasonMaxLen+1))
-			assert.ErrorIs(t, err, gaas.ErrInvalid)
+			assertInvalid(t, err, "reason")
 			assert.Equal(t, 3*gaas.Hour, f.balance(t, u.ID))
 		})
 
@@ -135,4 +135,15 @@ func TestQuota(t *testing.T) {
 			assert.Equal(t, f.balance(t, u.ID), sum)
 		})
 	})
+}
+
+// assertInvalid checks that err is a validation error naming field, in the
+// library's words (the balance and the delta of Quota's methods), not in
+// those of any transport.
+func assertInvalid(t *testing.T, err error, field string) {
+	t.Helper()
+	var ve *gaas.ValidationError
+	if assert.ErrorAs(t, err, &ve) {
+		assert.Equal(t, field, ve.Fields[0].Field, "%v", err)
+	}
 }
