@@ -9,9 +9,14 @@
 // interfaces, implemented on a database by package store and on passwords
 // and tokens by package authn, and served over HTTP by package server.
 //
+// Nor does it hold a wire format: no JSON methods or tags, no HTTP names.
+// Package server decides how hours are written as JSON, and translates the
+// library's names for the inputs ("idempotency_key", the balance of
+// [Quota.Set], the delta of [Quota.Grant]) to the ones its clients send.
+//
 // Every failure a service reports matches one of the sentinel errors with
 // errors.Is: [ErrNotFound], [ErrInvalid] (a [*ValidationError] names the
-// fields), [ErrQuotaExceeded] (a [*QuotaError] says what was asked and
-// what is left), [ErrInvalidTransition], [ErrConflict], [ErrUnauthorized],
-// [ErrForbidden] and [ErrUnavailable].
+// fields, in the library's words), [ErrQuotaExceeded] (a [*QuotaError]
+// says what was asked and what is left), [ErrInvalidTransition],
+// [ErrConflict], [ErrUnauthorized], [ErrForbidden] and [ErrUnavailable].
 package gaas
