@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -118,3 +120,47 @@ func sqlState(err error) string {
 	}
 	return ""
 }
+
+// cantOpen names the cause of SQLite's SQLITE_CANTOPEN (14) for the file at
+// path, which SQLite reports only as "unable to open database file" or
+// worse ("out of memory"). Other errors, and errors of a database in
+// memory (path ""), pass through unchanged.
+func cantOpen(path string, err error) error {
+	var coded interface{ Code() int }
+	if path == "" || !errors.As(err, &coded) || coded.Code()&0xff != 14 {
+		return err
+	}
+	cause := "cannot open the file"
+	dir := filepath.Dir(path)
+	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+		cause = "is a directory"
+	} else if _, derr := os.Stat(dir); errors.Is(derr, os.ErrNotExist) {
+		cause = fmt.Sprintf("directory %s does not exist", dir)
+	} else if derr != nil {
+		cause = fmt.Sprintf("directory %s: %v", dir, derr)
+	} else if f, oerr := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666); oerr != nil {
+		cause = fmt.Sprintf("cannot open it for writing: %v", errors.Unwrap(oerr))
+	} else {
+		f.Close()
+		// The file opens: SQLite must also create its -wal and -shm files
+		// beside it.
+		if probe, perr := os.CreateTemp(dir, ".gaas-probe-*"); perr != nil {
+			cause = fmt.Sprintf("cannot create files in directory %s (SQLite keeps its -wal and -shm files there): %v", dir, errors.Unwrap(perr))
+		} else {
+			probe.Close()
+			os.Remove(probe.Name())
+		}
+	}
+	return &cantOpenError{msg: fmt.Sprintf("%s: %s (SQLITE_CANTOPEN)", path, cause), err: err}
+}
+
+// cantOpenError says why a SQLite file cannot be opened in place of
+// SQLite's text, which can be misleading ("out of memory"), and unwraps to
+// SQLite's error, whose code mapErr reads.
+type cantOpenError struct {
+	msg string
+	err error
+}
+
+func (e *cantOpenError) Error() string { return e.msg }
+func (e *cantOpenError) Unwrap() error { return e.err }

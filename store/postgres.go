@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -114,12 +115,17 @@ func verifiedTLS(dsn string) string {
 // RedactDSN returns dsn with any password replaced by "xxxxx", for logs
 // and error messages.
 func RedactDSN(dsn string) string {
-	if !IsPostgres(dsn) {
+	if isKeyValueDSN(dsn) {
+		// Open refuses the form, but the message that says so shows it.
+		return keyValuePassword.ReplaceAllString(dsn, "${1}xxxxx")
+	}
+	scheme, _, isURL := strings.Cut(dsn, "://")
+	if !isURL {
 		return dsn
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "postgres://(unparsable URL)"
+		return scheme + "://(unparsable URL)"
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
@@ -130,6 +136,9 @@ func RedactDSN(dsn string) string {
 	}
 	return u.String()
 }
+
+// keyValuePassword is the password of a libpq key=value string, quoted or not.
+var keyValuePassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
 
 // redactErr keeps the passwords in dsn out of an error message.
 func redactErr(err error, dsn string) error {

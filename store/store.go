@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -102,10 +104,19 @@ type DB struct {
 //go:embed migrations
 var migrationFiles embed.FS
 
-// Open opens the database that dsn names and brings its schema up to date:
-// a postgres:// or postgresql:// URL opens PostgreSQL, anything else is a
-// SQLite file path, or ":memory:" for a database of its own that lives until
-// Close.
+// Open opens the database that dsn names and brings its schema up to date.
+// dsn is one of:
+//
+//   - a postgres:// or postgresql:// URL, for PostgreSQL;
+//   - ":memory:", for a SQLite database of its own that lives until Close;
+//   - a file: URI in SQLite's URI syntax, its query parameters included;
+//   - any other text is the path of a SQLite file, whatever characters it
+//     holds ('?', '#', '%' and spaces are part of the name). The file is
+//     created if it does not exist; its directory must.
+//
+// Open refuses an empty dsn, a libpq key=value string ("host=db user=gaas"),
+// a URL of another scheme, and a path that is a directory or whose
+// directory does not exist, with an error that says which.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db := &DB{defaultQuota: opts.DefaultQuota, now: opts.Now, observer: opts.Observer}
 	switch {
@@ -133,7 +144,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if IsPostgres(dsn) {
 		err = db.openPostgres(ctx, dsn, opts)
 	} else {
-		err = db.openSQLite(dsn, opts)
+		err = db.openSQLite(ctx, dsn, opts)
 	}
 	if err != nil {
 		return nil, err
@@ -167,17 +178,18 @@ func IsPostgres(dsn string) bool {
 // Writes go through one connection: SQLite admits one writer at a time, and
 // queuing writers in Go is faster and fairer than letting several
 // connections fight over the lock. Reads use a pool of their own, which WAL
-// mode lets run beside the writer.
-func (db *DB) openSQLite(dsn string, opts Options) error {
-	if dsn == "" {
-		return errors.New("store: open: empty database path")
+// mode lets run beside the writer. Both open the same file: URI, so that a
+// name that a URI would misread cannot send them to two files.
+func (db *DB) openSQLite(ctx context.Context, dsn string, opts Options) error {
+	target, err := parseSQLiteDSN(dsn)
+	if err != nil {
+		return err
 	}
 	keepAllocatorPages()
 	busy := opts.BusyTimeout
 	if busy == 0 {
 		busy = 5 * time.Second
 	}
-	memory := dsn == ":memory:" || strings.Contains(dsn, "mode=memory")
 	pragmas := []string{
 		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
 		"PRAGMA foreign_keys = ON",
@@ -185,7 +197,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 		// Statement journals and temp tables in memory, not in temp files.
 		"PRAGMA temp_store = MEMORY",
 	}
-	if !memory {
+	if !target.memory {
 		pragmas = append(pragmas, "PRAGMA journal_mode = WAL",
 			// Checkpoint every 10,000 pages (40 MiB of log) rather than
 			// every 1,000: a checkpoint runs in the committing writer and
@@ -197,20 +209,26 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	// Writing transactions take the lock at BEGIN (BEGIN IMMEDIATE), so two
 	// processes on one file queue on busy_timeout instead of failing when a
 	// reader tries to become a writer.
-	wdsn := withParam(dsn, "_txlock", "immediate")
-	w := sql.OpenDB(&connector{dsn: wdsn, pragmas: pragmas})
+	w := sql.OpenDB(&connector{dsn: withParam(target.uri, "_txlock", "immediate"), path: target.path, pragmas: pragmas})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db.w = bun.NewDB(w, sqlitedialect.New())
 	db.r = db.w
-	if !memory {
+	if !target.memory {
 		readers := cmp(opts.MaxConns, 4)
-		r := sql.OpenDB(&connector{dsn: dsn, pragmas: append(pragmas, "PRAGMA query_only = ON")})
+		r := sql.OpenDB(&connector{dsn: target.uri, path: target.path, pragmas: append(pragmas, "PRAGMA query_only = ON")})
 		r.SetMaxOpenConns(readers)
 		r.SetMaxIdleConns(readers)
 		db.r = bun.NewDB(r, sqlitedialect.New())
+	}
+	// Open the file now, so that a file that cannot be opened is said here
+	// and not as the failure of the first migration.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		db.r.DB.Close()
+		return fmt.Errorf("store: open: %w", err)
 	}
 	return nil
 }
@@ -222,31 +240,144 @@ func cmp(v, def int) int {
 	return v
 }
 
-// withParam adds a query parameter to a SQLite path or file: URI.
-func withParam(dsn, key, value string) string {
+// sqliteTarget is a SQLite database as Open names it.
+type sqliteTarget struct {
+	uri    string // a file: URI, which every connection opens
+	path   string // the file on disk, for messages; "" in memory
+	memory bool
+}
+
+// parseSQLiteDSN reads a dsn that is not a PostgreSQL URL (see Open), and
+// refuses one that names no SQLite database it could open.
+func parseSQLiteDSN(dsn string) (sqliteTarget, error) {
+	switch {
+	case strings.TrimSpace(dsn) == "":
+		return sqliteTarget{}, errors.New(`store: open: no database named; give a SQLite file path, ":memory:", or a postgres:// URL`)
+	case dsn == ":memory:":
+		return sqliteTarget{uri: "file::memory:", memory: true}, nil
+	case isKeyValueDSN(dsn):
+		// Not echoed: it may hold a password.
+		return sqliteTarget{}, errors.New("store: open: a libpq key=value connection string is not supported; " +
+			"write it as a URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=verify-full")
+	case strings.HasPrefix(dsn, "file:"):
+		return parseFileURI(dsn)
+	}
+	if scheme, _, ok := strings.Cut(dsn, "://"); ok && urlScheme.MatchString(scheme) {
+		return sqliteTarget{}, fmt.Errorf("store: open: %s:// URLs are not supported; give a SQLite file path, "+
+			`":memory:", a file: URI, or a postgres:// URL`, scheme)
+	}
+	if err := checkSQLitePath(dsn); err != nil {
+		return sqliteTarget{}, err
+	}
+	return sqliteTarget{uri: fileURI(dsn), path: dsn}, nil
+}
+
+// urlScheme is what may come before "://" in a URL (RFC 3986).
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// libpqKeys are the keywords a libpq key=value connection string commonly
+// starts with; a path that starts with one followed by "=" is taken for
+// such a string rather than for a file of that odd name.
+var libpqKeys = map[string]bool{
+	"host": true, "hostaddr": true, "port": true, "dbname": true, "user": true, "password": true,
+	"passfile": true, "sslmode": true, "sslrootcert": true, "sslcert": true, "sslkey": true,
+	"connect_timeout": true, "application_name": true, "options": true, "service": true,
+	"target_session_attrs": true,
+}
+
+// isKeyValueDSN reports whether dsn looks like libpq's key=value form.
+func isKeyValueDSN(dsn string) bool {
+	key, _, ok := strings.Cut(strings.TrimSpace(dsn), "=")
+	return ok && libpqKeys[strings.ToLower(strings.TrimSpace(key))]
+}
+
+// parseFileURI reads a file: URI in SQLite's syntax. Its fragment, which
+// SQLite ignores, is dropped, so that parameters can be added after its
+// query.
+func parseFileURI(dsn string) (sqliteTarget, error) {
+	uri, _, _ := strings.Cut(dsn, "#")
+	rest, query, _ := strings.Cut(strings.TrimPrefix(uri, "file:"), "?")
+	if auth, ok := strings.CutPrefix(rest, "//"); ok {
+		host, p, _ := strings.Cut(auth, "/")
+		if host != "" && host != "localhost" {
+			return sqliteTarget{}, fmt.Errorf("store: open %s: a file: URI names no host but localhost", dsn)
+		}
+		rest = "/" + p
+	}
+	path, err := url.PathUnescape(rest)
+	if err != nil {
+		return sqliteTarget{}, fmt.Errorf("store: open %s: %w", dsn, err)
+	}
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return sqliteTarget{}, fmt.Errorf("store: open %s: %w", dsn, err)
+	}
+	if path == ":memory:" || params.Get("mode") == "memory" {
+		return sqliteTarget{uri: uri, memory: true}, nil
+	}
+	if err := checkSQLitePath(path); err != nil {
+		return sqliteTarget{}, err
+	}
+	return sqliteTarget{uri: uri, path: path}, nil
+}
+
+// checkSQLitePath refuses a path that SQLite could not open as a database
+// file, naming why: it is a directory, or its directory is missing.
+// Other causes, such as permissions, are named when the open fails
+// (cantOpen).
+func checkSQLitePath(path string) error {
+	if path == "" {
+		return errors.New("store: open: the file: URI names no file")
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("store: open %s: is a directory; name a database file, such as %s",
+			path, filepath.Join(path, "gaas.db"))
+	} else if err == nil {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("store: open %s: directory %s does not exist", path, dir)
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("store: open %s: %s is not a directory", path, dir)
+	}
+	return nil
+}
+
+// fileURI is a file: URI for a path, whatever characters it holds.
+func fileURI(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // "//x" would otherwise read as a host
+	}
+	path = filepath.ToSlash(path)
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path // a Windows drive letter
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath()
+}
+
+// withParam adds a query parameter to a file: URI.
+func withParam(uri, key, value string) string {
 	sep := "?"
-	if strings.Contains(dsn, "?") {
+	if strings.Contains(uri, "?") {
 		sep = "&"
 	}
-	if !strings.HasPrefix(dsn, "file:") {
-		// A plain path: make it a URI so that parameters are read, and
-		// escape what a URI would misread.
-		dsn = "file:" + (&url.URL{Path: dsn}).EscapedPath()
-	}
-	return dsn + sep + key + "=" + value
+	return uri + sep + key + "=" + value
 }
 
 // connector opens SQLite connections and sets the pragmas on each, so that
 // no connection the pool opens later runs without them.
 type connector struct {
 	dsn     string
+	path    string // the file dsn names, to say why it cannot be opened; "" in memory
 	pragmas []string
 }
 
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := sqliteshim.Driver().Open(c.dsn)
 	if err != nil {
-		return nil, err
+		return nil, cantOpen(c.path, err)
 	}
 	execer, ok := conn.(driver.ExecerContext)
 	if !ok {
@@ -256,7 +387,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	for _, p := range c.pragmas {
 		if _, err := execer.ExecContext(ctx, p, nil); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("store: %s: %w", p, err)
+			return nil, fmt.Errorf("store: %s: %w", p, cantOpen(c.path, err))
 		}
 	}
 	return conn, nil
@@ -409,10 +540,12 @@ func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Micros
 
 // openReadOnly opens a SQLite file that must exist, for reading only.
 func openReadOnly(path string) (*bun.DB, error) {
-	if _, err := os.Stat(path); err != nil {
+	if fi, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("store: open %s: is a directory", path)
 	}
-	sqldb := sql.OpenDB(&connector{dsn: withParam(path, "mode", "ro"), pragmas: []string{"PRAGMA query_only = ON"}})
+	sqldb := sql.OpenDB(&connector{dsn: withParam(fileURI(path), "mode", "ro"), path: path, pragmas: []string{"PRAGMA query_only = ON"}})
 	sqldb.SetMaxOpenConns(1)
 	return bun.NewDB(sqldb, sqlitedialect.New()), nil
 }

@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -165,4 +167,119 @@ func TestOpenPostgresErrors(t *testing.T) {
 	_, err = store.Open(ctx, "postgres://gaas:s3cret@[bad", store.Options{})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+// Open refuses what names no database it can open, and says why, rather
+// than creating a SQLite file of that name or failing with SQLite's code.
+func TestOpenRefuses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plain")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	cases := []struct {
+		name, dsn, want string
+	}{
+		{"empty", "", "no database named"},
+		{"blank", "  ", "no database named"},
+		{"libpq key=value", "host=db user=gaas password=s3cret dbname=gaas", "key=value connection string is not supported"},
+		{"libpq key=value, spaced", " dbname = gaas", "key=value connection string is not supported"},
+		{"mysql URL", "mysql://gaas:s3cret@db/gaas", "mysql:// URLs are not supported"},
+		{"sqlite URL", "sqlite://" + filepath.Join(dir, "x.db"), "sqlite:// URLs are not supported"},
+		{"directory", dir, "is a directory"},
+		{"missing directory", filepath.Join(dir, "nope", "gaas.db"), "directory " + filepath.Join(dir, "nope") + " does not exist"},
+		{"parent is a file", filepath.Join(file, "gaas.db"), file + " is not a directory"},
+		{"file: URI of a directory", "file:" + dir, "is a directory"},
+		{"file: URI with a host", "file://db.internal/gaas.db", "names no host but localhost"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := store.Open(ctx, tc.dsn, store.Options{})
+			if err == nil {
+				db.Close()
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "s3cret")
+			assert.NotContains(t, err.Error(), "out of memory")
+		})
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no file created: %v", entries)
+	_, err = os.Stat(filepath.Join(filepath.Dir(dir), "host=db user=gaas password=s3cret dbname=gaas"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// A file SQLite cannot open is named with its cause, not SQLite's code 14.
+func TestOpenUnwritable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gaas.db")
+	require.NoError(t, os.WriteFile(path, nil, 0o400))
+	if os.Geteuid() == 0 {
+		// Root opens any file, but not one in sysfs.
+		path = "/sys/gaas-test.db"
+		if fi, err := os.Stat("/sys"); err != nil || !fi.IsDir() {
+			t.Skip("root opens any file, and there is no /sys")
+		}
+	}
+	_, err := store.Open(context.Background(), path, store.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path+": cannot open it for writing: permission denied")
+	assert.NotContains(t, err.Error(), "out of memory (14)")
+}
+
+// A path is a name, whatever characters it holds: the writer and the
+// readers open the same file, so what Submit writes Get and List read.
+func TestOpenPathCharacters(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"a?b#c.db", "100% sure & done=1.db", "mode=memory?x", "sp ace;#.db"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, name)
+			db := openStore(t, path, store.Options{})
+			f := newFixture(t, db)
+			u := f.user(t, 10*gaas.Hour)
+			j := f.submit(t, u.ID, gaas.Hour)
+			got, err := db.Jobs.Get(ctx, u.ID, j.ID)
+			require.NoError(t, err)
+			assert.Equal(t, j, got)
+			page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{})
+			require.NoError(t, err)
+			require.Len(t, page.Items, 1)
+			assert.Equal(t, j.ID, page.Items[0].ID)
+
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			for _, e := range entries {
+				assert.True(t, strings.HasPrefix(e.Name(), name), "%s is not the database file or its -wal/-shm", e.Name())
+			}
+			_, err = os.Stat(path)
+			require.NoError(t, err)
+		})
+	}
+}
+
+// A file: URI opens the file it names, with its parameters, in both pools;
+// the same data is seen through the plain path.
+func TestOpenFileURI(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a b#.db")
+	uri := "file:" + (&url.URL{Path: path}).EscapedPath() + "?cache=private#ignored"
+	db := openStore(t, uri, store.Options{})
+	f := newFixture(t, db)
+	u := f.user(t, 10*gaas.Hour)
+	j := f.submit(t, u.ID, gaas.Hour)
+	got, err := db.Jobs.Get(ctx, u.ID, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, j, got)
+
+	again := openStore(t, path, store.Options{})
+	got, err = again.Jobs.Get(ctx, u.ID, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, j, got)
+}
+
+func TestRedactKeyValueDSN(t *testing.T) {
+	assert.Equal(t, "host=db user=gaas password=xxxxx dbname=gaas", store.RedactDSN("host=db user=gaas password=s3cret dbname=gaas"))
+	assert.Equal(t, "host=db password = xxxxx", store.RedactDSN("host=db password = 'a b\\' c'"))
+	assert.Equal(t, "mysql://gaas:xxxxx@db/gaas", store.RedactDSN("mysql://gaas:s3cret@db/gaas"))
 }
