@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
+
+	"github.com/gaas-io/gaas/gaas"
 )
 
 // Violation is one thing Check found wrong.
 type Violation struct {
-	Rule    string `bun:"-"`        // which invariant: "balance", "running-balance", "job-charge", "job-refund", "entry"
+	Rule    string `bun:"-"`        // which invariant: "balance", "running-balance", "balance-max", "job-charge", "job-refund", "entry"
 	UserID  int64  `bun:"user_id"`  // the user concerned, or 0
 	JobID   int64  `bun:"job_id"`   // the job concerned, or 0
 	EntryID int64  `bun:"entry_id"` // the ledger entry concerned, or 0
@@ -38,11 +41,15 @@ type Report struct {
 // OK reports whether every invariant holds.
 func (r Report) OK() bool { return len(r.Violations) == 0 }
 
+// maxHours is gaas.MaxHours as SQL, a constant of the code.
+var maxHours = strconv.FormatInt(int64(gaas.MaxHours), 10)
+
 // maxViolations bounds how many violations of each rule a Report lists.
 const maxViolations = 100
 
 // Check verifies the invariants that no sequence of requests may break:
-// every balance is the sum of its ledger entries and not negative; each
+// every balance is the sum of its ledger entries, not negative and not
+// above gaas.MaxHours, nor is any balance a ledger entry records; each
 // entry's balance is the one before it plus its delta; every job has
 // exactly one charge, of its estimate, to its owner; refunds match the
 // job's status (the whole estimate for REJECTED and CANCELLED, the
@@ -96,6 +103,14 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			             COALESCE(LAG(balance) OVER (PARTITION BY user_id ORDER BY id), 0) AS prev
 			      FROM ledger) t
 			WHERE balance != prev + delta OR balance < 0`},
+		{"balance-max", `
+			SELECT id AS user_id, 0 AS job_id, 0 AS entry_id,
+			       'balance ' || balance || ' is above the maximum of ' || ` + maxHours + ` AS detail
+			FROM users WHERE balance > ` + maxHours + `
+			UNION ALL
+			SELECT user_id, COALESCE(job_id, 0) AS job_id, id AS entry_id,
+			       'balance ' || balance || ' after this entry is above the maximum of ' || ` + maxHours + ` AS detail
+			FROM ledger WHERE balance > ` + maxHours},
 		{"job-charge", `
 			SELECT j.user_id, j.id AS job_id, 0 AS entry_id,
 			       count(l.id) || ' charge(s) totalling ' || COALESCE(-SUM(l.delta), 0) || ' for an estimate of ' || j.estimated AS detail

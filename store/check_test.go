@@ -28,6 +28,12 @@ func TestCheckFindsViolations(t *testing.T) {
 		{"running-balance", func(u, _ int64, b gaas.Hours) string {
 			return ledgerInsert(u, "NULL", "grant", 0, b+7)
 		}},
+		{"balance-max", func(u, _ int64, b gaas.Hours) string {
+			// Balance and ledger agree, each entry follows the one before:
+			// only the maximum is broken.
+			return fmt.Sprintf("UPDATE users SET balance = %d WHERE id = %d; ", gaas.MaxHours+1, u) +
+				ledgerInsert(u, "NULL", "grant", gaas.MaxHours+1-b, gaas.MaxHours+1)
+		}},
 		{"job-charge", func(u, _ int64, _ gaas.Hours) string {
 			return fmt.Sprintf("INSERT INTO jobs (user_id, command, gpu_type, estimated, status, created_at, updated_at)"+
 				" VALUES (%d, 'free', 'A100', 5000, 'PENDING', '2026-01-01', '2026-01-01')", u)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -40,38 +41,78 @@ func appendLedger(ctx context.Context, idb bun.IDB, e ledgerRow) error {
 	return err
 }
 
-// addBalance adds delta to a balance unconditionally (a refund returns
-// what a charge took) and returns the new balance.
+// addBalance adds delta to a balance unconditionally and returns the new
+// balance. A refund uses it: it returns what a charge took, and cannot
+// raise the balance above gaas.MaxHours because no admin change may leave
+// the balance and the user's reservations above it together (reserved).
 func addBalance(ctx context.Context, idb bun.IDB, userID int64, delta gaas.Hours) (gaas.Hours, error) {
 	var bal int64
 	err := query(ctx, idb, &bal, "UPDATE users SET balance = balance + ? WHERE id = ? RETURNING balance", int64(delta), userID)
 	return gaas.Hours(bal), mapErr(err)
 }
 
-// moveBalance adds delta, which may be negative, to a balance, only if a
-// negative delta leaves it at zero or more and a positive one leaves it at
-// limit or less. The database decides, in one statement, and the new
-// balance is returned. When the bound stops it, a negative delta is a
-// *gaas.QuotaError and a positive one a *gaas.ValidationError on field.
-func moveBalance(ctx context.Context, idb bun.IDB, userID int64, delta, limit gaas.Hours, field string) (gaas.Hours, error) {
-	var bal int64
-	bound, end := "balance + ? <= ?", int64(limit)
-	if delta < 0 {
-		bound, end = "balance + ? >= ?", 0
+// reserved is, in a statement on users, the hours the user's unfinished
+// jobs hold: their estimates, each of which a refund may give back whole.
+// An admin change keeps the balance plus these at most gaas.MaxHours, so
+// that no later refund can take the balance above it; a charge moves hours
+// from the balance to a reservation and a refund back, so neither raises
+// the sum. The statuses are the gaas lifecycle's, not values of a request.
+var reserved = "(SELECT CAST(COALESCE(SUM(estimated), 0) AS BIGINT) FROM jobs WHERE jobs.user_id = users.id AND jobs.status IN (" + unfinishedStatuses() + "))"
+
+func unfinishedStatuses() string {
+	var names []string
+	for _, s := range gaas.Statuses() {
+		if !s.Final() {
+			names = append(names, "'"+string(s)+"'")
+		}
 	}
-	err := query(ctx, idb, &bal, "UPDATE users SET balance = balance + ? WHERE id = ? AND "+bound+" RETURNING balance",
-		int64(delta), userID, int64(delta), end)
+	return strings.Join(names, ", ")
+}
+
+// moveBalance changes a balance by delta, which may be negative, or to
+// exactly *to when to is not nil (a set; delta is then ignored), only if
+// it stays at zero or more and, when it rises or is set, the new balance
+// plus the user's reservations (reserved) stay at gaas.MaxHours or less.
+// The database decides, in one statement, and the new balance is
+// returned. When a bound stops it, a fall below zero is a
+// *gaas.QuotaError and the rest a *gaas.ValidationError on field.
+func moveBalance(ctx context.Context, idb bun.IDB, userID int64, delta gaas.Hours, to *gaas.Hours, field string) (gaas.Hours, error) {
+	newBalance, arg := "balance + ?", int64(delta)
+	if to != nil {
+		newBalance, arg = "?", int64(*to)
+	}
+	q, args := "UPDATE users SET balance = "+newBalance+" WHERE id = ? AND ", []any{arg, userID, arg}
+	if to == nil && delta <= 0 {
+		q += newBalance + " >= 0"
+	} else {
+		q += newBalance + " + " + reserved + " <= ?"
+		args = append(args, int64(gaas.MaxHours))
+	}
+	var bal int64
+	err := query(ctx, idb, &bal, q+" RETURNING balance", args...)
 	if err = mapErr(err); !errors.Is(err, gaas.ErrNotFound) {
 		return gaas.Hours(bal), err
 	}
-	// Nothing changed: the user is gone, or the bound held.
-	if err := query(ctx, idb, &bal, "SELECT balance FROM users WHERE id = ?", userID); err != nil {
+	// Nothing changed: the user is gone, or a bound held.
+	var now struct {
+		Balance  int64 `bun:"balance"`
+		Reserved int64 `bun:"reserved"`
+	}
+	if err := query(ctx, idb, &now, "SELECT balance, "+reserved+" AS reserved FROM users WHERE id = ?", userID); err != nil {
 		return 0, mapErr(err)
 	}
-	if delta < 0 {
-		return 0, &gaas.QuotaError{Asked: -delta, Remaining: gaas.Hours(bal)}
+	want := gaas.Hours(now.Balance) + delta
+	if to != nil {
+		want = *to
 	}
-	return 0, gaas.Invalid(field, "would raise the balance of %s hours above the maximum of %s", gaas.Hours(bal), limit)
+	if want < 0 {
+		return 0, &gaas.QuotaError{Asked: -delta, Remaining: gaas.Hours(now.Balance)}
+	}
+	if now.Reserved == 0 {
+		return 0, gaas.Invalid(field, "would make the balance %s hours, above the maximum of %s", want, gaas.MaxHours)
+	}
+	return 0, gaas.Invalid(field, "would make the balance %s hours, which with the %s hours that unfinished jobs hold "+
+		"(refunded if they are rejected or cancelled) is above the maximum of %s", want, gaas.Hours(now.Reserved), gaas.MaxHours)
 }
 
 // QuotaService implements gaas.Quota on the store.
@@ -94,9 +135,8 @@ func (s *QuotaService) Set(ctx context.Context, caller, userID int64, balance ga
 		return gaas.User{}, fmt.Errorf("store: set quota: %w", gaas.Invalid("balance", "must be between 0 and %s", gaas.MaxHours))
 	}
 	return s.change(ctx, caller, userID, gaas.LedgerSet, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
-		delta := balance - gaas.Hours(u.Balance)
-		_, err := exec(ctx, tx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance), u.ID)
-		return delta, err
+		_, err := moveBalance(ctx, tx, u.ID, 0, &balance, "balance")
+		return balance - gaas.Hours(u.Balance), err
 	})
 }
 
@@ -106,7 +146,7 @@ func (s *QuotaService) Grant(ctx context.Context, caller, userID int64, delta ga
 		return gaas.User{}, fmt.Errorf("store: grant: %w", gaas.Invalid("delta", "must be non-zero and at most %s in size", gaas.MaxHours))
 	}
 	return s.change(ctx, caller, userID, gaas.LedgerGrant, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
-		_, err := moveBalance(ctx, tx, u.ID, delta, gaas.MaxHours, "delta")
+		_, err := moveBalance(ctx, tx, u.ID, delta, nil, "delta")
 		return delta, err
 	})
 }

@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 func TestQuota(t *testing.T) {
@@ -146,4 +150,122 @@ func assertInvalid(t *testing.T, err error, field string) {
 	if assert.ErrorAs(t, err, &ve) {
 		assert.Equal(t, field, ve.Fields[0].Field, "%v", err)
 	}
+}
+
+// No balance passes gaas.MaxHours, not even through the refund of a job
+// submitted before an admin raised it: a Set or Grant that, with the hours
+// the user's unfinished jobs hold, would pass it is refused and changes
+// nothing.
+func TestBalanceMaxWithReservations(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		est := 2 * gaas.Hour
+
+		t.Run("set_then_reject", func(t *testing.T) {
+			u := f.user(t, 10*gaas.Hour)
+			j := f.submit(t, u.ID, est)
+			_, err := db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours, "as much as allowed")
+			var verr *gaas.ValidationError
+			require.ErrorAs(t, err, &verr)
+			assert.ErrorIs(t, err, gaas.ErrInvalid)
+			assertInvalid(t, err, "balance")
+			assert.Contains(t, err.Error(), "with the 2 hours that unfinished jobs hold")
+			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID), "a refused set changes nothing")
+
+			got, err := db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours-est, "as much as allowed")
+			require.NoError(t, err)
+			assert.Equal(t, gaas.MaxHours-est, got.Balance)
+			_, err = db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusRejected, nil)
+			require.NoError(t, err)
+			assert.Equal(t, gaas.MaxHours, f.balance(t, u.ID), "the refund reaches the maximum, not past it")
+		})
+
+		t.Run("grant_then_cancel", func(t *testing.T) {
+			u := f.user(t, gaas.MaxHours-est)
+			j := f.submit(t, u.ID, est)
+			// The balance may reach the maximum less the reservation...
+			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, est+1, "top up")
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+			assertInvalid(t, err, "delta")
+			assert.Equal(t, gaas.MaxHours-2*est, f.balance(t, u.ID))
+			got, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, est, "top up")
+			require.NoError(t, err)
+			assert.Equal(t, gaas.MaxHours-est, got.Balance)
+			// ...which the cancellation gives back.
+			_, err = db.Jobs.Cancel(ctx, u.ID, j.ID)
+			require.NoError(t, err)
+			assert.Equal(t, gaas.MaxHours, f.balance(t, u.ID))
+			_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, "one more")
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+			assert.Contains(t, err.Error(), "above the maximum")
+		})
+
+		t.Run("finished_jobs_hold_nothing", func(t *testing.T) {
+			u := f.user(t, 10*gaas.Hour)
+			f.reach(t, u, gaas.StatusCompleted)
+			f.reach(t, u, gaas.StatusRejected)
+			got, err := db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours, "all")
+			require.NoError(t, err)
+			assert.Equal(t, gaas.MaxHours, got.Balance)
+		})
+
+		t.Run("lowering_is_allowed", func(t *testing.T) {
+			u := f.user(t, gaas.MaxHours-est)
+			f.submit(t, u.ID, est)
+			got, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, -gaas.Hour, "less")
+			require.NoError(t, err)
+			assert.Equal(t, gaas.MaxHours-2*est-gaas.Hour, got.Balance)
+			got, err = db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.Hour, "less")
+			require.NoError(t, err)
+			assert.Equal(t, gaas.Hour, got.Balance)
+		})
+	})
+}
+
+// Admins raising a balance to the maximum while its owner submits and
+// cancels jobs never take it past the maximum, at any moment: Check reads
+// every balance the ledger recorded along the way (rule "balance-max").
+func TestBalanceMaxConcurrent(t *testing.T) {
+	seed := storetest.Seed(t)
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		u := f.user(t, gaas.MaxHours-100*gaas.Hour)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			rnd := rand.New(rand.NewPCG(seed, uint64(w)))
+			wg.Go(func() {
+				for range 40 {
+					switch {
+					case w == 0: // the admin
+						var err error
+						if rnd.IntN(2) == 0 {
+							_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours-gaas.Hours(rnd.IntN(20))*gaas.Hour, "raise")
+						} else {
+							_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, gaas.Hours(1+rnd.IntN(20))*gaas.Hour, "raise")
+						}
+						if err != nil && !errors.Is(err, gaas.ErrInvalid) {
+							t.Errorf("admin: %v", err)
+						}
+					default: // the owner
+						j, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hours(1+rnd.IntN(10)) * gaas.Hour})
+						if errors.Is(err, gaas.ErrQuotaExceeded) {
+							continue
+						}
+						if !assert.NoError(t, err) {
+							return
+						}
+						if rnd.IntN(4) != 0 {
+							_, err = db.Jobs.Cancel(ctx, u.ID, j.ID)
+							assert.NoError(t, err)
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		assert.LessOrEqual(t, f.balance(t, u.ID), gaas.MaxHours)
+		// openStore's clean-up runs Check.
+	})
 }
