@@ -241,6 +241,10 @@ func (h *harness) post(path, token, body string) response {
 	return h.do(req{method: http.MethodPost, path: path, token: token, body: body})
 }
 
+func (h *harness) put(path, token, body string) response {
+	return h.do(req{method: http.MethodPut, path: path, token: token, body: body})
+}
+
 func (h *harness) get(path, token string) response {
 	return h.do(req{method: http.MethodGet, path: path, token: token})
 }

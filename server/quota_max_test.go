@@ -18,14 +18,11 @@ func TestSetQuotaKeepsRoomForRefunds(t *testing.T) {
 	aliceID, alice := h.user("alice")
 	_, admin := h.admin("root")
 	quota := fmt.Sprintf("/users/%d/quota", aliceID)
-	put := func(body string) response {
-		return h.do(req{method: http.MethodPut, path: quota, token: admin, body: body})
-	}
 	r := h.post("/jobs", alice, jobBody)
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	job := r.json(t)["id"]
 
-	r = put(`{"gpu_hours_quota": 1000000000}`)
+	r = h.put(quota, admin, `{"gpu_hours_quota": 1000000000}`)
 	assert.Equal(t, []string{"gpu_hours_quota"}, r.errorFields(t))
 	assert.Contains(t, r.json(t)["detail"], "2.5 hours that unfinished jobs hold")
 	assert.Equal(t, 7.5, h.balance(aliceID), "nothing changed")
@@ -33,7 +30,7 @@ func TestSetQuotaKeepsRoomForRefunds(t *testing.T) {
 	r = h.post(quota+"/grants", admin, `{"hours": 999999991}`)
 	assert.Equal(t, []string{"hours"}, r.errorFields(t))
 
-	r = put(`{"gpu_hours_quota": 999999997.5}`)
+	r = h.put(quota, admin, `{"gpu_hours_quota": 999999997.5}`)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	r = h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", job), token: admin, body: `{"status": "REJECTED"}`})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)

@@ -14,9 +14,7 @@ func TestUsersAndQuota(t *testing.T) {
 	aliceID, alice := h.user("alice")
 	bobID, bob := h.user("bob")
 	rootID, admin := h.admin("root")
-	put := func(path, token, body string) response {
-		return h.do(req{method: http.MethodPut, path: path, token: token, body: body})
-	}
+	put := h.put
 	patch := func(path, token, body string) response {
 		return h.do(req{method: http.MethodPatch, path: path, token: token, body: body})
 	}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -130,26 +128,9 @@ func cantOpen(path string, err error) error {
 	if path == "" || !errors.As(err, &coded) || coded.Code()&0xff != 14 {
 		return err
 	}
-	cause := "cannot open the file"
-	dir := filepath.Dir(path)
-	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
-		cause = "is a directory"
-	} else if _, derr := os.Stat(dir); errors.Is(derr, os.ErrNotExist) {
-		cause = fmt.Sprintf("directory %s does not exist", dir)
-	} else if derr != nil {
-		cause = fmt.Sprintf("directory %s: %v", dir, derr)
-	} else if f, oerr := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666); oerr != nil {
-		cause = fmt.Sprintf("cannot open it for writing: %v", errors.Unwrap(oerr))
-	} else {
-		f.Close()
-		// The file opens: SQLite must also create its -wal and -shm files
-		// beside it.
-		if probe, perr := os.CreateTemp(dir, ".gaas-probe-*"); perr != nil {
-			cause = fmt.Sprintf("cannot create files in directory %s (SQLite keeps its -wal and -shm files there): %v", dir, errors.Unwrap(perr))
-		} else {
-			probe.Close()
-			os.Remove(probe.Name())
-		}
+	cause := whyCannotOpen(path, true)
+	if cause == "" {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return &cantOpenError{msg: fmt.Sprintf("%s: %s (SQLITE_CANTOPEN)", path, cause), err: err}
 }

@@ -322,27 +322,49 @@ func parseFileURI(dsn string) (sqliteTarget, error) {
 }
 
 // checkSQLitePath refuses a path that SQLite could not open as a database
-// file, naming why: it is a directory, or its directory is missing.
-// Other causes, such as permissions, are named when the open fails
-// (cantOpen).
+// file, naming why: it is a directory, or its directory is missing. Other
+// causes, such as permissions, are named when the open fails (cantOpen).
 func checkSQLitePath(path string) error {
 	if path == "" {
 		return errors.New("store: open: the file: URI names no file")
 	}
+	if why := whyCannotOpen(path, false); why != "" {
+		return fmt.Errorf("store: open %s: %s", path, why)
+	}
+	return nil
+}
+
+// whyCannotOpen says why SQLite cannot open the file at path, or "" when
+// no cause is found. With probe, it also tries what SQLite does: open the
+// file for writing (creating it) and create files beside it (its -wal and
+// -shm files).
+func whyCannotOpen(path string, probe bool) string {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("store: open %s: is a directory; name a database file, such as %s",
-			path, filepath.Join(path, "gaas.db"))
-	} else if err == nil {
-		return nil
+		return "is a directory; name a database file, such as " + filepath.Join(path, "gaas.db")
 	}
 	dir := filepath.Dir(path)
 	switch fi, err := os.Stat(dir); {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("store: open %s: directory %s does not exist", path, dir)
-	case err == nil && !fi.IsDir():
-		return fmt.Errorf("store: open %s: %s is not a directory", path, dir)
+		return fmt.Sprintf("directory %s does not exist", dir)
+	case err != nil:
+		return fmt.Sprintf("directory %s: %v", dir, errors.Unwrap(err))
+	case !fi.IsDir():
+		return fmt.Sprintf("%s is not a directory", dir)
+	case !probe:
+		return ""
 	}
-	return nil
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return fmt.Sprintf("cannot open it for writing: %v", errors.Unwrap(err))
+	}
+	f.Close()
+	tmp, err := os.CreateTemp(dir, ".gaas-probe-*")
+	if err != nil {
+		return fmt.Sprintf("cannot create files in directory %s (SQLite keeps its -wal and -shm files there): %v", dir, errors.Unwrap(err))
+	}
+	tmp.Close()
+	os.Remove(tmp.Name())
+	return ""
 }
 
 // fileURI is a file: URI for a path, whatever characters it holds.

@@ -230,22 +230,13 @@ func TestOpenUnwritable(t *testing.T) {
 // A path is a name, whatever characters it holds: the writer and the
 // readers open the same file, so what Submit writes Get and List read.
 func TestOpenPathCharacters(t *testing.T) {
-	ctx := context.Background()
 	for _, name := range []string{"a?b#c.db", "100% sure & done=1.db", "mode=memory?x", "sp ace;#.db"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, name)
 			db := openStore(t, path, store.Options{})
-			f := newFixture(t, db)
-			u := f.user(t, 10*gaas.Hour)
-			j := f.submit(t, u.ID, gaas.Hour)
-			got, err := db.Jobs.Get(ctx, u.ID, j.ID)
-			require.NoError(t, err)
-			assert.Equal(t, j, got)
-			page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{})
-			require.NoError(t, err)
-			require.Len(t, page.Items, 1)
-			assert.Equal(t, j.ID, page.Items[0].ID)
+			u, j := writeAndRead(t, db)
+			assertReads(t, db, u, j)
 
 			entries, err := os.ReadDir(dir)
 			require.NoError(t, err)
@@ -261,21 +252,35 @@ func TestOpenPathCharacters(t *testing.T) {
 // A file: URI opens the file it names, with its parameters, in both pools;
 // the same data is seen through the plain path.
 func TestOpenFileURI(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "a b#.db")
 	uri := "file:" + (&url.URL{Path: path}).EscapedPath() + "?cache=private#ignored"
 	db := openStore(t, uri, store.Options{})
+	u, j := writeAndRead(t, db)
+	assertReads(t, openStore(t, path, store.Options{}), u, j)
+}
+
+// writeAndRead submits a job through the writer and reads it back.
+func writeAndRead(t *testing.T, db *store.DB) (gaas.User, gaas.Job) {
+	t.Helper()
 	f := newFixture(t, db)
 	u := f.user(t, 10*gaas.Hour)
 	j := f.submit(t, u.ID, gaas.Hour)
+	assertReads(t, db, u, j)
+	return u, j
+}
+
+// assertReads checks that Get and List, which go through the reader pool,
+// find u's job j and only it.
+func assertReads(t *testing.T, db *store.DB, u gaas.User, j gaas.Job) {
+	t.Helper()
+	ctx := context.Background()
 	got, err := db.Jobs.Get(ctx, u.ID, j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, j, got)
-
-	again := openStore(t, path, store.Options{})
-	got, err = again.Jobs.Get(ctx, u.ID, j.ID)
+	page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{})
 	require.NoError(t, err)
-	assert.Equal(t, j, got)
+	require.Len(t, page.Items, 1)
+	assert.Equal(t, j.ID, page.Items[0].ID)
 }
 
 func TestRedactKeyValueDSN(t *testing.T) {
