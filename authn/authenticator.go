@@ -195,9 +195,11 @@ func (a *Authenticator) Login(ctx context.Context, username, password string) (g
 		return gaas.Token{}, errLogin
 	}
 	if rehash {
-		if err := a.upgradeHash(ctx, u.ID, password, hash); err != nil {
-			return gaas.Token{}, fmt.Errorf("authn: login: %w", err)
-		}
+		// The password is right whether or not the stronger hash is
+		// stored: a failed write (a busy or full disk, a moment without
+		// the database) leaves the old hash, which still verifies, and the
+		// upgrade is tried again at the next login.
+		_ = a.upgradeHash(ctx, u.ID, password, hash)
 	}
 	return a.tokens.Issue(u)
 }

@@ -2,6 +2,7 @@ package authn_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,42 @@ func TestRefusalsCostNoHashing(t *testing.T) {
 	assert.Equal(t, gaas.RoleAdmin, bob.Role)
 	_, err = a.Login(ctx, "bob", "correct horse")
 	assert.NoError(t, err)
+}
+
+// failingHashWrites is the real store, whose writes of upgraded hashes fail
+// as they would on a full disk.
+type failingHashWrites struct{ authn.Accounts }
+
+func (failingHashWrites) SetPasswordHash(context.Context, int64, string, string) error {
+	return fmt.Errorf("disk full: %w", gaas.ErrUnavailable)
+}
+
+// A correct password logs in even when the stronger hash it earns cannot
+// be stored: the old one still verifies, and the upgrade waits for the
+// next login.
+func TestLoginDespiteAFailedHashUpgrade(t *testing.T) {
+	ctx := context.Background()
+	weak, db, tokens := newAuthenticator(t, 1000)
+	_, err := weak.Register(ctx, "alice", "correct horse")
+	require.NoError(t, err)
+	_, before, err := db.Users.Credentials(ctx, "alice")
+	require.NoError(t, err)
+
+	strong := authn.NewAuthenticator(failingHashWrites{db.Users}, authn.Hasher{Iterations: 2000}, tokens)
+	tok, err := strong.Login(ctx, "alice", "correct horse")
+	require.NoError(t, err)
+	assert.NotEmpty(t, tok.AccessToken)
+	_, after, err := db.Users.Credentials(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the hash stays as it was")
+
+	_, err = strong.Login(ctx, "alice", "wrong horse")
+	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+
+	// With the store writing again, the next login upgrades it.
+	_, err = authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 2000}, tokens).Login(ctx, "alice", "correct horse")
+	require.NoError(t, err)
+	_, upgraded, err := db.Users.Credentials(ctx, "alice")
+	require.NoError(t, err)
+	assert.Contains(t, upgraded, "$pbkdf2-sha256$2000$")
 }
