@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/authn"
 )
 
 func TestUsersAndQuota(t *testing.T) {
@@ -99,10 +102,16 @@ func TestUsersAndQuota(t *testing.T) {
 		r := patch(fmt.Sprintf("/users/%d", bobID), admin, `{"role": "admin"}`)
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 		assert.Equal(t, "admin", r.json(t)["role"])
-		assert.Equal(t, http.StatusOK, h.get("/users", bob).status, "bob's old token carries the new role at once")
+		// A change of role ends bob's older tokens, within the revocation
+		// bound; the token of his next login carries the new role.
+		revokedWithin(t, h, bob, time.Now(), authn.DefaultRevocationBound)
+		bob = h.login("bob", "pw-bob-secret")
+		assert.Equal(t, http.StatusOK, h.get("/users", bob).status)
 
 		r = patch(fmt.Sprintf("/users/%d", bobID), admin, `{"role": "user"}`)
 		require.Equal(t, http.StatusOK, r.status)
+		revokedWithin(t, h, bob, time.Now(), authn.DefaultRevocationBound)
+		bob = h.login("bob", "pw-bob-secret")
 		h.get("/users", bob).problem(t, http.StatusForbidden)
 		job := h.post("/jobs", alice, jobBody).json(t)["id"]
 		h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", job), token: bob, body: `{"status": "APPROVED"}`}).problem(t, http.StatusForbidden)
