@@ -1,0 +1,141 @@
+package gaas
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Principal is who acts: a user, as the store holds them at the time of
+// the call, or the system under a name, for work that no user asked for (an
+// import, the default quota of a new account and, later, executors).
+type Principal struct {
+	UserID   int64 // the acting user; 0 for the system
+	Role     Role
+	Disabled bool
+	System   string // the system's name; empty for a user
+}
+
+// Names the system acts under in the ledger.
+const (
+	// SystemImport is import-fastapi: opening balances, and the charges and
+	// refunds of imported jobs.
+	SystemImport = "import"
+	// SystemRegistration gives a new account its default quota.
+	SystemRegistration = "registration"
+)
+
+// UserPrincipal is u acting.
+func UserPrincipal(u User) Principal {
+	return Principal{UserID: u.ID, Role: u.Role, Disabled: u.Disabled}
+}
+
+// System is the system acting under name.
+func System(name string) Principal { return Principal{System: name} }
+
+// IsSystem reports whether p is the system rather than a user.
+func (p Principal) IsSystem() bool { return p.System != "" }
+
+func (p Principal) String() string {
+	if p.IsSystem() {
+		return "system " + p.System
+	}
+	return fmt.Sprintf("user %d", p.UserID)
+}
+
+// Active refuses, with ErrUnauthorized, a principal that can do nothing: a
+// disabled account (whoever holds its token is no one now), or one that
+// names neither a user nor the system.
+func (p Principal) Active() error {
+	switch {
+	case p.IsSystem():
+		return nil
+	case p.UserID <= 0:
+		return fmt.Errorf("no caller: %w", ErrUnauthorized)
+	case p.Disabled:
+		return fmt.Errorf("caller %d is disabled: %w", p.UserID, ErrUnauthorized)
+	}
+	return nil
+}
+
+// Action is something a principal asks to do to a target: a job or a user.
+type Action string
+
+const (
+	ActionReadJob       Action = "read job"       // Get; the target is the job's owner
+	ActionListJobs      Action = "list jobs"      // List; the target is the user whose jobs, 0 for everyone's
+	ActionCancelJob     Action = "cancel job"     // Cancel; the target is the job's owner
+	ActionMoveJob       Action = "move job"       // Transition, decided before the job is read
+	ActionReadUser      Action = "read user"      // User, Balance, Ledger; the target is that user
+	ActionListUsers     Action = "list users"     // Users
+	ActionCreateUser    Action = "create user"    // CreateUser by a caller (not public registration)
+	ActionSetRole       Action = "set role"       // SetRole; the target is the user
+	ActionSetDisabled   Action = "set disabled"   // SetDisabled; the target is the user
+	ActionResetPassword Action = "reset password" // ResetPassword; the target is the user
+	ActionSetBalance    Action = "set balance"    // Quota.Set; the target is the user
+	ActionGrantHours    Action = "grant hours"    // Quota.Grant; the target is the user
+)
+
+// Who a rule admits.
+type party uint8
+
+const (
+	byAdmin  party = 1 << iota // an enabled admin
+	byOwner                    // the user the target belongs to (a job's owner, a user themselves)
+	bySystem                   // the system, under any name
+)
+
+// rule says who may take an action, and what anyone else is told: a
+// refusal that must not tell whether the target exists is ErrNotFound.
+type rule struct {
+	who     party
+	refusal error
+}
+
+// policy is who may do what: every decision of the store reads this
+// table, and a new action or kind of principal is a row or a column here.
+var policy = map[Action]rule{
+	ActionReadJob:       {byAdmin | byOwner | bySystem, ErrNotFound},
+	ActionListJobs:      {byAdmin | byOwner | bySystem, ErrForbidden},
+	ActionCancelJob:     {byAdmin | byOwner, ErrNotFound},
+	ActionMoveJob:       {byAdmin | bySystem, ErrForbidden},
+	ActionReadUser:      {byAdmin | byOwner | bySystem, ErrNotFound},
+	ActionListUsers:     {byAdmin | bySystem, ErrForbidden},
+	ActionCreateUser:    {byAdmin | bySystem, ErrForbidden},
+	ActionSetRole:       {byAdmin, ErrForbidden},
+	ActionSetDisabled:   {byAdmin, ErrForbidden},
+	ActionResetPassword: {byAdmin, ErrForbidden},
+	ActionSetBalance:    {byAdmin | bySystem, ErrForbidden},
+	ActionGrantHours:    {byAdmin | bySystem, ErrForbidden},
+}
+
+// Actions returns every action the policy knows, sorted.
+func Actions() []Action {
+	out := make([]Action, 0, len(policy))
+	for a := range policy {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Allow decides whether p may take action a on a target that belongs to
+// user owner (0 when it belongs to no one, or to everyone). It returns nil,
+// ErrUnauthorized for a principal that is not Active, or the action's
+// refusal: ErrForbidden, or ErrNotFound where the target's existence must
+// stay hidden. An action the policy does not know is refused.
+func Allow(p Principal, a Action, owner int64) error {
+	if err := p.Active(); err != nil {
+		return err
+	}
+	r, ok := policy[a]
+	if !ok {
+		return fmt.Errorf("%s may not %s: no such action: %w", p, a, ErrForbidden)
+	}
+	switch {
+	case p.IsSystem() && r.who&bySystem != 0,
+		!p.IsSystem() && p.Role == RoleAdmin && r.who&byAdmin != 0,
+		!p.IsSystem() && owner != 0 && p.UserID == owner && r.who&byOwner != 0:
+		return nil
+	}
+	return fmt.Errorf("%s may not %s: %w", p, a, r.refusal)
+}

@@ -1,0 +1,84 @@
+package gaas_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// TestAllow holds the policy to a table that a reader checks at a glance:
+// for each action, what each kind of principal gets when the target
+// belongs to the owner (user 2).
+func TestAllow(t *testing.T) {
+	const owner = 2
+	principals := []struct {
+		name string
+		p    gaas.Principal
+	}{
+		{"admin", gaas.Principal{UserID: 1, Role: gaas.RoleAdmin}},
+		{"owner", gaas.Principal{UserID: owner, Role: gaas.RoleUser}},
+		{"other", gaas.Principal{UserID: 3, Role: gaas.RoleUser}},
+		{"disabled", gaas.Principal{UserID: owner, Role: gaas.RoleAdmin, Disabled: true}},
+		{"system", gaas.System(gaas.SystemImport)},
+	}
+	var (
+		ok     error
+		forbid = gaas.ErrForbidden
+		hide   = gaas.ErrNotFound
+		unauth = gaas.ErrUnauthorized
+	)
+	// Columns: admin, owner, other, disabled, system.
+	want := map[gaas.Action][5]error{
+		gaas.ActionReadJob:       {ok, ok, hide, unauth, ok},
+		gaas.ActionListJobs:      {ok, ok, forbid, unauth, ok},
+		gaas.ActionCancelJob:     {ok, ok, hide, unauth, hide},
+		gaas.ActionMoveJob:       {ok, forbid, forbid, unauth, ok},
+		gaas.ActionReadUser:      {ok, ok, hide, unauth, ok},
+		gaas.ActionListUsers:     {ok, forbid, forbid, unauth, ok},
+		gaas.ActionCreateUser:    {ok, forbid, forbid, unauth, ok},
+		gaas.ActionSetRole:       {ok, forbid, forbid, unauth, forbid},
+		gaas.ActionSetDisabled:   {ok, forbid, forbid, unauth, forbid},
+		gaas.ActionResetPassword: {ok, forbid, forbid, unauth, forbid},
+		gaas.ActionSetBalance:    {ok, forbid, forbid, unauth, ok},
+		gaas.ActionGrantHours:    {ok, forbid, forbid, unauth, ok},
+	}
+	actions := gaas.Actions()
+	assert.Len(t, want, len(actions), "every action of the policy has a row here")
+	for _, a := range actions {
+		row, ok := want[a]
+		if !assert.True(t, ok, "no row for %q", a) {
+			continue
+		}
+		for i, pr := range principals {
+			got := gaas.Allow(pr.p, a, owner)
+			if row[i] == nil {
+				assert.NoError(t, got, "%s may %s", pr.name, a)
+			} else {
+				assert.ErrorIs(t, got, row[i], "%s may not %s", pr.name, a)
+				for _, other := range []error{gaas.ErrForbidden, gaas.ErrNotFound, gaas.ErrUnauthorized} {
+					if other != row[i] {
+						assert.False(t, errors.Is(got, other), "%s %s: %v is also %v", pr.name, a, got, other)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A target that belongs to no one (0: everyone's jobs) is nobody's own,
+// an unknown action is refused, and so is a principal that names no one.
+func TestAllowEdges(t *testing.T) {
+	user := gaas.UserPrincipal(gaas.User{ID: 5, Role: gaas.RoleUser})
+	assert.ErrorIs(t, gaas.Allow(user, gaas.ActionListJobs, 0), gaas.ErrForbidden)
+	assert.NoError(t, gaas.Allow(user, gaas.ActionListJobs, 5))
+	admin := gaas.UserPrincipal(gaas.User{ID: 1, Role: gaas.RoleAdmin})
+	assert.NoError(t, gaas.Allow(admin, gaas.ActionListJobs, 0))
+	assert.ErrorIs(t, gaas.Allow(admin, gaas.Action("launch missiles"), 0), gaas.ErrForbidden)
+	assert.ErrorIs(t, gaas.Allow(gaas.Principal{}, gaas.ActionReadJob, 0), gaas.ErrUnauthorized)
+	assert.ErrorIs(t, gaas.Allow(gaas.Principal{Role: gaas.RoleAdmin}, gaas.ActionListUsers, 0), gaas.ErrUnauthorized)
+	assert.Equal(t, "system import", gaas.System(gaas.SystemImport).String())
+	assert.Equal(t, "user 5", user.String())
+}

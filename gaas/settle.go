@@ -1,0 +1,100 @@
+package gaas
+
+import "strings"
+
+// Settlement is where a job's hours stand: what it is charged, and what has
+// come back of the estimate charged at submission. Charged + Refunded is
+// the estimate.
+type Settlement struct {
+	Charged  Hours
+	Refunded Hours
+}
+
+// SettlementOf is the settlement of a job in status, with its actual hours
+// when they were given: the whole estimate stays charged until the job is
+// final; REJECTED and CANCELLED give it all back; COMPLETED and FAILED with
+// actual hours charge those and give back the rest. It is the one rule of
+// refunds: Settle and Check both read it. A state that no sequence of
+// moves reaches (actual hours on a status that takes none, negative, or
+// above the estimate) is ErrInvalid.
+func SettlementOf(estimate Hours, status JobStatus, actual *Hours) (Settlement, error) {
+	if err := ValidateMove(status, actual); err != nil {
+		return Settlement{}, err
+	}
+	switch {
+	case status.RefundsAll():
+		return Settlement{Charged: 0, Refunded: estimate}, nil
+	case actual != nil:
+		if *actual > estimate {
+			return Settlement{}, Invalid("actual_hours", "must be at most the estimate of %s hours", estimate)
+		}
+		return Settlement{Charged: *actual, Refunded: estimate - *actual}, nil
+	}
+	return Settlement{Charged: estimate}, nil
+}
+
+// Move is a request to move a job from its status to another.
+type Move struct {
+	Estimate Hours
+	From, To JobStatus
+	Actual   *Hours // the hours the job took, for To that TakesActualHours
+}
+
+// Settle decides a move and returns the hours it refunds: what the
+// settlement of the new status gives back beyond that of the old one.
+// Moving to the status the job has refunds nothing, so a retry of a move
+// already made refunds nothing twice. Errors: a *ValidationError
+// (ErrInvalid) for an unknown status, or actual hours that are negative,
+// above the estimate or given for a status that takes none; a
+// *TransitionError (ErrInvalidTransition) for a move the lifecycle does
+// not allow.
+func Settle(m Move) (refund Hours, err error) {
+	if err := ValidateMove(m.To, m.Actual); err != nil {
+		return 0, err
+	}
+	if m.From == m.To {
+		return 0, nil
+	}
+	if !m.From.CanMove(m.To) {
+		return 0, &TransitionError{From: m.From, To: m.To}
+	}
+	// A status that can move is not final, so it has refunded nothing yet
+	// and needs no actual hours.
+	before, err := SettlementOf(m.Estimate, m.From, nil)
+	if err != nil {
+		return 0, err
+	}
+	after, err := SettlementOf(m.Estimate, m.To, m.Actual)
+	if err != nil {
+		return 0, err
+	}
+	return after.Refunded - before.Refunded, nil
+}
+
+// ValidateMove checks what can be checked of a move before the job is
+// read: to is a status, and actual hours, when given, are not negative and
+// go with a status that takes them.
+func ValidateMove(to JobStatus, actual *Hours) error {
+	if !to.Valid() {
+		return Invalid("status", "must be one of %s", StatusList())
+	}
+	if actual == nil {
+		return nil
+	}
+	if !to.TakesActualHours() {
+		return Invalid("actual_hours", "may be given only with status %s or %s", StatusCompleted, StatusFailed)
+	}
+	if *actual < 0 {
+		return Invalid("actual_hours", "must not be negative")
+	}
+	return nil
+}
+
+// StatusList is every status, in lifecycle order, separated by commas.
+func StatusList() string {
+	names := make([]string, len(statuses))
+	for i, s := range statuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
