@@ -117,11 +117,11 @@ func (a *Authenticator) CheckRegistration(ctx context.Context, username, passwor
 	return err
 }
 
-// CreateUser implements gaas.Authenticator. A caller who is not an admin
-// is refused before any hashing; the store checks again, in the
+// CreateUser implements gaas.Authenticator. A caller whom the policy does
+// not let create accounts is refused before any hashing; the store checks again, in the
 // transaction that creates the account.
 func (a *Authenticator) CreateUser(ctx context.Context, caller int64, username, password string, role gaas.Role) (gaas.User, error) {
-	if err := a.requireAdmin(ctx, caller); err != nil {
+	if err := a.allow(ctx, caller, gaas.ActionCreateUser, 0); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
 	}
 	if err := a.CheckRegistration(ctx, username, password); err != nil {
@@ -141,20 +141,18 @@ func (a *Authenticator) CreateUser(ctx context.Context, caller int64, username, 
 	return u, nil
 }
 
-// requireAdmin refuses, before any hashing, a caller who is not an enabled
-// admin: only an admin's request is worth a hash. The store checks again,
-// in the transaction that writes.
-func (a *Authenticator) requireAdmin(ctx context.Context, caller int64) error {
+// allow asks the policy, before any hashing, whether caller may take
+// action a on a target of user owner: only a request the policy allows is
+// worth a hash. The store asks again, in the transaction that writes.
+func (a *Authenticator) allow(ctx context.Context, caller int64, action gaas.Action, owner int64) error {
 	c, err := a.accounts.UserByID(ctx, caller)
 	switch {
-	case errors.Is(err, gaas.ErrNotFound) || err == nil && c.Disabled:
-		return fmt.Errorf("caller %d does not exist or is disabled: %w", caller, gaas.ErrUnauthorized)
+	case errors.Is(err, gaas.ErrNotFound):
+		return fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized)
 	case err != nil:
 		return err
-	case !c.IsAdmin():
-		return fmt.Errorf("caller %d is not an admin: %w", caller, gaas.ErrForbidden)
 	}
-	return nil
+	return gaas.Allow(gaas.UserPrincipal(c), action, owner)
 }
 
 // errLogin is the one answer to a failed login, whatever failed.
@@ -348,7 +346,7 @@ func (a *Authenticator) ResetPassword(ctx context.Context, caller, id int64, pas
 	if err := gaas.ValidatePassword(password); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
 	}
-	if err := a.requireAdmin(ctx, caller); err != nil {
+	if err := a.allow(ctx, caller, gaas.ActionResetPassword, id); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
 	}
 	u, err := a.setPassword(password, func(hash string) (gaas.User, error) {

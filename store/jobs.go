@@ -181,8 +181,10 @@ func (s *JobService) Get(ctx context.Context, caller, id int64) (gaas.Job, error
 		return gaas.Job{}, fmt.Errorf("store: get job: %w", err)
 	}
 	j, err := loadJob(ctx, s.db.r, id)
-	if err == nil && j.UserID != caller && c.Role != string(gaas.RoleAdmin) {
-		err = fmt.Errorf("job %d: %w", id, gaas.ErrNotFound)
+	if err == nil {
+		if err = gaas.Allow(c.principal(), gaas.ActionReadJob, j.UserID); err != nil {
+			err = fmt.Errorf("job %d: %w", id, err)
+		}
 	}
 	if err != nil {
 		return gaas.Job{}, fmt.Errorf("store: get job: %w", err)
@@ -194,7 +196,7 @@ func (s *JobService) Get(ctx context.Context, caller, id int64) (gaas.Job, error
 func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (gaas.JobPage, error) {
 	limit, before, err := readPage(f.Page, math.MaxInt64)
 	if err == nil && f.Status != "" && !f.Status.Valid() {
-		err = gaas.Invalid("status", "must be one of %s", statusList())
+		err = gaas.Invalid("status", "must be one of %s", gaas.StatusList())
 	}
 	if err == nil && f.UserID < 0 {
 		err = gaas.Invalid("user_id", "must be a positive id")
@@ -206,11 +208,11 @@ func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (
 	if err != nil {
 		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
 	}
-	if c.Role != string(gaas.RoleAdmin) {
-		if f.UserID != 0 && f.UserID != caller {
-			return gaas.JobPage{}, fmt.Errorf("store: list jobs of user %d: %w", f.UserID, gaas.ErrForbidden)
-		}
-		f.UserID = caller
+	if f.UserID == 0 && gaas.Allow(c.principal(), gaas.ActionListJobs, 0) != nil {
+		f.UserID = caller // everyone's jobs are not for the caller to see: their own are
+	}
+	if err := gaas.Allow(c.principal(), gaas.ActionListJobs, f.UserID); err != nil {
+		return gaas.JobPage{}, fmt.Errorf("store: list jobs of user %d: %w", f.UserID, err)
 	}
 	where, args := "id < ?", []any{before}
 	if f.UserID != 0 {
@@ -233,54 +235,30 @@ func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (
 	return out, nil
 }
 
-func statusList() string {
-	statuses := gaas.Statuses()
-	names := make([]string, len(statuses))
-	for i, s := range statuses {
-		names[i] = string(s)
-	}
-	return strings.Join(names, ", ")
-}
-
 // Transition implements gaas.JobService.
 func (s *JobService) Transition(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Job, error) {
-	if err := checkTransition(to, actual); err != nil {
+	if err := gaas.ValidateMove(to, actual); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: transition job %d: %w", id, err)
 	}
-	// Only admins move jobs, so the caller's role is checked before the job
-	// is read: a caller who may not ask learns nothing of which jobs exist.
+	// Who may move a job does not depend on the job, so the policy is asked
+	// before the job is read: a caller who may not ask learns nothing of
+	// which jobs exist.
 	return s.move(ctx, caller, id, to, actual, func(c userRow, j *jobRow) error {
-		if c.Role != string(gaas.RoleAdmin) {
-			return fmt.Errorf("caller %d is not an admin: %w", caller, gaas.ErrForbidden)
+		if j != nil {
+			return nil
 		}
-		return nil
+		return gaas.Allow(c.principal(), gaas.ActionMoveJob, 0)
 	})
 }
 
 // Cancel implements gaas.JobService.
 func (s *JobService) Cancel(ctx context.Context, caller, id int64) (gaas.Job, error) {
 	return s.move(ctx, caller, id, gaas.StatusCancelled, nil, func(c userRow, j *jobRow) error {
-		if j != nil && j.UserID != caller && c.Role != string(gaas.RoleAdmin) {
-			return fmt.Errorf("job %d: %w", id, gaas.ErrNotFound)
+		if j == nil {
+			return nil
 		}
-		return nil
+		return gaas.Allow(c.principal(), gaas.ActionCancelJob, j.UserID)
 	})
-}
-
-func checkTransition(to gaas.JobStatus, actual *gaas.Hours) error {
-	if !to.Valid() {
-		return gaas.Invalid("status", "must be one of %s", statusList())
-	}
-	if actual == nil {
-		return nil
-	}
-	if !to.TakesActualHours() {
-		return gaas.Invalid("actual_hours", "may be given only with status %s or %s", gaas.StatusCompleted, gaas.StatusFailed)
-	}
-	if *actual < 0 {
-		return gaas.Invalid("actual_hours", "must not be negative")
-	}
-	return nil
 }
 
 // move changes a job's status in one transaction, after allow has checked
@@ -323,21 +301,11 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 // apply moves j to status to in tx and returns the hours it refunded.
 func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Hours, error) {
 	from := gaas.JobStatus(j.Status)
-	if from == to {
-		return 0, nil // a retry of a move already made
+	refund, err := gaas.Settle(gaas.Move{Estimate: gaas.Hours(j.Estimated), From: from, To: to, Actual: actual})
+	if err != nil || from == to {
+		return 0, err // from == to: a retry of a move already made
 	}
-	if !from.CanMove(to) {
-		return 0, &gaas.TransitionError{From: from, To: to}
-	}
-	var refund gaas.Hours
-	switch {
-	case to.RefundsAll():
-		refund = gaas.Hours(j.Estimated)
-	case actual != nil:
-		if *actual > gaas.Hours(j.Estimated) {
-			return 0, gaas.Invalid("actual_hours", "must be at most the estimate of %s hours", gaas.Hours(j.Estimated))
-		}
-		refund = gaas.Hours(j.Estimated) - *actual
+	if actual != nil {
 		a := int64(*actual)
 		j.Actual = &a
 	}

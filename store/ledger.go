@@ -151,8 +151,16 @@ func (s *QuotaService) Grant(ctx context.Context, caller, userID int64, delta ga
 	})
 }
 
-// change runs an admin's change of a balance and its ledger entry in one
-// transaction; apply makes the change and returns its delta.
+// quotaActions are the actions of the policy that change a balance, by the
+// kind of entry they record.
+var quotaActions = map[gaas.LedgerKind]gaas.Action{
+	gaas.LedgerSet:   gaas.ActionSetBalance,
+	gaas.LedgerGrant: gaas.ActionGrantHours,
+}
+
+// change runs a caller's change of a balance, which the policy must allow,
+// and its ledger entry in one transaction; apply makes the change and
+// returns its delta.
 func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind gaas.LedgerKind, reason string,
 	apply func(tx bun.Tx, u userRow) (gaas.Hours, error)) (gaas.User, error) {
 	if err := gaas.ValidateReason(reason); err != nil {
@@ -160,7 +168,7 @@ func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind ga
 	}
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+		if _, err := loadAllowed(ctx, tx, caller, quotaActions[kind], userID); err != nil {
 			return err
 		}
 		// The row stays locked to the end, so that a Set computes its delta

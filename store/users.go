@@ -61,6 +61,9 @@ func loadUserLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (us
 	return u, mapErr(err)
 }
 
+// principal is the user of the row acting.
+func (r *userRow) principal() gaas.Principal { return gaas.UserPrincipal(r.user()) }
+
 // loadCaller reads the user who makes a call; a missing or disabled
 // caller is gaas.ErrUnauthorized, since whoever holds their token is no
 // one now.
@@ -69,33 +72,31 @@ func loadCaller(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
 	switch {
 	case errors.Is(err, gaas.ErrNotFound):
 		return u, fmt.Errorf("caller %d does not exist: %w", id, gaas.ErrUnauthorized)
-	case err == nil && u.Disabled:
-		return u, fmt.Errorf("caller %d is disabled: %w", id, gaas.ErrUnauthorized)
+	case err == nil:
+		err = u.principal().Active()
 	}
 	return u, err
 }
 
-// loadAdmin reads the caller and requires the admin role.
-func loadAdmin(ctx context.Context, idb bun.IDB, id int64) (userRow, error) {
+// loadAllowed reads the caller and asks the policy whether they may take
+// action a on a target of user owner.
+func loadAllowed(ctx context.Context, idb bun.IDB, id int64, a gaas.Action, owner int64) (userRow, error) {
 	u, err := loadCaller(ctx, idb, id)
-	if err == nil && u.Role != string(gaas.RoleAdmin) {
-		err = fmt.Errorf("caller %d is not an admin: %w", id, gaas.ErrForbidden)
+	if err == nil {
+		err = gaas.Allow(u.principal(), a, owner)
 	}
 	return u, err
 }
 
-// loadVisibleUser reads user id for a caller who must be that user or an
-// admin; anyone else is told it does not exist.
+// loadVisibleUser reads user id for a caller whom the policy lets read
+// them (that user, or an admin); anyone else is told it does not exist.
 func loadVisibleUser(ctx context.Context, idb bun.IDB, caller, id int64) (userRow, error) {
-	c, err := loadCaller(ctx, idb, caller)
+	c, err := loadAllowed(ctx, idb, caller, gaas.ActionReadUser, id)
 	if err != nil {
-		return userRow{}, err
+		return userRow{}, fmt.Errorf("user %d: %w", id, err)
 	}
 	if caller == id {
 		return c, nil
-	}
-	if c.Role != string(gaas.RoleAdmin) {
-		return userRow{}, fmt.Errorf("user %d: %w", id, gaas.ErrNotFound)
 	}
 	u, err := loadUser(ctx, idb, id)
 	if err != nil {
@@ -119,7 +120,7 @@ func (s *UserService) Users(ctx context.Context, caller int64, page gaas.Page) (
 	if err != nil {
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
 	}
-	if _, err := loadAdmin(ctx, s.db.r, caller); err != nil {
+	if _, err := loadAllowed(ctx, s.db.r, caller, gaas.ActionListUsers, 0); err != nil {
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
 	}
 	var rows []userRow
@@ -141,11 +142,11 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 	if !role.Valid() {
 		return gaas.User{}, fmt.Errorf("store: set role: %w", gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser))
 	}
-	u, err := s.changeByAdmin(ctx, caller, id, func(tx bun.Tx, u *userRow) error {
+	u, err := s.changeByAdmin(ctx, caller, id, gaas.ActionSetRole, func(tx bun.Tx, u *userRow) error {
 		if u.Role == string(role) {
 			return nil
 		}
-		if u.Role == string(gaas.RoleAdmin) && !u.Disabled {
+		if u.user().IsAdmin() && !u.Disabled {
 			if err := s.keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
@@ -163,11 +164,11 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 
 // SetDisabled implements gaas.UserService.
 func (s *UserService) SetDisabled(ctx context.Context, caller, id int64, disabled bool) (gaas.User, error) {
-	u, err := s.changeByAdmin(ctx, caller, id, func(tx bun.Tx, u *userRow) error {
+	u, err := s.changeByAdmin(ctx, caller, id, gaas.ActionSetDisabled, func(tx bun.Tx, u *userRow) error {
 		if u.Disabled == disabled {
 			return nil
 		}
-		if disabled && u.Role == string(gaas.RoleAdmin) {
+		if disabled && u.user().IsAdmin() {
 			if err := s.keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
@@ -184,10 +185,10 @@ func (s *UserService) SetDisabled(ctx context.Context, caller, id int64, disable
 }
 
 // changeByAdmin runs change on user id, read and locked, in one
-// transaction in which the caller must be an admin. Changes of role and of
+// transaction in which the policy must let the caller take action a. Changes of role and of
 // the disabled flag take turns, so that the count of admins that
 // keepAnAdmin reads holds until the change commits.
-func (s *UserService) changeByAdmin(ctx context.Context, caller, id int64, change func(tx bun.Tx, u *userRow) error) (gaas.User, error) {
+func (s *UserService) changeByAdmin(ctx context.Context, caller, id int64, a gaas.Action, change func(tx bun.Tx, u *userRow) error) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		if s.db.postgres {
@@ -197,7 +198,7 @@ func (s *UserService) changeByAdmin(ctx context.Context, caller, id int64, chang
 				return err
 			}
 		}
-		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+		if _, err := loadAllowed(ctx, tx, caller, a, id); err != nil {
 			return err
 		}
 		u, err := loadUserLocked(ctx, tx, id, s.db.lockRow)
@@ -246,12 +247,13 @@ func (s *UserService) CreateUser(ctx context.Context, username, passwordHash str
 	return out.user(), nil
 }
 
-// CreateUserBy is CreateUser on behalf of caller, who must be an admin:
-// the caller's role is read in the transaction that creates the account.
+// CreateUserBy is CreateUser on behalf of caller, whom the policy must let
+// create accounts (an admin): the caller is read in the transaction that
+// creates the account.
 func (s *UserService) CreateUserBy(ctx context.Context, caller int64, username, passwordHash string, role gaas.Role) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) (err error) {
-		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+		if _, err := loadAllowed(ctx, tx, caller, gaas.ActionCreateUser, 0); err != nil {
 			return err
 		}
 		out, err = s.createUser(ctx, tx, username, passwordHash, role)
@@ -351,12 +353,12 @@ func (s *UserService) ChangePasswordHash(ctx context.Context, id int64, old, new
 	return out.user(), nil
 }
 
-// ResetPasswordHash sets user id's password hash for an admin caller
-// (anyone else: gaas.ErrForbidden) and ends every token the user holds.
+// ResetPasswordHash sets user id's password hash for a caller whom the
+// policy lets reset it, an admin (anyone else: gaas.ErrForbidden), and ends every token the user holds.
 func (s *UserService) ResetPasswordHash(ctx context.Context, caller, id int64, hash string) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		if _, err := loadAdmin(ctx, tx, caller); err != nil {
+		if _, err := loadAllowed(ctx, tx, caller, gaas.ActionResetPassword, id); err != nil {
 			return err
 		}
 		u, err := loadUserLocked(ctx, tx, id, s.db.lockRow)
@@ -428,7 +430,7 @@ func (s *UserService) ensureAdmin(ctx context.Context, username, passwordHash st
 			return err
 		}
 		switch {
-		case out.Role != string(gaas.RoleAdmin) && !adopt:
+		case !out.user().IsAdmin() && !adopt:
 			return fmt.Errorf("user %d: %w", out.ID, errNotAdmin)
 		case out.Disabled && !adopt:
 			return nil
