@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/uptrace/bun"
+
 	"github.com/gaas-io/gaas/gaas"
 )
 
@@ -117,17 +119,6 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id AND l.kind = 'charge'
 			GROUP BY j.id, j.user_id, j.estimated
 			HAVING count(l.id) != 1 OR COALESCE(-SUM(l.delta), 0) != j.estimated`},
-		{"job-refund", `
-			SELECT user_id, job_id, 0 AS entry_id,
-			       status || ' job refunded ' || refunded || ', expected ' || expected AS detail
-			FROM (SELECT j.user_id, j.id AS job_id, j.status,
-			             COALESCE(SUM(l.delta), 0) AS refunded,
-			             CASE WHEN j.status IN ('REJECTED', 'CANCELLED') THEN j.estimated
-			                  WHEN j.status IN ('COMPLETED', 'FAILED') AND j.actual IS NOT NULL THEN j.estimated - j.actual
-			                  ELSE 0 END AS expected
-			      FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id AND l.kind = 'refund'
-			      GROUP BY j.id, j.user_id, j.status, j.estimated, j.actual) t
-			WHERE refunded != expected`},
 		{"entry", `
 			SELECT l.user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id,
 			       CASE WHEN l.job_id IS NOT NULL AND j.id IS NULL THEN 'names a job that does not exist'
@@ -144,9 +135,16 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			   OR (l.kind = 'charge' AND l.delta > 0) OR (l.kind = 'refund' AND l.delta < 0)
 			   OR u.id IS NULL`},
 	}
+	// Rules checked in Go, by the functions of gaas that the store follows.
+	scans := []struct {
+		rule string
+		scan func(context.Context, bun.Tx) ([]Violation, error)
+	}{
+		{"job-refund", checkRefunds},
+	}
 	progress := func(done int) {
 		if opts.Progress != nil {
-			opts.Progress(done, 1+len(checks))
+			opts.Progress(done, 1+len(checks)+len(scans))
 		}
 	}
 	progress(1)
@@ -161,5 +159,61 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 		}
 		progress(2 + i)
 	}
+	for i, c := range scans {
+		found, err := c.scan(ctx, tx)
+		if err != nil {
+			return r, fmt.Errorf("store: check %s: %w", c.rule, err)
+		}
+		for _, v := range found {
+			v.Rule = c.rule
+			r.Violations = append(r.Violations, v)
+		}
+		progress(2 + len(checks) + i)
+	}
 	return r, nil
+}
+
+// checkRefunds holds each job's refunds to gaas.SettlementOf, the rule the
+// store refunds by, rather than to a copy of it in SQL. It streams the
+// jobs, each with the sum of its refunds, and stops at maxViolations.
+func checkRefunds(ctx context.Context, tx bun.Tx) ([]Violation, error) {
+	rows, err := queryRows(ctx, tx, `
+		SELECT j.id, j.user_id, j.status, j.estimated, j.actual, COALESCE(SUM(l.delta), 0)
+		FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id AND l.kind = 'refund'
+		GROUP BY j.id, j.user_id, j.status, j.estimated, j.actual`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var found []Violation
+	for rows.Next() && len(found) < maxViolations {
+		var (
+			j        jobRow
+			refunded int64
+		)
+		if err := rows.Scan(&j.ID, &j.UserID, &j.Status, &j.Estimated, &j.Actual, &refunded); err != nil {
+			return nil, err
+		}
+		job := j.job()
+		v := Violation{UserID: j.UserID, JobID: j.ID}
+		s, err := gaas.SettlementOf(job.EstimatedHours, job.Status, job.ActualHours)
+		switch {
+		case err != nil:
+			v.Detail = fmt.Sprintf("%s job with actual hours %s and an estimate of %s: %v",
+				job.Status, hoursOrNone(job.ActualHours), job.EstimatedHours, err)
+		case gaas.Hours(refunded) != s.Refunded:
+			v.Detail = fmt.Sprintf("%s job refunded %d, expected %d", job.Status, refunded, int64(s.Refunded))
+		default:
+			continue
+		}
+		found = append(found, v)
+	}
+	return found, rows.Err()
+}
+
+func hoursOrNone(h *gaas.Hours) string {
+	if h == nil {
+		return "none"
+	}
+	return h.String()
 }
