@@ -24,15 +24,18 @@ const (
 // LedgerEntry is one change of one user's balance. The ledger is append-only,
 // and for every user the sum of the deltas is the balance.
 type LedgerEntry struct {
-	ID        int64
-	UserID    int64
-	JobID     *int64
-	ActorID   int64
-	Kind      LedgerKind
-	Delta     Hours
-	Balance   Hours // the balance right after this entry
-	Reason    string
-	CreatedAt time.Time
+	ID     int64
+	UserID int64
+	JobID  *int64
+	// Who made the change: the user ActorID, or, when ActorID is 0, the
+	// system under the name ActorSystem (SystemImport, SystemRegistration).
+	ActorID     int64
+	ActorSystem string
+	Kind        LedgerKind
+	Delta       Hours
+	Balance     Hours // the balance right after this entry
+	Reason      string
+	CreatedAt   time.Time
 }
 
 // LedgerPage is one page of a ledger, oldest first. NextCursor is empty on the last page.

@@ -54,10 +54,9 @@ const maxViolations = 100
 // above gaas.MaxHours, nor is any balance a ledger entry records; each
 // entry's balance is the one before it plus its delta; every job has
 // exactly one charge, of its estimate, to its owner; refunds match the
-// job's status (the whole estimate for REJECTED and CANCELLED, the
-// difference for COMPLETED and FAILED with actual hours, nothing
-// otherwise); and no entry names a job of another user or lacks the job its
-// kind needs. It reads a consistent snapshot and writes nothing, so it may
+// job's status, as gaas.SettlementOf says; no entry names a job of another
+// user or lacks the job its kind needs; and every entry names one actor, a
+// user who exists or the system under a name. It reads a consistent snapshot and writes nothing, so it may
 // run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	return db.CheckWith(ctx, CheckOptions{})
@@ -127,12 +126,19 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			            WHEN l.kind IN ('grant', 'set') AND l.job_id IS NOT NULL THEN l.kind || ' names a job'
 			            WHEN l.kind = 'charge' AND l.delta > 0 THEN 'positive charge'
 			            WHEN l.kind = 'refund' AND l.delta < 0 THEN 'negative refund'
+			            WHEN l.actor_id IS NULL AND l.actor_system IS NULL THEN 'names no actor'
+			            WHEN l.actor_id IS NOT NULL AND l.actor_system IS NOT NULL THEN 'names a user and the system as actor'
+			            WHEN l.actor_system = '' THEN 'names the system without a name'
+			            WHEN l.actor_id IS NOT NULL AND a.id IS NULL THEN 'actor does not exist'
 			            ELSE 'user does not exist' END AS detail
 			FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id LEFT JOIN users u ON u.id = l.user_id
+			     LEFT JOIN users a ON a.id = l.actor_id
 			WHERE (l.job_id IS NOT NULL AND (j.id IS NULL OR j.user_id != l.user_id))
 			   OR (l.kind IN ('charge', 'refund') AND l.job_id IS NULL)
 			   OR (l.kind IN ('grant', 'set') AND l.job_id IS NOT NULL)
 			   OR (l.kind = 'charge' AND l.delta > 0) OR (l.kind = 'refund' AND l.delta < 0)
+			   OR (l.actor_id IS NULL) = (l.actor_system IS NULL) OR l.actor_system = ''
+			   OR (l.actor_id IS NOT NULL AND a.id IS NULL)
 			   OR u.id IS NULL`},
 	}
 	// Rules checked in Go, by the functions of gaas that the store follows.

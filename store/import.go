@@ -106,7 +106,8 @@ func HoursFromFloat(f float64) (h gaas.Hours, ok bool) {
 // any user id, username or job id that collides; ids of 0 or below; text
 // the database cannot hold (a NUL or another control character), named by
 // row and field; and usernames that differ only in letter case, unless
-// opts.Rename resolves them. Running it twice never doubles anything.
+// opts.Rename resolves them. Running it twice never doubles anything. Its
+// ledger entries are made by the system, as gaas.SystemImport.
 func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOptions) (ImportReport, error) {
 	var rep ImportReport
 	users, jobs, err := readFastAPI(ctx, fromPath)
@@ -118,6 +119,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 		return rep, err
 	}
 	now := db.timestamp()
+	imported := actor(gaas.System(gaas.SystemImport)) // every entry the import writes
 	err = db.tx(ctx, func(tx bun.Tx) error {
 		var existing []struct {
 			ID       int64  `bun:"id"`
@@ -159,7 +161,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 				u.id, u.username, u.hash, string(u.role), int64(u.opening), now); err != nil {
 				return err
 			}
-			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ActorID: u.id, Kind: string(gaas.LedgerSet),
+			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ledgerActor: imported, Kind: string(gaas.LedgerSet),
 				Delta: int64(u.opening), Balance: int64(u.opening), Reason: "opening balance imported from the FastAPI service",
 				CreatedAt: now}); err != nil {
 				return err
@@ -184,7 +186,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 			if j.hours == 0 {
 				reason += "; its hours were not valid, nothing charged"
 			}
-			if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ActorID: j.userID,
+			if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ledgerActor: imported,
 				Kind: string(gaas.LedgerCharge), Delta: -int64(j.hours), Balance: int64(balance[j.userID]),
 				Reason: reason, CreatedAt: now}); err != nil {
 				return err
@@ -194,7 +196,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 					return err
 				}
 				reason := fmt.Sprintf("job %d was %s in the FastAPI service", j.id, strings.ToLower(string(j.status)))
-				if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ActorID: j.userID,
+				if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ledgerActor: imported,
 					Kind: string(gaas.LedgerRefund), Delta: int64(j.hours), Balance: int64(balance[j.userID]),
 					Reason: reason, CreatedAt: now}); err != nil {
 					return err
@@ -209,7 +211,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 			if balance[u.id], err = addBalance(ctx, tx, u.id, -u.shortfall); err != nil {
 				return err
 			}
-			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ActorID: u.id, Kind: string(gaas.LedgerSet),
+			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ledgerActor: imported, Kind: string(gaas.LedgerSet),
 				Delta: -int64(u.shortfall), Balance: int64(balance[u.id]), Reason: "balance imported from the FastAPI service",
 				CreatedAt: now}); err != nil {
 				return err

@@ -329,7 +329,7 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 		return 0, err
 	}
 	return refund, appendLedger(ctx, tx, ledgerRow{
-		UserID: j.UserID, JobID: &j.ID, ActorID: actor, Kind: string(gaas.LedgerRefund),
+		UserID: j.UserID, JobID: &j.ID, ledgerActor: byUser(actor), Kind: string(gaas.LedgerRefund),
 		Delta: int64(refund), Balance: int64(bal), Reason: fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to))),
 		CreatedAt: now,
 	})

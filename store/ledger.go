@@ -12,11 +12,29 @@ import (
 	"github.com/gaas-io/gaas/gaas"
 )
 
+// ledgerActor is who made a ledger entry: a user, or the system under a
+// name. Exactly one is set; the database refuses anything else.
+type ledgerActor struct {
+	ActorID     *int64  `bun:"actor_id"`
+	ActorSystem *string `bun:"actor_system"`
+}
+
+// actor is the ledgerActor of p.
+func actor(p gaas.Principal) ledgerActor {
+	if p.IsSystem() {
+		return ledgerActor{ActorSystem: &p.System}
+	}
+	return ledgerActor{ActorID: &p.UserID}
+}
+
+// byUser is the ledgerActor of user id, who acts as themselves.
+func byUser(id int64) ledgerActor { return ledgerActor{ActorID: &id} }
+
 type ledgerRow struct {
-	ID        int64     `bun:"id"`
-	UserID    int64     `bun:"user_id"`
-	JobID     *int64    `bun:"job_id"`
-	ActorID   int64     `bun:"actor_id"`
+	ID     int64  `bun:"id"`
+	UserID int64  `bun:"user_id"`
+	JobID  *int64 `bun:"job_id"`
+	ledgerActor
 	Kind      string    `bun:"kind"`
 	Delta     int64     `bun:"delta"`
 	Balance   int64     `bun:"balance"`
@@ -25,19 +43,26 @@ type ledgerRow struct {
 }
 
 func (r *ledgerRow) entry() gaas.LedgerEntry {
-	return gaas.LedgerEntry{
-		ID: r.ID, UserID: r.UserID, JobID: r.JobID, ActorID: r.ActorID,
+	e := gaas.LedgerEntry{
+		ID: r.ID, UserID: r.UserID, JobID: r.JobID,
 		Kind: gaas.LedgerKind(r.Kind), Delta: gaas.Hours(r.Delta), Balance: gaas.Hours(r.Balance),
 		Reason: r.Reason, CreatedAt: r.CreatedAt.UTC(),
 	}
+	if r.ActorID != nil {
+		e.ActorID = *r.ActorID
+	}
+	if r.ActorSystem != nil {
+		e.ActorSystem = *r.ActorSystem
+	}
+	return e
 }
 
 // appendLedger records one change of a balance. It must run in the
 // transaction that made the change.
 func appendLedger(ctx context.Context, idb bun.IDB, e ledgerRow) error {
 	_, err := exec(ctx, idb,
-		"INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		e.UserID, e.JobID, e.ActorID, e.Kind, e.Delta, e.Balance, e.Reason, e.CreatedAt)
+		"INSERT INTO ledger (user_id, job_id, actor_id, actor_system, kind, delta, balance, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		e.UserID, e.JobID, e.ActorID, e.ActorSystem, e.Kind, e.Delta, e.Balance, e.Reason, e.CreatedAt)
 	return err
 }
 
@@ -184,7 +209,7 @@ func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind ga
 		u.Balance += int64(delta)
 		out = u
 		return appendLedger(ctx, tx, ledgerRow{
-			UserID: userID, ActorID: caller, Kind: string(kind), Delta: int64(delta),
+			UserID: userID, ledgerActor: byUser(caller), Kind: string(kind), Delta: int64(delta),
 			Balance: u.Balance, Reason: reason, CreatedAt: s.db.timestamp(),
 		})
 	})
@@ -204,7 +229,7 @@ func (s *QuotaService) Ledger(ctx context.Context, caller, userID int64, page ga
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
 	}
 	var rows []ledgerRow
-	if err := query(ctx, s.db.r, &rows, "SELECT id, user_id, job_id, actor_id, kind, delta, balance, reason, created_at FROM ledger WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+	if err := query(ctx, s.db.r, &rows, "SELECT id, user_id, job_id, actor_id, actor_system, kind, delta, balance, reason, created_at FROM ledger WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
 		userID, after, limit+1); err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", mapErr(err))
 	}

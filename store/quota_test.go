@@ -32,7 +32,8 @@ func TestQuota(t *testing.T) {
 			assert.Equal(t, gaas.LedgerGrant, e.Kind)
 			assert.Equal(t, store.DefaultQuota, e.Delta)
 			assert.Equal(t, store.DefaultQuota, e.Balance)
-			assert.Equal(t, u.ID, e.ActorID)
+			assert.Zero(t, e.ActorID, "the system gives the default quota, not the new user")
+			assert.Equal(t, gaas.SystemRegistration, e.ActorSystem)
 			assert.Nil(t, e.JobID)
 		})
 
@@ -51,6 +52,7 @@ func TestQuota(t *testing.T) {
 			assert.Equal(t, -25*gaas.Hour, last.Delta)
 			assert.Equal(t, "freeze", last.Reason)
 			assert.Equal(t, f.admin.ID, last.ActorID)
+			assert.Empty(t, last.ActorSystem)
 		})
 
 		t.Run("grant_and_take_back", func(t *testing.T) {

@@ -284,7 +284,7 @@ func (s *UserService) createUser(ctx context.Context, tx bun.Tx, username, passw
 		}
 		u.Balance = int64(bal)
 		if err := appendLedger(ctx, tx, ledgerRow{
-			UserID: u.ID, ActorID: u.ID, Kind: string(gaas.LedgerGrant),
+			UserID: u.ID, ledgerActor: actor(gaas.System(gaas.SystemRegistration)), Kind: string(gaas.LedgerGrant),
 			Delta: int64(s.db.defaultQuota), Balance: u.Balance, Reason: "default quota", CreatedAt: u.CreatedAt,
 		}); err != nil {
 			return userRow{}, err
