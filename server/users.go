@@ -173,20 +173,27 @@ func deref(s *string) string {
 }
 
 type ledgerResponse struct {
-	ID        int64           `json:"id"`
-	UserID    int64           `json:"user_id"`
-	JobID     *int64          `json:"job_id"`
-	ActorID   int64           `json:"actor_id"`
-	Kind      gaas.LedgerKind `json:"kind"`
-	Delta     hoursJSON       `json:"delta_hours"`
-	Balance   hoursJSON       `json:"balance_hours"`
-	Reason    string          `json:"reason"`
-	CreatedAt time.Time       `json:"created_at"`
+	ID          int64           `json:"id"`
+	UserID      int64           `json:"user_id"`
+	JobID       *int64          `json:"job_id"`
+	ActorID     *int64          `json:"actor_id"`     // null when the system made the entry
+	ActorSystem *string         `json:"actor_system"` // the system's name; null when a user made it
+	Kind        gaas.LedgerKind `json:"kind"`
+	Delta       hoursJSON       `json:"delta_hours"`
+	Balance     hoursJSON       `json:"balance_hours"`
+	Reason      string          `json:"reason"`
+	CreatedAt   time.Time       `json:"created_at"`
 }
 
 func toLedger(e gaas.LedgerEntry) ledgerResponse {
-	return ledgerResponse{ID: e.ID, UserID: e.UserID, JobID: e.JobID, ActorID: e.ActorID, Kind: e.Kind,
+	out := ledgerResponse{ID: e.ID, UserID: e.UserID, JobID: e.JobID, Kind: e.Kind,
 		Delta: hoursJSON(e.Delta), Balance: hoursJSON(e.Balance), Reason: e.Reason, CreatedAt: e.CreatedAt}
+	if e.ActorSystem != "" {
+		out.ActorSystem = &e.ActorSystem
+	} else {
+		out.ActorID = &e.ActorID
+	}
+	return out
 }
 
 func handleLedger(logger *slog.Logger, quota gaas.Quota) http.Handler {

@@ -76,10 +76,13 @@ func TestUsersAndQuota(t *testing.T) {
 		first := items[0].(map[string]any)
 		assert.Equal(t, "grant", first["kind"])
 		assert.Nil(t, first["job_id"])
+		assert.Nil(t, first["actor_id"], "the system gives the default quota")
+		assert.Equal(t, "registration", first["actor_system"])
 		last := items[4].(map[string]any)
 		assert.Equal(t, "charge", last["kind"])
 		assert.EqualValues(t, 1, last["job_id"])
 		assert.EqualValues(t, aliceID, last["actor_id"])
+		assert.Nil(t, last["actor_system"])
 		assert.Equal(t, -2.5, last["delta_hours"])
 		assert.Equal(t, 22.5, last["balance_hours"])
 		set := items[1].(map[string]any)
@@ -91,7 +94,7 @@ func TestUsersAndQuota(t *testing.T) {
 			sum += e.(map[string]any)["delta_hours"].(float64)
 		}
 		assert.InDelta(t, h.balance(aliceID), sum, 1e-9)
-		for _, k := range []string{"id", "user_id", "job_id", "actor_id", "kind", "delta_hours", "balance_hours", "reason", "created_at"} {
+		for _, k := range []string{"id", "user_id", "job_id", "actor_id", "actor_system", "kind", "delta_hours", "balance_hours", "reason", "created_at"} {
 			assert.Contains(t, last, k)
 		}
 	})
