@@ -56,8 +56,8 @@ const maxViolations = 100
 // exactly one charge, of its estimate, to its owner; refunds match the
 // job's status, as gaas.SettlementOf says; no entry names a job of another
 // user or lacks the job its kind needs; and every entry names one actor, a
-// user who exists or the system under a name. It reads a consistent snapshot and writes nothing, so it may
-// run against a live database.
+// user who exists or the system under a name. It reads a consistent
+// snapshot and writes nothing, so it may run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	return db.CheckWith(ctx, CheckOptions{})
 }
