@@ -9,6 +9,13 @@
 // interfaces, implemented on a database by package store and on passwords
 // and tokens by package authn, and served over HTTP by package server.
 //
+// The rules the implementations follow are here too, as data and pure
+// functions: who may do what is one table, read by [Allow] for a
+// [Principal] (a user, or the system under a name) taking an [Action];
+// what a job is charged and given back is [Settle] for a move and
+// [SettlementOf] for a job as it stands, which the store refunds by and
+// its Check verifies against.
+//
 // Nor does it hold a wire format: no JSON methods or tags, no HTTP names.
 // Package server decides how hours are written as JSON, and translates the
 // library's names for the inputs ("idempotency_key", the balance of
