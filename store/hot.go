@@ -24,7 +24,7 @@ type hotStatements struct {
 }
 
 const (
-	chargeSQL    = "UPDATE users SET balance = balance - ? WHERE id = ? AND balance >= ?"
+	chargeSQL    = "UPDATE users SET balance = balance - ? WHERE id = ? AND balance >= ? AND NOT disabled"
 	insertJobSQL = "INSERT INTO jobs (user_id, command, gpu_type, estimated, status, idempotency_key, created_at, updated_at)" +
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 	insertChargeSQL = "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at)" +

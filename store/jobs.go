@@ -150,15 +150,22 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		return submitResult{}, mapErr(err)
 	}
 	if !charged {
-		// Nothing changed: the caller is gone, or the balance is short.
-		var bal int64
-		if err := query(ctx, tx, &bal, "SELECT balance FROM users WHERE id = ?", caller); err != nil {
+		// Nothing changed: the caller is gone or disabled, or the balance
+		// is short.
+		var c struct {
+			Balance  int64 `bun:"balance"`
+			Disabled bool  `bun:"disabled"`
+		}
+		if err := query(ctx, tx, &c, "SELECT balance, disabled FROM users WHERE id = ?", caller); err != nil {
 			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 				return refuse(unknownCaller())
 			}
 			return submitResult{}, err
 		}
-		return refuse(&gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(bal)})
+		if c.Disabled {
+			return refuse(fmt.Errorf("caller %d is disabled: %w", caller, gaas.ErrUnauthorized))
+		}
+		return refuse(&gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(c.Balance)})
 	}
 	now := s.db.timestamp()
 	j := jobRow{

@@ -190,6 +190,12 @@ func TestDisable(t *testing.T) {
 		assert.ErrorIs(t, err, gaas.ErrUnauthorized, "a disabled caller is no one")
 		_, err = db.Jobs.List(ctx, u.ID, gaas.JobFilter{})
 		assert.ErrorIs(t, err, gaas.ErrUnauthorized)
+		// Nor can a disabled caller spend: the charge itself refuses them.
+		for _, key := range []string{"", "after-disable"} {
+			_, err = db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour, IdempotencyKey: key})
+			assert.ErrorIs(t, err, gaas.ErrUnauthorized, "key %q", key)
+		}
+		assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID), "nothing was charged")
 		again, err := db.Users.SetDisabled(ctx, f.admin.ID, u.ID, true)
 		require.NoError(t, err)
 		assert.Equal(t, d, again, "disabling twice changes nothing")
