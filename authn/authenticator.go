@@ -136,7 +136,7 @@ func (a *Authenticator) CreateUser(ctx context.Context, caller int64, username, 
 	}
 	u, err := a.accounts.CreateUserBy(ctx, caller, username, hash, role)
 	if err != nil {
-		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
+		return gaas.User{}, err // the store's error names the operation
 	}
 	return u, nil
 }
@@ -336,7 +336,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, caller int64, old, n
 		return a.accounts.ChangePasswordHash(ctx, caller, hash, fresh)
 	})
 	if err != nil {
-		return gaas.Token{}, fmt.Errorf("authn: change password: %w", err)
+		return gaas.Token{}, err // the store's error names the operation
 	}
 	return a.tokens.Issue(u)
 }
@@ -353,7 +353,7 @@ func (a *Authenticator) ResetPassword(ctx context.Context, caller, id int64, pas
 		return a.accounts.ResetPasswordHash(ctx, caller, id, hash)
 	})
 	if err != nil {
-		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
+		return gaas.User{}, err // the store's error names the operation
 	}
 	return u, nil
 }
@@ -412,7 +412,7 @@ func (a *Authenticator) ensureAdmin(ctx context.Context, username, password stri
 		return a.accounts.EnsureAdmin(ctx, username, hash, adopt)
 	})
 	if err != nil {
-		return gaas.User{}, fmt.Errorf("authn: ensure admin: %w", err)
+		return gaas.User{}, err // the store's error names the operation
 	}
 	return u, nil
 }

@@ -10,39 +10,39 @@ var (
 	// ErrNotFound is returned when the thing asked for does not exist, or
 	// exists but is not visible to the caller (another user's job), so that
 	// existence is not leaked.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errors.New("gaas: not found")
 
 	// ErrConflict is returned when a request contradicts what is stored: a
 	// username that is taken, an idempotency key reused for a different
 	// request, or a change that would leave no admin.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = errors.New("gaas: conflict")
 
 	// ErrInvalid is returned for input that breaks a rule of the domain. The
 	// error is a *ValidationError that names the fields.
-	ErrInvalid = errors.New("invalid input")
+	ErrInvalid = errors.New("gaas: invalid input")
 
 	// ErrUnauthorized is returned when the caller cannot be identified: wrong
 	// credentials, a token that does not verify, or a caller that no longer
 	// exists.
-	ErrUnauthorized = errors.New("unauthorized")
+	ErrUnauthorized = errors.New("gaas: unauthorized")
 
 	// ErrForbidden is returned when the caller is known but their current
 	// role does not allow the operation.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = errors.New("gaas: forbidden")
 
 	// ErrQuotaExceeded is returned when a charge or a take-back asks for more
 	// hours than the balance holds. The error is a *QuotaError with the
 	// amounts. Nothing is written.
-	ErrQuotaExceeded = errors.New("quota exceeded")
+	ErrQuotaExceeded = errors.New("gaas: quota exceeded")
 
 	// ErrInvalidTransition is returned when a job is asked to move to a
 	// status that the transition table does not allow from its current one.
-	ErrInvalidTransition = errors.New("invalid status transition")
+	ErrInvalidTransition = errors.New("gaas: invalid status transition")
 
 	// ErrUnavailable is returned when the store cannot be reached or cannot
 	// write just now (the database is down, read-only or full). Nothing was
 	// changed; the same request may succeed later.
-	ErrUnavailable = errors.New("store unavailable")
+	ErrUnavailable = errors.New("gaas: unavailable")
 )
 
 // QuotaError says how many hours were asked for and how many were left.

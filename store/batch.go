@@ -194,7 +194,10 @@ func (b *batcher) apply(batch []*submitCall) {
 		_, err = b.commit(ctx, deadline, order, results, true)
 	}
 	if err != nil {
-		err = fmt.Errorf("%w: a batch of %d submissions failed: %w", gaas.ErrUnavailable, len(order), err)
+		err = fmt.Errorf("a batch of %d submissions failed: %w", len(order), err)
+		if !errors.Is(err, gaas.ErrUnavailable) {
+			err = unavailable(err)
+		}
 	} else {
 		b.observe(order, results)
 	}
@@ -218,7 +221,7 @@ func (b *batcher) commit(ctx context.Context, deadline time.Time, order []*submi
 		hot := b.db.hot.in(tx.Tx)
 		for i, c := range order {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("after %d of a batch of %d submissions: %w", i, len(order), context.DeadlineExceeded)
+				return fmt.Errorf("after %d of its submissions: %w", i, context.DeadlineExceeded)
 			}
 			if isolate {
 				r, err := savepoint(ctx, tx.Tx, func() (submitResult, error) {
@@ -233,7 +236,7 @@ func (b *batcher) commit(ctx context.Context, deadline time.Time, order []*submi
 			r, err := b.db.Jobs.submit(ctx, tx, hot, c.caller, c.req)
 			if err != nil {
 				failed = i
-				return fmt.Errorf("submission %d of a batch of %d: %w", i+1, len(order), err)
+				return fmt.Errorf("submission %d: %w", i+1, err)
 			}
 			results[i] = r
 		}

@@ -18,28 +18,38 @@ import (
 // ErrClosed is returned by the services of a DB that has been closed. It
 // matches gaas.ErrUnavailable too: to a client, a store that is shutting
 // down is one that cannot serve just now.
-var ErrClosed = fmt.Errorf("store: closed: %w", gaas.ErrUnavailable)
+var ErrClosed = fmt.Errorf("%w: closed", gaas.ErrUnavailable)
 
 // mapErr turns driver errors into gaas sentinels; it is the one place that
-// looks at them. Errors it does not know pass through unchanged.
+// looks at them. A missing row is gaas.ErrNotFound and a unique violation
+// gaas.ErrConflict, alone: the caller adds what was missing or taken, and
+// the driver's error is not kept, so that no caller can come to depend on
+// it. An unavailable database is gaas.ErrUnavailable with the driver's
+// text, for the operator who reads the log, but not its error. Errors that
+// already carry a sentinel, and errors it does not know, pass through
+// unchanged, so mapping twice changes nothing.
 func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrClosed):
-		return err
-	case isClosed(err):
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("%w: %w", gaas.ErrNotFound, err)
 	case errors.Is(err, gaas.ErrUnavailable):
 		return err
+	case isClosed(err):
+		return ErrClosed
+	case errors.Is(err, sql.ErrNoRows):
+		return gaas.ErrNotFound
 	case isUniqueViolation(err):
-		return fmt.Errorf("%w: %w", gaas.ErrConflict, err)
+		return gaas.ErrConflict
 	case isUnavailable(err):
-		return fmt.Errorf("%w: %w", gaas.ErrUnavailable, err)
+		return unavailable(err)
 	}
 	return err
+}
+
+// unavailable is gaas.ErrUnavailable with cause's text and without cause,
+// which is a driver's error, in its chain.
+func unavailable(cause error) error {
+	return fmt.Errorf("%w: %v", gaas.ErrUnavailable, cause)
 }
 
 // isUnavailable reports an error that says the database cannot serve now,

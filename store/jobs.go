@@ -59,10 +59,7 @@ func loadJob(ctx context.Context, idb bun.IDB, id int64) (jobRow, error) {
 func loadJobLocked(ctx context.Context, idb bun.IDB, id int64, lock string) (jobRow, error) {
 	var j jobRow
 	err := query(ctx, idb, &j, "SELECT "+jobColumns+" FROM jobs WHERE id = ?"+lock, id)
-	if err != nil {
-		return j, fmt.Errorf("job %d: %w", id, mapErr(err))
-	}
-	return j, nil
+	return j, mapErr(err)
 }
 
 // loadJobByKey finds the caller's job submitted with an idempotency key.
@@ -92,7 +89,7 @@ func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRe
 		return gaas.Job{}, fmt.Errorf("store: submit job: %w", err)
 	}
 	j, err := s.db.batch.submit(ctx, caller, req)
-	if req.IdempotencyKey != "" && errors.Is(err, gaas.ErrConflict) && !errors.Is(err, errKeyReused) {
+	if req.IdempotencyKey != "" && errors.Is(err, gaas.ErrConflict) && !errors.As(err, new(keyReused)) {
 		// Another transaction inserted the same key first and committed:
 		// answer with its job.
 		j, err = loadJobByKey(ctx, s.db.w, caller, req.IdempotencyKey)
@@ -106,7 +103,11 @@ func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRe
 	return j.job(), nil
 }
 
-var errKeyReused = errors.New("idempotency key reused")
+// keyReused marks the refusal of a key used before for another request,
+// so that Submit does not take it for a race lost to a retry of the same.
+type keyReused struct{ error }
+
+func (e keyReused) Unwrap() error { return e.error }
 
 // submit applies one submission in tx, whose prepared statements are hot.
 // Its answer is a job (fresh when new, rather than the replay of an earlier
@@ -116,7 +117,7 @@ var errKeyReused = errors.New("idempotency key reused")
 // undoes this submission alone (see batch.go).
 func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller int64, req gaas.SubmitRequest) (submitResult, error) {
 	refuse := func(err error) (submitResult, error) { return submitResult{err: err}, nil }
-	unknownCaller := func() error { return fmt.Errorf("caller %d does not exist: %w", caller, gaas.ErrUnauthorized) }
+	unknownCaller := func() error { return fmt.Errorf("the user does not exist: %w", gaas.ErrUnauthorized) }
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
@@ -137,7 +138,7 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		switch {
 		case err == nil:
 			if j, err = replay(j, req); err != nil {
-				return refuse(fmt.Errorf("%w: %w", errKeyReused, err))
+				return refuse(keyReused{err})
 			}
 			return submitResult{job: j}, nil
 		case !errors.Is(err, gaas.ErrNotFound):
@@ -185,7 +186,7 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 func (s *JobService) Get(ctx context.Context, caller, id int64) (gaas.Job, error) {
 	c, err := loadCaller(ctx, s.db.r, caller)
 	if err != nil {
-		return gaas.Job{}, fmt.Errorf("store: get job: %w", err)
+		return gaas.Job{}, fmt.Errorf("store: get job %d: %w", id, err)
 	}
 	j, err := loadJob(ctx, s.db.r, id)
 	if err == nil {
@@ -194,7 +195,7 @@ func (s *JobService) Get(ctx context.Context, caller, id int64) (gaas.Job, error
 		}
 	}
 	if err != nil {
-		return gaas.Job{}, fmt.Errorf("store: get job: %w", err)
+		return gaas.Job{}, fmt.Errorf("store: get job %d: %w", id, err)
 	}
 	return j.job(), nil
 }
@@ -325,7 +326,7 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 	if n, err := res.RowsAffected(); err != nil {
 		return 0, err
 	} else if n != 1 {
-		return 0, fmt.Errorf("job %d changed meanwhile: %w", j.ID, gaas.ErrConflict)
+		return 0, fmt.Errorf("the job changed meanwhile: %w", gaas.ErrConflict)
 	}
 	j.Status, j.UpdatedAt = string(to), now
 	if refund == 0 {

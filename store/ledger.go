@@ -200,7 +200,7 @@ func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind ga
 		// from the balance it replaces.
 		u, err := loadUserLocked(ctx, tx, userID, s.db.lockRow)
 		if err != nil {
-			return fmt.Errorf("user %d: %w", userID, err)
+			return err
 		}
 		delta, err := apply(tx, u)
 		if err != nil {

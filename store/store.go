@@ -502,7 +502,7 @@ func (db *DB) Ping(ctx context.Context) error {
 	})
 	if err != nil {
 		if !errors.Is(err, gaas.ErrUnavailable) {
-			err = fmt.Errorf("%w: %w", gaas.ErrUnavailable, err)
+			err = unavailable(err)
 		}
 		return fmt.Errorf("store: ping: %w", err)
 	}
@@ -525,7 +525,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx bun.Tx) error) error {
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return mapErr(err)
 		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
 		}
 	}
