@@ -53,7 +53,7 @@ type QuotaError struct {
 }
 
 func (e *QuotaError) Error() string {
-	return fmt.Sprintf("quota exceeded: asked for %s hours, %s left", e.Asked, e.Remaining)
+	return fmt.Sprintf("%s: asked for %s hours, %s left", ErrQuotaExceeded, e.Asked, e.Remaining)
 }
 
 // Is reports whether target is ErrQuotaExceeded.
@@ -68,14 +68,14 @@ type TransitionError struct {
 func (e *TransitionError) Error() string {
 	allowed := e.From.Next()
 	if len(allowed) == 0 {
-		return fmt.Sprintf("invalid status transition: %s is final, cannot move to %s", e.From, e.To)
+		return fmt.Sprintf("%s: %s is final, cannot move to %s", ErrInvalidTransition, e.From, e.To)
 	}
 	names := make([]string, len(allowed))
 	for i, s := range allowed {
 		names[i] = string(s)
 	}
-	return fmt.Sprintf("invalid status transition: %s cannot move to %s (allowed: %s)",
-		e.From, e.To, strings.Join(names, ", "))
+	return fmt.Sprintf("%s: %s cannot move to %s (allowed: %s)",
+		ErrInvalidTransition, e.From, e.To, strings.Join(names, ", "))
 }
 
 // Is reports whether target is ErrInvalidTransition.
@@ -118,7 +118,7 @@ func (e *ValidationError) Error() string {
 	for i, f := range e.Fields {
 		parts[i] = f.Field + ": " + f.Message
 	}
-	return "invalid input: " + strings.Join(parts, "; ")
+	return ErrInvalid.Error() + ": " + strings.Join(parts, "; ")
 }
 
 // Is reports whether target is ErrInvalid.

@@ -30,9 +30,9 @@ func TestTransitions(t *testing.T) {
 
 func TestTransitionErrorMessage(t *testing.T) {
 	err := &gaas.TransitionError{From: gaas.StatusRunning, To: gaas.StatusCancelled}
-	assert.Equal(t, "invalid status transition: RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED)", err.Error())
+	assert.Equal(t, "gaas: invalid status transition: RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED)", err.Error())
 	err = &gaas.TransitionError{From: gaas.StatusCompleted, To: gaas.StatusRunning}
-	assert.Equal(t, "invalid status transition: COMPLETED is final, cannot move to RUNNING", err.Error())
+	assert.Equal(t, "gaas: invalid status transition: COMPLETED is final, cannot move to RUNNING", err.Error())
 	assert.ErrorIs(t, err, gaas.ErrInvalidTransition)
 }
 
@@ -46,12 +46,12 @@ func TestValidate(t *testing.T) {
 	assert.ErrorIs(t, gaas.ValidatePassword("\xff\xff\xff\xff\xff\xff\xff\xff"), gaas.ErrInvalid)
 
 	err := gaas.SubmitRequest{EstimatedHours: -1}.Validate()
-	assert.EqualError(t, err, "invalid input: command: must not be empty; gpu_type: must not be empty; estimated_hours: must be greater than 0")
+	assert.EqualError(t, err, "gaas: invalid input: command: must not be empty; gpu_type: must not be empty; estimated_hours: must be greater than 0")
 
 	// The library names its inputs in its own words; the header that
 	// carries the key over HTTP is the server's business.
 	err = gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1, IdempotencyKey: "a\nb"}.Validate()
-	assert.EqualError(t, err, "invalid input: idempotency_key: must hold only printable ASCII characters")
+	assert.EqualError(t, err, "gaas: invalid input: idempotency_key: must hold only printable ASCII characters")
 }
 
 // The domain has no wire format: amounts and validation errors carry no

@@ -29,7 +29,7 @@ func TestTextRules(t *testing.T) {
 			bad := func(s, message string) {
 				err := r.validate(s)
 				if assert.ErrorIs(t, err, gaas.ErrInvalid, "%q", s) {
-					assert.Equal(t, "invalid input: "+r.name+": "+message, err.Error())
+					assert.Equal(t, "gaas: invalid input: "+r.name+": "+message, err.Error())
 				}
 			}
 			ok("NVIDIA A100 — ünïcode 'quotes' \"and\" \\backslashes\\")

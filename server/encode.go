@@ -160,7 +160,7 @@ func problemFor(err error) problem {
 		case errors.As(err, &qe):
 			p.Detail = fmt.Sprintf("Not enough GPU hours: asked for %s, %s left.", qe.Asked, qe.Remaining)
 		case errors.As(err, &te):
-			p.Detail = sentence(strings.TrimPrefix(te.Error(), "invalid status transition: "))
+			p.Detail = sentence(strings.TrimPrefix(te.Error(), gaas.ErrInvalidTransition.Error()+": "))
 		}
 		if ve != nil || errors.As(err, &ve) {
 			p.Errors = make([]fieldProblem, len(ve.Fields))

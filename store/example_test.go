@@ -34,6 +34,6 @@ func Example() {
 	fmt.Println(job.Status, balance)
 	// Output:
 	// PENDING <nil>
-	// true quota exceeded: asked for 1 hours, 0.5 left
+	// true gaas: quota exceeded: asked for 1 hours, 0.5 left
 	// REJECTED 3
 }

@@ -179,9 +179,9 @@ func TestImportMergeAndDirtyData(t *testing.T) {
 				_, err := db.ImportFastAPI(ctx, oldDB(t, stmts...), store.ImportOptions{Merge: true})
 				require.ErrorIs(t, err, store.ErrImport)
 				want := map[string]string{
-					"NUL in a command":            "job 1: invalid input: command: holds the control character U+0000 at byte 2",
-					"escape in a gpu_type":        "job 1: invalid input: gpu_type: holds the control character U+001B at byte 1",
-					"NUL in a password hash":      "user 100 (zed): invalid input: password_hash: holds the control character U+0000 at byte 1",
+					"NUL in a command":            "job 1: gaas: invalid input: command: holds the control character U+0000 at byte 2",
+					"escape in a gpu_type":        "job 1: gaas: invalid input: gpu_type: holds the control character U+001B at byte 1",
+					"NUL in a password hash":      "user 100 (zed): gaas: invalid input: password_hash: holds the control character U+0000 at byte 1",
 					"NUL in a username":           `user 100: username "z\x00d" is not valid here`,
 					"NUL in a status":             `job 2: status "PEND\x00" is not a status here`,
 					"invalid UTF-8 in a username": "user 100: username \"zed\uFFFD\" is not valid here",

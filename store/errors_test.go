@@ -1,0 +1,180 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"modernc.org/sqlite"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+// TestErrorsWrapOnce drives each public method into its not-found,
+// conflict, forbidden or unauthorized path, on every backend, and checks
+// the error a caller gets: it is the sentinel; no driver's error is in its
+// chain; and it is one sentence, which names its layer, its subject and
+// its sentinel once each.
+func TestErrorsWrapOnce(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		u, other := f.user(t, 10), f.user(t, 10)
+		job := f.submit(t, u.ID, 1)
+		const missing = 424242
+		req := gaas.SubmitRequest{Command: "python train.py", GPUType: "NVIDIA A100", EstimatedHours: 1, IdempotencyKey: "k1"}
+		_, err := db.Jobs.Submit(ctx, u.ID, req)
+		require.NoError(t, err)
+		page := gaas.Page{Limit: 10}
+
+		cases := []struct {
+			name string
+			call func() error
+			want error
+			// message is the whole text, where the case pins it.
+			message string
+			// repeats is set where the role check's refusal names the
+			// subject that the method's context names again.
+			repeats bool
+		}{
+			{name: "move missing job", want: gaas.ErrNotFound, message: "store: move job 424242 to APPROVED: gaas: not found",
+				call: func() error { _, err := db.Jobs.Transition(ctx, f.admin.ID, missing, gaas.StatusApproved, nil); return err }},
+			{name: "cancel missing job", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Jobs.Cancel(ctx, f.admin.ID, missing); return err }},
+			{name: "get missing job", want: gaas.ErrNotFound, message: "store: get job 424242: gaas: not found",
+				call: func() error { _, err := db.Jobs.Get(ctx, f.admin.ID, missing); return err }},
+			{name: "get another's job", want: gaas.ErrNotFound, repeats: true,
+				call: func() error { _, err := db.Jobs.Get(ctx, other.ID, job.ID); return err }},
+			{name: "cancel another's job", want: gaas.ErrNotFound, repeats: true,
+				call: func() error { _, err := db.Jobs.Cancel(ctx, other.ID, job.ID); return err }},
+			{name: "get missing user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Users.User(ctx, f.admin.ID, missing); return err }},
+			{name: "get another user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Users.User(ctx, u.ID, other.ID); return err }},
+			{name: "user by missing id", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Users.UserByID(ctx, missing); return err }},
+			{name: "credentials of no one", want: gaas.ErrNotFound,
+				call: func() error { _, _, err := db.Users.Credentials(ctx, "nobody"); return err }},
+			{name: "set role of missing user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Users.SetRole(ctx, f.admin.ID, missing, gaas.RoleAdmin); return err }},
+			{name: "disable missing user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Users.SetDisabled(ctx, f.admin.ID, missing, true); return err }},
+			{name: "reset password of missing user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Users.ResetPasswordHash(ctx, f.admin.ID, missing, "h"); return err }},
+			{name: "balance of missing user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Quota.Balance(ctx, f.admin.ID, missing); return err }},
+			{name: "set quota of missing user", want: gaas.ErrNotFound, message: "store: set quota of user 424242: gaas: not found",
+				call: func() error { _, err := db.Quota.Set(ctx, f.admin.ID, missing, 5, "r"); return err }},
+			{name: "grant to missing user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Quota.Grant(ctx, f.admin.ID, missing, 5, "r"); return err }},
+			{name: "ledger of missing user", want: gaas.ErrNotFound,
+				call: func() error { _, err := db.Quota.Ledger(ctx, f.admin.ID, missing, page); return err }},
+
+			{name: "create a taken username", want: gaas.ErrConflict, message: `store: create user "` + u.Username + `": gaas: conflict`,
+				call: func() error { _, err := db.Users.CreateUser(ctx, u.Username, "h", gaas.RoleUser); return err }},
+			{name: "create a taken username by admin", want: gaas.ErrConflict,
+				call: func() error {
+					_, err := db.Users.CreateUserBy(ctx, f.admin.ID, strings.ToUpper(u.Username), "h", gaas.RoleUser)
+					return err
+				}},
+			{name: "ensure admin of a user", want: gaas.ErrConflict,
+				call: func() error { _, err := db.Users.EnsureAdmin(ctx, u.Username, "h", false); return err }},
+			{name: "demote the last admin", want: gaas.ErrConflict,
+				call: func() error { _, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser); return err }},
+			{name: "disable the last admin", want: gaas.ErrConflict,
+				call: func() error { _, err := db.Users.SetDisabled(ctx, f.admin.ID, f.admin.ID, true); return err }},
+			{name: "change a password changed meanwhile", want: gaas.ErrConflict,
+				call: func() error { _, err := db.Users.ChangePasswordHash(ctx, u.ID, "not-the-hash", "h"); return err }},
+			{name: "reuse an idempotency key", want: gaas.ErrConflict,
+				call: func() error {
+					r := req
+					r.EstimatedHours = 2
+					_, err := db.Jobs.Submit(ctx, u.ID, r)
+					return err
+				}},
+			{name: "move a job out of turn", want: gaas.ErrInvalidTransition,
+				call: func() error { _, err := db.Jobs.Transition(ctx, f.admin.ID, job.ID, gaas.StatusCompleted, nil); return err }},
+			{name: "submit beyond the balance", want: gaas.ErrQuotaExceeded,
+				call: func() error { _, err := db.Jobs.Submit(ctx, other.ID, gaas.SubmitRequest{Command: "x", GPUType: "y", EstimatedHours: 11}); return err }},
+
+			{name: "move a job as a user", want: gaas.ErrForbidden,
+				call: func() error { _, err := db.Jobs.Transition(ctx, u.ID, job.ID, gaas.StatusApproved, nil); return err }},
+			{name: "list another's jobs", want: gaas.ErrForbidden,
+				call: func() error { _, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{UserID: other.ID}); return err }},
+			{name: "list users as a user", want: gaas.ErrForbidden,
+				call: func() error { _, err := db.Users.Users(ctx, u.ID, page); return err }},
+			{name: "set a role as a user", want: gaas.ErrForbidden,
+				call: func() error { _, err := db.Users.SetRole(ctx, u.ID, other.ID, gaas.RoleAdmin); return err }},
+			{name: "create a user as a user", want: gaas.ErrForbidden,
+				call: func() error { _, err := db.Users.CreateUserBy(ctx, u.ID, "newcomer", "h", gaas.RoleUser); return err }},
+			{name: "reset a password as a user", want: gaas.ErrForbidden,
+				call: func() error { _, err := db.Users.ResetPasswordHash(ctx, u.ID, other.ID, "h"); return err }},
+			{name: "set quota as a user", want: gaas.ErrForbidden,
+				call: func() error { _, err := db.Quota.Set(ctx, u.ID, other.ID, 5, "r"); return err }},
+
+			{name: "submit as no one", want: gaas.ErrUnauthorized,
+				message: "store: submit job for user 424242: the user does not exist: gaas: unauthorized",
+				call: func() error {
+					_, err := db.Jobs.Submit(ctx, missing, gaas.SubmitRequest{Command: "x", GPUType: "y", EstimatedHours: 1})
+					return err
+				}},
+			{name: "submit with a key as no one", want: gaas.ErrUnauthorized,
+				call: func() error { _, err := db.Jobs.Submit(ctx, missing, req); return err }},
+			{name: "get a job as no one", want: gaas.ErrUnauthorized,
+				call: func() error { _, err := db.Jobs.Get(ctx, missing, job.ID); return err }},
+			{name: "revoke the tokens of no one", want: gaas.ErrUnauthorized,
+				call: func() error { return db.Users.RevokeTokens(ctx, missing) }},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				err := tc.call()
+				require.ErrorIs(t, err, tc.want)
+				assertNoDriverError(t, err)
+				if tc.message != "" {
+					assert.EqualError(t, err, tc.message)
+				}
+				if !tc.repeats {
+					assertOneSentence(t, err)
+				}
+			})
+		}
+	})
+}
+
+// assertNoDriverError checks that nothing in err's chain is a driver's
+// error, nor anything mapErr reads as one.
+func assertNoDriverError(t *testing.T, err error) {
+	t.Helper()
+	assert.NotErrorIs(t, err, sql.ErrNoRows)
+	var pg *pgconn.PgError
+	assert.False(t, errors.As(err, &pg), "a *pgconn.PgError is reachable")
+	var lite *sqlite.Error
+	assert.False(t, errors.As(err, &lite), "a *sqlite.Error is reachable")
+	var state interface{ SQLState() string }
+	assert.False(t, errors.As(err, &state), "an error with a SQLSTATE is reachable")
+	var coded interface{ Code() int }
+	assert.False(t, errors.As(err, &coded), "an error with a SQLite code is reachable")
+}
+
+var subject = regexp.MustCompile(`\b(job|user|caller) \d+\b`)
+
+// assertOneSentence checks that err names its layer (store:), its
+// sentinel (gaas:) and each job and user once.
+func assertOneSentence(t *testing.T, err error) {
+	t.Helper()
+	msg := err.Error()
+	assert.Equal(t, 1, strings.Count(msg, "store: "), "the layer once: %s", msg)
+	assert.Equal(t, 1, strings.Count(msg, "gaas: "), "the sentinel once: %s", msg)
+	seen := map[string]bool{}
+	for _, s := range subject.FindAllString(msg, -1) {
+		assert.False(t, seen[s], "%s named twice: %s", s, msg)
+		seen[s] = true
+	}
+}
