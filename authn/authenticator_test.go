@@ -67,7 +67,7 @@ func TestLoginUpgradesWeakHashes(t *testing.T) {
 	require.NoError(t, err)
 
 	_, err = a.Login(ctx, "legacy", "wrong horse")
-	require.Error(t, err)
+	require.ErrorIs(t, err, gaas.ErrUnauthorized)
 	_, hash, err := db.Users.Credentials(ctx, "legacy")
 	require.NoError(t, err)
 	assert.Equal(t, weak, hash, "a failed login changes nothing")

@@ -20,8 +20,11 @@ func TestHoursJSON(t *testing.T) {
 		assert.Equal(t, h, gaas.Hours(back))
 	}
 	var v struct{ H hoursJSON }
-	for _, in := range []string{`{"H": "2.5"}`, `{"H": true}`, `{"H": 0.0001}`, `{"H": 1e300}`, `{"H": null}`} {
-		assert.Error(t, json.Unmarshal([]byte(in), &v), in)
+	for in, want := range map[string]error{
+		`{"H": "2.5"}`: gaas.ErrHoursSyntax, `{"H": true}`: gaas.ErrHoursSyntax, `{"H": 0.0001}`: gaas.ErrHoursPrecision,
+		`{"H": 1e300}`: gaas.ErrHoursRange, `{"H": null}`: gaas.ErrHoursSyntax,
+	} {
+		assert.ErrorIs(t, json.Unmarshal([]byte(in), &v), want, in)
 	}
 	var p struct{ H *hoursJSON }
 	require.NoError(t, json.Unmarshal([]byte(`{"H": null}`), &p))

@@ -45,7 +45,10 @@ func TestErrorsWrapOnce(t *testing.T) {
 			repeats bool
 		}{
 			{name: "move missing job", want: gaas.ErrNotFound, message: "store: move job 424242 to APPROVED: gaas: not found",
-				call: func() error { _, err := db.Jobs.Transition(ctx, f.admin.ID, missing, gaas.StatusApproved, nil); return err }},
+				call: func() error {
+					_, err := db.Jobs.Transition(ctx, f.admin.ID, missing, gaas.StatusApproved, nil)
+					return err
+				}},
 			{name: "cancel missing job", want: gaas.ErrNotFound,
 				call: func() error { _, err := db.Jobs.Cancel(ctx, f.admin.ID, missing); return err }},
 			{name: "get missing job", want: gaas.ErrNotFound, message: "store: get job 424242: gaas: not found",
@@ -100,9 +103,15 @@ func TestErrorsWrapOnce(t *testing.T) {
 					return err
 				}},
 			{name: "move a job out of turn", want: gaas.ErrInvalidTransition,
-				call: func() error { _, err := db.Jobs.Transition(ctx, f.admin.ID, job.ID, gaas.StatusCompleted, nil); return err }},
+				call: func() error {
+					_, err := db.Jobs.Transition(ctx, f.admin.ID, job.ID, gaas.StatusCompleted, nil)
+					return err
+				}},
 			{name: "submit beyond the balance", want: gaas.ErrQuotaExceeded,
-				call: func() error { _, err := db.Jobs.Submit(ctx, other.ID, gaas.SubmitRequest{Command: "x", GPUType: "y", EstimatedHours: 11}); return err }},
+				call: func() error {
+					_, err := db.Jobs.Submit(ctx, other.ID, gaas.SubmitRequest{Command: "x", GPUType: "y", EstimatedHours: 11})
+					return err
+				}},
 
 			{name: "move a job as a user", want: gaas.ErrForbidden,
 				call: func() error { _, err := db.Jobs.Transition(ctx, u.ID, job.ID, gaas.StatusApproved, nil); return err }},

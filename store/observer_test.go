@@ -77,7 +77,7 @@ func TestObserverHearsWhatWasCommitted(t *testing.T) {
 		_, err = db.Jobs.Transition(ctx, f.admin.ID, second.ID, gaas.StatusCompleted, hoursPtr(1500))
 		require.NoError(t, err)
 		_, err = db.Jobs.Cancel(ctx, u.ID, second.ID) // refused: not reported
-		require.Error(t, err)
+		require.ErrorIs(t, err, gaas.ErrInvalidTransition)
 
 		rec.mu.Lock()
 		defer rec.mu.Unlock()

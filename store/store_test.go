@@ -24,6 +24,7 @@ func TestOpenFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dir with space", "gaas.db")
 	_, err := store.Open(ctx, path, store.Options{})
 	require.Error(t, err, "a missing directory is an error, not a silent in-memory store")
+	assert.ErrorContains(t, err, "directory "+filepath.Dir(path)+" does not exist")
 
 	path = filepath.Join(t.TempDir(), "gaas #1.db")
 	db, err := store.Open(ctx, path, store.Options{DefaultQuota: 3 * gaas.Hour})
@@ -162,10 +163,10 @@ func TestRedactDSN(t *testing.T) {
 func TestOpenPostgresErrors(t *testing.T) {
 	ctx := context.Background()
 	_, err := store.Open(ctx, "postgres://gaas:s3cret@127.0.0.1:1/gaas?connect_timeout=1", store.Options{})
-	require.Error(t, err)
+	require.ErrorContains(t, err, "store: connect to postgres at 127.0.0.1: ")
 	assert.NotContains(t, err.Error(), "s3cret")
 	_, err = store.Open(ctx, "postgres://gaas:s3cret@[bad", store.Options{})
-	require.Error(t, err)
+	require.ErrorContains(t, err, "store: postgres URL: ")
 	assert.NotContains(t, err.Error(), "s3cret")
 }
 

@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gaas-io/gaas/store"
 	"github.com/gaas-io/gaas/store/storetest"
 )
 
@@ -55,7 +57,7 @@ func TestImportFastAPIAndOldClients(t *testing.T) {
 			assert.Contains(t, out, "anomaly: job 7: estimated hours -3 are not positive")
 
 			_, err = importInto(t, db, "-rename", "Alice=alice2")
-			require.Error(t, err, "a second import is refused")
+			require.ErrorIs(t, err, store.ErrImport, "a second import is refused")
 
 			g := start(t, db, nil)
 			tokens := map[string]string{}
@@ -120,5 +122,5 @@ func TestHealthcheck(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"healthcheck", "-addr", ":" + port}, getenv, io.Discard, io.Discard),
 		"an address with no host is this machine")
 	g.stop(t)
-	assert.Error(t, run(context.Background(), []string{"healthcheck"}, getenv, io.Discard, io.Discard))
+	assert.ErrorIs(t, run(context.Background(), []string{"healthcheck"}, getenv, io.Discard, io.Discard), syscall.ECONNREFUSED)
 }

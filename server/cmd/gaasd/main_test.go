@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -343,7 +344,8 @@ func TestCheckCommand(t *testing.T) {
 	require.ErrorIs(t, err, errViolations)
 	assert.Contains(t, out.String(), "violation: balance: user 1: balance 15000 but ledger sums to 10000")
 
-	require.Error(t, run(context.Background(), []string{"check", "-db", filepath.Join(t.TempDir(), "none.db")}, noenv, io.Discard, io.Discard))
+	require.ErrorIs(t, run(context.Background(), []string{"check", "-db", filepath.Join(t.TempDir(), "none.db")}, noenv, io.Discard, io.Discard),
+		fs.ErrNotExist, "a missing file is not created to be checked")
 }
 
 // The key can come from a file, so that it shows in no process listing.
