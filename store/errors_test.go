@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
@@ -186,4 +187,38 @@ func assertOneSentence(t *testing.T, err error) {
 		assert.False(t, seen[s], "%s named twice: %s", s, msg)
 		seen[s] = true
 	}
+}
+
+// TestUnavailableKeepsOnlyTheCausesText holds a lock that the store's
+// write waits on past its timeout (SQLite's busy timeout, PostgreSQL's
+// statement timeout): the write is gaas.ErrUnavailable, its message says
+// why for the operator, and the driver's error is not in its chain.
+func TestUnavailableKeepsOnlyTheCausesText(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("another connection cannot hold a lock on a private in-memory database")
+		}
+		ctx := context.Background()
+		dsn := b.dsn(t)
+		db := openStore(t, dsn, store.Options{BusyTimeout: 50 * time.Millisecond, StatementTimeout: 200 * time.Millisecond})
+		f := newFixture(t, db)
+		u := f.user(t, 10)
+
+		conn, err := rawOpen(t, dsn).Conn(ctx)
+		require.NoError(t, err)
+		defer conn.Close()
+		lock, cause := "BEGIN EXCLUSIVE", "database is locked"
+		if store.IsPostgres(dsn) {
+			lock, cause = "BEGIN; SELECT id FROM users FOR UPDATE", "canceling statement due to statement timeout"
+		}
+		_, err = conn.ExecContext(ctx, lock)
+		require.NoError(t, err)
+		defer conn.ExecContext(ctx, "ROLLBACK") //nolint:errcheck // the test is over
+
+		_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, 5, "r")
+		require.ErrorIs(t, err, gaas.ErrUnavailable)
+		assert.ErrorContains(t, err, cause)
+		assertNoDriverError(t, err)
+		assertOneSentence(t, err)
+	})
 }
