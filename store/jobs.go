@@ -190,9 +190,7 @@ func (s *JobService) Get(ctx context.Context, caller, id int64) (gaas.Job, error
 	}
 	j, err := loadJob(ctx, s.db.r, id)
 	if err == nil {
-		if err = gaas.Allow(c.principal(), gaas.ActionReadJob, j.UserID); err != nil {
-			err = fmt.Errorf("job %d: %w", id, err)
-		}
+		err = gaas.Allow(c.principal(), gaas.ActionReadJob, j.UserID)
 	}
 	if err != nil {
 		return gaas.Job{}, fmt.Errorf("store: get job %d: %w", id, err)
