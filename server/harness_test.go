@@ -214,8 +214,20 @@ func (h *harness) from(ip string) *http.Client {
 // doWith sends r with client.
 func (h *harness) doWith(client *http.Client, r req) response {
 	h.t.Helper()
-	hr, err := http.NewRequest(r.method, h.srv.URL+r.path, strings.NewReader(r.body))
+	resp, err := h.sendWith(client, r)
 	require.NoError(h.t, err)
+	return resp
+}
+
+// send is do for a goroutine other than the test's: it returns what went
+// wrong instead of ending the test, which only the test's goroutine may.
+func (h *harness) send(r req) (response, error) { return h.sendWith(h.client, r) }
+
+func (h *harness) sendWith(client *http.Client, r req) (response, error) {
+	hr, err := http.NewRequest(r.method, h.srv.URL+r.path, strings.NewReader(r.body))
+	if err != nil {
+		return response{}, err
+	}
 	if r.body != "" || r.contentType != "" {
 		ct := r.contentType
 		if ct == "" {
@@ -230,11 +242,15 @@ func (h *harness) doWith(client *http.Client, r req) response {
 		hr.Header.Set(k, v)
 	}
 	resp, err := client.Do(hr)
-	require.NoError(h.t, err)
+	if err != nil {
+		return response{}, err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(h.t, err)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
 func (h *harness) post(path, token, body string) response {

@@ -98,7 +98,11 @@ func TestSubmitJobRace(t *testing.T) {
 	)
 	for i := range 64 {
 		wg.Go(func() {
-			r := h.post("/jobs", tok, fmt.Sprintf(`{"command": "job %d", "gpu_type": "A100", "estimated_hours": 1}`, i))
+			r, err := h.send(req{method: http.MethodPost, path: "/jobs", token: tok,
+				body: fmt.Sprintf(`{"command": "job %d", "gpu_type": "A100", "estimated_hours": 1}`, i)})
+			if !assert.NoError(t, err) {
+				return
+			}
 			mu.Lock()
 			statuses[r.status]++
 			mu.Unlock()
@@ -197,8 +201,10 @@ func TestTransitionJobRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			r := h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", j), token: admin, body: `{"status": "REJECTED"}`})
-			assert.Equal(t, http.StatusOK, r.status, "repeating the status a job has is a no-op")
+			r, err := h.send(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", j), token: admin, body: `{"status": "REJECTED"}`})
+			if assert.NoError(t, err) {
+				assert.Equal(t, http.StatusOK, r.status, "repeating the status a job has is a no-op")
+			}
 		})
 	}
 	wg.Wait()

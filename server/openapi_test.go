@@ -68,7 +68,9 @@ const maxChecked = 1 << 20
 
 func (c specChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 	router, err := spec()
-	require.NoError(c.t, err)
+	if err != nil {
+		return nil, err // the client's caller fails, on whichever goroutine it is
+	}
 	ctx := context.Background()
 
 	route, params, findErr := router.FindRoute(req)

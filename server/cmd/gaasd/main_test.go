@@ -135,25 +135,45 @@ func (i *instance) stop(t *testing.T) {
 
 func (i *instance) call(t *testing.T, method, path, token, contentType, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(method, i.url+path, strings.NewReader(body))
+	status, m, err := i.send(method, path, token, contentType, body)
 	require.NoError(t, err)
+	return status, m
+}
+
+// send is call for a goroutine other than the test's: it returns what
+// went wrong instead of ending the test, which only the test's goroutine may.
+func (i *instance) send(method, path, token, contentType, body string) (int, map[string]any, error) {
+	req, err := http.NewRequest(method, i.url+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	return do(t, req)
+	return sendRequest(req)
 }
 
 func do(t *testing.T, req *http.Request) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	status, m, err := sendRequest(req)
 	require.NoError(t, err)
+	return status, m
+}
+
+func sendRequest(req *http.Request) (int, map[string]any, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer resp.Body.Close()
 	var m map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
-	return resp.StatusCode, m
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("the answer is not a JSON object: %w", err)
+	}
+	return resp.StatusCode, m, nil
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }

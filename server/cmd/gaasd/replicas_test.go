@@ -59,7 +59,10 @@ func TestReplicasOnPostgres(t *testing.T) {
 		)
 		for i := range 64 {
 			wg.Go(func() {
-				status, _ := pick(i).json(t, "POST", "/jobs", alice, fmt.Sprintf(`{"command": "job %d", "gpu_type": "A100", "estimated_hours": 1}`, i))
+				status, _, err := pick(i).send("POST", "/jobs", alice, "application/json", fmt.Sprintf(`{"command": "job %d", "gpu_type": "A100", "estimated_hours": 1}`, i))
+				if !assert.NoError(t, err) {
+					return
+				}
 				mu.Lock()
 				statuses[status]++
 				mu.Unlock()
@@ -77,8 +80,10 @@ func TestReplicasOnPostgres(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 16 {
 			wg.Go(func() {
-				status, body := pick(i).json(t, "PATCH", fmt.Sprintf("/jobs/%v", id), admin, `{"status": "REJECTED"}`)
-				assert.Equal(t, http.StatusOK, status, "%v", body)
+				status, body, err := pick(i).send("PATCH", fmt.Sprintf("/jobs/%v", id), admin, "application/json", `{"status": "REJECTED"}`)
+				if assert.NoError(t, err) {
+					assert.Equal(t, http.StatusOK, status, "%v", body)
+				}
 			})
 		}
 		wg.Wait()
