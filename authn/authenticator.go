@@ -10,8 +10,9 @@ import (
 	"github.com/gaas-io/gaas/gaas"
 )
 
-// Accounts is what an Authenticator needs of a store. store.UserService
-// implements it.
+// Accounts is what an Authenticator needs of a store. store.Accounts
+// implements it; it checks no caller unless a method takes one, so it is
+// for authn and trusted set-up code, not for code acting for a user.
 type Accounts interface {
 	// CreateUser stores a new account and grants it the default quota;
 	// a username taken in any letter case is gaas.ErrConflict.

@@ -15,6 +15,9 @@ import (
 	"github.com/gaas-io/gaas/store"
 )
 
+// store.Accounts is the account storage an Authenticator is built on.
+var _ authn.Accounts = (*store.Accounts)(nil)
+
 func newAuthenticator(t testing.TB, iterations int) (*authn.Authenticator, *store.DB, *authn.Tokens) {
 	t.Helper()
 	db, err := store.Open(context.Background(), ":memory:", store.Options{})
@@ -22,7 +25,7 @@ func newAuthenticator(t testing.TB, iterations int) (*authn.Authenticator, *stor
 	t.Cleanup(func() { db.Close() })
 	tokens, err := authn.NewTokens(testKey, time.Minute, nil)
 	require.NoError(t, err)
-	return authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: iterations}, tokens), db, tokens
+	return authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: iterations}, tokens), db, tokens
 }
 
 func TestRegisterAndLogin(t *testing.T) {
@@ -63,18 +66,18 @@ func TestLoginUpgradesWeakHashes(t *testing.T) {
 	a, db, _ := newAuthenticator(t, 2000)
 	weak, err := authn.Hasher{Iterations: 1000}.Hash("correct horse")
 	require.NoError(t, err)
-	u, err := db.Users.CreateUser(ctx, "legacy", weak, gaas.RoleUser)
+	u, err := db.Accounts.CreateUser(ctx, "legacy", weak, gaas.RoleUser)
 	require.NoError(t, err)
 
 	_, err = a.Login(ctx, "legacy", "wrong horse")
 	require.ErrorIs(t, err, gaas.ErrUnauthorized)
-	_, hash, err := db.Users.Credentials(ctx, "legacy")
+	_, hash, err := db.Accounts.Credentials(ctx, "legacy")
 	require.NoError(t, err)
 	assert.Equal(t, weak, hash, "a failed login changes nothing")
 
 	_, err = a.Login(ctx, "legacy", "correct horse")
 	require.NoError(t, err)
-	_, hash, err = db.Users.Credentials(ctx, "legacy")
+	_, hash, err = db.Accounts.Credentials(ctx, "legacy")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(hash, "$pbkdf2-sha256$2000$"), hash)
 	_, err = a.Login(ctx, "legacy", "correct horse")
@@ -126,11 +129,11 @@ func TestEveryFailedLoginCostsTheConfiguredWork(t *testing.T) {
 	a, db, _ := newAuthenticator(t, configured)
 	weak, err := authn.Hasher{Iterations: stored}.Hash("correct horse")
 	require.NoError(t, err)
-	_, err = db.Users.CreateUser(ctx, "imported", weak, gaas.RoleUser)
+	_, err = db.Accounts.CreateUser(ctx, "imported", weak, gaas.RoleUser)
 	require.NoError(t, err)
 	_, err = a.Register(ctx, "current", "correct horse")
 	require.NoError(t, err)
-	_, err = db.Users.CreateUser(ctx, "broken", "not a passlib hash", gaas.RoleUser)
+	_, err = db.Accounts.CreateUser(ctx, "broken", "not a passlib hash", gaas.RoleUser)
 	require.NoError(t, err)
 	a.Login(ctx, "nobody", "warm up") // makes the dummy hash once
 
@@ -175,7 +178,7 @@ func TestRefusalsCostNoHashing(t *testing.T) {
 	assert.Zero(t, count(), "a refusal hashed a password")
 
 	// The store checks the caller in the transaction that creates the account.
-	_, err = db.Users.CreateUserBy(ctx, alice.ID, "mallory", "$pbkdf2-sha256$1000$c2FsdA$x", gaas.RoleAdmin)
+	_, err = db.Accounts.CreateUserBy(ctx, alice.ID, "mallory", "$pbkdf2-sha256$1000$c2FsdA$x", gaas.RoleAdmin)
 	assert.ErrorIs(t, err, gaas.ErrForbidden)
 
 	bob, err := a.CreateUser(ctx, root.ID, "bob", "correct horse", gaas.RoleAdmin)
@@ -201,14 +204,14 @@ func TestLoginDespiteAFailedHashUpgrade(t *testing.T) {
 	weak, db, tokens := newAuthenticator(t, 1000)
 	_, err := weak.Register(ctx, "alice", "correct horse")
 	require.NoError(t, err)
-	_, before, err := db.Users.Credentials(ctx, "alice")
+	_, before, err := db.Accounts.Credentials(ctx, "alice")
 	require.NoError(t, err)
 
-	strong := authn.NewAuthenticator(failingHashWrites{db.Users}, authn.Hasher{Iterations: 2000}, tokens)
+	strong := authn.NewAuthenticator(failingHashWrites{db.Accounts}, authn.Hasher{Iterations: 2000}, tokens)
 	tok, err := strong.Login(ctx, "alice", "correct horse")
 	require.NoError(t, err)
 	assert.NotEmpty(t, tok.AccessToken)
-	_, after, err := db.Users.Credentials(ctx, "alice")
+	_, after, err := db.Accounts.Credentials(ctx, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "the hash stays as it was")
 
@@ -216,9 +219,9 @@ func TestLoginDespiteAFailedHashUpgrade(t *testing.T) {
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
 
 	// With the store writing again, the next login upgrades it.
-	_, err = authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 2000}, tokens).Login(ctx, "alice", "correct horse")
+	_, err = authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 2000}, tokens).Login(ctx, "alice", "correct horse")
 	require.NoError(t, err)
-	_, upgraded, err := db.Users.Credentials(ctx, "alice")
+	_, upgraded, err := db.Accounts.Credentials(ctx, "alice")
 	require.NoError(t, err)
 	assert.Contains(t, upgraded, "$pbkdf2-sha256$2000$")
 }

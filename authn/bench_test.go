@@ -123,7 +123,7 @@ func BenchmarkIdentify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1000}, tokens)
+		a := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 		var issued []string
 		for i := range 32 {
 			u, err := a.Register(ctx, fmt.Sprintf("user%d", i), "correct horse")

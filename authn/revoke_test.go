@@ -25,8 +25,8 @@ func TestRevocation(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	tokens, err := authn.NewTokens(testKey, time.Minute, nil)
 	require.NoError(t, err)
-	here := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1000}, tokens)
-	there := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1000}, tokens)
+	here := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
+	there := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 	const bound = 200 * time.Millisecond
 	there.SetRevocationBound(bound)
 	root, err := here.EnsureAdmin(ctx, "root", "root password")

@@ -43,7 +43,7 @@ func benchAuthenticatedSubmit(b *testing.B, bound time.Duration) {
 	}
 	defer db.Close()
 	tokens, _ := authn.NewTokens(signingKey, time.Hour, nil)
-	auth := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1000}, tokens)
+	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 	auth.SetRevocationBound(bound)
 	srv := httptest.NewServer(server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Config{}, auth, db.Users, db.Jobs, db.Quota, db))
 	defer srv.Close()

@@ -20,7 +20,7 @@ func ExampleNewServer() {
 	defer db.Close()
 	key, _ := db.SigningKey(ctx)
 	tokens, _ := authn.NewTokens(key, 0, nil)
-	auth := authn.NewAuthenticator(db.Users, authn.Hasher{}, tokens)
+	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{}, tokens)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 	srv := httptest.NewServer(server.NewServer(logger, server.Config{}, auth, db.Users, db.Jobs, db.Quota, db))

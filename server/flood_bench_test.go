@@ -43,7 +43,7 @@ func benchFlood(b *testing.B, slots int) {
 	}
 	defer db.Close()
 	tokens, _ := authn.NewTokens(signingKey, 0, nil)
-	auth := authn.NewAuthenticator(db.Users, authn.Hasher{}, tokens)
+	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{}, tokens)
 	if _, err := auth.Register(ctx, "alice", "correct horse"); err != nil {
 		b.Fatal(err)
 	}

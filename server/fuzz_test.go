@@ -40,7 +40,7 @@ func FuzzRequestBody(f *testing.F) {
 		db.Close()
 	})
 	tokens, _ := authn.NewTokens(signingKey, 0, nil)
-	auth := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1}, tokens)
+	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1}, tokens)
 	admin, err := auth.EnsureAdmin(ctx, "root", "root-password")
 	if err != nil {
 		f.Fatal(err)

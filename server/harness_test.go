@@ -88,7 +88,7 @@ func newHarness(t *testing.T, o ...override) *harness {
 	tokens, err := authn.NewTokens(signingKey, 30*time.Minute, nil)
 	require.NoError(t, err)
 	h := &harness{t: t, db: db, tokens: tokens, logs: &syncBuffer{}}
-	h.auth = authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: 1000}, tokens)
+	h.auth = authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
 	var jobs gaas.JobService = db.Jobs
 	var cfg server.Config
@@ -138,7 +138,7 @@ func (h *harness) assertNoSecretsLogged() {
 	defer h.mu.Unlock()
 	// The stored hashes of every account the test made, too.
 	for _, name := range h.usernames {
-		if _, hash, err := h.db.Users.Credentials(context.Background(), name); err == nil {
+		if _, hash, err := h.db.Accounts.Credentials(context.Background(), name); err == nil {
 			h.secrets = append(h.secrets, hash, strings.Split(hash, "$")[4])
 		}
 	}
@@ -299,7 +299,7 @@ func (h *harness) admin(name string) (int64, string) {
 // balance reads a user's balance, in hours, straight from the store.
 func (h *harness) balance(id int64) float64 {
 	h.t.Helper()
-	u, err := h.db.Users.UserByID(context.Background(), id)
+	u, err := h.db.Accounts.UserByID(context.Background(), id)
 	require.NoError(h.t, err)
 	return float64(u.Balance) / float64(gaas.Hour)
 }

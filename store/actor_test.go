@@ -93,7 +93,7 @@ func TestMigrationLedgerActorSystem(t *testing.T) {
 		assert.Equal(t, gaas.Hours(-6000), page.Items[1].Delta)
 
 		// New entries go on after the old ones, by the system too.
-		u, err := db.Users.CreateUser(ctx, "newcomer", "h", gaas.RoleUser)
+		u, err := db.Accounts.CreateUser(ctx, "newcomer", "h", gaas.RoleUser)
 		require.NoError(t, err)
 		page, err = db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{})
 		require.NoError(t, err)

@@ -47,13 +47,13 @@ func benchStoreAt(b *testing.B, dsn string, users int) (*store.DB, []int64) {
 			b.Fatal(err)
 		}
 	}
-	admin, err := db.Users.EnsureAdmin(ctx, "root", "h", false)
+	admin, err := db.Accounts.EnsureAdmin(ctx, "root", "h", false)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ids := make([]int64, users)
 	for i := range ids {
-		u, err := db.Users.CreateUser(ctx, fmt.Sprintf("bench%d", i), "h", gaas.RoleUser)
+		u, err := db.Accounts.CreateUser(ctx, fmt.Sprintf("bench%d", i), "h", gaas.RoleUser)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -45,24 +45,24 @@ func TestNonStandardStrings(t *testing.T) {
 	db := openStore(t, dsn, store.Options{})
 	ctx := context.Background()
 
-	root, err := db.Users.EnsureAdmin(ctx, "root", "root-hash", false)
+	root, err := db.Accounts.EnsureAdmin(ctx, "root", "root-hash", false)
 	require.NoError(t, err)
-	mallory, err := db.Users.CreateUser(ctx, "mallory", "mallory-hash", gaas.RoleUser)
+	mallory, err := db.Accounts.CreateUser(ctx, "mallory", "mallory-hash", gaas.RoleUser)
 	require.NoError(t, err)
 
 	t.Run("login", func(t *testing.T) {
-		u, hash, err := db.Users.Credentials(ctx, escapesLiteral)
+		u, hash, err := db.Accounts.Credentials(ctx, escapesLiteral)
 		assert.ErrorIs(t, err, gaas.ErrNotFound, "found user %d (%s) with hash %q", u.ID, u.Username, hash)
-		u, hash, err = db.Users.Credentials(ctx, "MALLORY")
+		u, hash, err = db.Accounts.Credentials(ctx, "MALLORY")
 		require.NoError(t, err)
 		assert.Equal(t, mallory.ID, u.ID)
 		assert.Equal(t, "mallory-hash", hash)
 	})
 
 	t.Run("ensure admin", func(t *testing.T) {
-		_, err := db.Users.EnsureAdmin(ctx, escapesLiteral, "new-hash", true)
+		_, err := db.Accounts.EnsureAdmin(ctx, escapesLiteral, "new-hash", true)
 		assert.ErrorIs(t, err, gaas.ErrInvalid)
-		_, hash, err := db.Users.Credentials(ctx, "root")
+		_, hash, err := db.Accounts.Credentials(ctx, "root")
 		require.NoError(t, err)
 		assert.Equal(t, "root-hash", hash, "the admin's hash changed")
 	})
@@ -113,7 +113,7 @@ func TestOpenRefusesNonStandardStrings(t *testing.T) {
 		q.Set("standard_conforming_strings", "off")
 		u.RawQuery = q.Encode()
 		db := openStore(t, u.String(), store.Options{})
-		u2, _, err := db.Users.Credentials(context.Background(), escapesLiteral)
+		u2, _, err := db.Accounts.Credentials(context.Background(), escapesLiteral)
 		assert.ErrorIs(t, err, gaas.ErrNotFound, "found user %d", u2.ID)
 	})
 }

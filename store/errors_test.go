@@ -60,15 +60,15 @@ func TestErrorsWrapOnce(t *testing.T) {
 			{name: "get another user", want: gaas.ErrNotFound,
 				call: func() error { _, err := db.Users.User(ctx, u.ID, other.ID); return err }},
 			{name: "user by missing id", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Users.UserByID(ctx, missing); return err }},
+				call: func() error { _, err := db.Accounts.UserByID(ctx, missing); return err }},
 			{name: "credentials of no one", want: gaas.ErrNotFound,
-				call: func() error { _, _, err := db.Users.Credentials(ctx, "nobody"); return err }},
+				call: func() error { _, _, err := db.Accounts.Credentials(ctx, "nobody"); return err }},
 			{name: "set role of missing user", want: gaas.ErrNotFound,
 				call: func() error { _, err := db.Users.SetRole(ctx, f.admin.ID, missing, gaas.RoleAdmin); return err }},
 			{name: "disable missing user", want: gaas.ErrNotFound,
 				call: func() error { _, err := db.Users.SetDisabled(ctx, f.admin.ID, missing, true); return err }},
 			{name: "reset password of missing user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Users.ResetPasswordHash(ctx, f.admin.ID, missing, "h"); return err }},
+				call: func() error { _, err := db.Accounts.ResetPasswordHash(ctx, f.admin.ID, missing, "h"); return err }},
 			{name: "balance of missing user", want: gaas.ErrNotFound,
 				call: func() error { _, err := db.Quota.Balance(ctx, f.admin.ID, missing); return err }},
 			{name: "set quota of missing user", want: gaas.ErrNotFound, message: "store: set quota of user 424242: gaas: not found",
@@ -79,20 +79,20 @@ func TestErrorsWrapOnce(t *testing.T) {
 				call: func() error { _, err := db.Quota.Ledger(ctx, f.admin.ID, missing, page); return err }},
 
 			{name: "create a taken username", want: gaas.ErrConflict, message: `store: create user "` + u.Username + `": gaas: conflict`,
-				call: func() error { _, err := db.Users.CreateUser(ctx, u.Username, "h", gaas.RoleUser); return err }},
+				call: func() error { _, err := db.Accounts.CreateUser(ctx, u.Username, "h", gaas.RoleUser); return err }},
 			{name: "create a taken username by admin", want: gaas.ErrConflict,
 				call: func() error {
-					_, err := db.Users.CreateUserBy(ctx, f.admin.ID, strings.ToUpper(u.Username), "h", gaas.RoleUser)
+					_, err := db.Accounts.CreateUserBy(ctx, f.admin.ID, strings.ToUpper(u.Username), "h", gaas.RoleUser)
 					return err
 				}},
 			{name: "ensure admin of a user", want: gaas.ErrConflict,
-				call: func() error { _, err := db.Users.EnsureAdmin(ctx, u.Username, "h", false); return err }},
+				call: func() error { _, err := db.Accounts.EnsureAdmin(ctx, u.Username, "h", false); return err }},
 			{name: "demote the last admin", want: gaas.ErrConflict,
 				call: func() error { _, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser); return err }},
 			{name: "disable the last admin", want: gaas.ErrConflict,
 				call: func() error { _, err := db.Users.SetDisabled(ctx, f.admin.ID, f.admin.ID, true); return err }},
 			{name: "change a password changed meanwhile", want: gaas.ErrConflict,
-				call: func() error { _, err := db.Users.ChangePasswordHash(ctx, u.ID, "not-the-hash", "h"); return err }},
+				call: func() error { _, err := db.Accounts.ChangePasswordHash(ctx, u.ID, "not-the-hash", "h"); return err }},
 			{name: "reuse an idempotency key", want: gaas.ErrConflict,
 				call: func() error {
 					r := req
@@ -120,9 +120,12 @@ func TestErrorsWrapOnce(t *testing.T) {
 			{name: "set a role as a user", want: gaas.ErrForbidden,
 				call: func() error { _, err := db.Users.SetRole(ctx, u.ID, other.ID, gaas.RoleAdmin); return err }},
 			{name: "create a user as a user", want: gaas.ErrForbidden,
-				call: func() error { _, err := db.Users.CreateUserBy(ctx, u.ID, "newcomer", "h", gaas.RoleUser); return err }},
+				call: func() error {
+					_, err := db.Accounts.CreateUserBy(ctx, u.ID, "newcomer", "h", gaas.RoleUser)
+					return err
+				}},
 			{name: "reset a password as a user", want: gaas.ErrForbidden,
-				call: func() error { _, err := db.Users.ResetPasswordHash(ctx, u.ID, other.ID, "h"); return err }},
+				call: func() error { _, err := db.Accounts.ResetPasswordHash(ctx, u.ID, other.ID, "h"); return err }},
 			{name: "set quota as a user", want: gaas.ErrForbidden,
 				call: func() error { _, err := db.Quota.Set(ctx, u.ID, other.ID, 5, "r"); return err }},
 
@@ -137,7 +140,7 @@ func TestErrorsWrapOnce(t *testing.T) {
 			{name: "get a job as no one", want: gaas.ErrUnauthorized,
 				call: func() error { _, err := db.Jobs.Get(ctx, missing, job.ID); return err }},
 			{name: "revoke the tokens of no one", want: gaas.ErrUnauthorized,
-				call: func() error { return db.Users.RevokeTokens(ctx, missing) }},
+				call: func() error { return db.Accounts.RevokeTokens(ctx, missing) }},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {

@@ -18,8 +18,8 @@ func Example() {
 	defer db.Close()
 
 	// Accounts are usually made through authn; the store takes the hash as given.
-	admin, _ := db.Users.EnsureAdmin(ctx, "root", "$pbkdf2-sha256$...", false)
-	alice, _ := db.Users.CreateUser(ctx, "alice", "$pbkdf2-sha256$...", gaas.RoleUser)
+	admin, _ := db.Accounts.EnsureAdmin(ctx, "root", "$pbkdf2-sha256$...", false)
+	alice, _ := db.Accounts.CreateUser(ctx, "alice", "$pbkdf2-sha256$...", gaas.RoleUser)
 
 	var jobs gaas.JobService = db.Jobs
 	job, err := jobs.Submit(ctx, alice.ID, gaas.SubmitRequest{Command: "python train.py", GPUType: "NVIDIA A100", EstimatedHours: 2500})

@@ -98,7 +98,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
-	admin, err := db.Users.EnsureAdmin(context.Background(), "root", "unused-hash", false)
+	admin, err := db.Accounts.EnsureAdmin(context.Background(), "root", "unused-hash", false)
 	require.NoError(t, err)
 	return &fixture{db: db, admin: admin}
 }
@@ -109,7 +109,7 @@ var userSeq atomic.Int64
 func (f *fixture) user(t *testing.T, balance gaas.Hours) gaas.User {
 	t.Helper()
 	ctx := context.Background()
-	u, err := f.db.Users.CreateUser(ctx, fmt.Sprintf("user%d", userSeq.Add(1)), "unused-hash", gaas.RoleUser)
+	u, err := f.db.Accounts.CreateUser(ctx, fmt.Sprintf("user%d", userSeq.Add(1)), "unused-hash", gaas.RoleUser)
 	require.NoError(t, err)
 	if balance != u.Balance {
 		u, err = f.db.Quota.Set(ctx, f.admin.ID, u.ID, balance, "test balance")

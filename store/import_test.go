@@ -29,7 +29,7 @@ func TestImportFastAPI(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrImport)
 		assert.Contains(t, err.Error(), "users 2 (alice) and 4 (Alice) differ only in letter case")
 		assert.Contains(t, err.Error(), "Alice=alice4")
-		_, _, err = db.Users.Credentials(ctx, "root")
+		_, _, err = db.Accounts.Credentials(ctx, "root")
 		require.ErrorIs(t, err, gaas.ErrNotFound, "a refused import writes nothing")
 
 		rep, err := db.ImportFastAPI(ctx, old, store.ImportOptions{Rename: seedRename})
@@ -47,7 +47,7 @@ func TestImportFastAPI(t *testing.T) {
 			"job 9: estimated hours NULL are not a number; imported with 0 hours, nothing charged",
 		)
 
-		root, _, err := db.Users.Credentials(ctx, "root")
+		root, _, err := db.Accounts.Credentials(ctx, "root")
 		require.NoError(t, err)
 		require.Equal(t, gaas.RoleAdmin, root.Role)
 		for _, su := range users {
@@ -71,7 +71,7 @@ func TestImportFastAPI(t *testing.T) {
 		}
 
 		// Rejecting an imported PENDING job refunds it exactly as a new one.
-		alice, _, err := db.Users.Credentials(ctx, "alice")
+		alice, _, err := db.Accounts.Credentials(ctx, "alice")
 		require.NoError(t, err)
 		_, err = db.Jobs.Transition(ctx, root.ID, 4, gaas.StatusRejected, nil)
 		require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestImportFastAPI(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, alice.Balance+2500, after)
 		// Rejecting the job whose hours were negative refunds nothing.
-		bob, _, err := db.Users.Credentials(ctx, "bob")
+		bob, _, err := db.Accounts.Credentials(ctx, "bob")
 		require.NoError(t, err)
 		_, err = db.Jobs.Transition(ctx, root.ID, 7, gaas.StatusRejected, nil)
 		require.NoError(t, err)
@@ -88,7 +88,7 @@ func TestImportFastAPI(t *testing.T) {
 		assert.Equal(t, bob.Balance, after)
 
 		// New rows get new ids, after the imported ones.
-		u, err := db.Users.CreateUser(ctx, "newcomer", "h", gaas.RoleUser)
+		u, err := db.Accounts.CreateUser(ctx, "newcomer", "h", gaas.RoleUser)
 		require.NoError(t, err)
 		assert.Equal(t, int64(len(users)+1), u.ID)
 		j, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 1})
@@ -192,7 +192,7 @@ func TestImportMergeAndDirtyData(t *testing.T) {
 				if want != "" {
 					assert.Contains(t, err.Error(), want)
 				}
-				_, _, err = db.Users.Credentials(ctx, "zed")
+				_, _, err = db.Accounts.Credentials(ctx, "zed")
 				require.ErrorIs(t, err, gaas.ErrNotFound, "nothing was written")
 			})
 		}

@@ -386,7 +386,7 @@ func TestTransition(t *testing.T) {
 
 		t.Run("demoted_admin_loses_rights_at_once", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
-			other, err := db.Users.EnsureAdmin(ctx, fmt.Sprintf("admin%d", u.ID), "unused-hash", false)
+			other, err := db.Accounts.EnsureAdmin(ctx, fmt.Sprintf("admin%d", u.ID), "unused-hash", false)
 			require.NoError(t, err)
 			j := f.reach(t, u, gaas.StatusPending)
 			_, err = db.Users.SetRole(ctx, f.admin.ID, other.ID, gaas.RoleUser)

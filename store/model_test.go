@@ -110,7 +110,7 @@ var modelUserSeq sync.Map
 func (m *modelWorker) addUser(f *fixture) {
 	n, _ := modelUserSeq.LoadOrStore(m.name, new(int))
 	*(n.(*int))++
-	u, err := m.db.Users.CreateUser(context.Background(), fmt.Sprintf("%s-u%d", m.name, *(n.(*int))), "h", gaas.RoleUser)
+	u, err := m.db.Accounts.CreateUser(context.Background(), fmt.Sprintf("%s-u%d", m.name, *(n.(*int))), "h", gaas.RoleUser)
 	require.NoError(m.t, err)
 	m.users = append(m.users, &modelUser{id: u.ID, role: gaas.RoleUser, balance: u.Balance, keys: map[string]*modelJob{}})
 }

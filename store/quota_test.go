@@ -22,7 +22,7 @@ func TestQuota(t *testing.T) {
 		f := newFixture(t, db)
 
 		t.Run("new_users_get_the_default_quota_as_their_first_entry", func(t *testing.T) {
-			u, err := db.Users.CreateUser(ctx, "newcomer", "unused-hash", gaas.RoleUser)
+			u, err := db.Accounts.CreateUser(ctx, "newcomer", "unused-hash", gaas.RoleUser)
 			require.NoError(t, err)
 			assert.Equal(t, store.DefaultQuota, u.Balance)
 			led, err := db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{})

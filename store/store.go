@@ -99,6 +99,8 @@ type DB struct {
 	Jobs  *JobService
 	Quota *QuotaService
 	Users *UserService
+	// Accounts is for authn and trusted set-up code: no caller check.
+	Accounts *Accounts
 }
 
 //go:embed migrations
@@ -160,6 +162,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Jobs = &JobService{db: db}
 	db.Quota = &QuotaService{db: db}
 	db.Users = &UserService{db: db}
+	db.Accounts = &Accounts{db: db}
 	workers := 1
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)

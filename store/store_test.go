@@ -29,7 +29,7 @@ func TestOpenFile(t *testing.T) {
 	path = filepath.Join(t.TempDir(), "gaas #1.db")
 	db, err := store.Open(ctx, path, store.Options{DefaultQuota: 3 * gaas.Hour})
 	require.NoError(t, err)
-	u, err := db.Users.CreateUser(ctx, "alice", "h", gaas.RoleUser)
+	u, err := db.Accounts.CreateUser(ctx, "alice", "h", gaas.RoleUser)
 	require.NoError(t, err)
 	assert.Equal(t, 3*gaas.Hour, u.Balance)
 	key, err := db.SigningKey(ctx)
@@ -41,7 +41,7 @@ func TestOpenFile(t *testing.T) {
 	db, err = store.Open(ctx, path, store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	got, err := db.Users.UserByID(ctx, u.ID)
+	got, err := db.Accounts.UserByID(ctx, u.ID)
 	require.NoError(t, err)
 	assert.Equal(t, u, got)
 	again, err := db.SigningKey(ctx)
@@ -95,9 +95,9 @@ func TestSigningKeyShared(t *testing.T) {
 func TestMemoryStoresAreSeparate(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestStore(t), newTestStore(t)
-	_, err := a.Users.CreateUser(ctx, "alice", "h", gaas.RoleUser)
+	_, err := a.Accounts.CreateUser(ctx, "alice", "h", gaas.RoleUser)
 	require.NoError(t, err)
-	_, err = b.Users.CreateUser(ctx, "alice", "h", gaas.RoleUser)
+	_, err = b.Accounts.CreateUser(ctx, "alice", "h", gaas.RoleUser)
 	require.NoError(t, err)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -14,66 +15,87 @@ import (
 	"github.com/gaas-io/gaas/store"
 )
 
+// TestUserServiceChecksItsCaller holds the checked service to its shape:
+// each method takes the context and then the caller, whom it asks the
+// policy about. Methods that check no caller (making accounts with any
+// role, reading password hashes) are Accounts', not UserService's.
+func TestUserServiceChecksItsCaller(t *testing.T) {
+	ctxType := reflect.TypeFor[context.Context]()
+	for _, v := range []any{(*store.UserService)(nil), (*store.JobService)(nil), (*store.QuotaService)(nil)} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumMethod() {
+			m := typ.Method(i)
+			ok := m.Type.NumIn() >= 3 && m.Type.In(1) == ctxType && m.Type.In(2).Kind() == reflect.Int64
+			assert.True(t, ok, "%s.%s%s does not take (ctx, caller, ...)", typ.Elem().Name(), m.Name, m.Type)
+		}
+	}
+	acc := reflect.TypeOf((*store.Accounts)(nil))
+	for _, name := range []string{"CreateUser", "Credentials", "SetPasswordHash", "EnsureAdmin", "UserByID", "RevokeTokens"} {
+		_, ok := acc.MethodByName(name)
+		assert.True(t, ok, "Accounts.%s", name)
+	}
+}
+
 func TestUsers(t *testing.T) {
 	ctx := context.Background()
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 
 		t.Run("usernames_are_unique_without_regard_to_case", func(t *testing.T) {
-			_, err := db.Users.CreateUser(ctx, "alice", "h", gaas.RoleUser)
+			_, err := db.Accounts.CreateUser(ctx, "alice", "h", gaas.RoleUser)
 			require.NoError(t, err)
-			_, err = db.Users.CreateUser(ctx, "ALICE", "h", gaas.RoleUser)
+			_, err = db.Accounts.CreateUser(ctx, "ALICE", "h", gaas.RoleUser)
 			require.ErrorIs(t, err, gaas.ErrConflict)
-			u, hash, err := db.Users.Credentials(ctx, "Alice")
+			u, hash, err := db.Accounts.Credentials(ctx, "Alice")
 			require.NoError(t, err)
 			assert.Equal(t, "alice", u.Username)
 			assert.Equal(t, "h", hash)
 		})
 
 		t.Run("invalid_usernames", func(t *testing.T) {
-			_, err := db.Users.CreateUser(ctx, "a b", "h", gaas.RoleUser)
+			_, err := db.Accounts.CreateUser(ctx, "a b", "h", gaas.RoleUser)
 			require.ErrorIs(t, err, gaas.ErrInvalid)
-			_, err = db.Users.CreateUser(ctx, "carol", "h", "superuser")
+			_, err = db.Accounts.CreateUser(ctx, "carol", "h", "superuser")
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 		})
 
 		t.Run("unknown_credentials", func(t *testing.T) {
-			_, _, err := db.Users.Credentials(ctx, "nobody")
+			_, _, err := db.Accounts.Credentials(ctx, "nobody")
 			require.ErrorIs(t, err, gaas.ErrNotFound)
 		})
 
 		t.Run("password_hash_is_replaced_only_if_unchanged", func(t *testing.T) {
-			u, err := db.Users.CreateUser(ctx, "dave", "old", gaas.RoleUser)
+			u, err := db.Accounts.CreateUser(ctx, "dave", "old", gaas.RoleUser)
 			require.NoError(t, err)
-			require.NoError(t, db.Users.SetPasswordHash(ctx, u.ID, "stale", "lost"))
-			_, hash, err := db.Users.Credentials(ctx, "dave")
+			require.NoError(t, db.Accounts.SetPasswordHash(ctx, u.ID, "stale", "lost"))
+			_, hash, err := db.Accounts.Credentials(ctx, "dave")
 			require.NoError(t, err)
 			assert.Equal(t, "old", hash)
-			require.NoError(t, db.Users.SetPasswordHash(ctx, u.ID, "old", "new"))
-			_, hash, err = db.Users.Credentials(ctx, "dave")
+			require.NoError(t, db.Accounts.SetPasswordHash(ctx, u.ID, "old", "new"))
+			_, hash, err = db.Accounts.Credentials(ctx, "dave")
 			require.NoError(t, err)
 			assert.Equal(t, "new", hash)
 		})
 
 		t.Run("ensure_admin_promotes_only_when_adopting", func(t *testing.T) {
-			u, err := db.Users.CreateUser(ctx, "erin", "h1", gaas.RoleUser)
+			u, err := db.Accounts.CreateUser(ctx, "erin", "h1", gaas.RoleUser)
 			require.NoError(t, err)
-			_, err = db.Users.EnsureAdmin(ctx, "Erin", "h2", false)
+			_, err = db.Accounts.EnsureAdmin(ctx, "Erin", "h2", false)
 			require.ErrorIs(t, err, gaas.ErrConflict, "whoever registered the name first does not become admin")
-			same, hash, err := db.Users.Credentials(ctx, "erin")
+			same, hash, err := db.Accounts.Credentials(ctx, "erin")
 			require.NoError(t, err)
 			assert.Equal(t, "h1", hash)
 			assert.Equal(t, u, same, "nothing was written")
 
-			a, err := db.Users.EnsureAdmin(ctx, "Erin", "h2", true)
+			a, err := db.Accounts.EnsureAdmin(ctx, "Erin", "h2", true)
 			require.NoError(t, err)
 			assert.Equal(t, u.ID, a.ID)
 			assert.Equal(t, gaas.RoleAdmin, a.Role)
 			assert.Equal(t, u.TokenGeneration+1, a.TokenGeneration, "the adopted account's tokens end")
-			_, hash, err = db.Users.Credentials(ctx, "erin")
+			_, hash, err = db.Accounts.Credentials(ctx, "erin")
 			require.NoError(t, err)
 			assert.Equal(t, "h2", hash)
-			again, err := db.Users.EnsureAdmin(ctx, "erin", "h3", false)
+			again, err := db.Accounts.EnsureAdmin(ctx, "erin", "h3", false)
 			require.NoError(t, err, "an existing admin keeps working")
 			assert.Equal(t, a.ID, again.ID)
 			assert.Equal(t, a.TokenGeneration+1, again.TokenGeneration, "a new password ends the old tokens")
@@ -84,7 +106,7 @@ func TestUsers(t *testing.T) {
 			ids := make([]int64, 8)
 			for i := range ids {
 				wg.Go(func() {
-					a, err := db.Users.EnsureAdmin(ctx, "frank", "h", false)
+					a, err := db.Accounts.EnsureAdmin(ctx, "frank", "h", false)
 					assert.NoError(t, err)
 					ids[i] = a.ID
 				})
@@ -152,7 +174,7 @@ func TestLastAdminCannotBeDemoted(t *testing.T) {
 		f := newFixture(t, db)
 		_, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser)
 		require.ErrorIs(t, err, gaas.ErrConflict)
-		other, err := db.Users.EnsureAdmin(ctx, "second", "h", false)
+		other, err := db.Accounts.EnsureAdmin(ctx, "second", "h", false)
 		require.NoError(t, err)
 		_, err = db.Users.SetRole(ctx, other.ID, f.admin.ID, gaas.RoleUser)
 		require.NoError(t, err)
@@ -165,7 +187,7 @@ func TestCredentialsOfImpossibleNames(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		newFixture(t, db)
 		for _, name := range []string{"ro\x00ot", "root\n", "\xffroot", "ro'ot", `ro\'ot`, ""} {
-			_, _, err := db.Users.Credentials(context.Background(), name)
+			_, _, err := db.Accounts.Credentials(context.Background(), name)
 			assert.ErrorIs(t, err, gaas.ErrNotFound, "%q", name)
 		}
 	})
@@ -215,7 +237,7 @@ func TestLastEnabledAdminStays(t *testing.T) {
 		_, err := db.Users.SetDisabled(ctx, f.admin.ID, f.admin.ID, true)
 		require.ErrorIs(t, err, gaas.ErrConflict, "the last admin cannot disable themselves")
 
-		other, err := db.Users.EnsureAdmin(ctx, "second", "h", false)
+		other, err := db.Accounts.EnsureAdmin(ctx, "second", "h", false)
 		require.NoError(t, err)
 		_, err = db.Users.SetDisabled(ctx, f.admin.ID, other.ID, true)
 		require.NoError(t, err)
@@ -240,7 +262,7 @@ func TestConcurrentDisablesKeepAnAdmin(t *testing.T) {
 		f := newFixture(t, db)
 		admins := []gaas.User{f.admin}
 		for i := range 3 {
-			a, err := db.Users.EnsureAdmin(ctx, fmt.Sprintf("admin%d", i), "h", false)
+			a, err := db.Accounts.EnsureAdmin(ctx, fmt.Sprintf("admin%d", i), "h", false)
 			require.NoError(t, err)
 			admins = append(admins, a)
 		}
@@ -263,7 +285,7 @@ func TestConcurrentDisablesKeepAnAdmin(t *testing.T) {
 		wg.Wait()
 		enabled := 0
 		for _, a := range admins {
-			u, err := db.Users.UserByID(ctx, a.ID)
+			u, err := db.Accounts.UserByID(ctx, a.ID)
 			require.NoError(t, err)
 			if u.IsAdmin() && !u.Disabled {
 				enabled++

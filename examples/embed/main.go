@@ -39,7 +39,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	authenticator := authn.NewAuthenticator(db.Users, authn.Hasher{}, tokens)
+	authenticator := authn.NewAuthenticator(db.Accounts, authn.Hasher{}, tokens)
 	var (
 		auth  gaas.Authenticator = authenticator
 		jobs  gaas.JobService    = db.Jobs

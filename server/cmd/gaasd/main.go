@@ -313,7 +313,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	auth := authn.NewAuthenticator(db.Users, authn.Hasher{Iterations: cfg.iterations}, tokens)
+	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: cfg.iterations}, tokens)
 	if cfg.adminUsername != "" {
 		if err := bootstrapAdmin(ctx, logger, auth, cfg); err != nil {
 			return err
