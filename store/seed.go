@@ -8,14 +8,22 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/internal/loadseed"
 )
 
-// SeedForLoad fills the store quickly with users and jobs for load and
-// scale tests: users accounts "seed-N" (who cannot log in) with a large
-// balance, and jobs spread over them and over every status, each with its
-// charge, so that the ledger invariants hold. It writes in multi-row
-// statements, a transaction per chunk of 2,000 rows.
-func (db *DB) SeedForLoad(ctx context.Context, users, jobs int) error {
+func init() {
+	loadseed.Hook = func(ctx context.Context, db any, users, jobs int) error {
+		d, ok := db.(*DB)
+		if !ok {
+			return fmt.Errorf("store: seed: %T is not a *store.DB", db)
+		}
+		return d.seedForLoad(ctx, users, jobs)
+	}
+}
+
+// seedForLoad is loadseed.Seed: it fills the store quickly with users and
+// jobs for load and scale tests, out of the library's API.
+func (db *DB) seedForLoad(ctx context.Context, users, jobs int) error {
 	const chunk = 2000
 	now := db.timestamp()
 	var firstUser int64

@@ -2,12 +2,14 @@ package store_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/internal/loadseed"
 	"github.com/gaas-io/gaas/store"
 )
 
@@ -15,7 +17,7 @@ func TestSeedForLoad(t *testing.T) {
 	ctx := context.Background()
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		require.NoError(t, db.SeedForLoad(ctx, 50, 1234))
+		require.NoError(t, loadseed.Seed(ctx, db, 50, 1234))
 		report, err := db.Check(ctx)
 		require.NoError(t, err)
 		assert.Empty(t, report.Violations)
@@ -26,4 +28,12 @@ func TestSeedForLoad(t *testing.T) {
 		j := f.submit(t, u.ID, gaas.Hour)
 		assert.Equal(t, int64(1235), j.ID)
 	})
+}
+
+// TestSeedIsNotAPI: the seeding of load tests is no method of the store's
+// API, and Seed refuses what is not a store.
+func TestSeedIsNotAPI(t *testing.T) {
+	_, ok := reflect.TypeOf((*store.DB)(nil)).MethodByName("SeedForLoad")
+	assert.False(t, ok, "store.DB has SeedForLoad")
+	assert.ErrorContains(t, loadseed.Seed(context.Background(), "not a store", 1, 1), "is not a *store.DB")
 }
