@@ -94,7 +94,7 @@ func TestRoleChangeRevokesTokens(t *testing.T) {
 	require.NoError(t, err)
 	tok, err := a.Login(ctx, "second", "second password")
 	require.NoError(t, err)
-	_, err = db.Users.SetRole(ctx, root.ID, admin.ID, gaas.RoleUser)
+	_, err = db.Users.SetRole(ctx, root.ID, gaas.SetRoleRequest{UserID: admin.ID, Role: gaas.RoleUser})
 	require.NoError(t, err)
 	_, err = a.Authenticate(ctx, tok.AccessToken)
 	require.ErrorIs(t, err, gaas.ErrUnauthorized, "a demoted admin's token is revoked at once")

@@ -53,12 +53,12 @@ func TestRevocation(t *testing.T) {
 			return "reset password"
 		}, false},
 		{"role_change", func(t *testing.T, u gaas.User) string {
-			_, err := db.Users.SetRole(ctx, root.ID, u.ID, gaas.RoleAdmin)
+			_, err := db.Users.SetRole(ctx, root.ID, gaas.SetRoleRequest{UserID: u.ID, Role: gaas.RoleAdmin})
 			require.NoError(t, err)
 			return "old password"
 		}, false},
 		{"disable", func(t *testing.T, u gaas.User) string {
-			_, err := db.Users.SetDisabled(ctx, root.ID, u.ID, true)
+			_, err := db.Users.SetDisabled(ctx, root.ID, gaas.SetDisabledRequest{UserID: u.ID, Disabled: true})
 			require.NoError(t, err)
 			return "old password"
 		}, true},
@@ -204,7 +204,7 @@ func TestFreshTokenAfterRevocationElsewhere(t *testing.T) {
 	_, err = a.Identify(ctx, old.AccessToken)
 	require.NoError(t, err)
 
-	_, err = db.Users.SetRole(ctx, root.ID, u.ID, gaas.RoleAdmin)
+	_, err = db.Users.SetRole(ctx, root.ID, gaas.SetRoleRequest{UserID: u.ID, Role: gaas.RoleAdmin})
 	require.NoError(t, err)
 	_, err = a.Identify(ctx, old.AccessToken)
 	assert.NoError(t, err, "within the bound (an hour here) the old standing is trusted")

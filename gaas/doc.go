@@ -16,6 +16,12 @@
 // [SettlementOf] for a job as it stands, which the store refunds by and
 // its Check verifies against.
 //
+// Every service method has one shape: the context, the caller's user id,
+// and then a request struct that names everything else
+// ([TransitionRequest], [GrantRequest], ...), so that two ids cannot be
+// passed in each other's place and a call can grow a field without
+// breaking its callers.
+//
 // Nor does it hold a wire format: no JSON methods or tags, no HTTP names.
 // Package server decides how hours are written as JSON, and translates the
 // library's names for the inputs ("idempotency_key", the balance of

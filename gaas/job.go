@@ -136,10 +136,29 @@ type JobPage struct {
 	NextCursor string
 }
 
+// GetJobRequest names the job that JobService.Get reads.
+type GetJobRequest struct {
+	JobID int64
+}
+
+// TransitionRequest asks JobService.Transition to move job JobID to
+// status To. ActualHours is for COMPLETED and FAILED only: the hours the
+// job ran (nil: the whole estimate).
+type TransitionRequest struct {
+	JobID       int64
+	To          JobStatus
+	ActualHours *Hours
+}
+
+// CancelRequest names the job that JobService.Cancel cancels.
+type CancelRequest struct {
+	JobID int64
+}
+
 // JobService submits jobs against the owner's quota and moves them through
-// their lifecycle. Every method takes the caller's user id and decides from
-// the caller's current role in the store; an unknown caller gets
-// ErrUnauthorized.
+// their lifecycle. Every method takes the caller's user id, then a request
+// that names everything else, and decides from the caller's current role
+// in the store; an unknown caller gets ErrUnauthorized.
 type JobService interface {
 	// Submit checks the caller's balance, charges the estimate and records
 	// the job as PENDING, in one atomic step. It returns ErrInvalid for a bad
@@ -154,7 +173,7 @@ type JobService interface {
 	Submit(ctx context.Context, caller int64, req SubmitRequest) (Job, error)
 
 	// Get returns a job to its owner or an admin; anyone else gets ErrNotFound.
-	Get(ctx context.Context, caller, id int64) (Job, error)
+	Get(ctx context.Context, caller int64, req GetJobRequest) (Job, error)
 
 	// List returns the caller's jobs, or for an admin everyone's, newest first.
 	// A non-admin naming another user in the filter gets ErrForbidden.
@@ -165,9 +184,9 @@ type JobService interface {
 	// COMPLETED or FAILED with actual hours (0 ≤ actual ≤ estimate) refunds
 	// the difference. Asking for the current status changes nothing. Any
 	// move not in Transitions is a *TransitionError (ErrInvalidTransition).
-	Transition(ctx context.Context, caller, id int64, to JobStatus, actual *Hours) (Job, error)
+	Transition(ctx context.Context, caller int64, req TransitionRequest) (Job, error)
 
 	// Cancel cancels a PENDING or APPROVED job for its owner or an admin and
 	// refunds its estimate.
-	Cancel(ctx context.Context, caller, id int64) (Job, error)
+	Cancel(ctx context.Context, caller int64, req CancelRequest) (Job, error)
 }

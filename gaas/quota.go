@@ -44,26 +44,54 @@ type LedgerPage struct {
 	NextCursor string
 }
 
-// Quota administers balances. Every method takes the caller's user id and
-// decides from the caller's current role in the store.
+// BalanceRequest names the user whose balance Quota.Balance reads.
+type BalanceRequest struct {
+	UserID int64
+}
+
+// SetBalanceRequest asks Quota.Set to make user UserID's balance Balance,
+// recorded with Reason.
+type SetBalanceRequest struct {
+	UserID  int64
+	Balance Hours
+	Reason  string
+}
+
+// GrantRequest asks Quota.Grant to add Delta hours to user UserID's
+// balance (or take them back when negative), recorded with Reason.
+type GrantRequest struct {
+	UserID int64
+	Delta  Hours
+	Reason string
+}
+
+// LedgerRequest asks Quota.Ledger for a page of user UserID's ledger.
+type LedgerRequest struct {
+	UserID int64
+	Page
+}
+
+// Quota administers balances. Every method takes the caller's user id,
+// then a request that names everything else, and decides from the
+// caller's current role in the store.
 type Quota interface {
 	// Balance returns a user's remaining hours, to an admin or that user.
-	Balance(ctx context.Context, caller, userID int64) (Hours, error)
+	Balance(ctx context.Context, caller int64, req BalanceRequest) (Hours, error)
 
 	// Set assigns a user's balance (admin only), recorded as a "set" entry.
 	// A balance below zero or above MaxHours is a *ValidationError on
 	// "balance".
-	Set(ctx context.Context, caller, userID int64, balance Hours, reason string) (User, error)
+	Set(ctx context.Context, caller int64, req SetBalanceRequest) (User, error)
 
 	// Grant adds hours to a balance, or takes them back when negative
 	// (admin only). Taking back more than the balance holds is a
 	// *QuotaError: a balance never goes below zero. A delta that is zero,
 	// larger than MaxHours either way, or would take the balance above
 	// MaxHours is a *ValidationError on "delta".
-	Grant(ctx context.Context, caller, userID int64, delta Hours, reason string) (User, error)
+	Grant(ctx context.Context, caller int64, req GrantRequest) (User, error)
 
 	// Ledger returns a user's ledger, oldest first, to an admin or that user.
-	Ledger(ctx context.Context, caller, userID int64, page Page) (LedgerPage, error)
+	Ledger(ctx context.Context, caller int64, req LedgerRequest) (LedgerPage, error)
 }
 
 // Token is a signed bearer token and when it expires.

@@ -126,12 +126,31 @@ type UserPage struct {
 	NextCursor string
 }
 
+// GetUserRequest names the user that UserService.User reads.
+type GetUserRequest struct {
+	UserID int64
+}
+
+// SetRoleRequest asks UserService.SetRole to give user UserID role Role.
+type SetRoleRequest struct {
+	UserID int64
+	Role   Role
+}
+
+// SetDisabledRequest asks UserService.SetDisabled to disable user UserID
+// (Disabled true) or enable them (false).
+type SetDisabledRequest struct {
+	UserID   int64
+	Disabled bool
+}
+
 // UserService reads and administers accounts. Every method takes the
-// caller's user id and decides from the caller's current role in the store.
+// caller's user id, then a request that names everything else, and decides
+// from the caller's current role in the store.
 type UserService interface {
 	// User returns one user to an admin or to that user themselves. Anyone
 	// else gets ErrNotFound; an unknown caller gets ErrUnauthorized.
-	User(ctx context.Context, caller, id int64) (User, error)
+	User(ctx context.Context, caller int64, req GetUserRequest) (User, error)
 
 	// Users lists every user to an admin (ErrForbidden for others).
 	Users(ctx context.Context, caller int64, page Page) (UserPage, error)
@@ -139,11 +158,11 @@ type UserService interface {
 	// SetRole changes a user's role (admin only: ErrForbidden). Demoting
 	// the last enabled admin is ErrConflict. A change of role ends every
 	// token the user holds.
-	SetRole(ctx context.Context, caller, id int64, role Role) (User, error)
+	SetRole(ctx context.Context, caller int64, req SetRoleRequest) (User, error)
 
 	// SetDisabled disables or enables an account (admin only:
 	// ErrForbidden). Disabling ends every token the user holds, and the
 	// account cannot log in until enabled again; disabling the last
 	// enabled admin is ErrConflict.
-	SetDisabled(ctx context.Context, caller, id int64, disabled bool) (User, error)
+	SetDisabled(ctx context.Context, caller int64, req SetDisabledRequest) (User, error)
 }

@@ -185,7 +185,7 @@ func handleHealth(logger *slog.Logger, db Pinger) http.Handler {
 
 func handleMe(logger *slog.Logger, users gaas.UserService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := users.User(r.Context(), callerID(r), callerID(r))
+		u, err := users.User(r.Context(), callerID(r), gaas.GetUserRequest{UserID: callerID(r)})
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token's user no longer exists or is disabled."))
 			return

@@ -150,7 +150,7 @@ func handleGetJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		job, err := jobs.Get(r.Context(), callerID(r), id)
+		job, err := jobs.Get(r.Context(), callerID(r), gaas.GetJobRequest{JobID: id})
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "Job %d does not exist.", id))
 			return
@@ -191,7 +191,7 @@ func handleTransitionJob(logger *slog.Logger, jobs gaas.JobService) http.Handler
 			writeError(w, r, logger, err)
 			return
 		}
-		job, err := jobs.Transition(r.Context(), callerID(r), id, *req.Status, req.actual)
+		job, err := jobs.Transition(r.Context(), callerID(r), gaas.TransitionRequest{JobID: id, To: *req.Status, ActualHours: req.actual})
 		if err != nil {
 			writeError(w, r, logger, jobDetail(err, id))
 			return
@@ -214,7 +214,7 @@ func handleCancelJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		job, err := jobs.Cancel(r.Context(), callerID(r), id)
+		job, err := jobs.Cancel(r.Context(), callerID(r), gaas.CancelRequest{JobID: id})
 		if err != nil {
 			writeError(w, r, logger, jobDetail(err, id))
 			return

@@ -34,7 +34,7 @@ func handleGetUser(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := users.User(r.Context(), callerID(r), id)
+		u, err := users.User(r.Context(), callerID(r), gaas.GetUserRequest{UserID: id})
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "User %d does not exist.", id))
 			return
@@ -66,7 +66,7 @@ func handleSetRole(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := users.SetRole(r.Context(), callerID(r), id, *req.Role)
+		u, err := users.SetRole(r.Context(), callerID(r), gaas.SetRoleRequest{UserID: id, Role: *req.Role})
 		if err != nil {
 			writeError(w, r, logger, userDetail(err, id, "Only admins may change roles.", "User %d is the last enabled admin; make another admin first."))
 			return
@@ -114,7 +114,7 @@ func handleSetQuota(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := quota.Set(r.Context(), callerID(r), id, *req.hours, deref(req.Reason))
+		u, err := quota.Set(r.Context(), callerID(r), gaas.SetBalanceRequest{UserID: id, Balance: *req.hours, Reason: deref(req.Reason)})
 		if err != nil {
 			writeError(w, r, logger, userDetail(setQuotaNames.rename(err), id, "Only admins may set quotas.", ""))
 			return
@@ -152,7 +152,7 @@ func handleGrant(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := quota.Grant(r.Context(), callerID(r), id, *req.hours, deref(req.Reason))
+		u, err := quota.Grant(r.Context(), callerID(r), gaas.GrantRequest{UserID: id, Delta: *req.hours, Reason: deref(req.Reason)})
 		var short *gaas.QuotaError
 		if errors.As(err, &short) {
 			err = explain(err, gaas.ErrQuotaExceeded, "Cannot take back %s hours: user %d has %s left.", short.Asked, id, short.Remaining)
@@ -203,7 +203,7 @@ func handleLedger(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			var page gaas.Page
 			if page, err = readPage(r); err == nil {
 				err = writeListing(w, r, logger, page, func(p gaas.Page) ([]gaas.LedgerEntry, string, error) {
-					got, err := quota.Ledger(r.Context(), callerID(r), id, p)
+					got, err := quota.Ledger(r.Context(), callerID(r), gaas.LedgerRequest{UserID: id, Page: p})
 					return got.Items, got.NextCursor, err
 				}, func(e gaas.LedgerEntry) int64 { return e.ID }, toLedger)
 			}
@@ -356,7 +356,7 @@ func handleSetDisabled(logger *slog.Logger, users gaas.UserService, disabled boo
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := users.SetDisabled(r.Context(), callerID(r), id, disabled)
+		u, err := users.SetDisabled(r.Context(), callerID(r), gaas.SetDisabledRequest{UserID: id, Disabled: disabled})
 		if err != nil {
 			writeError(w, r, logger, userDetail(err, id, "Only admins may disable or enable accounts.",
 				"User %d is the last enabled admin; enable or make another admin first."))

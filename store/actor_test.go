@@ -30,11 +30,11 @@ func TestImportActsAsTheSystem(t *testing.T) {
 			`INSERT INTO jobs VALUES (2, 'x', 'A', 2.5, 'REJECTED', 10)`,
 		), store.ImportOptions{})
 		require.NoError(t, err)
-		_, err = db.Jobs.Transition(ctx, 1, 1, gaas.StatusRejected, nil)
+		_, err = db.Jobs.Transition(ctx, 1, gaas.TransitionRequest{JobID: 1, To: gaas.StatusRejected})
 		require.NoError(t, err)
 		requireChecked(t, db)
 
-		page, err := db.Quota.Ledger(ctx, 1, 10, gaas.Page{})
+		page, err := db.Quota.Ledger(ctx, 1, gaas.LedgerRequest{UserID: 10})
 		require.NoError(t, err)
 		require.Len(t, page.Items, 5) // opening set, 2 charges, 1 imported refund, 1 refund by root
 		for _, e := range page.Items[:4] {
@@ -86,7 +86,7 @@ func TestMigrationLedgerActorSystem(t *testing.T) {
 		require.NoError(t, err)
 		defer db.Close()
 		requireChecked(t, db)
-		page, err := db.Quota.Ledger(ctx, 1, 2, gaas.Page{})
+		page, err := db.Quota.Ledger(ctx, 1, gaas.LedgerRequest{UserID: 2})
 		require.NoError(t, err)
 		require.Len(t, page.Items, 2)
 		assert.Equal(t, []int64{2, 1}, []int64{page.Items[0].ActorID, page.Items[1].ActorID})
@@ -95,7 +95,7 @@ func TestMigrationLedgerActorSystem(t *testing.T) {
 		// New entries go on after the old ones, by the system too.
 		u, err := db.Accounts.CreateUser(ctx, "newcomer", "h", gaas.RoleUser)
 		require.NoError(t, err)
-		page, err = db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{})
+		page, err = db.Quota.Ledger(ctx, u.ID, gaas.LedgerRequest{UserID: u.ID})
 		require.NoError(t, err)
 		require.Len(t, page.Items, 1)
 		assert.Equal(t, gaas.SystemRegistration, page.Items[0].ActorSystem)

@@ -189,7 +189,7 @@ func TestCloseWhileSubmitting(t *testing.T) {
 		assert.ErrorIs(t, err, gaas.ErrUnavailable)
 		_, err = db.Jobs.List(ctx, u.ID, gaas.JobFilter{})
 		assert.ErrorIs(t, err, store.ErrClosed)
-		_, err = db.Quota.Balance(ctx, u.ID, u.ID)
+		_, err = db.Quota.Balance(ctx, u.ID, gaas.BalanceRequest{UserID: u.ID})
 		assert.ErrorIs(t, err, store.ErrClosed)
 		assert.ErrorIs(t, db.Ping(ctx), store.ErrClosed)
 		assert.NoError(t, db.Close(), "closing again")

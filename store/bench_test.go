@@ -58,7 +58,7 @@ func benchStoreAt(b *testing.B, dsn string, users int) (*store.DB, []int64) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := db.Quota.Set(ctx, admin.ID, u.ID, gaas.MaxHours, "bench"); err != nil {
+		if _, err := db.Quota.Set(ctx, admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxHours, Reason: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 		ids[i] = u.ID
@@ -161,7 +161,7 @@ func BenchmarkGetJob(b *testing.B) {
 		b.Fatal(err)
 	}
 	inParallel(b, func(int) error {
-		_, err := db.Jobs.Get(ctx, ids[0], j.ID)
+		_, err := db.Jobs.Get(ctx, ids[0], gaas.GetJobRequest{JobID: j.ID})
 		return err
 	})
 }

@@ -74,7 +74,7 @@ func TestNonStandardStrings(t *testing.T) {
 		again, err := db.Jobs.Submit(ctx, mallory.ID, req)
 		require.NoError(t, err, "a retry with the same key")
 		assert.Equal(t, j.ID, again.ID, "a retry with the same key is the same job")
-		got, err := db.Jobs.Get(ctx, mallory.ID, j.ID)
+		got, err := db.Jobs.Get(ctx, mallory.ID, gaas.GetJobRequest{JobID: j.ID})
 		require.NoError(t, err)
 		assert.Equal(t, tricky, got.Command)
 		assert.Equal(t, tricky, got.GPUType)
@@ -86,9 +86,9 @@ func TestNonStandardStrings(t *testing.T) {
 	})
 
 	t.Run("reason", func(t *testing.T) {
-		_, err := db.Quota.Grant(ctx, root.ID, mallory.ID, gaas.Hour, tricky)
+		_, err := db.Quota.Grant(ctx, root.ID, gaas.GrantRequest{UserID: mallory.ID, Delta: gaas.Hour, Reason: tricky})
 		require.NoError(t, err)
-		page, err := db.Quota.Ledger(ctx, root.ID, mallory.ID, gaas.Page{})
+		page, err := db.Quota.Ledger(ctx, root.ID, gaas.LedgerRequest{UserID: mallory.ID})
 		require.NoError(t, err)
 		last := page.Items[len(page.Items)-1]
 		assert.Equal(t, tricky, last.Reason)

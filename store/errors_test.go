@@ -44,39 +44,63 @@ func TestErrorsWrapOnce(t *testing.T) {
 		}{
 			{name: "move missing job", want: gaas.ErrNotFound, message: "store: move job 424242 to APPROVED: gaas: not found",
 				call: func() error {
-					_, err := db.Jobs.Transition(ctx, f.admin.ID, missing, gaas.StatusApproved, nil)
+					_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: missing, To: gaas.StatusApproved})
 					return err
 				}},
 			{name: "cancel missing job", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Jobs.Cancel(ctx, f.admin.ID, missing); return err }},
+				call: func() error {
+					_, err := db.Jobs.Cancel(ctx, f.admin.ID, gaas.CancelRequest{JobID: missing})
+					return err
+				}},
 			{name: "get missing job", want: gaas.ErrNotFound, message: "store: get job 424242: gaas: not found",
-				call: func() error { _, err := db.Jobs.Get(ctx, f.admin.ID, missing); return err }},
+				call: func() error { _, err := db.Jobs.Get(ctx, f.admin.ID, gaas.GetJobRequest{JobID: missing}); return err }},
 			{name: "get another's job", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Jobs.Get(ctx, other.ID, job.ID); return err }},
+				call: func() error { _, err := db.Jobs.Get(ctx, other.ID, gaas.GetJobRequest{JobID: job.ID}); return err }},
 			{name: "cancel another's job", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Jobs.Cancel(ctx, other.ID, job.ID); return err }},
+				call: func() error { _, err := db.Jobs.Cancel(ctx, other.ID, gaas.CancelRequest{JobID: job.ID}); return err }},
 			{name: "get missing user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Users.User(ctx, f.admin.ID, missing); return err }},
+				call: func() error {
+					_, err := db.Users.User(ctx, f.admin.ID, gaas.GetUserRequest{UserID: missing})
+					return err
+				}},
 			{name: "get another user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Users.User(ctx, u.ID, other.ID); return err }},
+				call: func() error { _, err := db.Users.User(ctx, u.ID, gaas.GetUserRequest{UserID: other.ID}); return err }},
 			{name: "user by missing id", want: gaas.ErrNotFound,
 				call: func() error { _, err := db.Accounts.UserByID(ctx, missing); return err }},
 			{name: "credentials of no one", want: gaas.ErrNotFound,
 				call: func() error { _, _, err := db.Accounts.Credentials(ctx, "nobody"); return err }},
 			{name: "set role of missing user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Users.SetRole(ctx, f.admin.ID, missing, gaas.RoleAdmin); return err }},
+				call: func() error {
+					_, err := db.Users.SetRole(ctx, f.admin.ID, gaas.SetRoleRequest{UserID: missing, Role: gaas.RoleAdmin})
+					return err
+				}},
 			{name: "disable missing user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Users.SetDisabled(ctx, f.admin.ID, missing, true); return err }},
+				call: func() error {
+					_, err := db.Users.SetDisabled(ctx, f.admin.ID, gaas.SetDisabledRequest{UserID: missing, Disabled: true})
+					return err
+				}},
 			{name: "reset password of missing user", want: gaas.ErrNotFound,
 				call: func() error { _, err := db.Accounts.ResetPasswordHash(ctx, f.admin.ID, missing, "h"); return err }},
 			{name: "balance of missing user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Quota.Balance(ctx, f.admin.ID, missing); return err }},
+				call: func() error {
+					_, err := db.Quota.Balance(ctx, f.admin.ID, gaas.BalanceRequest{UserID: missing})
+					return err
+				}},
 			{name: "set quota of missing user", want: gaas.ErrNotFound, message: "store: set quota of user 424242: gaas: not found",
-				call: func() error { _, err := db.Quota.Set(ctx, f.admin.ID, missing, 5, "r"); return err }},
+				call: func() error {
+					_, err := db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: missing, Balance: 5, Reason: "r"})
+					return err
+				}},
 			{name: "grant to missing user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Quota.Grant(ctx, f.admin.ID, missing, 5, "r"); return err }},
+				call: func() error {
+					_, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: missing, Delta: 5, Reason: "r"})
+					return err
+				}},
 			{name: "ledger of missing user", want: gaas.ErrNotFound,
-				call: func() error { _, err := db.Quota.Ledger(ctx, f.admin.ID, missing, page); return err }},
+				call: func() error {
+					_, err := db.Quota.Ledger(ctx, f.admin.ID, gaas.LedgerRequest{UserID: missing, Page: page})
+					return err
+				}},
 
 			{name: "create a taken username", want: gaas.ErrConflict, message: `store: create user "` + u.Username + `": gaas: conflict`,
 				call: func() error { _, err := db.Accounts.CreateUser(ctx, u.Username, "h", gaas.RoleUser); return err }},
@@ -88,9 +112,15 @@ func TestErrorsWrapOnce(t *testing.T) {
 			{name: "ensure admin of a user", want: gaas.ErrConflict,
 				call: func() error { _, err := db.Accounts.EnsureAdmin(ctx, u.Username, "h", false); return err }},
 			{name: "demote the last admin", want: gaas.ErrConflict,
-				call: func() error { _, err := db.Users.SetRole(ctx, f.admin.ID, f.admin.ID, gaas.RoleUser); return err }},
+				call: func() error {
+					_, err := db.Users.SetRole(ctx, f.admin.ID, gaas.SetRoleRequest{UserID: f.admin.ID, Role: gaas.RoleUser})
+					return err
+				}},
 			{name: "disable the last admin", want: gaas.ErrConflict,
-				call: func() error { _, err := db.Users.SetDisabled(ctx, f.admin.ID, f.admin.ID, true); return err }},
+				call: func() error {
+					_, err := db.Users.SetDisabled(ctx, f.admin.ID, gaas.SetDisabledRequest{UserID: f.admin.ID, Disabled: true})
+					return err
+				}},
 			{name: "change a password changed meanwhile", want: gaas.ErrConflict,
 				call: func() error { _, err := db.Accounts.ChangePasswordHash(ctx, u.ID, "not-the-hash", "h"); return err }},
 			{name: "reuse an idempotency key", want: gaas.ErrConflict,
@@ -102,7 +132,7 @@ func TestErrorsWrapOnce(t *testing.T) {
 				}},
 			{name: "move a job out of turn", want: gaas.ErrInvalidTransition,
 				call: func() error {
-					_, err := db.Jobs.Transition(ctx, f.admin.ID, job.ID, gaas.StatusCompleted, nil)
+					_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: job.ID, To: gaas.StatusCompleted})
 					return err
 				}},
 			{name: "submit beyond the balance", want: gaas.ErrQuotaExceeded,
@@ -112,13 +142,19 @@ func TestErrorsWrapOnce(t *testing.T) {
 				}},
 
 			{name: "move a job as a user", want: gaas.ErrForbidden,
-				call: func() error { _, err := db.Jobs.Transition(ctx, u.ID, job.ID, gaas.StatusApproved, nil); return err }},
+				call: func() error {
+					_, err := db.Jobs.Transition(ctx, u.ID, gaas.TransitionRequest{JobID: job.ID, To: gaas.StatusApproved})
+					return err
+				}},
 			{name: "list another's jobs", want: gaas.ErrForbidden,
 				call: func() error { _, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{UserID: other.ID}); return err }},
 			{name: "list users as a user", want: gaas.ErrForbidden,
 				call: func() error { _, err := db.Users.Users(ctx, u.ID, page); return err }},
 			{name: "set a role as a user", want: gaas.ErrForbidden,
-				call: func() error { _, err := db.Users.SetRole(ctx, u.ID, other.ID, gaas.RoleAdmin); return err }},
+				call: func() error {
+					_, err := db.Users.SetRole(ctx, u.ID, gaas.SetRoleRequest{UserID: other.ID, Role: gaas.RoleAdmin})
+					return err
+				}},
 			{name: "create a user as a user", want: gaas.ErrForbidden,
 				call: func() error {
 					_, err := db.Accounts.CreateUserBy(ctx, u.ID, "newcomer", "h", gaas.RoleUser)
@@ -127,7 +163,10 @@ func TestErrorsWrapOnce(t *testing.T) {
 			{name: "reset a password as a user", want: gaas.ErrForbidden,
 				call: func() error { _, err := db.Accounts.ResetPasswordHash(ctx, u.ID, other.ID, "h"); return err }},
 			{name: "set quota as a user", want: gaas.ErrForbidden,
-				call: func() error { _, err := db.Quota.Set(ctx, u.ID, other.ID, 5, "r"); return err }},
+				call: func() error {
+					_, err := db.Quota.Set(ctx, u.ID, gaas.SetBalanceRequest{UserID: other.ID, Balance: 5, Reason: "r"})
+					return err
+				}},
 
 			{name: "submit as no one", want: gaas.ErrUnauthorized,
 				message: "store: submit job for user 424242: the user does not exist: gaas: unauthorized",
@@ -138,7 +177,7 @@ func TestErrorsWrapOnce(t *testing.T) {
 			{name: "submit with a key as no one", want: gaas.ErrUnauthorized,
 				call: func() error { _, err := db.Jobs.Submit(ctx, missing, req); return err }},
 			{name: "get a job as no one", want: gaas.ErrUnauthorized,
-				call: func() error { _, err := db.Jobs.Get(ctx, missing, job.ID); return err }},
+				call: func() error { _, err := db.Jobs.Get(ctx, missing, gaas.GetJobRequest{JobID: job.ID}); return err }},
 			{name: "revoke the tokens of no one", want: gaas.ErrUnauthorized,
 				call: func() error { return db.Accounts.RevokeTokens(ctx, missing) }},
 		}
@@ -213,7 +252,7 @@ func TestUnavailableKeepsOnlyTheCausesText(t *testing.T) {
 		require.NoError(t, err)
 		defer conn.ExecContext(ctx, "ROLLBACK") //nolint:errcheck // the test is over
 
-		_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, 5, "r")
+		_, err = db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: 5, Reason: "r"})
 		require.ErrorIs(t, err, gaas.ErrUnavailable)
 		assert.ErrorContains(t, err, cause)
 		assertNoDriverError(t, err)

@@ -29,8 +29,8 @@ func Example() {
 	var short *gaas.QuotaError
 	fmt.Println(errors.As(err, &short), short)
 
-	job, _ = jobs.Transition(ctx, admin.ID, job.ID, gaas.StatusRejected, nil)
-	balance, _ := db.Quota.Balance(ctx, alice.ID, alice.ID)
+	job, _ = jobs.Transition(ctx, admin.ID, gaas.TransitionRequest{JobID: job.ID, To: gaas.StatusRejected})
+	balance, _ := db.Quota.Balance(ctx, alice.ID, gaas.BalanceRequest{UserID: alice.ID})
 	fmt.Println(job.Status, balance)
 	// Output:
 	// PENDING <nil>

@@ -112,7 +112,7 @@ func (f *fixture) user(t *testing.T, balance gaas.Hours) gaas.User {
 	u, err := f.db.Accounts.CreateUser(ctx, fmt.Sprintf("user%d", userSeq.Add(1)), "unused-hash", gaas.RoleUser)
 	require.NoError(t, err)
 	if balance != u.Balance {
-		u, err = f.db.Quota.Set(ctx, f.admin.ID, u.ID, balance, "test balance")
+		u, err = f.db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: balance, Reason: "test balance"})
 		require.NoError(t, err)
 	}
 	return u
@@ -120,7 +120,7 @@ func (f *fixture) user(t *testing.T, balance gaas.Hours) gaas.User {
 
 func (f *fixture) balance(t *testing.T, id int64) gaas.Hours {
 	t.Helper()
-	h, err := f.db.Quota.Balance(context.Background(), f.admin.ID, id)
+	h, err := f.db.Quota.Balance(context.Background(), f.admin.ID, gaas.BalanceRequest{UserID: id})
 	require.NoError(t, err)
 	return h
 }

@@ -51,7 +51,7 @@ func TestImportFastAPI(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, gaas.RoleAdmin, root.Role)
 		for _, su := range users {
-			u, err := db.Users.User(ctx, root.ID, su.ID)
+			u, err := db.Users.User(ctx, root.ID, gaas.GetUserRequest{UserID: su.ID})
 			require.NoError(t, err, su.Username)
 			want := gaas.Hours(0)
 			if su.Quota != nil {
@@ -64,7 +64,7 @@ func TestImportFastAPI(t *testing.T) {
 			}
 		}
 		for _, sj := range jobs {
-			j, err := db.Jobs.Get(ctx, root.ID, sj.ID)
+			j, err := db.Jobs.Get(ctx, root.ID, gaas.GetJobRequest{JobID: sj.ID})
 			require.NoError(t, err)
 			assert.Equal(t, sj.UserID, j.UserID)
 			assert.Equal(t, gaas.JobStatus(sj.Status), j.Status)
@@ -73,17 +73,17 @@ func TestImportFastAPI(t *testing.T) {
 		// Rejecting an imported PENDING job refunds it exactly as a new one.
 		alice, _, err := db.Accounts.Credentials(ctx, "alice")
 		require.NoError(t, err)
-		_, err = db.Jobs.Transition(ctx, root.ID, 4, gaas.StatusRejected, nil)
+		_, err = db.Jobs.Transition(ctx, root.ID, gaas.TransitionRequest{JobID: 4, To: gaas.StatusRejected})
 		require.NoError(t, err)
-		after, err := db.Quota.Balance(ctx, root.ID, alice.ID)
+		after, err := db.Quota.Balance(ctx, root.ID, gaas.BalanceRequest{UserID: alice.ID})
 		require.NoError(t, err)
 		assert.Equal(t, alice.Balance+2500, after)
 		// Rejecting the job whose hours were negative refunds nothing.
 		bob, _, err := db.Accounts.Credentials(ctx, "bob")
 		require.NoError(t, err)
-		_, err = db.Jobs.Transition(ctx, root.ID, 7, gaas.StatusRejected, nil)
+		_, err = db.Jobs.Transition(ctx, root.ID, gaas.TransitionRequest{JobID: 7, To: gaas.StatusRejected})
 		require.NoError(t, err)
-		after, err = db.Quota.Balance(ctx, root.ID, bob.ID)
+		after, err = db.Quota.Balance(ctx, root.ID, gaas.BalanceRequest{UserID: bob.ID})
 		require.NoError(t, err)
 		assert.Equal(t, bob.Balance, after)
 
@@ -215,7 +215,7 @@ func TestImportMergeAndDirtyData(t *testing.T) {
 			"job 50: command or gpu_type is NULL",
 			"job 50: estimated hours 0.0001 are not positive; imported with 0 hours",
 		)
-		yan, err := db.Users.User(ctx, f.admin.ID, 101)
+		yan, err := db.Users.User(ctx, f.admin.ID, gaas.GetUserRequest{UserID: 101})
 		require.NoError(t, err)
 		assert.Equal(t, gaas.Hours(300), yan.Balance)
 		assert.True(t, yan.IsAdmin())
@@ -258,7 +258,7 @@ func TestImportRefundsRejectedAndCancelled(t *testing.T) {
 			Balance gaas.Hours
 		}
 		ledger := func(userID int64) []entry {
-			page, err := db.Quota.Ledger(ctx, 1, userID, gaas.Page{Limit: 100})
+			page, err := db.Quota.Ledger(ctx, 1, gaas.LedgerRequest{UserID: userID, Page: gaas.Page{Limit: 100}})
 			require.NoError(t, err)
 			var out []entry
 			for _, e := range page.Items {
@@ -282,9 +282,9 @@ func TestImportRefundsRejectedAndCancelled(t *testing.T) {
 		}, ledger(11))
 
 		// Rejecting the imported PENDING job refunds it as a new one.
-		_, err = db.Jobs.Transition(ctx, 1, 1, gaas.StatusRejected, nil)
+		_, err = db.Jobs.Transition(ctx, 1, gaas.TransitionRequest{JobID: 1, To: gaas.StatusRejected})
 		require.NoError(t, err)
-		balance, err := db.Quota.Balance(ctx, 1, 10)
+		balance, err := db.Quota.Balance(ctx, 1, gaas.BalanceRequest{UserID: 10})
 		require.NoError(t, err)
 		assert.Equal(t, gaas.Hours(5000), balance)
 		requireChecked(t, db)
@@ -314,12 +314,12 @@ func TestImportInvalidUTF8(t *testing.T) {
 			"job 1: command: invalid UTF-8 at byte 1 replaced with U+FFFD",
 			"job 1: gpu_type: invalid UTF-8 at byte 1 replaced with U+FFFD",
 		)
-		j, err := db.Jobs.Get(ctx, 1, 1)
+		j, err := db.Jobs.Get(ctx, 1, gaas.GetJobRequest{JobID: 1})
 		require.NoError(t, err)
 		assert.Equal(t, "f\uFFFDo", j.Command)
 		assert.Equal(t, "A\uFFFD", j.GPUType)
 		for id, name := range map[int64]string{2: "yan", 3: "xb2"} {
-			u, err := db.Users.User(ctx, 1, id)
+			u, err := db.Users.User(ctx, 1, gaas.GetUserRequest{UserID: id})
 			require.NoError(t, err)
 			assert.Equal(t, name, u.Username)
 		}

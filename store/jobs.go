@@ -183,7 +183,8 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 }
 
 // Get implements gaas.JobService.
-func (s *JobService) Get(ctx context.Context, caller, id int64) (gaas.Job, error) {
+func (s *JobService) Get(ctx context.Context, caller int64, req gaas.GetJobRequest) (gaas.Job, error) {
+	id := req.JobID
 	c, err := loadCaller(ctx, s.db.r, caller)
 	if err != nil {
 		return gaas.Job{}, fmt.Errorf("store: get job %d: %w", id, err)
@@ -242,7 +243,8 @@ func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (
 }
 
 // Transition implements gaas.JobService.
-func (s *JobService) Transition(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Job, error) {
+func (s *JobService) Transition(ctx context.Context, caller int64, req gaas.TransitionRequest) (gaas.Job, error) {
+	id, to, actual := req.JobID, req.To, req.ActualHours
 	if err := gaas.ValidateMove(to, actual); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: transition job %d: %w", id, err)
 	}
@@ -258,8 +260,8 @@ func (s *JobService) Transition(ctx context.Context, caller, id int64, to gaas.J
 }
 
 // Cancel implements gaas.JobService.
-func (s *JobService) Cancel(ctx context.Context, caller, id int64) (gaas.Job, error) {
-	return s.move(ctx, caller, id, gaas.StatusCancelled, nil, func(c userRow, j *jobRow) error {
+func (s *JobService) Cancel(ctx context.Context, caller int64, req gaas.CancelRequest) (gaas.Job, error) {
+	return s.move(ctx, caller, req.JobID, gaas.StatusCancelled, nil, func(c userRow, j *jobRow) error {
 		if j == nil {
 			return nil
 		}

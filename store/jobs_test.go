@@ -31,11 +31,11 @@ func TestSubmit(t *testing.T) {
 			assert.False(t, j.CreatedAt.IsZero())
 			assert.Equal(t, 7500*gaas.MilliHour, f.balance(t, u.ID))
 
-			got, err := db.Jobs.Get(ctx, u.ID, j.ID)
+			got, err := db.Jobs.Get(ctx, u.ID, gaas.GetJobRequest{JobID: j.ID})
 			require.NoError(t, err)
 			assert.Equal(t, j, got)
 
-			led, err := db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{})
+			led, err := db.Quota.Ledger(ctx, u.ID, gaas.LedgerRequest{UserID: u.ID})
 			require.NoError(t, err)
 			last := led.Items[len(led.Items)-1]
 			assert.Equal(t, gaas.LedgerCharge, last.Kind)
@@ -125,7 +125,7 @@ func TestSubmitHoursAreExact(t *testing.T) {
 
 		// Granting 0.1 ten times and spending 1.0 leaves exactly zero too.
 		for range 10 {
-			_, err := db.Quota.Grant(context.Background(), f.admin.ID, u.ID, tenth, "tenth")
+			_, err := db.Quota.Grant(context.Background(), f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: tenth, Reason: "tenth"})
 			require.NoError(t, err)
 		}
 		f.submit(t, u.ID, gaas.Hour)
@@ -255,7 +255,7 @@ func (f *fixture) reach(t *testing.T, u gaas.User, s gaas.JobStatus) gaas.Job {
 	j := f.submit(t, u.ID, 2*gaas.Hour)
 	for _, step := range path[s] {
 		var err error
-		j, err = f.db.Jobs.Transition(context.Background(), f.admin.ID, j.ID, step, nil)
+		j, err = f.db.Jobs.Transition(context.Background(), f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: step})
 		require.NoError(t, err)
 	}
 	require.Equal(t, s, j.Status)
@@ -279,7 +279,7 @@ func TestTransitionTable(t *testing.T) {
 					u := f.user(t, 10*gaas.Hour)
 					j := f.reach(t, u, from)
 					before := f.balance(t, u.ID)
-					got, err := db.Jobs.Transition(context.Background(), f.admin.ID, j.ID, to, nil)
+					got, err := db.Jobs.Transition(context.Background(), f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: to})
 					switch {
 					case from == to:
 						require.NoError(t, err)
@@ -299,7 +299,7 @@ func TestTransitionTable(t *testing.T) {
 						require.ErrorAs(t, err, &te)
 						assert.Equal(t, from, te.From)
 						assert.Equal(t, before, f.balance(t, u.ID))
-						stored, err := db.Jobs.Get(context.Background(), f.admin.ID, j.ID)
+						stored, err := db.Jobs.Get(context.Background(), f.admin.ID, gaas.GetJobRequest{JobID: j.ID})
 						require.NoError(t, err)
 						assert.Equal(t, from, stored.Status)
 					}
@@ -317,7 +317,7 @@ func TestTransition(t *testing.T) {
 		t.Run("completed_with_actual_hours_refunds_the_difference", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusRunning)
-			got, err := db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusCompleted, hoursPtr(1250))
+			got, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted, ActualHours: hoursPtr(1250)})
 			require.NoError(t, err)
 			require.NotNil(t, got.ActualHours)
 			assert.Equal(t, gaas.Hours(1250), *got.ActualHours)
@@ -327,7 +327,7 @@ func TestTransition(t *testing.T) {
 		t.Run("failed_with_zero_actual_hours_refunds_all", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusRunning)
-			_, err := db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusFailed, hoursPtr(0))
+			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusFailed, ActualHours: hoursPtr(0)})
 			require.NoError(t, err)
 			assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
 		})
@@ -335,7 +335,7 @@ func TestTransition(t *testing.T) {
 		t.Run("completed_without_actual_hours_keeps_the_charge", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusRunning)
-			got, err := db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusCompleted, nil)
+			got, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted})
 			require.NoError(t, err)
 			assert.Nil(t, got.ActualHours)
 			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
@@ -344,9 +344,9 @@ func TestTransition(t *testing.T) {
 		t.Run("actual_hours_above_estimate", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusRunning)
-			_, err := db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusCompleted, hoursPtr(2001))
+			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted, ActualHours: hoursPtr(2001)})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
-			got, err := db.Jobs.Get(ctx, u.ID, j.ID)
+			got, err := db.Jobs.Get(ctx, u.ID, gaas.GetJobRequest{JobID: j.ID})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.StatusRunning, got.Status)
 		})
@@ -354,33 +354,33 @@ func TestTransition(t *testing.T) {
 		t.Run("actual_hours_with_another_status", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusPending)
-			_, err := db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusApproved, hoursPtr(1))
+			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved, ActualHours: hoursPtr(1)})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 		})
 
 		t.Run("negative_actual_hours", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusRunning)
-			_, err := db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusCompleted, hoursPtr(-1))
+			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted, ActualHours: hoursPtr(-1)})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 		})
 
 		t.Run("unknown_status", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusPending)
-			_, err := db.Jobs.Transition(ctx, f.admin.ID, j.ID, "DONE", nil)
+			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: "DONE"})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 		})
 
 		t.Run("not_an_admin", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusPending)
-			_, err := db.Jobs.Transition(ctx, u.ID, j.ID, gaas.StatusApproved, nil)
+			_, err := db.Jobs.Transition(ctx, u.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved})
 			require.ErrorIs(t, err, gaas.ErrForbidden)
 		})
 
 		t.Run("missing_job", func(t *testing.T) {
-			_, err := db.Jobs.Transition(ctx, f.admin.ID, 424242, gaas.StatusApproved, nil)
+			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: 424242, To: gaas.StatusApproved})
 			require.ErrorIs(t, err, gaas.ErrNotFound)
 		})
 
@@ -389,9 +389,9 @@ func TestTransition(t *testing.T) {
 			other, err := db.Accounts.EnsureAdmin(ctx, fmt.Sprintf("admin%d", u.ID), "unused-hash", false)
 			require.NoError(t, err)
 			j := f.reach(t, u, gaas.StatusPending)
-			_, err = db.Users.SetRole(ctx, f.admin.ID, other.ID, gaas.RoleUser)
+			_, err = db.Users.SetRole(ctx, f.admin.ID, gaas.SetRoleRequest{UserID: other.ID, Role: gaas.RoleUser})
 			require.NoError(t, err)
-			_, err = db.Jobs.Transition(ctx, other.ID, j.ID, gaas.StatusApproved, nil)
+			_, err = db.Jobs.Transition(ctx, other.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved})
 			require.ErrorIs(t, err, gaas.ErrForbidden)
 		})
 	})
@@ -411,9 +411,9 @@ func TestTransitionConcurrent(t *testing.T) {
 				for i := range errs {
 					wg.Go(func() {
 						if i%2 == 0 {
-							_, errs[i] = db.Jobs.Transition(ctx, f.admin.ID, j.ID, to, nil)
+							_, errs[i] = db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: to})
 						} else {
-							_, errs[i] = db.Jobs.Cancel(ctx, u.ID, j.ID)
+							_, errs[i] = db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 						}
 					})
 				}
@@ -424,7 +424,7 @@ func TestTransitionConcurrent(t *testing.T) {
 					}
 				}
 				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
-				led, err := db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{})
+				led, err := db.Quota.Ledger(ctx, u.ID, gaas.LedgerRequest{UserID: u.ID})
 				require.NoError(t, err)
 				refunds := 0
 				for _, e := range led.Items {
@@ -446,11 +446,11 @@ func TestCancel(t *testing.T) {
 			t.Run("owner_from_"+string(from), func(t *testing.T) {
 				u := f.user(t, 10*gaas.Hour)
 				j := f.reach(t, u, from)
-				got, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
+				got, err := db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 				require.NoError(t, err)
 				assert.Equal(t, gaas.StatusCancelled, got.Status)
 				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
-				again, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
+				again, err := db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 				require.NoError(t, err, "cancelling twice is a safe retry")
 				assert.Equal(t, got, again)
 				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
@@ -459,21 +459,21 @@ func TestCancel(t *testing.T) {
 		t.Run("admin", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusPending)
-			_, err := db.Jobs.Cancel(ctx, f.admin.ID, j.ID)
+			_, err := db.Jobs.Cancel(ctx, f.admin.ID, gaas.CancelRequest{JobID: j.ID})
 			require.NoError(t, err)
 			assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
 		})
 		t.Run("someone_else_is_told_it_does_not_exist", func(t *testing.T) {
 			u, other := f.user(t, 10*gaas.Hour), f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusPending)
-			_, err := db.Jobs.Cancel(ctx, other.ID, j.ID)
+			_, err := db.Jobs.Cancel(ctx, other.ID, gaas.CancelRequest{JobID: j.ID})
 			require.ErrorIs(t, err, gaas.ErrNotFound)
 			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
 		})
 		t.Run("running_job", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.reach(t, u, gaas.StatusRunning)
-			_, err := db.Jobs.Cancel(ctx, u.ID, j.ID)
+			_, err := db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 			require.ErrorIs(t, err, gaas.ErrInvalidTransition)
 		})
 	})
@@ -489,13 +489,13 @@ func TestGetAndList(t *testing.T) {
 		jb2 := f.reach(t, b, gaas.StatusApproved)
 
 		t.Run("owner_and_admin_see_a_job", func(t *testing.T) {
-			_, err := db.Jobs.Get(ctx, a.ID, ja.ID)
+			_, err := db.Jobs.Get(ctx, a.ID, gaas.GetJobRequest{JobID: ja.ID})
 			require.NoError(t, err)
-			_, err = db.Jobs.Get(ctx, f.admin.ID, ja.ID)
+			_, err = db.Jobs.Get(ctx, f.admin.ID, gaas.GetJobRequest{JobID: ja.ID})
 			require.NoError(t, err)
 		})
 		t.Run("others_are_told_it_does_not_exist", func(t *testing.T) {
-			_, err := db.Jobs.Get(ctx, b.ID, ja.ID)
+			_, err := db.Jobs.Get(ctx, b.ID, gaas.GetJobRequest{JobID: ja.ID})
 			require.ErrorIs(t, err, gaas.ErrNotFound)
 		})
 		t.Run("a_user_lists_their_own_newest_first", func(t *testing.T) {

@@ -146,8 +146,8 @@ type QuotaService struct{ db *DB }
 var _ gaas.Quota = (*QuotaService)(nil)
 
 // Balance implements gaas.Quota.
-func (s *QuotaService) Balance(ctx context.Context, caller, userID int64) (gaas.Hours, error) {
-	u, err := loadVisibleUser(ctx, s.db.r, caller, userID)
+func (s *QuotaService) Balance(ctx context.Context, caller int64, req gaas.BalanceRequest) (gaas.Hours, error) {
+	u, err := loadVisibleUser(ctx, s.db.r, caller, req.UserID)
 	if err != nil {
 		return 0, fmt.Errorf("store: balance: %w", err)
 	}
@@ -155,22 +155,24 @@ func (s *QuotaService) Balance(ctx context.Context, caller, userID int64) (gaas.
 }
 
 // Set implements gaas.Quota.
-func (s *QuotaService) Set(ctx context.Context, caller, userID int64, balance gaas.Hours, reason string) (gaas.User, error) {
+func (s *QuotaService) Set(ctx context.Context, caller int64, req gaas.SetBalanceRequest) (gaas.User, error) {
+	balance := req.Balance
 	if balance < 0 || balance > gaas.MaxHours {
 		return gaas.User{}, fmt.Errorf("store: set quota: %w", gaas.Invalid("balance", "must be between 0 and %s", gaas.MaxHours))
 	}
-	return s.change(ctx, caller, userID, gaas.LedgerSet, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
+	return s.change(ctx, caller, req.UserID, gaas.LedgerSet, req.Reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
 		_, err := moveBalance(ctx, tx, u.ID, 0, &balance, "balance")
 		return balance - gaas.Hours(u.Balance), err
 	})
 }
 
 // Grant implements gaas.Quota.
-func (s *QuotaService) Grant(ctx context.Context, caller, userID int64, delta gaas.Hours, reason string) (gaas.User, error) {
+func (s *QuotaService) Grant(ctx context.Context, caller int64, req gaas.GrantRequest) (gaas.User, error) {
+	delta := req.Delta
 	if delta == 0 || delta > gaas.MaxHours || delta < -gaas.MaxHours {
 		return gaas.User{}, fmt.Errorf("store: grant: %w", gaas.Invalid("delta", "must be non-zero and at most %s in size", gaas.MaxHours))
 	}
-	return s.change(ctx, caller, userID, gaas.LedgerGrant, reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
+	return s.change(ctx, caller, req.UserID, gaas.LedgerGrant, req.Reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
 		_, err := moveBalance(ctx, tx, u.ID, delta, nil, "delta")
 		return delta, err
 	})
@@ -220,8 +222,9 @@ func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind ga
 }
 
 // Ledger implements gaas.Quota.
-func (s *QuotaService) Ledger(ctx context.Context, caller, userID int64, page gaas.Page) (gaas.LedgerPage, error) {
-	limit, after, err := readPage(page, 0)
+func (s *QuotaService) Ledger(ctx context.Context, caller int64, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
+	userID := req.UserID
+	limit, after, err := readPage(req.Page, 0)
 	if err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
 	}

@@ -141,7 +141,7 @@ func (m *modelWorker) step(i int) {
 		if delta == 0 {
 			delta = 1
 		}
-		got, err := m.db.Quota.Grant(ctx, m.root, u.id, delta, "model grant")
+		got, err := m.db.Quota.Grant(ctx, m.root, gaas.GrantRequest{UserID: u.id, Delta: delta, Reason: "model grant"})
 		if u.balance+delta < 0 {
 			var qe *gaas.QuotaError
 			require.ErrorAs(m.t, err, &qe)
@@ -153,7 +153,7 @@ func (m *modelWorker) step(i int) {
 		require.Equal(m.t, u.balance, got.Balance)
 	case op < 84:
 		b := m.hours(8 * gaas.Hour)
-		got, err := m.db.Quota.Set(ctx, m.root, u.id, b, "model set")
+		got, err := m.db.Quota.Set(ctx, m.root, gaas.SetBalanceRequest{UserID: u.id, Balance: b, Reason: "model set"})
 		require.NoError(m.t, err)
 		u.balance = b
 		require.Equal(m.t, b, got.Balance)
@@ -162,7 +162,7 @@ func (m *modelWorker) step(i int) {
 		if u.role == gaas.RoleAdmin {
 			role = gaas.RoleUser
 		}
-		got, err := m.db.Users.SetRole(ctx, m.root, u.id, role)
+		got, err := m.db.Users.SetRole(ctx, m.root, gaas.SetRoleRequest{UserID: u.id, Role: role})
 		require.NoError(m.t, err)
 		u.role = role
 		require.Equal(m.t, role, got.Role)
@@ -172,7 +172,7 @@ func (m *modelWorker) step(i int) {
 			return
 		}
 		j := u.jobs[m.rnd.IntN(len(u.jobs))]
-		_, err := m.db.Jobs.Transition(ctx, u.id, j.id, gaas.StatusApproved, nil)
+		_, err := m.db.Jobs.Transition(ctx, u.id, gaas.TransitionRequest{JobID: j.id, To: gaas.StatusApproved})
 		require.ErrorIs(m.t, err, gaas.ErrForbidden)
 	default:
 		m.verify(u)
@@ -305,7 +305,7 @@ func (m *modelWorker) transition(u *modelUser) {
 			caller = other.id // an admin of this worker's, promoted earlier
 		}
 	}
-	got, err := m.db.Jobs.Transition(context.Background(), caller, j.id, to, actual)
+	got, err := m.db.Jobs.Transition(context.Background(), caller, gaas.TransitionRequest{JobID: j.id, To: to, ActualHours: actual})
 	if want := m.applyMove(u, j, to, actual); want != nil {
 		require.ErrorIs(m.t, err, want, "%s -> %s (actual %v)", j.status, to, actual)
 		return
@@ -331,14 +331,14 @@ func (m *modelWorker) racingEnd(u *modelUser) {
 	for i := range errs {
 		wg.Go(func() {
 			if i%2 == 0 {
-				_, errs[i] = m.db.Jobs.Transition(context.Background(), m.root, j.id, gaas.StatusRejected, nil)
+				_, errs[i] = m.db.Jobs.Transition(context.Background(), m.root, gaas.TransitionRequest{JobID: j.id, To: gaas.StatusRejected})
 			} else {
-				_, errs[i] = m.db.Jobs.Cancel(context.Background(), u.id, j.id)
+				_, errs[i] = m.db.Jobs.Cancel(context.Background(), u.id, gaas.CancelRequest{JobID: j.id})
 			}
 		})
 	}
 	wg.Wait()
-	got, err := m.db.Jobs.Get(context.Background(), u.id, j.id)
+	got, err := m.db.Jobs.Get(context.Background(), u.id, gaas.GetJobRequest{JobID: j.id})
 	require.NoError(m.t, err)
 	require.Contains(m.t, []gaas.JobStatus{gaas.StatusRejected, gaas.StatusCancelled}, got.Status)
 	for _, err := range errs {
@@ -355,7 +355,7 @@ func (m *modelWorker) cancel(u *modelUser) {
 		return
 	}
 	j := u.jobs[m.rnd.IntN(len(u.jobs))]
-	got, err := m.db.Jobs.Cancel(context.Background(), u.id, j.id)
+	got, err := m.db.Jobs.Cancel(context.Background(), u.id, gaas.CancelRequest{JobID: j.id})
 	if want := m.applyMove(u, j, gaas.StatusCancelled, nil); want != nil {
 		require.True(m.t, errors.Is(err, want), "cancel from %s: %v", j.status, err)
 		return
@@ -367,7 +367,7 @@ func (m *modelWorker) cancel(u *modelUser) {
 // verify compares what the store says of one user with the model.
 func (m *modelWorker) verify(u *modelUser) {
 	ctx := context.Background()
-	bal, err := m.db.Quota.Balance(ctx, u.id, u.id)
+	bal, err := m.db.Quota.Balance(ctx, u.id, gaas.BalanceRequest{UserID: u.id})
 	require.NoError(m.t, err)
 	require.Equal(m.t, u.balance, bal, "balance of user %d", u.id)
 	page, err := m.db.Jobs.List(ctx, u.id, gaas.JobFilter{UserID: u.id, Page: gaas.Page{Limit: gaas.MaxLimit}})

@@ -66,17 +66,17 @@ func TestObserverHearsWhatWasCommitted(t *testing.T) {
 		_, err = db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "a", GPUType: "g", EstimatedHours: 500})
 		require.True(t, errors.Is(err, gaas.ErrQuotaExceeded), "%v", err)
 
-		_, err = db.Jobs.Transition(ctx, f.admin.ID, first.ID, gaas.StatusRejected, nil)
+		_, err = db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: first.ID, To: gaas.StatusRejected})
 		require.NoError(t, err)
-		_, err = db.Jobs.Transition(ctx, f.admin.ID, first.ID, gaas.StatusRejected, nil) // a no-op
+		_, err = db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: first.ID, To: gaas.StatusRejected}) // a no-op
 		require.NoError(t, err)
 		for _, s := range []gaas.JobStatus{gaas.StatusApproved, gaas.StatusRunning} {
-			_, err = db.Jobs.Transition(ctx, f.admin.ID, second.ID, s, nil)
+			_, err = db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: second.ID, To: s})
 			require.NoError(t, err)
 		}
-		_, err = db.Jobs.Transition(ctx, f.admin.ID, second.ID, gaas.StatusCompleted, hoursPtr(1500))
+		_, err = db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: second.ID, To: gaas.StatusCompleted, ActualHours: hoursPtr(1500)})
 		require.NoError(t, err)
-		_, err = db.Jobs.Cancel(ctx, u.ID, second.ID) // refused: not reported
+		_, err = db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: second.ID}) // refused: not reported
 		require.ErrorIs(t, err, gaas.ErrInvalidTransition)
 
 		rec.mu.Lock()

@@ -25,7 +25,7 @@ func TestQuota(t *testing.T) {
 			u, err := db.Accounts.CreateUser(ctx, "newcomer", "unused-hash", gaas.RoleUser)
 			require.NoError(t, err)
 			assert.Equal(t, store.DefaultQuota, u.Balance)
-			led, err := db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{})
+			led, err := db.Quota.Ledger(ctx, u.ID, gaas.LedgerRequest{UserID: u.ID})
 			require.NoError(t, err)
 			require.Len(t, led.Items, 1)
 			e := led.Items[0]
@@ -39,13 +39,13 @@ func TestQuota(t *testing.T) {
 
 		t.Run("set", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
-			got, err := db.Quota.Set(ctx, f.admin.ID, u.ID, 25*gaas.Hour, "Q1 grant")
+			got, err := db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: 25 * gaas.Hour, Reason: "Q1 grant"})
 			require.NoError(t, err)
 			assert.Equal(t, 25*gaas.Hour, got.Balance)
-			got, err = db.Quota.Set(ctx, f.admin.ID, u.ID, 0, "freeze")
+			got, err = db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: 0, Reason: "freeze"})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.Hours(0), got.Balance)
-			led, err := db.Quota.Ledger(ctx, f.admin.ID, u.ID, gaas.Page{})
+			led, err := db.Quota.Ledger(ctx, f.admin.ID, gaas.LedgerRequest{UserID: u.ID})
 			require.NoError(t, err)
 			last := led.Items[len(led.Items)-1]
 			assert.Equal(t, gaas.LedgerSet, last.Kind)
@@ -57,17 +57,17 @@ func TestQuota(t *testing.T) {
 
 		t.Run("grant_and_take_back", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
-			got, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 5*gaas.Hour, "bonus")
+			got, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: 5 * gaas.Hour, Reason: "bonus"})
 			require.NoError(t, err)
 			assert.Equal(t, 15*gaas.Hour, got.Balance)
-			got, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, -15*gaas.Hour, "all of it")
+			got, err = db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: -15 * gaas.Hour, Reason: "all of it"})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.Hours(0), got.Balance)
 		})
 
 		t.Run("taking_back_more_than_is_left_changes_nothing", func(t *testing.T) {
 			u := f.user(t, 3*gaas.Hour)
-			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, -3001, "too much")
+			_, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: -3001, Reason: "too much"})
 			var qe *gaas.QuotaError
 			require.ErrorAs(t, err, &qe)
 			assert.Equal(t, gaas.Hours(3001), qe.Asked)
@@ -77,40 +77,40 @@ func TestQuota(t *testing.T) {
 
 		t.Run("above_the_maximum", func(t *testing.T) {
 			u := f.user(t, gaas.MaxHours)
-			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, "one more")
+			_, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: 1, Reason: "one more"})
 			assertInvalid(t, err, "delta")
-			_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours+1, "")
+			_, err = db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxHours + 1})
 			assertInvalid(t, err, "balance")
 			assert.Equal(t, gaas.MaxHours, f.balance(t, u.ID))
 		})
 
 		t.Run("bad_input", func(t *testing.T) {
 			u := f.user(t, 3*gaas.Hour)
-			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, 0, "")
+			_, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: 0})
 			assertInvalid(t, err, "delta")
-			_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, -1, "")
+			_, err = db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: -1})
 			assertInvalid(t, err, "balance")
-			_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, strings.Repeat("r", gaas.ReasonMaxLen+1))
+			_, err = db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: 1, Reason: strings.Repeat("r", gaas.ReasonMaxLen+1)})
 			assertInvalid(t, err, "reason")
 			assert.Equal(t, 3*gaas.Hour, f.balance(t, u.ID))
 		})
 
 		t.Run("admins_only", func(t *testing.T) {
 			u := f.user(t, 3*gaas.Hour)
-			_, err := db.Quota.Grant(ctx, u.ID, u.ID, gaas.Hour, "myself")
+			_, err := db.Quota.Grant(ctx, u.ID, gaas.GrantRequest{UserID: u.ID, Delta: gaas.Hour, Reason: "myself"})
 			assert.ErrorIs(t, err, gaas.ErrForbidden)
-			_, err = db.Quota.Set(ctx, u.ID, u.ID, 100*gaas.Hour, "myself")
+			_, err = db.Quota.Set(ctx, u.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: 100 * gaas.Hour, Reason: "myself"})
 			assert.ErrorIs(t, err, gaas.ErrForbidden)
-			_, err = db.Quota.Grant(ctx, f.admin.ID, 987654, gaas.Hour, "nobody")
+			_, err = db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: 987654, Delta: gaas.Hour, Reason: "nobody"})
 			assert.ErrorIs(t, err, gaas.ErrNotFound)
 			assert.Equal(t, 3*gaas.Hour, f.balance(t, u.ID))
 		})
 
 		t.Run("ledger_visibility", func(t *testing.T) {
 			u, other := f.user(t, 3*gaas.Hour), f.user(t, 3*gaas.Hour)
-			_, err := db.Quota.Ledger(ctx, other.ID, u.ID, gaas.Page{})
+			_, err := db.Quota.Ledger(ctx, other.ID, gaas.LedgerRequest{UserID: u.ID})
 			assert.ErrorIs(t, err, gaas.ErrNotFound)
-			_, err = db.Quota.Balance(ctx, other.ID, u.ID)
+			_, err = db.Quota.Balance(ctx, other.ID, gaas.BalanceRequest{UserID: u.ID})
 			assert.ErrorIs(t, err, gaas.ErrNotFound)
 		})
 
@@ -122,7 +122,7 @@ func TestQuota(t *testing.T) {
 			var entries []gaas.LedgerEntry
 			cursor := ""
 			for {
-				page, err := db.Quota.Ledger(ctx, u.ID, u.ID, gaas.Page{Limit: 2, Cursor: cursor})
+				page, err := db.Quota.Ledger(ctx, u.ID, gaas.LedgerRequest{UserID: u.ID, Page: gaas.Page{Limit: 2, Cursor: cursor}})
 				require.NoError(t, err)
 				entries = append(entries, page.Items...)
 				if cursor = page.NextCursor; cursor == "" {
@@ -167,7 +167,7 @@ func TestBalanceMaxWithReservations(t *testing.T) {
 		t.Run("set_then_reject", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			j := f.submit(t, u.ID, est)
-			_, err := db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours, "as much as allowed")
+			_, err := db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxHours, Reason: "as much as allowed"})
 			var verr *gaas.ValidationError
 			require.ErrorAs(t, err, &verr)
 			assert.ErrorIs(t, err, gaas.ErrInvalid)
@@ -175,10 +175,10 @@ func TestBalanceMaxWithReservations(t *testing.T) {
 			assert.Contains(t, err.Error(), "with the 2 hours that unfinished jobs hold")
 			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID), "a refused set changes nothing")
 
-			got, err := db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours-est, "as much as allowed")
+			got, err := db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxHours - est, Reason: "as much as allowed"})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.MaxHours-est, got.Balance)
-			_, err = db.Jobs.Transition(ctx, f.admin.ID, j.ID, gaas.StatusRejected, nil)
+			_, err = db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusRejected})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.MaxHours, f.balance(t, u.ID), "the refund reaches the maximum, not past it")
 		})
@@ -187,18 +187,18 @@ func TestBalanceMaxWithReservations(t *testing.T) {
 			u := f.user(t, gaas.MaxHours-est)
 			j := f.submit(t, u.ID, est)
 			// The balance may reach the maximum less the reservation...
-			_, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, est+1, "top up")
+			_, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: est + 1, Reason: "top up"})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 			assertInvalid(t, err, "delta")
 			assert.Equal(t, gaas.MaxHours-2*est, f.balance(t, u.ID))
-			got, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, est, "top up")
+			got, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: est, Reason: "top up"})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.MaxHours-est, got.Balance)
 			// ...which the cancellation gives back.
-			_, err = db.Jobs.Cancel(ctx, u.ID, j.ID)
+			_, err = db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.MaxHours, f.balance(t, u.ID))
-			_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, 1, "one more")
+			_, err = db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: 1, Reason: "one more"})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 			assert.Contains(t, err.Error(), "above the maximum")
 		})
@@ -207,7 +207,7 @@ func TestBalanceMaxWithReservations(t *testing.T) {
 			u := f.user(t, 10*gaas.Hour)
 			f.reach(t, u, gaas.StatusCompleted)
 			f.reach(t, u, gaas.StatusRejected)
-			got, err := db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours, "all")
+			got, err := db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxHours, Reason: "all"})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.MaxHours, got.Balance)
 		})
@@ -215,10 +215,10 @@ func TestBalanceMaxWithReservations(t *testing.T) {
 		t.Run("lowering_is_allowed", func(t *testing.T) {
 			u := f.user(t, gaas.MaxHours-est)
 			f.submit(t, u.ID, est)
-			got, err := db.Quota.Grant(ctx, f.admin.ID, u.ID, -gaas.Hour, "less")
+			got, err := db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: -gaas.Hour, Reason: "less"})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.MaxHours-2*est-gaas.Hour, got.Balance)
-			got, err = db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.Hour, "less")
+			got, err = db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.Hour, Reason: "less"})
 			require.NoError(t, err)
 			assert.Equal(t, gaas.Hour, got.Balance)
 		})
@@ -243,9 +243,9 @@ func TestBalanceMaxConcurrent(t *testing.T) {
 					case w == 0: // the admin
 						var err error
 						if rnd.IntN(2) == 0 {
-							_, err = db.Quota.Set(ctx, f.admin.ID, u.ID, gaas.MaxHours-gaas.Hours(rnd.IntN(20))*gaas.Hour, "raise")
+							_, err = db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxHours - gaas.Hours(rnd.IntN(20))*gaas.Hour, Reason: "raise"})
 						} else {
-							_, err = db.Quota.Grant(ctx, f.admin.ID, u.ID, gaas.Hours(1+rnd.IntN(20))*gaas.Hour, "raise")
+							_, err = db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: gaas.Hours(1+rnd.IntN(20)) * gaas.Hour, Reason: "raise"})
 						}
 						if err != nil && !errors.Is(err, gaas.ErrInvalid) {
 							t.Errorf("admin: %v", err)
@@ -259,7 +259,7 @@ func TestBalanceMaxConcurrent(t *testing.T) {
 							return
 						}
 						if rnd.IntN(4) != 0 {
-							_, err = db.Jobs.Cancel(ctx, u.ID, j.ID)
+							_, err = db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 							assert.NoError(t, err)
 						}
 					}

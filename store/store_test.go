@@ -275,7 +275,7 @@ func writeAndRead(t *testing.T, db *store.DB) (gaas.User, gaas.Job) {
 func assertReads(t *testing.T, db *store.DB, u gaas.User, j gaas.Job) {
 	t.Helper()
 	ctx := context.Background()
-	got, err := db.Jobs.Get(ctx, u.ID, j.ID)
+	got, err := db.Jobs.Get(ctx, u.ID, gaas.GetJobRequest{JobID: j.ID})
 	require.NoError(t, err)
 	assert.Equal(t, j, got)
 	page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{})

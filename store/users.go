@@ -107,8 +107,8 @@ func loadVisibleUser(ctx context.Context, idb bun.IDB, caller, id int64) (userRo
 }
 
 // User implements gaas.UserService.
-func (s *UserService) User(ctx context.Context, caller, id int64) (gaas.User, error) {
-	u, err := loadVisibleUser(ctx, s.db.r, caller, id)
+func (s *UserService) User(ctx context.Context, caller int64, req gaas.GetUserRequest) (gaas.User, error) {
+	u, err := loadVisibleUser(ctx, s.db.r, caller, req.UserID)
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: get user: %w", err)
 	}
@@ -139,7 +139,8 @@ func (s *UserService) Users(ctx context.Context, caller int64, page gaas.Page) (
 }
 
 // SetRole implements gaas.UserService.
-func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.Role) (gaas.User, error) {
+func (s *UserService) SetRole(ctx context.Context, caller int64, req gaas.SetRoleRequest) (gaas.User, error) {
+	id, role := req.UserID, req.Role
 	if !role.Valid() {
 		return gaas.User{}, fmt.Errorf("store: set role: %w", gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser))
 	}
@@ -164,7 +165,8 @@ func (s *UserService) SetRole(ctx context.Context, caller, id int64, role gaas.R
 }
 
 // SetDisabled implements gaas.UserService.
-func (s *UserService) SetDisabled(ctx context.Context, caller, id int64, disabled bool) (gaas.User, error) {
+func (s *UserService) SetDisabled(ctx context.Context, caller int64, req gaas.SetDisabledRequest) (gaas.User, error) {
+	id, disabled := req.UserID, req.Disabled
 	u, err := s.changeByAdmin(ctx, caller, id, gaas.ActionSetDisabled, func(tx bun.Tx, u *userRow) error {
 		if u.Disabled == disabled {
 			return nil

@@ -81,18 +81,18 @@ func run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "job %d submitted: %s hours, %s\n", job.ID, job.EstimatedHours, job.Status)
 	}
 
-	rejected, err := jobs.Transition(ctx, admin.ID, submitted[0].ID, gaas.StatusRejected, nil)
+	rejected, err := jobs.Transition(ctx, admin.ID, gaas.TransitionRequest{JobID: submitted[0].ID, To: gaas.StatusRejected})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "job %d %s by %s\n", rejected.ID, rejected.Status, admin.Username)
 
-	balance, err := quota.Balance(ctx, alice.ID, alice.ID)
+	balance, err := quota.Balance(ctx, alice.ID, gaas.BalanceRequest{UserID: alice.ID})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "balance of %s: %s hours\n", alice.Username, balance)
-	ledger, err := quota.Ledger(ctx, alice.ID, alice.ID, gaas.Page{})
+	ledger, err := quota.Ledger(ctx, alice.ID, gaas.LedgerRequest{UserID: alice.ID})
 	if err != nil {
 		return err
 	}
