@@ -121,7 +121,8 @@ func (a *Authenticator) CheckRegistration(ctx context.Context, username, passwor
 // CreateUser implements gaas.Authenticator. A caller whom the policy does
 // not let create accounts is refused before any hashing; the store checks again, in the
 // transaction that creates the account.
-func (a *Authenticator) CreateUser(ctx context.Context, caller int64, username, password string, role gaas.Role) (gaas.User, error) {
+func (a *Authenticator) CreateUser(ctx context.Context, caller int64, req gaas.CreateUserRequest) (gaas.User, error) {
+	username, password, role := req.Username, req.Password, req.Role
 	if err := a.allow(ctx, caller, gaas.ActionCreateUser, 0); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
 	}
@@ -312,7 +313,8 @@ func (a *Authenticator) standing(ctx context.Context, id, gen int64) (standing, 
 }
 
 // ChangePassword implements gaas.Authenticator.
-func (a *Authenticator) ChangePassword(ctx context.Context, caller int64, old, new string) (gaas.Token, error) {
+func (a *Authenticator) ChangePassword(ctx context.Context, caller int64, req gaas.ChangePasswordRequest) (gaas.Token, error) {
+	old, new := req.Old, req.New
 	if err := gaas.ValidatePassword(new); err != nil {
 		return gaas.Token{}, fmt.Errorf("authn: change password: %w", renameField(err, "new_password"))
 	}
@@ -343,7 +345,8 @@ func (a *Authenticator) ChangePassword(ctx context.Context, caller int64, old, n
 }
 
 // ResetPassword implements gaas.Authenticator.
-func (a *Authenticator) ResetPassword(ctx context.Context, caller, id int64, password string) (gaas.User, error) {
+func (a *Authenticator) ResetPassword(ctx context.Context, caller int64, req gaas.ResetPasswordRequest) (gaas.User, error) {
+	id, password := req.UserID, req.Password
 	if err := gaas.ValidatePassword(password); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: reset password: %w", err)
 	}

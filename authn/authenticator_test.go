@@ -169,11 +169,11 @@ func TestRefusalsCostNoHashing(t *testing.T) {
 	assert.ErrorIs(t, a.CheckRegistration(ctx, "Alice", "another password"), gaas.ErrConflict)
 	assert.ErrorIs(t, a.CheckRegistration(ctx, "al", "short"), gaas.ErrInvalid)
 	assert.NoError(t, a.CheckRegistration(ctx, "bob", "correct horse"))
-	_, err = a.CreateUser(ctx, alice.ID, "mallory", "correct horse", gaas.RoleAdmin)
+	_, err = a.CreateUser(ctx, alice.ID, gaas.CreateUserRequest{Username: "mallory", Password: "correct horse", Role: gaas.RoleAdmin})
 	assert.ErrorIs(t, err, gaas.ErrForbidden)
-	_, err = a.CreateUser(ctx, 999, "mallory", "correct horse", gaas.RoleAdmin)
+	_, err = a.CreateUser(ctx, 999, gaas.CreateUserRequest{Username: "mallory", Password: "correct horse", Role: gaas.RoleAdmin})
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
-	_, err = a.CreateUser(ctx, root.ID, "alice", "correct horse", gaas.RoleUser)
+	_, err = a.CreateUser(ctx, root.ID, gaas.CreateUserRequest{Username: "alice", Password: "correct horse", Role: gaas.RoleUser})
 	assert.ErrorIs(t, err, gaas.ErrConflict)
 	assert.Zero(t, count(), "a refusal hashed a password")
 
@@ -181,7 +181,7 @@ func TestRefusalsCostNoHashing(t *testing.T) {
 	_, err = db.Accounts.CreateUserBy(ctx, alice.ID, "mallory", "$pbkdf2-sha256$1000$c2FsdA$x", gaas.RoleAdmin)
 	assert.ErrorIs(t, err, gaas.ErrForbidden)
 
-	bob, err := a.CreateUser(ctx, root.ID, "bob", "correct horse", gaas.RoleAdmin)
+	bob, err := a.CreateUser(ctx, root.ID, gaas.CreateUserRequest{Username: "bob", Password: "correct horse", Role: gaas.RoleAdmin})
 	require.NoError(t, err)
 	assert.Equal(t, gaas.RoleAdmin, bob.Role)
 	_, err = a.Login(ctx, "bob", "correct horse")

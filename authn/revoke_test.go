@@ -40,7 +40,7 @@ func TestRevocation(t *testing.T) {
 		disabled bool
 	}{
 		{"change_password", func(t *testing.T, u gaas.User) string {
-			tok, err := here.ChangePassword(ctx, u.ID, "old password", "new password")
+			tok, err := here.ChangePassword(ctx, u.ID, gaas.ChangePasswordRequest{Old: "old password", New: "new password"})
 			require.NoError(t, err)
 			id, err := here.Identify(ctx, tok.AccessToken)
 			require.NoError(t, err, "the token ChangePassword returns works")
@@ -48,7 +48,7 @@ func TestRevocation(t *testing.T) {
 			return "new password"
 		}, false},
 		{"reset_password", func(t *testing.T, u gaas.User) string {
-			_, err := here.ResetPassword(ctx, root.ID, u.ID, "reset password")
+			_, err := here.ResetPassword(ctx, root.ID, gaas.ResetPasswordRequest{UserID: u.ID, Password: "reset password"})
 			require.NoError(t, err)
 			return "reset password"
 		}, false},
@@ -122,16 +122,16 @@ func TestChangePassword(t *testing.T) {
 	u, err := a.Register(ctx, "alice", "correct horse")
 	require.NoError(t, err)
 
-	_, err = a.ChangePassword(ctx, u.ID, "wrong horse", "new password")
+	_, err = a.ChangePassword(ctx, u.ID, gaas.ChangePasswordRequest{Old: "wrong horse", New: "new password"})
 	require.ErrorIs(t, err, gaas.ErrForbidden)
-	_, err = a.ChangePassword(ctx, u.ID, "correct horse", "short")
+	_, err = a.ChangePassword(ctx, u.ID, gaas.ChangePasswordRequest{Old: "correct horse", New: "short"})
 	var ve *gaas.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "new_password", ve.Fields[0].Field)
 	_, err = a.Login(ctx, "alice", "correct horse")
 	require.NoError(t, err, "a refused change changes nothing")
 
-	_, err = a.ChangePassword(ctx, u.ID, "correct horse", "battery staple")
+	_, err = a.ChangePassword(ctx, u.ID, gaas.ChangePasswordRequest{Old: "correct horse", New: "battery staple"})
 	require.NoError(t, err)
 	_, err = a.Login(ctx, "alice", "correct horse")
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
@@ -146,7 +146,7 @@ func TestResetPasswordIsForAdmins(t *testing.T) {
 	require.NoError(t, err)
 	bob, err := a.Register(ctx, "bob", "bob password")
 	require.NoError(t, err)
-	_, err = a.ResetPassword(ctx, alice.ID, bob.ID, "alice's choice")
+	_, err = a.ResetPassword(ctx, alice.ID, gaas.ResetPasswordRequest{UserID: bob.ID, Password: "alice's choice"})
 	require.ErrorIs(t, err, gaas.ErrForbidden)
 	_, err = a.Login(ctx, "bob", "bob password")
 	require.NoError(t, err)

@@ -101,8 +101,31 @@ type Token struct {
 	ExpiresIn   time.Duration
 }
 
+// CreateUserRequest asks Authenticator.CreateUser for an account named
+// Username, with password Password and role Role.
+type CreateUserRequest struct {
+	Username string
+	Password string
+	Role     Role
+}
+
+// ChangePasswordRequest asks Authenticator.ChangePassword to replace the
+// caller's password Old with New.
+type ChangePasswordRequest struct {
+	Old string
+	New string
+}
+
+// ResetPasswordRequest asks Authenticator.ResetPassword to set user
+// UserID's password to Password.
+type ResetPasswordRequest struct {
+	UserID   int64
+	Password string
+}
+
 // Authenticator registers users, checks passwords and issues and verifies
-// tokens.
+// tokens. A method that acts for a caller takes the caller's user id and
+// then a request struct, as the services do.
 type Authenticator interface {
 	// Register creates an account with role user and the default quota.
 	// It returns ErrInvalid for a bad username or password and ErrConflict
@@ -118,7 +141,7 @@ type Authenticator interface {
 	// CreateUser creates an account with the given role for caller, who
 	// must be an admin (ErrForbidden; an unknown caller is
 	// ErrUnauthorized); other errors are those of Register.
-	CreateUser(ctx context.Context, caller int64, username, password string, role Role) (User, error)
+	CreateUser(ctx context.Context, caller int64, req CreateUserRequest) (User, error)
 
 	// Login checks a password and issues a token. A wrong username, a
 	// wrong password and a disabled account give the same ErrUnauthorized,
@@ -142,11 +165,11 @@ type Authenticator interface {
 	// one, ends every token they hold and issues a new one. A wrong old
 	// password is ErrForbidden, after the same work as a wrong login; a bad
 	// new one is ErrInvalid.
-	ChangePassword(ctx context.Context, caller int64, old, new string) (Token, error)
+	ChangePassword(ctx context.Context, caller int64, req ChangePasswordRequest) (Token, error)
 
 	// ResetPassword sets user id's password (admin only: ErrForbidden) and
 	// ends every token the user holds.
-	ResetPassword(ctx context.Context, caller, id int64, password string) (User, error)
+	ResetPassword(ctx context.Context, caller int64, req ResetPasswordRequest) (User, error)
 
 	// LogoutAll ends every token the caller holds, this one too.
 	LogoutAll(ctx context.Context, caller int64) error

@@ -239,7 +239,9 @@ func handleCreateUser(logger *slog.Logger, auth gaas.Authenticator, slots *hashS
 			role = *req.Role
 		}
 		var u gaas.User
-		if !slots.run(w, r, forLogin, func() { u, err = auth.CreateUser(r.Context(), callerID(r), *req.Username, *req.Password, role) }) {
+		if !slots.run(w, r, forLogin, func() {
+			u, err = auth.CreateUser(r.Context(), callerID(r), gaas.CreateUserRequest{Username: *req.Username, Password: *req.Password, Role: role})
+		}) {
 			return
 		}
 		if err != nil {
@@ -285,7 +287,9 @@ func handleChangePassword(logger *slog.Logger, auth gaas.Authenticator, guard lo
 			return
 		}
 		var tok gaas.Token
-		if !slots.run(w, r, forLogin, func() { tok, err = auth.ChangePassword(r.Context(), callerID(r), *req.OldPassword, *req.NewPassword) }) {
+		if !slots.run(w, r, forLogin, func() {
+			tok, err = auth.ChangePassword(r.Context(), callerID(r), gaas.ChangePasswordRequest{Old: *req.OldPassword, New: *req.NewPassword})
+		}) {
 			attempt.refund()
 			return
 		}
@@ -337,7 +341,9 @@ func handleResetPassword(logger *slog.Logger, auth gaas.Authenticator, slots *ha
 			return
 		}
 		var u gaas.User
-		if !slots.run(w, r, forLogin, func() { u, err = auth.ResetPassword(r.Context(), callerID(r), id, *req.Password) }) {
+		if !slots.run(w, r, forLogin, func() {
+			u, err = auth.ResetPassword(r.Context(), callerID(r), gaas.ResetPasswordRequest{UserID: id, Password: *req.Password})
+		}) {
 			return
 		}
 		if err != nil {
