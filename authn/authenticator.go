@@ -79,15 +79,15 @@ func (a *Authenticator) SetRevocationBound(d time.Duration) { a.standings.bound 
 
 // Register implements gaas.Authenticator. A refused username or password
 // is answered before any hashing, so refusals cost next to nothing.
-func (a *Authenticator) Register(ctx context.Context, username, password string) (gaas.User, error) {
-	if err := a.CheckRegistration(ctx, username, password); err != nil {
+func (a *Authenticator) Register(ctx context.Context, req gaas.RegisterRequest) (gaas.User, error) {
+	if err := a.CheckRegistration(ctx, req); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: register: %w", err)
 	}
-	hash, err := a.hasher.Hash(password)
+	hash, err := a.hasher.Hash(req.Password)
 	if err != nil {
 		return gaas.User{}, err
 	}
-	u, err := a.accounts.CreateUser(ctx, username, hash, gaas.RoleUser)
+	u, err := a.accounts.CreateUser(ctx, req.Username, hash, gaas.RoleUser)
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("authn: register: %w", err)
 	}
@@ -97,7 +97,8 @@ func (a *Authenticator) Register(ctx context.Context, username, password string)
 // CheckRegistration implements gaas.Authenticator. Two registrations of
 // one name at once can both pass it; the store's unique index refuses the
 // second.
-func (a *Authenticator) CheckRegistration(ctx context.Context, username, password string) error {
+func (a *Authenticator) CheckRegistration(ctx context.Context, req gaas.RegisterRequest) error {
+	username, password := req.Username, req.Password
 	v := &gaas.ValidationError{}
 	for _, err := range []error{gaas.ValidateUsername(username), gaas.ValidatePassword(password)} {
 		var ve *gaas.ValidationError
@@ -126,7 +127,7 @@ func (a *Authenticator) CreateUser(ctx context.Context, caller int64, req gaas.C
 	if err := a.allow(ctx, caller, gaas.ActionCreateUser, 0); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
 	}
-	if err := a.CheckRegistration(ctx, username, password); err != nil {
+	if err := a.CheckRegistration(ctx, gaas.RegisterRequest{Username: username, Password: password}); err != nil {
 		return gaas.User{}, fmt.Errorf("authn: create user: %w", err)
 	}
 	if !role.Valid() {
@@ -167,7 +168,8 @@ var errLogin = fmt.Errorf("authn: wrong username or password: %w", gaas.ErrUnaut
 // A username that breaks the rules of gaas.ValidateUsername names no
 // account (every stored one keeps them), so it is not looked up: text the
 // database cannot hold never reaches it, and the answer is the same.
-func (a *Authenticator) Login(ctx context.Context, username, password string) (gaas.Token, error) {
+func (a *Authenticator) Login(ctx context.Context, req gaas.LoginRequest) (gaas.Token, error) {
+	username, password := req.Username, req.Password
 	if gaas.ValidateUsername(username) != nil {
 		a.hasher.Verify(password, a.dummyHash())
 		return gaas.Token{}, errLogin

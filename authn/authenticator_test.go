@@ -32,30 +32,30 @@ func TestRegisterAndLogin(t *testing.T) {
 	ctx := context.Background()
 	a, _, _ := newAuthenticator(t, 1000)
 
-	u, err := a.Register(ctx, "alice", "correct horse")
+	u, err := a.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	assert.Equal(t, gaas.RoleUser, u.Role)
 	assert.Equal(t, 10*gaas.Hour, u.Balance)
 
-	_, err = a.Register(ctx, "Alice", "another password")
+	_, err = a.Register(ctx, gaas.RegisterRequest{Username: "Alice", Password: "another password"})
 	assert.ErrorIs(t, err, gaas.ErrConflict)
 
-	_, err = a.Register(ctx, "b", "short")
+	_, err = a.Register(ctx, gaas.RegisterRequest{Username: "b", Password: "short"})
 	var ve *gaas.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Len(t, ve.Fields, 2, "both fields are reported")
 
-	tok, err := a.Login(ctx, "alice", "correct horse")
+	tok, err := a.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	got, err := a.Authenticate(ctx, tok.AccessToken)
 	require.NoError(t, err)
 	assert.Equal(t, u.ID, got.ID)
 
-	_, err = a.Login(ctx, "ALICE", "correct horse")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "ALICE", Password: "correct horse"})
 	assert.NoError(t, err, "usernames match without regard to case")
 
-	_, wrongPassword := a.Login(ctx, "alice", "wrong horse")
-	_, unknownUser := a.Login(ctx, "nobody", "correct horse")
+	_, wrongPassword := a.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "wrong horse"})
+	_, unknownUser := a.Login(ctx, gaas.LoginRequest{Username: "nobody", Password: "correct horse"})
 	require.ErrorIs(t, wrongPassword, gaas.ErrUnauthorized)
 	require.ErrorIs(t, unknownUser, gaas.ErrUnauthorized)
 	assert.Equal(t, wrongPassword.Error(), unknownUser.Error(), "no user enumeration")
@@ -69,18 +69,18 @@ func TestLoginUpgradesWeakHashes(t *testing.T) {
 	u, err := db.Accounts.CreateUser(ctx, "legacy", weak, gaas.RoleUser)
 	require.NoError(t, err)
 
-	_, err = a.Login(ctx, "legacy", "wrong horse")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "legacy", Password: "wrong horse"})
 	require.ErrorIs(t, err, gaas.ErrUnauthorized)
 	_, hash, err := db.Accounts.Credentials(ctx, "legacy")
 	require.NoError(t, err)
 	assert.Equal(t, weak, hash, "a failed login changes nothing")
 
-	_, err = a.Login(ctx, "legacy", "correct horse")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "legacy", Password: "correct horse"})
 	require.NoError(t, err)
 	_, hash, err = db.Accounts.Credentials(ctx, "legacy")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(hash, "$pbkdf2-sha256$2000$"), hash)
-	_, err = a.Login(ctx, "legacy", "correct horse")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "legacy", Password: "correct horse"})
 	require.NoError(t, err, "the upgraded hash verifies")
 	assert.NotZero(t, u.ID)
 }
@@ -92,13 +92,13 @@ func TestRoleChangeRevokesTokens(t *testing.T) {
 	require.NoError(t, err)
 	admin, err := a.EnsureAdmin(ctx, "second", "second password")
 	require.NoError(t, err)
-	tok, err := a.Login(ctx, "second", "second password")
+	tok, err := a.Login(ctx, gaas.LoginRequest{Username: "second", Password: "second password"})
 	require.NoError(t, err)
 	_, err = db.Users.SetRole(ctx, root.ID, gaas.SetRoleRequest{UserID: admin.ID, Role: gaas.RoleUser})
 	require.NoError(t, err)
 	_, err = a.Authenticate(ctx, tok.AccessToken)
 	require.ErrorIs(t, err, gaas.ErrUnauthorized, "a demoted admin's token is revoked at once")
-	tok, err = a.Login(ctx, "second", "second password")
+	tok, err = a.Login(ctx, gaas.LoginRequest{Username: "second", Password: "second password"})
 	require.NoError(t, err)
 	got, err := a.Authenticate(ctx, tok.AccessToken)
 	require.NoError(t, err)
@@ -131,17 +131,17 @@ func TestEveryFailedLoginCostsTheConfiguredWork(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Accounts.CreateUser(ctx, "imported", weak, gaas.RoleUser)
 	require.NoError(t, err)
-	_, err = a.Register(ctx, "current", "correct horse")
+	_, err = a.Register(ctx, gaas.RegisterRequest{Username: "current", Password: "correct horse"})
 	require.NoError(t, err)
 	_, err = db.Accounts.CreateUser(ctx, "broken", "not a passlib hash", gaas.RoleUser)
 	require.NoError(t, err)
-	a.Login(ctx, "nobody", "warm up") // makes the dummy hash once
+	a.Login(ctx, gaas.LoginRequest{Username: "nobody", Password: "warm up"}) // makes the dummy hash once
 
 	count, restore := authn.CountHashWork()
 	defer restore()
 	work := func(username string) int64 {
 		before := count()
-		_, err := a.Login(ctx, username, "wrong horse")
+		_, err := a.Login(ctx, gaas.LoginRequest{Username: username, Password: "wrong horse"})
 		require.ErrorIs(t, err, gaas.ErrUnauthorized)
 		return count() - before
 	}
@@ -157,18 +157,18 @@ func TestEveryFailedLoginCostsTheConfiguredWork(t *testing.T) {
 func TestRefusalsCostNoHashing(t *testing.T) {
 	ctx := context.Background()
 	a, db, _ := newAuthenticator(t, 1000)
-	alice, err := a.Register(ctx, "alice", "correct horse")
+	alice, err := a.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	root, err := a.EnsureAdmin(ctx, "root", "root password")
 	require.NoError(t, err)
 
 	count, restore := authn.CountHashWork()
 	defer restore()
-	_, err = a.Register(ctx, "ALICE", "another password")
+	_, err = a.Register(ctx, gaas.RegisterRequest{Username: "ALICE", Password: "another password"})
 	assert.ErrorIs(t, err, gaas.ErrConflict)
-	assert.ErrorIs(t, a.CheckRegistration(ctx, "Alice", "another password"), gaas.ErrConflict)
-	assert.ErrorIs(t, a.CheckRegistration(ctx, "al", "short"), gaas.ErrInvalid)
-	assert.NoError(t, a.CheckRegistration(ctx, "bob", "correct horse"))
+	assert.ErrorIs(t, a.CheckRegistration(ctx, gaas.RegisterRequest{Username: "Alice", Password: "another password"}), gaas.ErrConflict)
+	assert.ErrorIs(t, a.CheckRegistration(ctx, gaas.RegisterRequest{Username: "al", Password: "short"}), gaas.ErrInvalid)
+	assert.NoError(t, a.CheckRegistration(ctx, gaas.RegisterRequest{Username: "bob", Password: "correct horse"}))
 	_, err = a.CreateUser(ctx, alice.ID, gaas.CreateUserRequest{Username: "mallory", Password: "correct horse", Role: gaas.RoleAdmin})
 	assert.ErrorIs(t, err, gaas.ErrForbidden)
 	_, err = a.CreateUser(ctx, 999, gaas.CreateUserRequest{Username: "mallory", Password: "correct horse", Role: gaas.RoleAdmin})
@@ -184,7 +184,7 @@ func TestRefusalsCostNoHashing(t *testing.T) {
 	bob, err := a.CreateUser(ctx, root.ID, gaas.CreateUserRequest{Username: "bob", Password: "correct horse", Role: gaas.RoleAdmin})
 	require.NoError(t, err)
 	assert.Equal(t, gaas.RoleAdmin, bob.Role)
-	_, err = a.Login(ctx, "bob", "correct horse")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "bob", Password: "correct horse"})
 	assert.NoError(t, err)
 }
 
@@ -202,24 +202,24 @@ func (failingHashWrites) SetPasswordHash(context.Context, int64, string, string)
 func TestLoginDespiteAFailedHashUpgrade(t *testing.T) {
 	ctx := context.Background()
 	weak, db, tokens := newAuthenticator(t, 1000)
-	_, err := weak.Register(ctx, "alice", "correct horse")
+	_, err := weak.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	_, before, err := db.Accounts.Credentials(ctx, "alice")
 	require.NoError(t, err)
 
 	strong := authn.NewAuthenticator(failingHashWrites{db.Accounts}, authn.Hasher{Iterations: 2000}, tokens)
-	tok, err := strong.Login(ctx, "alice", "correct horse")
+	tok, err := strong.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	assert.NotEmpty(t, tok.AccessToken)
 	_, after, err := db.Accounts.Credentials(ctx, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "the hash stays as it was")
 
-	_, err = strong.Login(ctx, "alice", "wrong horse")
+	_, err = strong.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "wrong horse"})
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
 
 	// With the store writing again, the next login upgrades it.
-	_, err = authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 2000}, tokens).Login(ctx, "alice", "correct horse")
+	_, err = authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 2000}, tokens).Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	_, upgraded, err := db.Accounts.Credentials(ctx, "alice")
 	require.NoError(t, err)

@@ -21,7 +21,7 @@ import (
 func BenchmarkLogin(b *testing.B) {
 	ctx := context.Background()
 	a, _, _ := newAuthenticator(b, authn.DefaultIterations)
-	if _, err := a.Register(ctx, "alice", "correct horse battery staple"); err != nil {
+	if _, err := a.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse battery staple"}); err != nil {
 		b.Fatal(err)
 	}
 	for _, tc := range []struct{ name, user, password string }{
@@ -31,7 +31,7 @@ func BenchmarkLogin(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				_, err := a.Login(ctx, tc.user, tc.password)
+				_, err := a.Login(ctx, gaas.LoginRequest{Username: tc.user, Password: tc.password})
 				if (err == nil) != (tc.name == "success") {
 					b.Fatalf("login of %s: %v", tc.user, err)
 				}
@@ -126,7 +126,7 @@ func BenchmarkIdentify(b *testing.B) {
 		a := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 		var issued []string
 		for i := range 32 {
-			u, err := a.Register(ctx, fmt.Sprintf("user%d", i), "correct horse")
+			u, err := a.Register(ctx, gaas.RegisterRequest{Username: fmt.Sprintf("user%d", i), Password: "correct horse"})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -68,9 +68,9 @@ func TestRevocation(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := here.Register(ctx, "user_"+tc.name, "old password")
+			u, err := here.Register(ctx, gaas.RegisterRequest{Username: "user_" + tc.name, Password: "old password"})
 			require.NoError(t, err)
-			old, err := here.Login(ctx, u.Username, "old password")
+			old, err := here.Login(ctx, gaas.LoginRequest{Username: u.Username, Password: "old password"})
 			require.NoError(t, err)
 			for _, a := range []*authn.Authenticator{here, there} {
 				_, err := a.Identify(ctx, old.AccessToken)
@@ -100,9 +100,9 @@ func TestRevocation(t *testing.T) {
 				}
 			}
 
-			fresh, err := here.Login(ctx, u.Username, password)
+			fresh, err := here.Login(ctx, gaas.LoginRequest{Username: u.Username, Password: password})
 			if tc.disabled {
-				_, wrong := here.Login(ctx, u.Username, "wrong password")
+				_, wrong := here.Login(ctx, gaas.LoginRequest{Username: u.Username, Password: "wrong password"})
 				require.ErrorIs(t, err, gaas.ErrUnauthorized)
 				assert.Equal(t, wrong.Error(), err.Error(), "a disabled account's login fails like a wrong password")
 				return
@@ -119,7 +119,7 @@ func TestRevocation(t *testing.T) {
 func TestChangePassword(t *testing.T) {
 	ctx := context.Background()
 	a, _, _ := newAuthenticator(t, 1000)
-	u, err := a.Register(ctx, "alice", "correct horse")
+	u, err := a.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 
 	_, err = a.ChangePassword(ctx, u.ID, gaas.ChangePasswordRequest{Old: "wrong horse", New: "new password"})
@@ -128,36 +128,36 @@ func TestChangePassword(t *testing.T) {
 	var ve *gaas.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "new_password", ve.Fields[0].Field)
-	_, err = a.Login(ctx, "alice", "correct horse")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err, "a refused change changes nothing")
 
 	_, err = a.ChangePassword(ctx, u.ID, gaas.ChangePasswordRequest{Old: "correct horse", New: "battery staple"})
 	require.NoError(t, err)
-	_, err = a.Login(ctx, "alice", "correct horse")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
-	_, err = a.Login(ctx, "alice", "battery staple")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "battery staple"})
 	assert.NoError(t, err)
 }
 
 func TestResetPasswordIsForAdmins(t *testing.T) {
 	ctx := context.Background()
 	a, _, _ := newAuthenticator(t, 1000)
-	alice, err := a.Register(ctx, "alice", "correct horse")
+	alice, err := a.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
-	bob, err := a.Register(ctx, "bob", "bob password")
+	bob, err := a.Register(ctx, gaas.RegisterRequest{Username: "bob", Password: "bob password"})
 	require.NoError(t, err)
 	_, err = a.ResetPassword(ctx, alice.ID, gaas.ResetPasswordRequest{UserID: bob.ID, Password: "alice's choice"})
 	require.ErrorIs(t, err, gaas.ErrForbidden)
-	_, err = a.Login(ctx, "bob", "bob password")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "bob", Password: "bob password"})
 	require.NoError(t, err)
 }
 
 func TestEnsureAdminRefusesExistingUsers(t *testing.T) {
 	ctx := context.Background()
 	a, _, _ := newAuthenticator(t, 1000)
-	squatter, err := a.Register(ctx, "root", "squatter password")
+	squatter, err := a.Register(ctx, gaas.RegisterRequest{Username: "root", Password: "squatter password"})
 	require.NoError(t, err)
-	tok, err := a.Login(ctx, "root", "squatter password")
+	tok, err := a.Login(ctx, gaas.LoginRequest{Username: "root", Password: "squatter password"})
 	require.NoError(t, err)
 
 	_, err = a.EnsureAdmin(ctx, "ROOT", "admin password")
@@ -172,10 +172,10 @@ func TestEnsureAdminRefusesExistingUsers(t *testing.T) {
 	assert.Equal(t, gaas.RoleAdmin, adopted.Role)
 	_, err = a.Identify(ctx, tok.AccessToken)
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized, "the squatter's token died with the adoption")
-	_, err = a.Login(ctx, "root", "squatter password")
+	_, err = a.Login(ctx, gaas.LoginRequest{Username: "root", Password: "squatter password"})
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
 
-	admin, err := a.Login(ctx, "root", "admin password")
+	admin, err := a.Login(ctx, gaas.LoginRequest{Username: "root", Password: "admin password"})
 	require.NoError(t, err)
 	again, err := a.EnsureAdmin(ctx, "root", "admin password")
 	require.NoError(t, err)
@@ -197,9 +197,9 @@ func TestFreshTokenAfterRevocationElsewhere(t *testing.T) {
 	a.SetRevocationBound(time.Hour)
 	root, err := a.EnsureAdmin(ctx, "root", "root password")
 	require.NoError(t, err)
-	u, err := a.Register(ctx, "alice", "correct horse")
+	u, err := a.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
-	old, err := a.Login(ctx, "alice", "correct horse")
+	old, err := a.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	_, err = a.Identify(ctx, old.AccessToken)
 	require.NoError(t, err)
@@ -208,7 +208,7 @@ func TestFreshTokenAfterRevocationElsewhere(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.Identify(ctx, old.AccessToken)
 	assert.NoError(t, err, "within the bound (an hour here) the old standing is trusted")
-	fresh, err := a.Login(ctx, "alice", "correct horse")
+	fresh, err := a.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	_, err = a.Identify(ctx, fresh.AccessToken)
 	require.NoError(t, err, "a newer token than the standing remembered reads it again")

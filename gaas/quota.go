@@ -101,6 +101,20 @@ type Token struct {
 	ExpiresIn   time.Duration
 }
 
+// RegisterRequest asks Authenticator.Register for an account of one's
+// own named Username, with password Password.
+type RegisterRequest struct {
+	Username string
+	Password string
+}
+
+// LoginRequest is what Authenticator.Login checks: a username, in any
+// letter case, and its password.
+type LoginRequest struct {
+	Username string
+	Password string
+}
+
 // CreateUserRequest asks Authenticator.CreateUser for an account named
 // Username, with password Password and role Role.
 type CreateUserRequest struct {
@@ -125,18 +139,19 @@ type ResetPasswordRequest struct {
 
 // Authenticator registers users, checks passwords and issues and verifies
 // tokens. A method that acts for a caller takes the caller's user id and
-// then a request struct, as the services do.
+// then a request struct, as the services do; one that acts for no one yet
+// takes a request struct, or the token it checks.
 type Authenticator interface {
 	// Register creates an account with role user and the default quota.
 	// It returns ErrInvalid for a bad username or password and ErrConflict
 	// when the username is taken, in any letter case.
-	Register(ctx context.Context, username, password string) (User, error)
+	Register(ctx context.Context, req RegisterRequest) (User, error)
 
 	// CheckRegistration says, without hashing anything, whether Register
-	// would refuse username and password: ErrInvalid or ErrConflict as
+	// would refuse req: ErrInvalid or ErrConflict as
 	// Register, or nil. It lets a caller answer refusals before it waits
 	// for the CPU that hashing takes.
-	CheckRegistration(ctx context.Context, username, password string) error
+	CheckRegistration(ctx context.Context, req RegisterRequest) error
 
 	// CreateUser creates an account with the given role for caller, who
 	// must be an admin (ErrForbidden; an unknown caller is
@@ -146,7 +161,7 @@ type Authenticator interface {
 	// Login checks a password and issues a token. A wrong username, a
 	// wrong password and a disabled account give the same ErrUnauthorized,
 	// after the same work.
-	Login(ctx context.Context, username, password string) (Token, error)
+	Login(ctx context.Context, req LoginRequest) (Token, error)
 
 	// Authenticate verifies a token and returns its user as the store holds
 	// them now. Any token that does not verify, or whose user is gone, is

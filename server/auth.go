@@ -63,7 +63,8 @@ func handleRegister(logger *slog.Logger, auth gaas.Authenticator, policy registr
 			writeError(w, r, logger, err)
 			return
 		}
-		if err := auth.CheckRegistration(r.Context(), *req.Username, *req.Password); err != nil {
+		register := gaas.RegisterRequest{Username: *req.Username, Password: *req.Password}
+		if err := auth.CheckRegistration(r.Context(), register); err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrConflict, "The username %q is already taken.", *req.Username))
 			return
 		}
@@ -73,7 +74,7 @@ func handleRegister(logger *slog.Logger, auth gaas.Authenticator, policy registr
 			return
 		}
 		var u gaas.User
-		if !slots.run(w, r, forRegistration, func() { u, err = auth.Register(r.Context(), *req.Username, *req.Password) }) {
+		if !slots.run(w, r, forRegistration, func() { u, err = auth.Register(r.Context(), register) }) {
 			policy.byAddr.give(addr, time.Now())
 			return
 		}
@@ -115,7 +116,9 @@ func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard,
 			return
 		}
 		var tok gaas.Token
-		if !slots.run(w, r, forLogin, func() { tok, err = auth.Login(r.Context(), *req.Username, *req.Password) }) {
+		if !slots.run(w, r, forLogin, func() {
+			tok, err = auth.Login(r.Context(), gaas.LoginRequest{Username: *req.Username, Password: *req.Password})
+		}) {
 			attempt.refund()
 			return
 		}

@@ -49,10 +49,10 @@ func benchAuthenticatedSubmit(b *testing.B, bound time.Duration) {
 	defer srv.Close()
 	var issued []string
 	for i := range 32 {
-		if _, err := auth.Register(ctx, fmt.Sprintf("user%d", i), "correct horse"); err != nil {
+		if _, err := auth.Register(ctx, gaas.RegisterRequest{Username: fmt.Sprintf("user%d", i), Password: "correct horse"}); err != nil {
 			b.Fatal(err)
 		}
-		tok, err := auth.Login(ctx, fmt.Sprintf("user%d", i), "correct horse")
+		tok, err := auth.Login(ctx, gaas.LoginRequest{Username: fmt.Sprintf("user%d", i), Password: "correct horse"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -44,7 +44,7 @@ func benchFlood(b *testing.B, slots int) {
 	defer db.Close()
 	tokens, _ := authn.NewTokens(signingKey, 0, nil)
 	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{}, tokens)
-	if _, err := auth.Register(ctx, "alice", "correct horse"); err != nil {
+	if _, err := auth.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"}); err != nil {
 		b.Fatal(err)
 	}
 	// Logins wait for a slot as long as their client does, as they did
@@ -52,7 +52,7 @@ func benchFlood(b *testing.B, slots int) {
 	cfg := server.Config{LoginsPerUser: -1, LoginsPerAddress: -1, HashSlots: slots, HashWait: time.Hour}
 	srv := httptest.NewServer(server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), cfg, auth, db.Users, db.Jobs, db.Quota, db))
 	defer srv.Close()
-	tok, err := auth.Login(ctx, "alice", "correct horse")
+	tok, err := auth.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	if err != nil {
 		b.Fatal(err)
 	}

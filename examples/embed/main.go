@@ -50,11 +50,11 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	alice, err := auth.Register(ctx, "alice", "correct horse battery staple")
+	alice, err := auth.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse battery staple"})
 	if err != nil {
 		return err
 	}
-	tok, err := auth.Login(ctx, "alice", "correct horse battery staple")
+	tok, err := auth.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse battery staple"})
 	if err != nil {
 		return err
 	}
