@@ -2,6 +2,10 @@
 // and implements the gaas services on them. Every change of a balance is
 // one transaction that writes the balance, the ledger entry and the job
 // together, and a charge is a conditional UPDATE decided by the database.
+//
+// DB.Jobs, DB.Quota and DB.Users ask the policy about their caller on
+// every call. DB.Accounts, the account storage package authn is built on,
+// checks no caller: it is for authn and trusted set-up code.
 package store
 
 import (
