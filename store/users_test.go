@@ -15,21 +15,23 @@ import (
 	"github.com/gaas-io/gaas/store"
 )
 
-// TestUserServiceChecksItsCaller holds the checked service to its shape:
-// each method takes the context and then the caller, whom it asks the
-// policy about. Methods that check no caller (making accounts with any
-// role, reading password hashes) are Accounts', not UserService's.
-func TestUserServiceChecksItsCaller(t *testing.T) {
-	ctxType := reflect.TypeFor[context.Context]()
-	for _, v := range []any{(*store.UserService)(nil), (*store.JobService)(nil), (*store.QuotaService)(nil)} {
-		typ := reflect.TypeOf(v)
-		for i := range typ.NumMethod() {
-			m := typ.Method(i)
-			ok := m.Type.NumIn() >= 3 && m.Type.In(1) == ctxType && m.Type.In(2).Kind() == reflect.Int64
-			assert.True(t, ok, "%s.%s%s does not take (ctx, caller, ...)", typ.Elem().Name(), m.Name, m.Type)
+// TestCheckedServicesHoldOnlyTheirInterface: the store's checked services
+// have no method beyond their gaas interface, whose every call takes the
+// caller (gaas's TestServiceShapes); the methods that check no caller
+// (making accounts with any role, reading password hashes) are Accounts'.
+func TestCheckedServicesHoldOnlyTheirInterface(t *testing.T) {
+	for impl, iface := range map[reflect.Type]reflect.Type{
+		reflect.TypeFor[*store.UserService]():  reflect.TypeFor[gaas.UserService](),
+		reflect.TypeFor[*store.JobService]():   reflect.TypeFor[gaas.JobService](),
+		reflect.TypeFor[*store.QuotaService](): reflect.TypeFor[gaas.Quota](),
+	} {
+		for i := range impl.NumMethod() {
+			name := impl.Method(i).Name
+			_, ok := iface.MethodByName(name)
+			assert.True(t, ok, "%s.%s is not a method of gaas.%s", impl.Elem().Name(), name, iface.Name())
 		}
 	}
-	acc := reflect.TypeOf((*store.Accounts)(nil))
+	acc := reflect.TypeFor[*store.Accounts]()
 	for _, name := range []string{"CreateUser", "Credentials", "SetPasswordHash", "EnsureAdmin", "UserByID", "RevokeTokens"} {
 		_, ok := acc.MethodByName(name)
 		assert.True(t, ok, "Accounts.%s", name)
