@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/gaas-io/gaas/gaas"
-	"github.com/gaas-io/gaas/internal/loadseed"
 	"github.com/gaas-io/gaas/store"
 	"github.com/gaas-io/gaas/store/storetest"
 )
@@ -44,7 +43,7 @@ func benchStoreAt(b *testing.B, dsn string, users int) (*store.DB, []int64) {
 		if _, err := fmt.Sscanf(seed, "%d,%d", &users, &jobs); err != nil {
 			b.Fatalf("GAAS_BENCH_SEED=%q: want USERS,JOBS", seed)
 		}
-		if err := loadseed.Seed(ctx, db, users, jobs); err != nil {
+		if err := storetest.SeedForLoad(ctx, db, users, jobs); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -31,8 +31,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gaas-io/gaas/internal/loadseed"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 func main() {
@@ -93,7 +93,7 @@ func seed(ctx context.Context, c config, stdout io.Writer) error {
 	}
 	defer db.Close()
 	start := time.Now()
-	if err := loadseed.Seed(ctx, db, c.seedUsers, c.seedJobs); err != nil {
+	if err := storetest.SeedForLoad(ctx, db, c.seedUsers, c.seedJobs); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded %d users and %d jobs into %s in %s\n", c.seedUsers, c.seedJobs, store.RedactDSN(c.seedDB), time.Since(start).Round(time.Millisecond))
