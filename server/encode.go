@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -508,14 +510,57 @@ func (h hoursJSON) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads a JSON number of hours exactly. Strings, booleans and
-// null are errors: an amount of hours is always a number.
+// null are errors: an amount of hours is always a number. A number within
+// float noise of a milli-hour multiple means that multiple (see
+// floatNoise); one that is really finer is a *hoursPrecisionError.
 func (h *hoursJSON) UnmarshalJSON(b []byte) error {
 	v, err := gaas.ParseHours(string(b))
+	if errors.Is(err, gaas.ErrHoursPrecision) {
+		v, err = nearestMilliHour(string(b), err)
+	}
 	if err != nil {
 		return err
 	}
 	*h = hoursJSON(v)
 	return nil
+}
+
+// floatNoise is how far, relative to its size, a number of hours may lie
+// from a multiple of a milli-hour and still mean it. Clients of the original
+// service compute hours in float64 and send 0.1 + 0.2 as
+// 0.30000000000000004, one unit in the last place from 0.3; float64 holds
+// about 16 digits, so 1e-12 leaves room for the noise of a few operations
+// and none for an amount really finer than a milli-hour (0.0005, 20/60).
+const floatNoise = 1e-12
+
+// hoursPrecisionError is a number of hours finer than a milli-hour, with
+// the two amounts nearest to it.
+type hoursPrecisionError struct {
+	err    error
+	lo, hi gaas.Hours
+}
+
+func (e *hoursPrecisionError) Error() string { return e.err.Error() }
+func (e *hoursPrecisionError) Unwrap() error { return e.err }
+
+// nearestMilliHour reads s, a JSON number that gaas.ParseHours refused with
+// precision error err, as a float64. If it lies within floatNoise of a
+// milli-hour multiple, that multiple is the amount; otherwise the error
+// names the nearest amounts on either side.
+func nearestMilliHour(s string, err error) (gaas.Hours, error) {
+	f, ferr := strconv.ParseFloat(s, 64)
+	milli := f * float64(gaas.Hour)
+	if ferr != nil || math.Abs(milli) > float64(gaas.MaxHours) {
+		return 0, fmt.Errorf("gaas: parse hours: %w", gaas.ErrHoursRange)
+	}
+	if m := math.Round(milli); f != 0 && math.Abs(f-m/float64(gaas.Hour)) <= floatNoise*math.Abs(f) {
+		return gaas.Hours(m), nil
+	}
+	lo := gaas.Hours(math.Floor(milli))
+	if f == 0 && strings.HasPrefix(s, "-") { // below the smallest float64
+		lo = -gaas.MilliHour
+	}
+	return 0, &hoursPrecisionError{err: err, lo: lo, hi: lo + gaas.MilliHour}
 }
 
 // hoursField reads a JSON number of hours exactly, naming field in errors.
@@ -527,7 +572,11 @@ func hoursField(raw json.RawMessage, field string) (*gaas.Hours, error) {
 	}
 	var h hoursJSON
 	err := h.UnmarshalJSON(raw)
+	var fine *hoursPrecisionError
 	switch {
+	case errors.As(err, &fine):
+		return nil, errField(field, "has more than 3 decimal places; hours are kept to the milli-hour: the nearest amounts are %s and %s",
+			fine.lo, fine.hi)
 	case errors.Is(err, gaas.ErrHoursPrecision):
 		return nil, errField(field, "has more than 3 decimal places; hours are kept to the milli-hour")
 	case errors.Is(err, gaas.ErrHoursRange):

@@ -325,3 +325,46 @@ func TestTransitionChecksTheRoleFirst(t *testing.T) {
 	assert.Equal(t, []string{"id"}, patch("/jobs/99999999999999999999", admin).errorFields(t))
 	require.Equal(t, http.StatusOK, patch(fmt.Sprintf("/jobs/%v", own), admin).status)
 }
+
+// TestSubmitFloatNoise: a client computing hours in floats submits
+// 0.1 + 0.2 and is charged 0.3; an amount really finer than a milli-hour is
+// a 422 whose detail names the nearest amounts, and charges nothing.
+func TestSubmitFloatNoise(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.user("alice")
+	before := h.balance(id)
+	job := h.post("/jobs", tok, `{"command": "x", "gpu_type": "A100", "estimated_hours": 0.30000000000000004}`).json(t)
+	assert.Equal(t, 0.3, job["estimated_hours"])
+	assert.InDelta(t, before-0.3, h.balance(id), 1e-9)
+
+	for in, nearest := range map[string]string{"0.0005": "0 and 0.001", "0.3333333333333333": "0.333 and 0.334"} {
+		r := h.post("/jobs", tok, `{"command": "x", "gpu_type": "A100", "estimated_hours": `+in+`}`)
+		assert.Equal(t, []string{"estimated_hours"}, r.errorFields(t), in)
+		assert.Contains(t, r.json(t)["detail"], "the nearest amounts are "+nearest, in)
+	}
+	assert.InDelta(t, before-0.3, h.balance(id), 1e-9, "a refused job charges nothing")
+}
+
+// TestTrailingSlashRedirects: as FastAPI did, a route asked for with a
+// trailing slash answers 307 to the route without it (query kept), so a
+// client that follows it submits and lists as before; a path that is no
+// route either way stays a 404.
+func TestTrailingSlashRedirects(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.user("alice")
+	raw := h.srv.Client()
+	raw.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for path, want := range map[string]string{"/jobs/": "../jobs", "/jobs/?limit=5": "../jobs?limit=5", "/users/1/": "../1", "/me/": "../me"} {
+		r := h.doWith(raw, req{method: http.MethodGet, path: path, token: tok})
+		assert.Equal(t, http.StatusTemporaryRedirect, r.status, path)
+		assert.Equal(t, want, r.header.Get("Location"), path)
+	}
+	job := h.post("/jobs/", tok, jobBody)
+	require.Equal(t, http.StatusCreated, job.status, "body: %s", job.body)
+	list := h.get("/jobs/", tok)
+	require.Equal(t, http.StatusOK, list.status)
+	assert.Contains(t, string(list.body), `"python train.py"`)
+	for _, path := range []string{"/nothing/", "/jobs/1/cancel/x/", "/"} {
+		h.get(path, tok).problem(t, http.StatusNotFound)
+	}
+}

@@ -3,6 +3,8 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
@@ -46,4 +48,26 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	mux.Handle("PUT /users/{id}/quota", authed(handleSetQuota(logger, quota)))
 	mux.Handle("POST /users/{id}/quota/grants", authed(handleGrant(logger, quota)))
 	mux.Handle("GET /users/{id}/ledger", authed(handleLedger(logger, quota)))
+}
+
+// redirectSlash answers a path that matches no route only because of a
+// trailing slash ("/jobs/") with a 307 to the route without it, as FastAPI,
+// which served the original API, does: the method and body are kept. The
+// Location is relative ("../jobs"), so that it holds behind a proxy that
+// serves the API under a prefix. It reports whether it answered.
+func redirectSlash(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) bool {
+	trimmed, ok := strings.CutSuffix(r.URL.Path, "/")
+	last := trimmed[strings.LastIndex(trimmed, "/")+1:]
+	if !ok || last == "" {
+		return false
+	}
+	probe := r.Clone(r.Context())
+	probe.URL.Path, probe.URL.RawPath = trimmed, ""
+	if _, pattern := mux.Handler(probe); pattern == "" {
+		return false
+	}
+	to := url.URL{Path: "../" + last, RawQuery: r.URL.RawQuery}
+	w.Header().Set("Location", to.String())
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return true
 }

@@ -43,6 +43,9 @@ func problemsForUnmatched(mux *http.ServeMux) http.Handler {
 		mux.ServeHTTP(rec, r)
 		switch rec.status {
 		case http.StatusNotFound:
+			if redirectSlash(w, r, mux) {
+				return
+			}
 			writeProblem(w, r, problem{Type: "about:blank", Title: "Not Found", Status: http.StatusNotFound,
 				Detail: "No route matches " + r.Method + " " + r.URL.Path + "."})
 		case http.StatusMethodNotAllowed:
