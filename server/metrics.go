@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,7 +18,7 @@ import (
 // status and group-commit batches are counted where they are committed. A
 // nil *Metrics counts nothing.
 type Metrics struct {
-	gatherer prometheus.Gatherer
+	registry *prometheus.Registry
 
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
@@ -33,7 +35,7 @@ type Metrics struct {
 // NewMetrics makes the server's metrics and registers them with reg.
 func NewMetrics(reg *prometheus.Registry) *Metrics {
 	m := &Metrics{
-		gatherer: reg,
+		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gaas_http_requests_total",
 			Help: "HTTP requests answered, by route pattern and status code.",
@@ -48,16 +50,16 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Jobs submitted and charged (retries answered with an earlier job are not counted).",
 		}),
 		moves: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gaas_job_transitions_total",
+			Name: "gaas_jobs_transitions_total",
 			Help: "Changes of job status, by the status entered.",
 		}, []string{"status"}),
 		charged: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gaas_hours_charged_total",
-			Help: "GPU hours charged at submission.",
+			Name: "gaas_jobs_charged_gpu_seconds_total",
+			Help: "GPU time charged at submission, in seconds (3600 per GPU hour).",
 		}),
 		refunded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gaas_hours_refunded_total",
-			Help: "GPU hours refunded by rejections, cancellations and jobs that finished early.",
+			Name: "gaas_jobs_refunded_gpu_seconds_total",
+			Help: "GPU time refunded by rejections, cancellations and jobs that finished early, in seconds.",
 		}),
 		quotaExceeded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gaas_quota_exceeded_total",
@@ -91,7 +93,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 
 // Handler serves the registry's metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
 // request counts one answered request.
@@ -120,7 +122,7 @@ func (m *Metrics) loginLimited(by string) {
 func (m *Metrics) JobSubmitted(j gaas.Job) {
 	if m != nil {
 		m.submitted.Inc()
-		m.charged.Add(hoursFloat(j.EstimatedHours))
+		m.charged.Add(gpuSeconds(j.EstimatedHours))
 	}
 }
 
@@ -135,7 +137,7 @@ func (m *Metrics) QuotaExceeded(gaas.Hours) {
 func (m *Metrics) JobMoved(_, to gaas.JobStatus, refund gaas.Hours) {
 	if m != nil {
 		m.moves.WithLabelValues(string(to)).Inc()
-		m.refunded.Add(hoursFloat(refund))
+		m.refunded.Add(gpuSeconds(refund))
 	}
 }
 
@@ -146,5 +148,69 @@ func (m *Metrics) BatchCommitted(n int) {
 	}
 }
 
-// hoursFloat is h in hours, for a counter.
-func hoursFloat(h gaas.Hours) float64 { return float64(h) / float64(gaas.Hour) }
+// gpuSeconds is h in seconds, the base unit of Prometheus: a milli-hour is
+// 3.6 seconds, so h×36 tenths of a second, an exact integer (MaxHours×36
+// fits), divided once.
+func gpuSeconds(h gaas.Hours) float64 { return float64(h*36) / 10 }
+
+// Tallier counts what the store holds; *store.DB is one.
+type Tallier interface {
+	Tally(ctx context.Context) (gaas.Tally, error)
+}
+
+// tallyTimeout bounds the queries of one scrape's state gauges.
+const tallyTimeout = 2 * time.Second
+
+// TallyState adds gauges of what the store holds (jobs by status, GPU time
+// reserved by jobs that are not final, accounts by role), counted by t at each
+// scrape. They are the database's, not the process's: every replica on one
+// database reports the same values. gaas_store_up says whether the count
+// answered within its timeout; when it did not, the gauges are left out of
+// that scrape. Call it once.
+func (m *Metrics) TallyState(t Tallier) {
+	m.registry.MustRegister(stateCollector{t: t})
+}
+
+var (
+	jobsDesc     = prometheus.NewDesc("gaas_jobs", "Jobs in the store, by status.", []string{"status"}, nil)
+	reservedDesc = prometheus.NewDesc("gaas_jobs_reserved_gpu_seconds",
+		"GPU time reserved by jobs that are not final (their estimates, charged and not yet settled), by status, in seconds.", []string{"status"}, nil)
+	accountsDesc = prometheus.NewDesc("gaas_accounts", "Accounts, by role and whether they are disabled.", []string{"role", "disabled"}, nil)
+	storeUpDesc  = prometheus.NewDesc("gaas_store_up", "1 if the store answered this scrape's counts of jobs and accounts in time, else 0.", nil, nil)
+)
+
+// stateCollector asks the store for its tally at each scrape. Counting at
+// scrape time, rather than keeping gauges up to date from the store's
+// events, keeps them right with several replicas on one database, after a
+// restart and after an import, for the price of two aggregate queries per
+// scrape.
+type stateCollector struct{ t Tallier }
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{jobsDesc, reservedDesc, accountsDesc, storeUpDesc} {
+		ch <- d
+	}
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), tallyTimeout)
+	defer cancel()
+	t, err := c.t.Tally(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, 1)
+	for _, s := range gaas.Statuses() {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(t.Jobs[s]), string(s))
+		if !s.Final() {
+			ch <- prometheus.MustNewConstMetric(reservedDesc, prometheus.GaugeValue, gpuSeconds(t.Reserved[s]), string(s))
+		}
+	}
+	for _, role := range []gaas.Role{gaas.RoleAdmin, gaas.RoleUser} {
+		for _, disabled := range []bool{false, true} {
+			n := t.Accounts[gaas.AccountKind{Role: role, Disabled: disabled}]
+			ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(n), string(role), strconv.FormatBool(disabled))
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -39,7 +40,9 @@ func scrape(t *testing.T, h *harness) map[string]float64 {
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHarness(t, override{cfg: server.Config{Metrics: server.NewMetrics(reg), ServeMetrics: true, LoginsPerUser: 2}})
+	metrics := server.NewMetrics(reg)
+	h := newHarness(t, override{cfg: server.Config{Metrics: metrics, ServeMetrics: true, LoginsPerUser: 2}})
+	metrics.TallyState(h.db)
 	_, admin := h.admin("root")
 	uid, tok := h.user("alice")
 	h.post("/login", "", `{"username": "alice", "password": "wrong password"}`).problem(t, http.StatusUnauthorized)
@@ -69,12 +72,24 @@ func TestMetrics(t *testing.T) {
 
 	m := scrape(t, h)
 	assert.Equal(t, 4.0, m["gaas_jobs_submitted_total"])
-	assert.Equal(t, 10.0, m["gaas_hours_charged_total"])
-	assert.Equal(t, 3.5, m["gaas_hours_refunded_total"])
+	assert.Equal(t, 10*3600.0, m["gaas_jobs_charged_gpu_seconds_total"])
+	assert.Equal(t, 3.5*3600, m["gaas_jobs_refunded_gpu_seconds_total"])
 	assert.Equal(t, 1.0, m["gaas_quota_exceeded_total"])
-	assert.Equal(t, 1.0, m[`gaas_job_transitions_total{status="REJECTED"}`])
-	assert.Equal(t, 1.0, m[`gaas_job_transitions_total{status="COMPLETED"}`])
-	assert.Equal(t, 0.0, m[`gaas_job_transitions_total{status="CANCELLED"}`])
+	assert.Equal(t, 1.0, m[`gaas_jobs_transitions_total{status="REJECTED"}`])
+	assert.Equal(t, 1.0, m[`gaas_jobs_transitions_total{status="COMPLETED"}`])
+	assert.Equal(t, 0.0, m[`gaas_jobs_transitions_total{status="CANCELLED"}`])
+	// The state, counted in the store at the scrape: two jobs pending
+	// (one of them the retried one) with 2.5 hours each.
+	assert.Equal(t, 1.0, m["gaas_store_up"])
+	for status, n := range map[string]float64{"PENDING": 2, "APPROVED": 0, "RUNNING": 0, "COMPLETED": 1, "FAILED": 0, "REJECTED": 1, "CANCELLED": 0} {
+		assert.Equal(t, n, m[`gaas_jobs{status="`+status+`"}`], status)
+	}
+	assert.Equal(t, 5*3600.0, m[`gaas_jobs_reserved_gpu_seconds{status="PENDING"}`])
+	assert.Contains(t, m, `gaas_jobs_reserved_gpu_seconds{status="RUNNING"}`)
+	assert.NotContains(t, m, `gaas_jobs_reserved_gpu_seconds{status="COMPLETED"}`, "a final job reserves nothing")
+	assert.Equal(t, 1.0, m[`gaas_accounts{disabled="false",role="admin"}`])
+	assert.Equal(t, 1.0, m[`gaas_accounts{disabled="false",role="user"}`])
+	assert.Equal(t, 0.0, m[`gaas_accounts{disabled="true",role="user"}`])
 	assert.Equal(t, 2.0, m["gaas_login_failures_total"])
 	assert.Equal(t, 1.0, m[`gaas_logins_rate_limited_total{by="username"}`])
 	assert.Equal(t, 6.0, m["gaas_store_batch_size_count"], "every submission went through a batch")
@@ -93,4 +108,40 @@ func TestMetrics(t *testing.T) {
 func TestMetricsNotServedUnlessAsked(t *testing.T) {
 	h := newHarness(t, override{cfg: server.Config{Metrics: server.NewMetrics(prometheus.NewRegistry())}})
 	h.get("/metrics", "").problem(t, http.StatusNotFound)
+}
+
+// TestMetricsLint holds /metrics to Prometheus's naming conventions, as
+// promtool check metrics does (base units, _total on counters, help text),
+// with every series present: the counters after some traffic and the state
+// gauges.
+func TestMetricsLint(t *testing.T) {
+	metrics := server.NewMetrics(prometheus.NewRegistry())
+	h := newHarness(t, override{cfg: server.Config{Metrics: metrics, ServeMetrics: true}})
+	metrics.TallyState(h.db)
+	_, tok := h.user("alice")
+	require.Equal(t, http.StatusCreated, h.post("/jobs", tok, jobBody).status)
+	_, admin := h.admin("root")
+	bob, _ := h.user("bob")
+	require.Equal(t, http.StatusOK, h.post("/users/"+strconv.FormatInt(bob, 10)+"/disable", admin, "").status)
+	assert.Equal(t, 1.0, scrape(t, h)[`gaas_accounts{disabled="true",role="user"}`])
+	r := h.get("/metrics", "")
+	require.Equal(t, http.StatusOK, r.status)
+	problems, err := promlint.New(bytes.NewReader(r.body)).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+	assert.Contains(t, string(r.body), "gaas_jobs_reserved_gpu_seconds")
+}
+
+// TestMetricsStoreDown: when the store cannot count, the scrape still
+// answers, with gaas_store_up 0 and no state gauges, rather than failing.
+func TestMetricsStoreDown(t *testing.T) {
+	metrics := server.NewMetrics(prometheus.NewRegistry())
+	h := newHarness(t, override{cfg: server.Config{Metrics: metrics, ServeMetrics: true}})
+	metrics.TallyState(h.db)
+	h.dbClosed = true
+	require.NoError(t, h.db.Close())
+	m := scrape(t, h)
+	assert.Equal(t, 0.0, m["gaas_store_up"])
+	assert.NotContains(t, m, `gaas_jobs{status="PENDING"}`)
+	assert.Contains(t, m, "gaas_jobs_submitted_total")
 }

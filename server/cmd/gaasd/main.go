@@ -301,6 +301,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	for name, pool := range db.Pools() {
 		registry.MustRegister(collectors.NewDBStatsCollector(pool, name))
 	}
+	metrics.TallyState(db)
 
 	key := []byte(cfg.jwtSecret)
 	if len(key) == 0 {
