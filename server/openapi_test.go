@@ -40,6 +40,9 @@ var spec = sync.OnceValues(func() (routers.Router, error) {
 	if err := doc.Validate(loader.Context); err != nil {
 		return nil, fmt.Errorf("openapi.json is not a valid OpenAPI document: %w", err)
 	}
+	// The document's one server is "/", wherever it is served; the router
+	// reads that as a host of its own, so it routes by path alone instead.
+	doc.Servers = nil
 	return legacy.NewRouter(doc)
 })
 
