@@ -20,6 +20,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	registrations := registrationPolicy{closed: cfg.RegistrationClosed, byAddr: newLimiters(cfg.RegistrationsPerAddress, time.Hour)}
 
 	mux.Handle("GET /healthz", handleHealth(logger, db))
+	mux.Handle("GET /version", handleVersion(BuildVersion()))
 	mux.Handle("GET /openapi.json", handleOpenAPI())
 	mux.Handle("GET /docs", handleDocsPage())
 	mux.Handle("GET /docs/{file}", handleDocsAsset())
