@@ -16,7 +16,7 @@ import (
 	_ "net/http/pprof" // served only on -debug-addr
 	"os"
 	"os/signal"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -84,106 +84,136 @@ type config struct {
 	metricsAddr   string
 	maxConns      int // 0: from the descriptor limit
 	idleTimeout   time.Duration
+	version       bool // -version: print the version and exit
 }
 
-// parseConfig reads flags over environment variables over defaults.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+// envName is the environment variable of the flag name: -token-ttl is
+// GAAS_TOKEN_TTL.
+func envName(flagName string) string {
+	return "GAAS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// hoursValue is a flag of GPU hours.
+type hoursValue gaas.Hours
+
+func (h *hoursValue) String() string { return gaas.Hours(*h).String() }
+
+func (h *hoursValue) Set(s string) error {
+	v, err := gaas.ParseHours(s)
+	*h = hoursValue(v)
+	return err
+}
+
+// flagRule is what a flag's value must be: ok checks it once flags and
+// environment are read, and want says it in an error.
+type flagRule struct {
+	ok   func() bool
+	want string
+}
+
+const serveUsage = `Usage: gaasd [flags]              serve the API
+       gaasd help [SUBCOMMAND]      this help, or a subcommand's
+       gaasd version                the module version, commit and date of this build
+       gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...
+       gaasd healthcheck [-addr ADDRESS]
+       gaasd check [-db DATABASE]
+
+Runs the gaas HTTP API. Each flag has an environment variable, named in its
+description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
+GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.
+
+`
+
+// parseConfig reads flags over environment variables over defaults. -h
+// prints the usage on stdout.
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("gaasd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	env := func(name, def string) string { return envOr(getenv, name, def) }
-	fs.StringVar(&c.addr, "addr", env("GAAS_ADDR", ":8000"), "listen `address` (env GAAS_ADDR)")
-	fs.StringVar(&c.db, "db", env("GAAS_DB", "gaas.db"), "a SQLite `path` (:memory: too), or a postgres:// URL (env GAAS_DB)")
-	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("GAAS_JWT_SECRET"),
+	fs.StringVar(&c.addr, "addr", ":8000", "listen `address`")
+	fs.StringVar(&c.db, "db", "gaas.db", "a SQLite `path` (:memory: too), or a postgres:// URL")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "",
 		"HS256 signing `key`, at least 32 bytes; when unset, a random key is generated once and kept in the database. "+
-			"The least safe way to give the key: a flag shows in process listings (env GAAS_JWT_SECRET)")
-	secretFile := fs.String("jwt-secret-file", getenv("GAAS_JWT_SECRET_FILE"),
-		"read the HS256 signing key from this `file` (a trailing newline is dropped) (env GAAS_JWT_SECRET_FILE)")
-	perUser := fs.String("login-per-user", env("GAAS_LOGIN_PER_USER", "10"),
-		"failed logins a minute for one username from one client address; 0 for no limit (env GAAS_LOGIN_PER_USER)")
-	perAddr := fs.String("login-per-address", env("GAAS_LOGIN_PER_ADDRESS", "30"),
-		"failed logins a minute from one client address; 0 for no limit (env GAAS_LOGIN_PER_ADDRESS)")
-	registerPerAddr := fs.String("register-per-address", env("GAAS_REGISTER_PER_ADDRESS", "10"),
-		"accounts POST /register makes an hour for one client address; 0 for no limit (env GAAS_REGISTER_PER_ADDRESS)")
-	registration := fs.String("registration", env("GAAS_REGISTRATION", "open"),
-		"\"open\": anyone may register; \"closed\": only admins make accounts, with POST /users (env GAAS_REGISTRATION)")
-	requestsPerUser := fs.String("requests-per-user", env("GAAS_REQUESTS_PER_USER", "16"),
-		"requests one user may have in flight at once; 0 for no limit (env GAAS_REQUESTS_PER_USER)")
-	maxConns := fs.String("max-conns", env("GAAS_MAX_CONNS", "0"),
-		"most client `connections` open at once; when all are taken, the longest idle is closed. "+
-			"0 for the descriptor limit less a reserve for the database (env GAAS_MAX_CONNS)")
-	idle := fs.String("idle-timeout", env("GAAS_IDLE_TIMEOUT", "30s"),
-		"close keep-alive connections idle this `long`; behind a load balancer, make it longer than the balancer's (env GAAS_IDLE_TIMEOUT)")
-	hashSlots := fs.String("hash-slots", env("GAAS_HASH_SLOTS", "0"),
-		"password hashes computed at once; 0 for half the processors (env GAAS_HASH_SLOTS)")
-	ttl := fs.String("token-ttl", env("GAAS_TOKEN_TTL", "30m"), "token `lifetime` (env GAAS_TOKEN_TTL)")
-	quota := fs.String("default-quota", env("GAAS_DEFAULT_QUOTA", "10"), "`hours` given to each new account (env GAAS_DEFAULT_QUOTA)")
-	iterations := fs.String("pbkdf2-iterations", env("GAAS_PBKDF2_ITERATIONS", strconv.Itoa(authn.DefaultIterations)),
-		"PBKDF2-HMAC-SHA256 work `factor` for new password hashes (env GAAS_PBKDF2_ITERATIONS)")
-	dbMaxConns := fs.String("db-max-conns", env("GAAS_DB_MAX_CONNS", "0"),
-		"most database `connections`: PostgreSQL's pool (0: 10), or SQLite's readers beside its one writer (0: 4) (env GAAS_DB_MAX_CONNS)")
-	lifetime := fs.String("db-conn-max-lifetime", env("GAAS_DB_CONN_MAX_LIFETIME", "30m"),
-		"close pooled database connections after this `long` (env GAAS_DB_CONN_MAX_LIFETIME)")
-	stmtTimeout := fs.String("db-statement-timeout", env("GAAS_DB_STATEMENT_TIMEOUT", "30s"),
-		"PostgreSQL aborts, on the server, any statement running longer (env GAAS_DB_STATEMENT_TIMEOUT)")
-	batchTimeout := fs.String("db-batch-timeout", env("GAAS_DB_BATCH_TIMEOUT", store.DefaultBatchTimeout.String()),
-		fmt.Sprintf("the longest `wait` of a job submission for the database; past it the answer is 503 with Retry-After. "+
-			"Shorter than %s: the write timeout, %s, less the read timeout, %s (env GAAS_DB_BATCH_TIMEOUT)",
-			writeTimeout-readTimeout, writeTimeout, readTimeout))
+			"The least safe way to give the key: a flag shows in process listings")
+	secretFile := fs.String("jwt-secret-file", "", "read the HS256 signing key from this `file` (a trailing newline is dropped)")
+	fs.IntVar(&c.server.LoginsPerUser, "login-per-user", 10, "failed logins a minute for one username from one client address; 0 for no limit")
+	fs.IntVar(&c.server.LoginsPerAddress, "login-per-address", 30, "failed logins a minute from one client address; 0 for no limit")
+	fs.IntVar(&c.server.RegistrationsPerAddress, "register-per-address", 10,
+		"accounts POST /register makes an hour for one client address; 0 for no limit")
+	registration := fs.String("registration", "open", "\"open\": anyone may register; \"closed\": only admins make accounts, with POST /users")
+	fs.IntVar(&c.server.RequestsPerUser, "requests-per-user", 16, "requests one user may have in flight at once; 0 for no limit")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections open at once; when all are taken, the longest idle is closed. "+
+		"0 for the descriptor limit less a reserve for the database")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 30*time.Second,
+		"close keep-alive connections idle this long; behind a load balancer, make it longer than the balancer's")
+	fs.IntVar(&c.server.HashSlots, "hash-slots", 0, "password hashes computed at once; 0 for half the processors")
+	fs.DurationVar(&c.tokenTTL, "token-ttl", 30*time.Minute, "token lifetime")
+	c.defaultQuota = 10 * gaas.Hour
+	fs.Var((*hoursValue)(&c.defaultQuota), "default-quota", "`hours` given to each new account")
+	fs.IntVar(&c.iterations, "pbkdf2-iterations", authn.DefaultIterations, "PBKDF2-HMAC-SHA256 work factor for new password hashes")
+	fs.IntVar(&c.store.MaxConns, "db-max-conns", 0,
+		"most database connections: PostgreSQL's pool (0: 10), or SQLite's readers beside its one writer (0: 4)")
+	fs.DurationVar(&c.store.ConnMaxLifetime, "db-conn-max-lifetime", 30*time.Minute, "close pooled database connections after this long")
+	fs.DurationVar(&c.store.StatementTimeout, "db-statement-timeout", 30*time.Second, "PostgreSQL aborts, on the server, any statement running longer")
+	fs.DurationVar(&c.store.BatchTimeout, "db-batch-timeout", store.DefaultBatchTimeout,
+		fmt.Sprintf("the longest wait of a job submission for the database; past it the answer is 503 with Retry-After. "+
+			"Shorter than %s: the write timeout, %s, less the read timeout, %s", writeTimeout-readTimeout, writeTimeout, readTimeout))
 	fs.BoolVar(&c.adoptAdmin, "adopt-admin", false,
 		"make the existing account GAAS_ADMIN_USERNAME names an admin (and enable it) even if it is not one; its tokens stop working. "+
-			"Without it gaasd refuses to start rather than promote an account someone else may have registered (env GAAS_ADOPT_ADMIN)")
-	fs.StringVar(&c.debugAddr, "debug-addr", getenv("GAAS_DEBUG_ADDR"),
-		"serve Go's profiler (net/http/pprof) on this `address`, apart from the API; off when empty. Keep it private (env GAAS_DEBUG_ADDR)")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("GAAS_METRICS_ADDR"),
+			"Without it gaasd refuses to start rather than promote an account someone else may have registered")
+	fs.StringVar(&c.debugAddr, "debug-addr", "",
+		"serve Go's profiler (net/http/pprof) on this `address`, apart from the API; off when empty. Keep it private")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "",
 		"serve Prometheus metrics at /metrics on this `address`, apart from the API; when empty they are served with the API, "+
-			"and \"off\" serves none (env GAAS_METRICS_ADDR)")
+			"and \"off\" serves none")
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
+	fs.BoolVar(&c.version, "version", false, "print the version of this build and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gaasd [flags]\n       gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...\n"+
-			"       gaasd healthcheck [-addr ADDRESS]\n       gaasd check [-db DATABASE]\n\n"+
-			"Runs the gaas HTTP API. Flags win over environment variables.\n"+
-			"GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.\n\n")
+		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+
+	positive := "a positive duration such as 30s"
+	count := "a whole number, 0 or more"
+	rules := map[string]flagRule{
+		"token-ttl":            {func() bool { return c.tokenTTL > 0 }, positive},
+		"idle-timeout":         {func() bool { return c.idleTimeout > 0 }, positive},
+		"db-conn-max-lifetime": {func() bool { return c.store.ConnMaxLifetime > 0 }, positive},
+		"db-statement-timeout": {func() bool { return c.store.StatementTimeout > 0 }, positive},
+		"db-batch-timeout": {func() bool { return c.store.BatchTimeout > 0 && c.store.BatchTimeout < writeTimeout-readTimeout },
+			fmt.Sprintf("a positive duration shorter than %s (the HTTP write timeout, %s, less the read timeout, %s), "+
+				"so that a submission is answered before its connection is cut", writeTimeout-readTimeout, writeTimeout, readTimeout)},
+		"default-quota": {func() bool { return c.defaultQuota >= 0 }, "a number of hours, 0 or more, with at most 3 decimals"},
+		"pbkdf2-iterations": {func() bool { return c.iterations >= 1 && c.iterations <= authn.MaxIterations },
+			fmt.Sprintf("a whole number from 1 to %d", authn.MaxIterations)},
+		"db-max-conns":         {func() bool { return c.store.MaxConns >= 0 }, count},
+		"login-per-user":       {func() bool { return c.server.LoginsPerUser >= 0 }, count},
+		"login-per-address":    {func() bool { return c.server.LoginsPerAddress >= 0 }, count},
+		"register-per-address": {func() bool { return c.server.RegistrationsPerAddress >= 0 }, count},
+		"requests-per-user":    {func() bool { return c.server.RequestsPerUser >= 0 }, count},
+		"hash-slots":           {func() bool { return c.server.HashSlots >= 0 }, count},
+		"max-conns":            {func() bool { return c.maxConns >= 0 }, count},
+		"registration":         {func() bool { return *registration == "open" || *registration == "closed" }, "open or closed"},
+		"adopt-admin":          {nil, "true or false"},
+	}
+
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return c, fmt.Errorf("unexpected argument %q; gaasd help lists the subcommands", fs.Arg(0))
 	}
-	var err error
-	if c.tokenTTL, err = time.ParseDuration(*ttl); err != nil || c.tokenTTL <= 0 {
-		return c, fmt.Errorf("-token-ttl %q: must be a positive duration such as 30m", *ttl)
+	origin, err := applyEnv(fs, getenv, func(name string) string { return rules[name].want })
+	if err != nil {
+		return c, err
 	}
-	if c.defaultQuota, err = gaas.ParseHours(*quota); err != nil || c.defaultQuota < 0 {
-		return c, fmt.Errorf("-default-quota %q: must be a number of hours, 0 or more, with at most 3 decimals", *quota)
-	}
-	if c.iterations, err = strconv.Atoi(*iterations); err != nil || c.iterations < 1 || c.iterations > authn.MaxIterations {
-		return c, fmt.Errorf("-pbkdf2-iterations %q: must be a whole number from 1 to %d", *iterations, authn.MaxIterations)
-	}
-	if c.store.MaxConns, err = strconv.Atoi(*dbMaxConns); err != nil || c.store.MaxConns < 0 {
-		return c, fmt.Errorf("-db-max-conns %q: must be a whole number, 0 or more", *dbMaxConns)
-	}
-	if c.store.ConnMaxLifetime, err = time.ParseDuration(*lifetime); err != nil || c.store.ConnMaxLifetime <= 0 {
-		return c, fmt.Errorf("-db-conn-max-lifetime %q: must be a positive duration such as 30m", *lifetime)
-	}
-	if c.store.StatementTimeout, err = time.ParseDuration(*stmtTimeout); err != nil || c.store.StatementTimeout <= 0 {
-		return c, fmt.Errorf("-db-statement-timeout %q: must be a positive duration such as 30s", *stmtTimeout)
-	}
-	c.store.BatchTimeout, err = time.ParseDuration(*batchTimeout)
-	if limit := writeTimeout - readTimeout; err != nil || c.store.BatchTimeout <= 0 || c.store.BatchTimeout >= limit {
-		return c, fmt.Errorf("-db-batch-timeout %q: must be a positive duration shorter than %s (the HTTP write timeout, %s, less the read timeout, %s), "+
-			"so that a submission is answered before its connection is cut", *batchTimeout, limit, writeTimeout, readTimeout)
-	}
-	for _, f := range []struct {
-		name, value string
-		dst         *int
-	}{{"-login-per-user", *perUser, &c.server.LoginsPerUser}, {"-login-per-address", *perAddr, &c.server.LoginsPerAddress}, {"-hash-slots", *hashSlots, &c.server.HashSlots},
-		{"-register-per-address", *registerPerAddr, &c.server.RegistrationsPerAddress}, {"-requests-per-user", *requestsPerUser, &c.server.RequestsPerUser},
-		{"-max-conns", *maxConns, &c.maxConns}} {
-		if *f.dst, err = strconv.Atoi(f.value); err != nil || *f.dst < 0 {
-			return c, fmt.Errorf("%s %q: must be a whole number, 0 or more", f.name, f.value)
+	var bad error
+	fs.VisitAll(func(f *flag.Flag) {
+		if r, ok := rules[f.Name]; ok && r.ok != nil && !r.ok() && bad == nil {
+			bad = fmt.Errorf("%s: must be %s", origin(f.Name, true), r.want)
 		}
+	})
+	if bad != nil {
+		return c, bad
 	}
 	// In the server's Config 0 means the default; here it means no limit.
 	for _, l := range []*int{&c.server.LoginsPerUser, &c.server.LoginsPerAddress, &c.server.RegistrationsPerAddress, &c.server.RequestsPerUser} {
@@ -191,65 +221,147 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			*l = -1
 		}
 	}
-	switch *registration {
-	case "open":
-	case "closed":
-		c.server.RegistrationClosed = true
-	default:
-		return c, fmt.Errorf("-registration %q: must be open or closed", *registration)
-	}
-	if c.idleTimeout, err = time.ParseDuration(*idle); err != nil || c.idleTimeout <= 0 {
-		return c, fmt.Errorf("-idle-timeout %q: must be a positive duration such as 30s", *idle)
-	}
+	c.server.RegistrationClosed = *registration == "closed"
 	if *secretFile != "" {
 		if c.jwtSecret != "" {
-			return c, errors.New("-jwt-secret and -jwt-secret-file are both set; give the key once")
+			return c, fmt.Errorf("%s and %s are both set; give the key once", origin("jwt-secret", false), origin("jwt-secret-file", false))
 		}
 		b, err := os.ReadFile(*secretFile)
 		if err != nil {
-			return c, fmt.Errorf("-jwt-secret-file: %w", err)
+			return c, fmt.Errorf("%s: %w", origin("jwt-secret-file", false), err)
 		}
 		c.jwtSecret = strings.TrimRight(string(b), "\r\n")
 		if len(c.jwtSecret) < authn.MinKeySize {
-			return c, fmt.Errorf("-jwt-secret-file holds %d bytes; at least %d are needed", len(c.jwtSecret), authn.MinKeySize)
+			return c, fmt.Errorf("%s holds %d bytes; at least %d are needed", origin("jwt-secret-file", true), len(c.jwtSecret), authn.MinKeySize)
 		}
 	}
 	if c.jwtSecret != "" && len(c.jwtSecret) < authn.MinKeySize {
-		return c, fmt.Errorf("-jwt-secret is %d bytes; at least %d are needed", len(c.jwtSecret), authn.MinKeySize)
-	}
-	if !flagSet(fs, "adopt-admin") && getenv("GAAS_ADOPT_ADMIN") != "" {
-		if c.adoptAdmin, err = strconv.ParseBool(getenv("GAAS_ADOPT_ADMIN")); err != nil {
-			return c, fmt.Errorf("GAAS_ADOPT_ADMIN %q: must be true or false", getenv("GAAS_ADOPT_ADMIN"))
-		}
+		return c, fmt.Errorf("%s is %d bytes; at least %d are needed", origin("jwt-secret", false), len(c.jwtSecret), authn.MinKeySize)
 	}
 	c.adminUsername, c.adminPassword = getenv("GAAS_ADMIN_USERNAME"), getenv("GAAS_ADMIN_PASSWORD")
 	if (c.adminUsername == "") != (c.adminPassword == "") {
 		return c, errors.New("GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD must be set together")
 	}
+	if c.adminUsername != "" {
+		if err := gaas.ValidateUsername(c.adminUsername); err != nil {
+			return c, fmt.Errorf("GAAS_ADMIN_USERNAME: %w", err)
+		}
+		if err := gaas.ValidatePassword(c.adminPassword); err != nil {
+			return c, fmt.Errorf("GAAS_ADMIN_PASSWORD: %w", err)
+		}
+	}
 	return c, nil
 }
 
-// flagSet reports whether the command line set the flag name.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
+// parseFlags parses args into fs. -h prints the usage on stdout and
+// returns flag.ErrHelp; any other mistake is the error, which says where
+// to find the usage.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%w; %s -h lists the flags", err, fs.Name())
+	}
+	return nil
+}
+
+// applyEnv sets each flag the command line left unset from its environment
+// variable (envName), when that is not empty. An error names the variable
+// and, with want(flag) when it says something, what its value must be.
+// origin then names where a flag's value came from, for later errors: the
+// variable or the flag, with the value when withValue.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string, want func(flag string) string) (
+	origin func(flag string, withValue bool) string, err error) {
+	fromEnv := map[string]bool{} // of flags whose usage names their variable
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		hasEnv := strings.HasSuffix(f.Usage, "(env "+envName(f.Name)+")")
+		if err != nil || onCommandLine[f.Name] || v == "" || !hasEnv {
+			return
+		}
+		fromEnv[f.Name] = true
+		if setErr := f.Value.Set(v); setErr != nil {
+			if w := want(f.Name); w != "" {
+				err = fmt.Errorf("%s=%q: must be %s", envName(f.Name), v, w)
+			} else {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, setErr)
+			}
+		}
+	})
+	origin = func(name string, withValue bool) string {
+		switch {
+		case fromEnv[name] && withValue:
+			return fmt.Sprintf("%s=%q", envName(name), fs.Lookup(name).Value)
+		case fromEnv[name]:
+			return envName(name)
+		case withValue:
+			return fmt.Sprintf("-%s %q", name, fs.Lookup(name).Value)
+		default:
+			return "-" + name
+		}
+	}
+	return origin, err
 }
 
 // run is gaasd. With no subcommand it serves until ctx is cancelled, then
-// shuts down gracefully and returns nil.
+// shuts down gracefully and returns nil. Help goes to stdout, and is
+// flag.ErrHelp, which is no failure.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
+		case "help":
+			if len(args) > 2 {
+				return errors.New("help: name one subcommand")
+			}
+			if len(args) == 2 && (args[1] == "help" || args[1] == "version") {
+				args = args[:1]
+			}
+			if len(args) == 2 && !slices.Contains(subcommands, args[1]) {
+				return fmt.Errorf("help: no subcommand %q; there are %s", args[1], strings.Join(subcommands, ", "))
+			}
+			return run(ctx, append(args[1:], "-h"), getenv, stdout, stderr)
+		case "version":
+			if len(args) > 1 {
+				return fmt.Errorf("version: unexpected argument %q", args[1])
+			}
+			printVersion(stdout)
+			return nil
 		case "import-fastapi":
 			return runImport(ctx, args[1:], getenv, stdout, stderr)
 		case "healthcheck":
-			return runHealthcheck(ctx, args[1:], getenv, stderr)
+			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
+}
+
+// subcommands are those "gaasd help SUBCOMMAND" explains.
+var subcommands = []string{"import-fastapi", "healthcheck", "check"}
+
+// printVersion prints the module version, commit and date of this build,
+// as GET /version answers them.
+func printVersion(w io.Writer) {
+	v := server.BuildVersion()
+	fmt.Fprintf(w, "gaasd %s", v.Version)
+	if v.Commit != "" {
+		fmt.Fprintf(w, " commit %s", v.Commit)
+		if v.Modified {
+			fmt.Fprint(w, " (modified)")
+		}
+	}
+	if v.Date != "" {
+		fmt.Fprintf(w, " of %s", v.Date)
+	}
+	fmt.Fprintf(w, ", built with %s\n", v.GoVersion)
 }
 
 // bootstrapAdmin makes sure the admin of GAAS_ADMIN_USERNAME exists. An
@@ -278,9 +390,13 @@ func bootstrapAdmin(ctx context.Context, logger *slog.Logger, auth *authn.Authen
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
+	}
+	if cfg.version {
+		printVersion(stdout)
+		return nil
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
 

@@ -249,12 +249,13 @@ func TestRunConfiguration(t *testing.T) {
 	assert.NotContains(t, g.logs.String(), "generated")
 }
 
+// Each start-up error says what is wrong, naming the flag or the
+// environment variable that gave the value.
 func TestRunStartupErrors(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer taken.Close()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "gaas.db")
 	shortSecret := filepath.Join(dir, "short")
 	require.NoError(t, os.WriteFile(shortSecret, []byte("short\n"), 0o600))
 	for name, tc := range map[string]struct {
@@ -262,54 +263,95 @@ func TestRunStartupErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"unknown_flag":      {args: []string{"-nope"}, want: "flag provided but not defined"},
-		"short_secret":      {args: []string{"-jwt-secret", "short"}, want: "at least 32"},
-		"short_secret_env":  {env: map[string]string{"GAAS_JWT_SECRET": "short"}, want: "at least 32"},
-		"bad_quota":         {args: []string{"-default-quota", "0.0001"}, want: "-default-quota"},
-		"negative_quota":    {args: []string{"-default-quota", "-1"}, want: "-default-quota"},
-		"bad_ttl":           {args: []string{"-token-ttl", "forever"}, want: "-token-ttl"},
-		"bad_iterations":    {args: []string{"-pbkdf2-iterations", "0"}, want: "-pbkdf2-iterations"},
-		"port_taken":        {args: []string{"-addr", taken.Addr().String()}, want: "listen"},
-		"unreadable_db":     {args: []string{"-db", filepath.Join(dir, "missing", "gaas.db")}, want: "open database"},
-		"half_admin":        {env: map[string]string{"GAAS_ADMIN_USERNAME": "root"}, want: "GAAS_ADMIN_PASSWORD"},
-		"weak_admin":        {env: map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "short"}, want: "GAAS_ADMIN_USERNAME"},
-		"stray_argument":    {args: []string{"serve"}, want: "unexpected argument"},
-		"bad_max_conns":     {args: []string{"-db-max-conns", "-1"}, want: "-db-max-conns"},
-		"secret_twice":      {args: []string{"-jwt-secret", strings.Repeat("k", 32), "-jwt-secret-file", "/etc/hostname"}, want: "both set"},
-		"secret_file_gone":  {env: map[string]string{"GAAS_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, want: "-jwt-secret-file"},
-		"secret_file_short": {env: map[string]string{"GAAS_JWT_SECRET_FILE": shortSecret}, want: "at least 32"},
-		"bad_login_limit":   {args: []string{"-login-per-user", "x"}, want: "-login-per-user"},
-		"bad_hash_slots":    {env: map[string]string{"GAAS_HASH_SLOTS": "-2"}, want: "-hash-slots"},
-		"bad_lifetime":      {env: map[string]string{"GAAS_DB_CONN_MAX_LIFETIME": "0s"}, want: "-db-conn-max-lifetime"},
-		"bad_stmt_timeout":  {args: []string{"-db-statement-timeout", "x"}, want: "-db-statement-timeout"},
-		"bad_registration":  {args: []string{"-registration", "invite"}, want: "-registration"},
-		"bad_register_cap":  {env: map[string]string{"GAAS_REGISTER_PER_ADDRESS": "-1"}, want: "-register-per-address"},
-		"bad_requests_cap":  {args: []string{"-requests-per-user", "many"}, want: "-requests-per-user"},
-		"bad_conn_cap":      {env: map[string]string{"GAAS_MAX_CONNS": "-5"}, want: "-max-conns"},
-		"bad_idle_timeout":  {args: []string{"-idle-timeout", "0s"}, want: "-idle-timeout"},
-		"batch_too_long":    {args: []string{"-db-batch-timeout", "15s"}, want: "shorter than 15s"},
-		"batch_timeout_0":   {env: map[string]string{"GAAS_DB_BATCH_TIMEOUT": "0s"}, want: "-db-batch-timeout"},
-		"postgres_down":     {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
+		"unknown_flag":       {args: []string{"-nope"}, want: "flag provided but not defined: -nope; gaasd -h lists the flags"},
+		"short_secret":       {args: []string{"-jwt-secret", "short"}, want: "-jwt-secret is 5 bytes; at least 32"},
+		"short_secret_env":   {env: map[string]string{"GAAS_JWT_SECRET": "short"}, want: "GAAS_JWT_SECRET is 5 bytes; at least 32"},
+		"bad_quota":          {args: []string{"-default-quota", "0.0001"}, want: "-default-quota"},
+		"negative_quota":     {args: []string{"-default-quota", "-1"}, want: `-default-quota "-1": must be a number of hours, 0 or more`},
+		"bad_quota_env":      {env: map[string]string{"GAAS_DEFAULT_QUOTA": "lots"}, want: `GAAS_DEFAULT_QUOTA="lots": must be a number of hours`},
+		"bad_ttl":            {args: []string{"-token-ttl", "forever"}, want: "-token-ttl"},
+		"zero_ttl":           {args: []string{"-token-ttl", "0s"}, want: `-token-ttl "0s": must be a positive duration`},
+		"bad_ttl_env":        {env: map[string]string{"GAAS_TOKEN_TTL": "banana"}, want: `GAAS_TOKEN_TTL="banana": must be a positive duration`},
+		"bad_iterations":     {args: []string{"-pbkdf2-iterations", "0"}, want: `-pbkdf2-iterations "0": must be a whole number from 1`},
+		"bad_iterations_env": {env: map[string]string{"GAAS_PBKDF2_ITERATIONS": "0"}, want: `GAAS_PBKDF2_ITERATIONS="0": must be a whole number from 1`},
+		"port_taken":         {args: []string{"-addr", taken.Addr().String()}, want: "listen"},
+		"unreadable_db":      {args: []string{"-db", filepath.Join(dir, "missing", "gaas.db")}, want: "open database"},
+		"half_admin":         {env: map[string]string{"GAAS_ADMIN_USERNAME": "root"}, want: "GAAS_ADMIN_PASSWORD"},
+		"weak_admin":         {env: map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "short"}, want: "GAAS_ADMIN_PASSWORD: "},
+		"bad_admin_name":     {env: map[string]string{"GAAS_ADMIN_USERNAME": "r", "GAAS_ADMIN_PASSWORD": "long-enough-password"}, want: "GAAS_ADMIN_USERNAME: "},
+		"stray_argument":     {args: []string{"serve"}, want: "unexpected argument"},
+		"bad_max_conns":      {args: []string{"-db-max-conns", "-1"}, want: "-db-max-conns"},
+		"secret_twice":       {args: []string{"-jwt-secret", strings.Repeat("k", 32), "-jwt-secret-file", "/etc/hostname"}, want: "-jwt-secret and -jwt-secret-file are both set"},
+		"secret_twice_env":   {args: []string{"-jwt-secret-file", "/etc/hostname"}, env: map[string]string{"GAAS_JWT_SECRET": strings.Repeat("k", 32)}, want: "GAAS_JWT_SECRET and -jwt-secret-file are both set"},
+		"secret_file_gone":   {env: map[string]string{"GAAS_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, want: "GAAS_JWT_SECRET_FILE: "},
+		"secret_file_short":  {env: map[string]string{"GAAS_JWT_SECRET_FILE": shortSecret}, want: "at least 32"},
+		"bad_login_limit":    {args: []string{"-login-per-user", "x"}, want: "-login-per-user"},
+		"bad_hash_slots":     {env: map[string]string{"GAAS_HASH_SLOTS": "-2"}, want: `GAAS_HASH_SLOTS="-2": must be a whole number, 0 or more`},
+		"bad_lifetime":       {env: map[string]string{"GAAS_DB_CONN_MAX_LIFETIME": "0s"}, want: `GAAS_DB_CONN_MAX_LIFETIME="0s": must be a positive duration`},
+		"bad_stmt_timeout":   {args: []string{"-db-statement-timeout", "x"}, want: "-db-statement-timeout"},
+		"bad_registration":   {args: []string{"-registration", "invite"}, want: `-registration "invite": must be open or closed`},
+		"bad_register_cap":   {env: map[string]string{"GAAS_REGISTER_PER_ADDRESS": "-1"}, want: `GAAS_REGISTER_PER_ADDRESS="-1"`},
+		"bad_requests_cap":   {args: []string{"-requests-per-user", "many"}, want: "-requests-per-user"},
+		"bad_conn_cap":       {env: map[string]string{"GAAS_MAX_CONNS": "-5"}, want: `GAAS_MAX_CONNS="-5"`},
+		"bad_idle_timeout":   {args: []string{"-idle-timeout", "0s"}, want: "-idle-timeout"},
+		"batch_too_long":     {args: []string{"-db-batch-timeout", "15s"}, want: "shorter than 15s"},
+		"batch_timeout_0":    {env: map[string]string{"GAAS_DB_BATCH_TIMEOUT": "0s"}, want: `GAAS_DB_BATCH_TIMEOUT="0s"`},
+		"bad_adopt_env":      {env: map[string]string{"GAAS_ADOPT_ADMIN": "sure"}, want: `GAAS_ADOPT_ADMIN="sure": must be true or false`},
+		"postgres_down":      {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "gaas.db")
 			args := append([]string{"-addr", "127.0.0.1:0", "-db", db}, tc.args...)
-			err := run(context.Background(), args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NotContains(t, err.Error(), "pw-in-url")
+			assert.Empty(t, stderr.String(), "the error is returned, once")
+			assert.NotContains(t, stdout.String(), "Usage", "a mistake does not print the whole usage")
 		})
-	}
-	var help bytes.Buffer
-	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &help)
-	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-db-batch-timeout", "GAAS_DB_BATCH_TIMEOUT", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots",
-		"-registration", "-register-per-address", "-requests-per-user", "-max-conns", "-idle-timeout"} {
-		assert.Contains(t, help.String(), s)
 	}
 }
 
+// -h, "gaasd help" and "gaasd help SUBCOMMAND" print on stdout, and are no
+// error; the flags show their types; "version" and -version print the build.
+func TestHelpAndVersion(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	help := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, noEnv, &stdout, &stderr)
+		assert.ErrorIs(t, err, flag.ErrHelp, args)
+		assert.Empty(t, stderr.String(), args)
+		return stdout.String()
+	}
+	usage := help("-h")
+	assert.Equal(t, usage, help("help"))
+	assert.Equal(t, usage, help("help", "help"))
+	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-db-batch-timeout", "GAAS_DB_BATCH_TIMEOUT", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots",
+		"-registration", "-register-per-address", "-requests-per-user", "-max-conns", "-idle-timeout", "gaasd help", "gaasd version", "-version",
+		"-token-ttl duration", "-idle-timeout duration", "-db-batch-timeout duration", "-max-conns int", "-pbkdf2-iterations int", "-default-quota hours",
+		"(env GAAS_TOKEN_TTL) (default 30m0s)", "(env GAAS_HASH_SLOTS)"} {
+		assert.Contains(t, usage, s)
+	}
+	assert.NotContains(t, usage, "GAAS_VERSION", "-version has no variable")
+	for sub, want := range map[string]string{"check": "Usage: gaasd check", "healthcheck": "Usage: gaasd healthcheck", "import-fastapi": "Usage: gaasd import-fastapi"} {
+		assert.Contains(t, help("help", sub), want)
+		assert.Contains(t, help(sub, "-h"), want)
+	}
+	err := run(context.Background(), []string{"help", "nope"}, noEnv, io.Discard, io.Discard)
+	assert.ErrorContains(t, err, `help: no subcommand "nope"`)
+
+	for _, args := range [][]string{{"version"}, {"-version"}} {
+		var stdout bytes.Buffer
+		require.NoError(t, run(context.Background(), args, noEnv, &stdout, io.Discard))
+		assert.Regexp(t, `^gaasd \S+.*, built with go1\.\S+\n$`, stdout.String())
+	}
+	assert.Error(t, run(context.Background(), []string{"version", "extra"}, noEnv, io.Discard, io.Discard))
+}
+
 // The real process: a start-up error is one line on stderr and exit code
-// 2; SIGTERM stops it with exit code 0.
+// 2; -h is exit code 0; SIGTERM stops it with exit code 0.
 func TestProcess(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
@@ -327,6 +369,15 @@ func TestProcess(t *testing.T) {
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 2, exit.ExitCode())
 	assert.Equal(t, "gaasd: -jwt-secret is 5 bytes; at least 32 are needed\n", stderr.String())
+
+	// Help is on stdout, and no failure.
+	var stdoutBuf bytes.Buffer
+	stderr.Reset()
+	cmd = gaasd("-h")
+	cmd.Stdout, cmd.Stderr = &stdoutBuf, &stderr
+	require.NoError(t, cmd.Run())
+	assert.Contains(t, stdoutBuf.String(), "Usage: gaasd")
+	assert.Empty(t, stderr.String())
 
 	cmd = gaasd("-addr 127.0.0.1:0 -db " + filepath.Join(t.TempDir(), "gaas.db"))
 	stdout, err := cmd.StdoutPipe()

@@ -39,7 +39,6 @@ func (r renames) Set(v string) error {
 // always.
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gaasd import-fastapi", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	from := fs.String("from", "", "the FastAPI service's SQLite `file` (read only)")
 	db := fs.String("db", envOr(getenv, "GAAS_DB", "gaas.db"), "the target: a SQLite `path` or a postgres:// URL (env GAAS_DB)")
 	merge := fs.Bool("merge", false, "add to a database that already holds users; no id or username may collide")
@@ -52,12 +51,11 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			"documented and reported; what cannot be imported without a decision stops the import.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if *from == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errors.New("import-fastapi: -from is required, and nothing else")
+		return errors.New("import-fastapi: -from is required, and nothing else; gaasd help import-fastapi explains")
 	}
 	target, err := store.Open(ctx, *db, store.Options{})
 	if err != nil {
@@ -82,12 +80,16 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 // runHealthcheck is "gaasd healthcheck": it asks a gaasd on this machine
 // for /healthz and fails unless it answers 200, so that a container image
 // needs no shell or curl for its HEALTHCHECK.
-func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("gaasd healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: gaasd healthcheck [-addr ADDRESS] [-timeout DURATION]\n\n"+
+			"Asks the gaasd on this machine for /healthz; exits 0 when it answers 200.\n\n")
+		fs.PrintDefaults()
+	}
 	addr := fs.String("addr", envOr(getenv, "GAAS_ADDR", ":8000"), "the `address` gaasd listens on (env GAAS_ADDR)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	host, port, err := net.SplitHostPort(*addr)
@@ -131,9 +133,13 @@ var errViolations = errors.New("check: invariants are broken")
 // line always.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gaasd check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: gaasd check [-db DATABASE]\n\n"+
+			"Verifies the ledger invariants of a live or stopped database; exits 1 when one is broken.\n\n")
+		fs.PrintDefaults()
+	}
 	db := fs.String("db", envOr(getenv, "GAAS_DB", "gaas.db"), "a SQLite `path` or a postgres:// URL (env GAAS_DB)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if _, err := os.Stat(*db); err != nil && !store.IsPostgres(*db) {
