@@ -564,6 +564,16 @@ func (db *DB) SigningKey(ctx context.Context) ([]byte, error) {
 	return key, nil
 }
 
+// EnabledAdmins counts the admin accounts that are not disabled, for
+// gaasd to say at start-up whether anyone can administer the service.
+func (db *DB) EnabledAdmins(ctx context.Context) (int, error) {
+	var n int
+	if err := query(ctx, db.r, &n, "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled"); err != nil {
+		return 0, fmt.Errorf("store: count admins: %w", mapErr(err))
+	}
+	return n, nil
+}
+
 // timestamp is the time now as the database keeps it: UTC, to the microsecond.
 func (db *DB) timestamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
 

@@ -122,5 +122,7 @@ func TestHealthcheck(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"healthcheck", "-addr", ":" + port}, getenv, io.Discard, io.Discard),
 		"an address with no host is this machine")
 	g.stop(t)
-	assert.ErrorIs(t, run(context.Background(), []string{"healthcheck"}, getenv, io.Discard, io.Discard), syscall.ECONNREFUSED)
+	err := run(context.Background(), []string{"healthcheck"}, getenv, io.Discard, io.Discard)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	assert.ErrorIs(t, err, errUnhealthy, "gaasd exits 1")
 }

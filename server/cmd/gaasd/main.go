@@ -45,7 +45,7 @@ func main() {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
-	case errors.Is(err, errViolations):
+	case errors.Is(err, errViolations), errors.Is(err, errUnhealthy):
 		fmt.Fprintln(os.Stderr, "gaasd:", err)
 		os.Exit(1)
 	case err != nil:
@@ -400,6 +400,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
 
+	// Every address is bound before the database is opened, so that a port
+	// in use leaves no new database file behind.
+	maxConns, err := connCap(cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	var dln, mln net.Listener
+	if cfg.debugAddr != "" {
+		if dln, err = net.Listen("tcp", cfg.debugAddr); err != nil {
+			return fmt.Errorf("listen on -debug-addr: %w", err)
+		}
+		defer dln.Close()
+	}
+	if cfg.metricsAddr != "" && cfg.metricsAddr != "off" {
+		if mln, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("listen on -metrics-addr: %w", err)
+		}
+		defer mln.Close()
+	}
+
 	opts := cfg.store
 	opts.DefaultQuota = cfg.defaultQuota
 	if opts.DefaultQuota == 0 {
@@ -436,6 +461,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
+	admins, err := db.EnabledAdmins(ctx)
+	if err != nil {
+		return err
+	}
 
 	scfg := cfg.server
 	if cfg.metricsAddr != "off" {
@@ -452,21 +481,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	if cfg.debugAddr != "" {
-		dln, err := net.Listen("tcp", cfg.debugAddr)
-		if err != nil {
-			return fmt.Errorf("listen on -debug-addr: %w", err)
-		}
+	if dln != nil {
 		debug := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
 		go debug.Serve(dln)
 		defer debug.Close()
 		logger.Info("profiler listening", "addr", dln.Addr().String())
 	}
-	if cfg.metricsAddr != "" && cfg.metricsAddr != "off" {
-		mln, err := net.Listen("tcp", cfg.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("listen on -metrics-addr: %w", err)
-		}
+	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler())
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -474,17 +495,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer msrv.Close()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
-	maxConns, err := connCap(cfg, logger)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	limited := limitConns(ln, maxConns)
 	srv.ConnState = limited.connState
-	logger.Info("listening", "addr", ln.Addr().String(), "db", store.RedactDSN(cfg.db), "max_conns", maxConns)
+	logger.Info("listening", "addr", ln.Addr().String(), "docs", docsURL(ln.Addr()), "admin", adminStatus(admins),
+		"db", store.RedactDSN(cfg.db), "max_conns", maxConns)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()
@@ -504,6 +518,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// docsURL is the address of the API's /docs page for a person on this
+// machine: localhost when gaasd listens on every interface.
+func docsURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() || ip.IsLoopback() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/docs"
+}
+
+// adminStatus says, in the start-up line, whether anyone can administer the
+// service, and how to make an admin when no one can.
+func adminStatus(enabledAdmins int) string {
+	if enabledAdmins > 0 {
+		return fmt.Sprintf("%d enabled admin account(s)", enabledAdmins)
+	}
+	return "none: to make one, restart with GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD set"
 }
 
 // connCap is how many client connections gaasd holds open: -max-conns, or

@@ -250,7 +250,9 @@ func TestRunConfiguration(t *testing.T) {
 }
 
 // Each start-up error says what is wrong, naming the flag or the
-// environment variable that gave the value.
+// environment variable that gave the value, and leaves no database file
+// behind: every address is bound, and every setting checked, before the
+// database is opened.
 func TestRunStartupErrors(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -275,6 +277,8 @@ func TestRunStartupErrors(t *testing.T) {
 		"bad_iterations":     {args: []string{"-pbkdf2-iterations", "0"}, want: `-pbkdf2-iterations "0": must be a whole number from 1`},
 		"bad_iterations_env": {env: map[string]string{"GAAS_PBKDF2_ITERATIONS": "0"}, want: `GAAS_PBKDF2_ITERATIONS="0": must be a whole number from 1`},
 		"port_taken":         {args: []string{"-addr", taken.Addr().String()}, want: "listen"},
+		"debug_port_taken":   {args: []string{"-debug-addr", taken.Addr().String()}, want: "listen on -debug-addr"},
+		"metrics_port_taken": {env: map[string]string{"GAAS_METRICS_ADDR": taken.Addr().String()}, want: "listen on -metrics-addr"},
 		"unreadable_db":      {args: []string{"-db", filepath.Join(dir, "missing", "gaas.db")}, want: "open database"},
 		"half_admin":         {env: map[string]string{"GAAS_ADMIN_USERNAME": "root"}, want: "GAAS_ADMIN_PASSWORD"},
 		"weak_admin":         {env: map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "short"}, want: "GAAS_ADMIN_PASSWORD: "},
@@ -307,6 +311,7 @@ func TestRunStartupErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NotContains(t, err.Error(), "pw-in-url")
+			assert.NoFileExists(t, db, "a start-up error leaves no database behind")
 			assert.Empty(t, stderr.String(), "the error is returned, once")
 			assert.NotContains(t, stdout.String(), "Usage", "a mistake does not print the whole usage")
 		})
@@ -350,8 +355,36 @@ func TestHelpAndVersion(t *testing.T) {
 	assert.Error(t, run(context.Background(), []string{"version", "extra"}, noEnv, io.Discard, io.Discard))
 }
 
+// The start-up line gives the page to open and says whether an admin can
+// log in, and how to make one when none can.
+func TestStartupLine(t *testing.T) {
+	line := func(g *instance) map[string]any {
+		for l := range strings.Lines(g.logs.String()) {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "listening" {
+				return m
+			}
+		}
+		t.Fatal("no listening line in", g.logs.String())
+		return nil
+	}
+	db := filepath.Join(t.TempDir(), "gaas.db")
+	g := start(t, db, nil)
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(g.url, "http://"))
+	require.NoError(t, err)
+	m := line(g)
+	assert.Equal(t, "http://localhost:"+port+"/docs", m["docs"])
+	assert.Contains(t, m["admin"], "none: to make one, restart with GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD set")
+	g.stop(t)
+
+	g = start(t, db, map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "root-password-never-logged"})
+	assert.Equal(t, "1 enabled admin account(s)", line(g)["admin"])
+	assert.NotContains(t, g.logs.String(), "root-password-never-logged")
+}
+
 // The real process: a start-up error is one line on stderr and exit code
-// 2; -h is exit code 0; SIGTERM stops it with exit code 0.
+// 2; -h is exit code 0, an unhealthy healthcheck 1; SIGTERM stops it with
+// exit code 0.
 func TestProcess(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
@@ -378,6 +411,15 @@ func TestProcess(t *testing.T) {
 	require.NoError(t, cmd.Run())
 	assert.Contains(t, stdoutBuf.String(), "Usage: gaasd")
 	assert.Empty(t, stderr.String())
+
+	// An unhealthy gaasd (here: none at all) is exit code 1, which Docker
+	// reads as unhealthy; it reserves 2.
+	stderr.Reset()
+	cmd = gaasd("healthcheck -addr 127.0.0.1:1")
+	cmd.Stderr = &stderr
+	require.ErrorAs(t, cmd.Run(), &exit)
+	assert.Equal(t, 1, exit.ExitCode(), stderr.String())
+	assert.Contains(t, stderr.String(), "gaasd: healthcheck: unhealthy")
 
 	cmd = gaasd("-addr 127.0.0.1:0 -db " + filepath.Join(t.TempDir(), "gaas.db"))
 	stdout, err := cmd.StdoutPipe()

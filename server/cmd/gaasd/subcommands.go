@@ -77,6 +77,11 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
+// errUnhealthy is what "gaasd healthcheck" returns when gaasd does not
+// answer, or answers that it is unhealthy; gaasd then exits 1, as Docker
+// asks of a HEALTHCHECK (it reserves 2).
+var errUnhealthy = errors.New("healthcheck: unhealthy")
+
 // runHealthcheck is "gaasd healthcheck": it asks a gaasd on this machine
 // for /healthz and fails unless it answers 200, so that a container image
 // needs no shell or curl for its HEALTHCHECK.
@@ -84,7 +89,7 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	fs := flag.NewFlagSet("gaasd healthcheck", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: gaasd healthcheck [-addr ADDRESS] [-timeout DURATION]\n\n"+
-			"Asks the gaasd on this machine for /healthz; exits 0 when it answers 200.\n\n")
+			"Asks the gaasd on this machine for /healthz; exits 0 when it answers 200, 1 otherwise.\n\n")
 		fs.PrintDefaults()
 	}
 	addr := fs.String("addr", envOr(getenv, "GAAS_ADDR", ":8000"), "the `address` gaasd listens on (env GAAS_ADDR)")
@@ -107,11 +112,11 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
+		return fmt.Errorf("%w: %w", errUnhealthy, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+		return fmt.Errorf("%w: /healthz answered %s", errUnhealthy, resp.Status)
 	}
 	return nil
 }
