@@ -2,9 +2,13 @@ package server
 
 import (
 	"embed"
+	"encoding/json"
+	"errors"
 	"io/fs"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 )
 
 // openAPI is the description of the API, kept true by the server's tests,
@@ -16,12 +20,80 @@ var openAPI []byte
 // OpenAPI returns the OpenAPI 3.1 document that describes the API.
 func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 
-func handleOpenAPI() http.Handler {
+// handleOpenAPI serves the document; under a path prefix (basePath, or
+// else the request's X-Forwarded-Prefix) the document names the prefix in
+// its servers and its login URL, which are otherwise the host's root.
+func handleOpenAPI(basePath string) http.Handler {
+	atBase, err := openAPIUnder(basePath)
+	if err != nil {
+		panic(err) // the embedded document is JSON; the tests read it
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		doc := atBase
+		if basePath == "" {
+			w.Header().Set("Vary", "X-Forwarded-Prefix")
+			if prefix := r.Header.Get("X-Forwarded-Prefix"); prefix != "" && ValidBasePath(prefix) == nil {
+				if doc, err = openAPIUnder(prefix); err != nil {
+					panic(err)
+				}
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(openAPI)))
-		w.Write(openAPI)
+		w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
+		w.Write(doc)
 	})
+}
+
+// ValidBasePath reports whether p can prefix the API's paths: empty, or
+// "/" and segments of letters, digits and -._~, without a trailing slash.
+func ValidBasePath(p string) error {
+	if p == "" {
+		return nil
+	}
+	if !basePathPattern.MatchString(p) {
+		return errors.New(`must be a path such as "/gpu": a slash, then segments of letters, digits and -._~ with no trailing slash`)
+	}
+	return nil
+}
+
+var basePathPattern = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+
+// openAPIUnder is the document with servers and the password flow's
+// tokenUrl under prefix; the embedded document itself when prefix is empty.
+func openAPIUnder(prefix string) ([]byte, error) {
+	if prefix == "" {
+		return openAPI, nil
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		return nil, err
+	}
+	doc["servers"] = []any{map[string]any{"url": prefix, "description": "this API, under its path prefix"}}
+	if schemes, ok := dig(doc, "components", "securitySchemes").(map[string]any); ok {
+		for _, s := range schemes {
+			flows, _ := dig(s, "flows").(map[string]any)
+			for _, f := range flows {
+				if flow, ok := f.(map[string]any); ok {
+					if u, ok := flow["tokenUrl"].(string); ok && strings.HasPrefix(u, "/") {
+						flow["tokenUrl"] = prefix + u
+					}
+				}
+			}
+		}
+	}
+	return json.Marshal(doc)
+}
+
+// dig follows keys through nested JSON objects; nil when one is missing.
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
 }
 
 // The /docs page is Swagger UI, served from the binary so that offline
@@ -40,29 +112,54 @@ const docsPage = `<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gaas API</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css">
-<link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32">
+<link rel="stylesheet" href="docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="docs/favicon-32x32.png" sizes="32x32">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="/docs/swagger-ui-bundle.js"></script>
-<script src="/docs/gaas-docs.js"></script>
+<script src="docs/swagger-ui-bundle.js"></script>
+<script src="docs/gaas-docs.js"></script>
 </body>
 </html>
 `
 
 // docsScript starts Swagger UI on the API's own document; "Authorize" uses
-// the password flow against /login, as the document describes.
-const docsScript = `window.ui = SwaggerUIBundle({
-  url: "/openapi.json",
-  dom_id: "#swagger-ui",
-  layout: "BaseLayout",
-  deepLinking: true,
-  showExtensions: true,
-  showCommonExtensions: true,
-  oauth2RedirectUrl: window.location.origin + "/docs/oauth2-redirect.html",
-  presets: [SwaggerUIBundle.presets.apis],
-});
+// the password flow against /login, as the document describes. The page's
+// URLs are relative to its own, so that it works under a path prefix
+// (http.StripPrefix, or a proxy at /gpu/): the document is fetched next to
+// the page, and when it names no servers (the server knew no prefix) its
+// server and login URL are put under the page's.
+const docsScript = `(function () {
+  var root = new URL(".", document.baseURI); // where /docs is, with any prefix
+  fetch(new URL("openapi.json", root)).then(function (r) {
+    if (!r.ok) throw new Error("GET openapi.json: " + r.status);
+    return r.json();
+  }).then(function (spec) {
+    if (!spec.servers) {
+      spec.servers = [{url: root.pathname.replace(/\/$/, "") || "/"}];
+      var schemes = (spec.components || {}).securitySchemes || {};
+      Object.keys(schemes).forEach(function (name) {
+        var flows = schemes[name].flows || {};
+        Object.keys(flows).forEach(function (f) {
+          var u = flows[f].tokenUrl;
+          if (u && u.charAt(0) === "/") flows[f].tokenUrl = new URL(u.slice(1), root).pathname;
+        });
+      });
+    }
+    window.ui = SwaggerUIBundle({
+      spec: spec,
+      dom_id: "#swagger-ui",
+      layout: "BaseLayout",
+      deepLinking: true,
+      showExtensions: true,
+      showCommonExtensions: true,
+      oauth2RedirectUrl: new URL("docs/oauth2-redirect.html", root).href,
+      presets: [SwaggerUIBundle.presets.apis],
+    });
+  }).catch(function (e) {
+    document.getElementById("swagger-ui").textContent = "The API's description did not load: " + e.message;
+  });
+})();
 `
 
 // docsCSP keeps the page to its own assets; Swagger UI sets inline styles

@@ -60,6 +60,13 @@ type Config struct {
 	// ServeMetrics answers GET /metrics with Metrics on this handler too.
 	// Leave it false to serve them only on a listener of their own.
 	ServeMetrics bool
+
+	// BasePath is the path prefix under which clients reach the API, such
+	// as "/gpu" behind a proxy that serves it at /gpu/: GET /openapi.json
+	// then names it in the document's servers and in the login URL. When
+	// empty, a request's X-Forwarded-Prefix header, when it is a clean
+	// path, is the prefix for that request's document.
+	BasePath string
 }
 
 func (c Config) withDefaults(procs int) Config {

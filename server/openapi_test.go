@@ -233,16 +233,19 @@ func TestDocsPageServed(t *testing.T) {
 	require.Equal(t, http.StatusOK, page.status)
 	assert.Equal(t, "text/html; charset=utf-8", page.header.Get("Content-Type"))
 	assert.Contains(t, page.header.Get("Content-Security-Policy"), "default-src 'self'")
-	// Every asset the page names is served from the binary.
-	for _, m := range regexp.MustCompile(`(?:src|href)="(/docs/[^"]+)"`).FindAllStringSubmatch(string(page.body), -1) {
-		r := h.get(m[1], "")
+	// Every asset the page names is served from the binary; the names are
+	// relative to the page, so that it works under a path prefix too.
+	refs := regexp.MustCompile(`(?:src|href)="(docs/[^"]+)"`).FindAllStringSubmatch(string(page.body), -1)
+	assert.Len(t, refs, 4)
+	for _, m := range refs {
+		r := h.get("/"+m[1], "")
 		assert.Equal(t, http.StatusOK, r.status, m[1])
 		assert.NotEmpty(t, r.body, m[1])
 	}
 	js := h.get("/docs/swagger-ui-bundle.js", "")
 	assert.Contains(t, js.header.Get("Content-Type"), "javascript")
 	assert.Greater(t, len(js.body), 1<<20)
-	assert.Contains(t, string(h.get("/docs/gaas-docs.js", "").body), `url: "/openapi.json"`)
+	assert.Contains(t, string(h.get("/docs/gaas-docs.js", "").body), `fetch(new URL("openapi.json", root))`)
 	h.get("/docs/nothing.js", "").problem(t, http.StatusNotFound)
 	h.get("/docs/..%2fopenapi.json", "").problem(t, http.StatusNotFound)
 }

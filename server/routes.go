@@ -21,7 +21,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 
 	mux.Handle("GET /healthz", handleHealth(logger, db))
 	mux.Handle("GET /version", handleVersion(BuildVersion()))
-	mux.Handle("GET /openapi.json", handleOpenAPI())
+	mux.Handle("GET /openapi.json", handleOpenAPI(cfg.BasePath))
 	mux.Handle("GET /docs", handleDocsPage())
 	mux.Handle("GET /docs/{file}", handleDocsAsset())
 	if cfg.ServeMetrics && cfg.Metrics != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -39,10 +41,28 @@ func chromium(t *testing.T) string {
 // POST /jobs, "Try it out" with the example body, and Execute. The job
 // must exist afterwards. A screenshot is kept in the test's artifact
 // directory (go test -artifacts keeps it).
+//
+// It does so twice: at the server's root, and behind a proxy at /gpu/ that
+// strips the prefix and says nothing of it (no X-Forwarded-Prefix), where
+// the page must find the document, the login URL and the API under its own.
 func TestDocsInBrowser(t *testing.T) {
 	browser := chromium(t)
 	g := start(t, filepath.Join(t.TempDir(), "gaas.db"), nil)
-	status, _ := g.json(t, "POST", "/register", "", `{"username": "alice", "password": "alice-password-secret"}`)
+	target, err := url.Parse(g.url)
+	require.NoError(t, err)
+	proxy := httptest.NewServer(http.StripPrefix("/gpu", httputil.NewSingleHostReverseProxy(target)))
+	defer proxy.Close()
+	for _, site := range []struct{ name, docs, user string }{
+		{"root", g.url + "/docs", "alice"},
+		{"prefix", proxy.URL + "/gpu/docs", "bob"},
+	} {
+		t.Run(site.name, func(t *testing.T) { docsInBrowser(t, browser, g, site.docs, site.user) })
+	}
+}
+
+func docsInBrowser(t *testing.T, browser string, g *instance, docs, user string) {
+	password := user + "-password-secret"
+	status, _ := g.json(t, "POST", "/register", "", `{"username": "`+user+`", "password": "`+password+`"}`)
 	require.Equal(t, http.StatusCreated, status)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -59,7 +79,7 @@ func TestDocsInBrowser(t *testing.T) {
 	defer cancel()
 	bctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	defer cancel()
-	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(g.url+"/docs")), "the browser did not start")
+	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(docs)), "the browser did not start")
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
 
@@ -75,8 +95,8 @@ func TestDocsInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(css(".auth-wrapper .authorize")),
 		chromedp.WaitVisible(css("#oauth_username")),
-		chromedp.SendKeys(css("#oauth_username"), "alice"),
-		chromedp.SendKeys(css("#oauth_password"), "alice-password-secret"),
+		chromedp.SendKeys(css("#oauth_username"), user),
+		chromedp.SendKeys(css("#oauth_password"), password),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#oauth_username').closest('.auth-container')
 			.querySelector('.auth-btn-wrapper .authorize').click()`),
 		chromedp.Poll[chromedp.Void](`Array.from(document.querySelectorAll('.auth-container button')).some(b => b.textContent.trim() === 'Logout')`,
@@ -102,9 +122,9 @@ func TestDocsInBrowser(t *testing.T) {
 	t.Logf("screenshot: %s", filepath.Join(dir, "docs.png"))
 	assert.Contains(t, statusText, "201")
 
-	// The job is really there, charged to alice.
+	// The job is really there, charged to the user.
 	status, body := g.call(t, "POST", "/login", "", "application/x-www-form-urlencoded",
-		url.Values{"username": {"alice"}, "password": {"alice-password-secret"}}.Encode())
+		url.Values{"username": {user}, "password": {password}}.Encode())
 	require.Equal(t, http.StatusOK, status)
 	status, body = g.json(t, "GET", "/me", body["access_token"].(string), "")
 	require.Equal(t, http.StatusOK, status)

@@ -165,6 +165,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "",
 		"serve Prometheus metrics at /metrics on this `address`, apart from the API; when empty they are served with the API, "+
 			"and \"off\" serves none")
+	fs.StringVar(&c.server.BasePath, "base-path", "",
+		"the path `prefix` under which clients reach the API, such as /gpu behind a proxy that serves it at /gpu/; "+
+			"GET /openapi.json names it in the document's servers. When empty, a request's X-Forwarded-Prefix is used")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	fs.BoolVar(&c.version, "version", false, "print the version of this build and exit")
 	fs.Usage = func() {
@@ -194,6 +197,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"max-conns":            {func() bool { return c.maxConns >= 0 }, count},
 		"registration":         {func() bool { return *registration == "open" || *registration == "closed" }, "open or closed"},
 		"adopt-admin":          {nil, "true or false"},
+		"base-path":            {func() bool { return server.ValidBasePath(c.server.BasePath) == nil }, "a path such as /gpu, with no trailing slash"},
 	}
 
 	if err := parseFlags(fs, args, stdout); err != nil {

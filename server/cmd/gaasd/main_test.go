@@ -300,6 +300,7 @@ func TestRunStartupErrors(t *testing.T) {
 		"bad_idle_timeout":   {args: []string{"-idle-timeout", "0s"}, want: "-idle-timeout"},
 		"batch_too_long":     {args: []string{"-db-batch-timeout", "15s"}, want: "shorter than 15s"},
 		"batch_timeout_0":    {env: map[string]string{"GAAS_DB_BATCH_TIMEOUT": "0s"}, want: `GAAS_DB_BATCH_TIMEOUT="0s"`},
+		"bad_base_path":      {args: []string{"-base-path", "gpu/"}, want: `-base-path "gpu/": must be a path such as /gpu`},
 		"bad_adopt_env":      {env: map[string]string{"GAAS_ADOPT_ADMIN": "sure"}, want: `GAAS_ADOPT_ADMIN="sure": must be true or false`},
 		"postgres_down":      {args: []string{"-db", "postgres://gaas:pw-in-url@127.0.0.1:1/gaas?connect_timeout=1"}, want: "postgres://gaas:xxxxx@127.0.0.1:1/gaas"},
 	} {
@@ -476,4 +477,12 @@ func TestRunSecretFile(t *testing.T) {
 	require.NoError(t, err, "signed with the key in the file, without its newline")
 	assert.NotContains(t, g.logs.String(), key)
 	assert.NotContains(t, g.logs.String(), "generated")
+}
+
+// -base-path reaches the server: the document names it.
+func TestBasePath(t *testing.T) {
+	g := start(t, filepath.Join(t.TempDir(), "gaas.db"), map[string]string{"GAAS_BASE_PATH": "/gpu"})
+	status, doc := g.json(t, "GET", "/openapi.json", "", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, []any{map[string]any{"url": "/gpu", "description": "this API, under its path prefix"}}, doc["servers"])
 }
