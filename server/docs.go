@@ -127,15 +127,16 @@ const docsPage = `<!DOCTYPE html>
 // the password flow against /login, as the document describes. The page's
 // URLs are relative to its own, so that it works under a path prefix
 // (http.StripPrefix, or a proxy at /gpu/): the document is fetched next to
-// the page, and when it names no servers (the server knew no prefix) its
-// server and login URL are put under the page's.
+// the page, and when it names no server but the root "/" (the server knew
+// no prefix) its server and login URL are put under the page's.
 const docsScript = `(function () {
   var root = new URL(".", document.baseURI); // where /docs is, with any prefix
   fetch(new URL("openapi.json", root)).then(function (r) {
     if (!r.ok) throw new Error("GET openapi.json: " + r.status);
     return r.json();
   }).then(function (spec) {
-    if (!spec.servers) {
+    var servers = spec.servers || [];
+    if (servers.length === 0 || (servers.length === 1 && servers[0].url === "/")) {
       spec.servers = [{url: root.pathname.replace(/\/$/, "") || "/"}];
       var schemes = (spec.components || {}).securitySchemes || {};
       Object.keys(schemes).forEach(function (name) {
