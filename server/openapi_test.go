@@ -3,10 +3,12 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -104,7 +106,7 @@ func (c specChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 		default:
 			input.Options.ExcludeRequestBody = true
 		}
-		reqErr = openapi3filter.ValidateRequest(ctx, input)
+		reqErr = errors.Join(openapi3filter.ValidateRequest(ctx, input), undeclaredQuery(route, req.URL.Query()))
 	}
 
 	resp, err := c.next.RoundTrip(req)
@@ -150,6 +152,26 @@ func (c specChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // bearerPresent is the document's security, as far as a schema can check it:
 // a bearer token in the Authorization header. The server checks the token.
+// undeclaredQuery names a query parameter the operation does not declare,
+// or gives more than once: kin-openapi lets both through, the server
+// refuses them.
+func undeclaredQuery(route *routers.Route, q url.Values) error {
+	declared := map[string]bool{}
+	for _, ps := range []openapi3.Parameters{route.PathItem.Parameters, route.Operation.Parameters} {
+		for _, p := range ps {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+				declared[p.Value.Name] = true
+			}
+		}
+	}
+	for name, vs := range q {
+		if !declared[name] || len(vs) > 1 {
+			return fmt.Errorf("query parameter %q is undeclared or repeated", name)
+		}
+	}
+	return nil
+}
+
 func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	scheme, token, ok := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {

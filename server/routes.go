@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,36 +20,77 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	guard := newLoginGuard(cfg)
 	registrations := registrationPolicy{closed: cfg.RegistrationClosed, byAddr: newLimiters(cfg.RegistrationsPerAddress, time.Hour)}
 
-	mux.Handle("GET /healthz", handleHealth(logger, db))
-	mux.Handle("GET /version", handleVersion(BuildVersion()))
-	mux.Handle("GET /openapi.json", handleOpenAPI(cfg.BasePath))
-	mux.Handle("GET /docs", handleDocsPage())
-	mux.Handle("GET /docs/{file}", handleDocsAsset())
+	mux.Handle("GET /healthz", queryParams(handleHealth(logger, db)))
+	mux.Handle("GET /version", queryParams(handleVersion(BuildVersion())))
+	mux.Handle("GET /openapi.json", queryParams(handleOpenAPI(cfg.BasePath)))
+	mux.Handle("GET /docs", queryParams(handleDocsPage()))
+	mux.Handle("GET /docs/{file}", queryParams(handleDocsAsset()))
 	if cfg.ServeMetrics && cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+		mux.Handle("GET /metrics", queryParams(cfg.Metrics.Handler()))
 	}
-	mux.Handle("POST /register", handleRegister(logger, auth, registrations, slots))
-	mux.Handle("POST /login", handleLogin(logger, auth, guard, slots, cfg.Metrics))
+	mux.Handle("POST /register", queryParams(handleRegister(logger, auth, registrations, slots)))
+	mux.Handle("POST /login", queryParams(handleLogin(logger, auth, guard, slots, cfg.Metrics)))
 
-	mux.Handle("POST /jobs", authed(handleSubmitJob(logger, jobs)))
-	mux.Handle("GET /jobs", authed(handleListJobs(logger, jobs)))
-	mux.Handle("GET /jobs/{id}", authed(handleGetJob(logger, jobs)))
-	mux.Handle("PATCH /jobs/{id}", authed(handleTransitionJob(logger, jobs)))
-	mux.Handle("POST /jobs/{id}/cancel", authed(handleCancelJob(logger, jobs)))
+	mux.Handle("POST /jobs", authed(queryParams(handleSubmitJob(logger, jobs))))
+	mux.Handle("GET /jobs", authed(queryParams(handleListJobs(logger, jobs), "status", "user_id", "limit", "cursor")))
+	mux.Handle("GET /jobs/{id}", authed(queryParams(handleGetJob(logger, jobs))))
+	mux.Handle("PATCH /jobs/{id}", authed(queryParams(handleTransitionJob(logger, jobs))))
+	mux.Handle("POST /jobs/{id}/cancel", authed(queryParams(handleCancelJob(logger, jobs))))
 
-	mux.Handle("GET /me", authed(handleMe(logger, users)))
-	mux.Handle("POST /me/password", authed(handleChangePassword(logger, auth, guard, slots)))
-	mux.Handle("POST /me/logout-all", authed(handleLogoutAll(logger, auth)))
-	mux.Handle("GET /users", authed(handleListUsers(logger, users)))
-	mux.Handle("POST /users", authed(handleCreateUser(logger, auth, slots)))
-	mux.Handle("GET /users/{id}", authed(handleGetUser(logger, users)))
-	mux.Handle("PATCH /users/{id}", authed(handleSetRole(logger, users)))
-	mux.Handle("PUT /users/{id}/password", authed(handleResetPassword(logger, auth, slots)))
-	mux.Handle("POST /users/{id}/disable", authed(handleSetDisabled(logger, users, true)))
-	mux.Handle("POST /users/{id}/enable", authed(handleSetDisabled(logger, users, false)))
-	mux.Handle("PUT /users/{id}/quota", authed(handleSetQuota(logger, quota)))
-	mux.Handle("POST /users/{id}/quota/grants", authed(handleGrant(logger, quota)))
-	mux.Handle("GET /users/{id}/ledger", authed(handleLedger(logger, quota)))
+	mux.Handle("GET /me", authed(queryParams(handleMe(logger, users))))
+	mux.Handle("POST /me/password", authed(queryParams(handleChangePassword(logger, auth, guard, slots))))
+	mux.Handle("POST /me/logout-all", authed(queryParams(handleLogoutAll(logger, auth))))
+	mux.Handle("GET /users", authed(queryParams(handleListUsers(logger, users), "limit", "cursor")))
+	mux.Handle("POST /users", authed(queryParams(handleCreateUser(logger, auth, slots))))
+	mux.Handle("GET /users/{id}", authed(queryParams(handleGetUser(logger, users))))
+	mux.Handle("PATCH /users/{id}", authed(queryParams(handleSetRole(logger, users))))
+	mux.Handle("PUT /users/{id}/password", authed(queryParams(handleResetPassword(logger, auth, slots))))
+	mux.Handle("POST /users/{id}/disable", authed(queryParams(handleSetDisabled(logger, users, true))))
+	mux.Handle("POST /users/{id}/enable", authed(queryParams(handleSetDisabled(logger, users, false))))
+	mux.Handle("PUT /users/{id}/quota", authed(queryParams(handleSetQuota(logger, quota))))
+	mux.Handle("POST /users/{id}/quota/grants", authed(queryParams(handleGrant(logger, quota))))
+	mux.Handle("GET /users/{id}/ledger", authed(queryParams(handleLedger(logger, quota), "limit", "cursor")))
+}
+
+// queryParams lets through to h only requests whose query names nothing
+// but the parameters given, each at most once: any other, or a repeated
+// one, is a 422 naming it rather than a filter silently ignored. A route
+// with no list takes no query at all. Behind authenticate, it answers
+// after the caller is known, as every other check of the request does.
+func queryParams(h http.Handler, names ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkQuery(r.URL.RawQuery, names); err != nil {
+			writeProblem(w, r, problemFor(err))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// checkQuery reports the first parameter of the raw query that is not
+// one of names, or is given more than once.
+func checkQuery(raw string, names []string) error {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return errField("query", "is not a valid query string")
+	}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch {
+		case !slices.Contains(names, k):
+			return errField(k, "is not a parameter of this operation")
+		case len(q[k]) > 1:
+			return errField(k, "must be given once")
+		}
+	}
+	return nil
 }
 
 // redirectSlash answers a path that matches no route only because of a

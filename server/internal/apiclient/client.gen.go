@@ -830,6 +830,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /users/{id}/quota/grants (the `GrantHours` operationId).
 	GrantHours(ctx context.Context, id PathID, body GrantHoursJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Version The build of the gaas module that serves
+	//
+	// What the go command recorded in the binary (debug.ReadBuildInfo). Go records no build time: date is the commit's.
+	//
+	// Corresponds with GET /version (the `Version` operationId).
+	Version(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // Health Whether the database answers and takes a write
@@ -1404,6 +1411,23 @@ func (c *Client) GrantHoursWithBody(ctx context.Context, id PathID, contentType 
 // Corresponds with POST /users/{id}/quota/grants (the `GrantHours` operationId).
 func (c *Client) GrantHours(ctx context.Context, id PathID, body GrantHoursJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGrantHoursRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Version The build of the gaas module that serves
+//
+// What the go command recorded in the binary (debug.ReadBuildInfo). Go records no build time: date is the commit's.
+//
+// Corresponds with GET /version (the `Version` operationId).
+func (c *Client) Version(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVersionRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2355,6 +2379,33 @@ func NewGrantHoursRequestWithBody(server string, id PathID, contentType string, 
 	return req, nil
 }
 
+// NewVersionRequest constructs an http.Request for the Version method
+func NewVersionRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/version")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -2682,6 +2733,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /users/{id}/quota/grants (the `GrantHours` operationId).
 	GrantHoursWithResponse(ctx context.Context, id PathID, body GrantHoursJSONRequestBody, reqEditors ...RequestEditorFn) (*GrantHoursResponse, error)
+
+	// VersionWithResponse The build of the gaas module that serves
+	//
+	// What the go command recorded in the binary (debug.ReadBuildInfo). Go records no build time: date is the commit's.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /version (the `Version` operationId).
+	VersionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*VersionResponse, error)
 }
 
 type HealthResponse struct {
@@ -2691,6 +2751,8 @@ type HealthResponse struct {
 	JSON200 *struct {
 		Status Health200JSONResponseBodyStatus `json:"status"`
 	}
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Problem
 }
@@ -2700,6 +2762,11 @@ func (r HealthResponse) GetJSON200() *struct {
 	Status Health200JSONResponseBodyStatus `json:"status"`
 } {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r HealthResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -3459,6 +3526,8 @@ type MeResponse struct {
 	JSON200 *User
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -3481,6 +3550,11 @@ func (r MeResponse) GetJSON200() *User {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r MeResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r MeResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -3542,6 +3616,8 @@ type LogoutAllResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -3555,6 +3631,11 @@ type LogoutAllResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r LogoutAllResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r LogoutAllResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -4991,6 +5072,88 @@ func (r GrantHoursResponse) ContentType() string {
 	return ""
 }
 
+type VersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Commit The commit built from (vcs.revision); absent when the build knew none.
+		Commit *string `json:"commit,omitempty"`
+
+		// Date When that commit was made (vcs.time); absent when the build knew none.
+		Date *time.Time `json:"date,omitempty"`
+
+		// GoVersion Examples: go1.26.0
+		GoVersion string `json:"go_version"`
+
+		// Modified Present, and true, when the checkout had changes not committed.
+		Modified *bool `json:"modified,omitempty"`
+
+		// Version The module's version: a tag, a pseudo-version, or "(devel)" for a build inside the module's own tree.
+		//
+		// Examples: v1.4.0
+		Version string `json:"version"`
+	}
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VersionResponse) GetJSON200() *struct {
+	// Commit The commit built from (vcs.revision); absent when the build knew none.
+	Commit *string `json:"commit,omitempty"`
+
+	// Date When that commit was made (vcs.time); absent when the build knew none.
+	Date *time.Time `json:"date,omitempty"`
+
+	// GoVersion Examples: go1.26.0
+	GoVersion string `json:"go_version"`
+
+	// Modified Present, and true, when the checkout had changes not committed.
+	Modified *bool `json:"modified,omitempty"`
+
+	// Version The module's version: a tag, a pseudo-version, or "(devel)" for a build inside the module's own tree.
+	//
+	// Examples: v1.4.0
+	Version string `json:"version"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r VersionResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetBody returns the raw response body bytes
+func (r VersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthWithResponse Whether the database answers and takes a write
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5467,6 +5630,21 @@ func (c *ClientWithResponses) GrantHoursWithResponse(ctx context.Context, id Pat
 	return ParseGrantHoursResponse(rsp)
 }
 
+// VersionWithResponse The build of the gaas module that serves
+//
+// What the go command recorded in the binary (debug.ReadBuildInfo). Go records no build time: date is the commit's.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /version (the `Version` operationId).
+func (c *ClientWithResponses) VersionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*VersionResponse, error) {
+	rsp, err := c.Version(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVersionResponse(rsp)
+}
+
 // ParseHealthResponse parses an HTTP response from a HealthWithResponse call
 func ParseHealthResponse(rsp *http.Response) (*HealthResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5489,6 +5667,13 @@ func ParseHealthResponse(rsp *http.Response) (*HealthResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Problem
@@ -6219,6 +6404,13 @@ func ParseMeResponse(rsp *http.Response) (*MeResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6301,6 +6493,13 @@ func ParseLogoutAllResponse(rsp *http.Response) (*LogoutAllResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -7695,6 +7894,56 @@ func ParseGrantHoursResponse(rsp *http.Response) (*GrantHoursResponse, error) {
 			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVersionResponse parses an HTTP response from a VersionWithResponse call
+func ParseVersionResponse(rsp *http.Response) (*VersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Commit The commit built from (vcs.revision); absent when the build knew none.
+			Commit *string `json:"commit,omitempty"`
+
+			// Date When that commit was made (vcs.time); absent when the build knew none.
+			Date *time.Time `json:"date,omitempty"`
+
+			// GoVersion Examples: go1.26.0
+			GoVersion string `json:"go_version"`
+
+			// Modified Present, and true, when the checkout had changes not committed.
+			Modified *bool `json:"modified,omitempty"`
+
+			// Version The module's version: a tag, a pseudo-version, or "(devel)" for a build inside the module's own tree.
+			//
+			// Examples: v1.4.0
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	}
 
 	return response, nil
