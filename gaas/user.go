@@ -80,6 +80,14 @@ type Page struct {
 	Cursor string
 }
 
+// UserFilter narrows a listing of users. Zero fields do not filter.
+type UserFilter struct {
+	// Username selects the user of that name, compared without regard to
+	// case: a page of at most one. A name no user could have selects none.
+	Username string
+	Page
+}
+
 // Paging limits of every listing.
 const (
 	DefaultLimit = 50
@@ -152,8 +160,9 @@ type UserService interface {
 	// else gets ErrNotFound; an unknown caller gets ErrUnauthorized.
 	User(ctx context.Context, caller int64, req GetUserRequest) (User, error)
 
-	// Users lists every user to an admin (ErrForbidden for others).
-	Users(ctx context.Context, caller int64, page Page) (UserPage, error)
+	// Users lists the users f selects to an admin (ErrForbidden for
+	// others).
+	Users(ctx context.Context, caller int64, f UserFilter) (UserPage, error)
 
 	// SetRole changes a user's role (admin only: ErrForbidden). Demoting
 	// the last enabled admin is ErrConflict. A change of role ends every

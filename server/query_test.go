@@ -22,7 +22,7 @@ func TestUnknownQueryParameters(t *testing.T) {
 		{"GET", "/jobs?stauts=PENDING", alice, "", "stauts"},
 		{"GET", "/jobs?limit=1&limit=2", alice, "", "limit"},
 		{"GET", "/jobs?status=PENDING&status=RUNNING", alice, "", "status"},
-		{"GET", "/users?username=alice&limit=5", admin, "", "username"},
+		{"GET", "/users?user_name=alice&limit=5", admin, "", "user_name"},
 		{"GET", "/users/1/ledger?since=2026-01-01T00:00:00Z", admin, "", "since"},
 		{"GET", "/me?verbose=1", alice, "", "verbose"},
 		{"GET", "/me?limit=1", alice, "", "limit"},

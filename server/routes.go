@@ -40,7 +40,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	mux.Handle("GET /me", authed(queryParams(handleMe(logger, users))))
 	mux.Handle("POST /me/password", authed(queryParams(handleChangePassword(logger, auth, guard, slots))))
 	mux.Handle("POST /me/logout-all", authed(queryParams(handleLogoutAll(logger, auth))))
-	mux.Handle("GET /users", authed(queryParams(handleListUsers(logger, users), "limit", "cursor")))
+	mux.Handle("GET /users", authed(queryParams(handleListUsers(logger, users), "username", "limit", "cursor")))
 	mux.Handle("POST /users", authed(queryParams(handleCreateUser(logger, auth, slots))))
 	mux.Handle("GET /users/{id}", authed(queryParams(handleGetUser(logger, users))))
 	mux.Handle("PATCH /users/{id}", authed(queryParams(handleSetRole(logger, users))))

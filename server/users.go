@@ -17,8 +17,10 @@ func handleListUsers(logger *slog.Logger, users gaas.UserService) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
+		f := gaas.UserFilter{Page: page, Username: r.URL.Query().Get("username")}
 		err = writeListing(w, r, logger, page, func(p gaas.Page) ([]gaas.User, string, error) {
-			got, err := users.Users(r.Context(), callerID(r), p)
+			f.Page = p
+			got, err := users.Users(r.Context(), callerID(r), f)
 			return got.Items, got.NextCursor, err
 		}, func(u gaas.User) int64 { return u.ID }, toUser)
 		if err != nil {

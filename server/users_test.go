@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +171,28 @@ func TestUserEndpointErrors(t *testing.T) {
 	assert.Equal(t, []string{"reason"}, h.post("/users/1/quota/grants", admin, `{"hours": 5, "reason": 5}`).errorFields(t))
 	assert.Equal(t, []string{"limit"}, h.get("/users?limit=0", admin).errorFields(t))
 	h.post("/users/1/quota/grants", alice, `{"hours": 1}`).problem(t, http.StatusForbidden)
+}
+
+// TestFindUserByName: GET /users?username= answers admins a page of the
+// one user of that name, whatever its case, or an empty page (a name no
+// one could have included); others are refused.
+func TestFindUserByName(t *testing.T) {
+	h := newHarness(t)
+	_, admin := h.admin("root")
+	aliceID, alice := h.user("Alice")
+
+	for _, name := range []string{"Alice", "alice", "ALICE"} {
+		page := h.get("/users?username="+name, admin).json(t)
+		items := page["items"].([]any)
+		require.Len(t, items, 1, name)
+		assert.EqualValues(t, aliceID, items[0].(map[string]any)["id"])
+		assert.Nil(t, page["next_cursor"])
+	}
+	for _, name := range []string{"Alic", "Alice_", "al%25", "no%20one", strings.Repeat("x", 300)} {
+		r := h.get("/users?username="+name, admin)
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", name, r.body)
+		assert.Empty(t, r.json(t)["items"], name)
+	}
+	assert.Equal(t, "Only admins may list users.", h.get("/users?username=Alice", alice).problem(t, http.StatusForbidden)["detail"])
+	assert.Equal(t, []string{"username"}, h.get("/users?username=Alice&username=root", admin).errorFields(t))
 }

@@ -149,7 +149,7 @@ func TestErrorsWrapOnce(t *testing.T) {
 			{name: "list another's jobs", want: gaas.ErrForbidden,
 				call: func() error { _, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{UserID: other.ID}); return err }},
 			{name: "list users as a user", want: gaas.ErrForbidden,
-				call: func() error { _, err := db.Users.Users(ctx, u.ID, page); return err }},
+				call: func() error { _, err := db.Users.Users(ctx, u.ID, gaas.UserFilter{Page: page}); return err }},
 			{name: "set a role as a user", want: gaas.ErrForbidden,
 				call: func() error {
 					_, err := db.Users.SetRole(ctx, u.ID, gaas.SetRoleRequest{UserID: other.ID, Role: gaas.RoleAdmin})

@@ -116,17 +116,24 @@ func (s *UserService) User(ctx context.Context, caller int64, req gaas.GetUserRe
 }
 
 // Users implements gaas.UserService.
-func (s *UserService) Users(ctx context.Context, caller int64, page gaas.Page) (gaas.UserPage, error) {
-	limit, after, err := readPage(page, 0)
+func (s *UserService) Users(ctx context.Context, caller int64, f gaas.UserFilter) (gaas.UserPage, error) {
+	limit, after, err := readPage(f.Page, 0)
 	if err != nil {
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
 	}
 	if _, err := loadAllowed(ctx, s.db.r, caller, gaas.ActionListUsers, 0); err != nil {
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
 	}
+	where, args := "id > ?", []any{after}
+	if f.Username != "" {
+		if gaas.ValidateUsername(f.Username) != nil {
+			return gaas.UserPage{Items: []gaas.User{}}, nil
+		}
+		where, args = where+" AND lower(username) = lower(?)", append(args, f.Username)
+	}
 	var rows []userRow
-	if err := query(ctx, s.db.r, &rows, "SELECT "+userColumns+" FROM users WHERE id > ? ORDER BY id LIMIT ?",
-		after, limit+1); err != nil {
+	if err := query(ctx, s.db.r, &rows, "SELECT "+userColumns+" FROM users WHERE "+where+" ORDER BY id LIMIT ?",
+		append(args, limit+1)...); err != nil {
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", mapErr(err))
 	}
 	var out gaas.UserPage

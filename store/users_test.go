@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -147,12 +149,12 @@ func TestUsers(t *testing.T) {
 		})
 
 		t.Run("list_pages_in_id_order", func(t *testing.T) {
-			_, err := db.Users.Users(ctx, f.user(t, 0).ID, gaas.Page{})
+			_, err := db.Users.Users(ctx, f.user(t, 0).ID, gaas.UserFilter{})
 			require.ErrorIs(t, err, gaas.ErrForbidden)
 			var ids []int64
 			cursor := ""
 			for {
-				page, err := db.Users.Users(ctx, f.admin.ID, gaas.Page{Limit: 3, Cursor: cursor})
+				page, err := db.Users.Users(ctx, f.admin.ID, gaas.UserFilter{Page: gaas.Page{Limit: 3, Cursor: cursor}})
 				require.NoError(t, err)
 				for _, u := range page.Items {
 					ids = append(ids, u.ID)
@@ -162,10 +164,31 @@ func TestUsers(t *testing.T) {
 				}
 			}
 			assert.IsIncreasing(t, ids)
-			all, err := db.Users.Users(ctx, f.admin.ID, gaas.Page{Limit: gaas.MaxLimit})
+			all, err := db.Users.Users(ctx, f.admin.ID, gaas.UserFilter{Page: gaas.Page{Limit: gaas.MaxLimit}})
 			require.NoError(t, err)
 			assert.Len(t, ids, len(all.Items))
 			assert.Greater(t, len(ids), 3)
+		})
+
+		t.Run("find_by_username", func(t *testing.T) {
+			u, err := db.Accounts.CreateUser(ctx, "Mixed.Case_"+strconv.FormatInt(f.user(t, 0).ID, 10), "unused-hash", gaas.RoleUser)
+			require.NoError(t, err)
+			_, err = db.Users.Users(ctx, u.ID, gaas.UserFilter{Username: u.Username})
+			require.ErrorIs(t, err, gaas.ErrForbidden, "only admins look users up")
+			for _, name := range []string{u.Username, strings.ToUpper(u.Username), strings.ToLower(u.Username)} {
+				got, err := db.Users.Users(ctx, f.admin.ID, gaas.UserFilter{Username: name})
+				require.NoError(t, err)
+				require.Len(t, got.Items, 1, name)
+				assert.Equal(t, u.ID, got.Items[0].ID)
+				assert.Empty(t, got.NextCursor)
+			}
+			// Exact, not a prefix or a pattern; a name no one could have is no one.
+			for _, name := range []string{"Mixed.Case_", "Mixed.Case_%", u.Username[:len(u.Username)-1] + "_", "no such user", "'; DROP TABLE users; --", strings.Repeat("x", 500)} {
+				got, err := db.Users.Users(ctx, f.admin.ID, gaas.UserFilter{Username: name})
+				require.NoError(t, err, name)
+				assert.Empty(t, got.Items, name)
+				assert.NotNil(t, got.Items, name)
+			}
 		})
 	})
 }

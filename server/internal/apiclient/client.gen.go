@@ -446,6 +446,9 @@ type SubmitJobParams struct {
 
 // ListUsersParams defines parameters for ListUsers.
 type ListUsersParams struct {
+	// Username Only the user of this name, compared without regard to case: a page of one, or none.
+	Username *string `form:"username,omitempty" json:"username,omitempty"`
+
 	// Limit The most items a page holds; 50 when not given. A page also ends before its answer would pass 1 MiB (never before its first item), with a `next_cursor` to the rest, so a page may hold fewer items than this and still not be the last.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -708,7 +711,7 @@ type ClientInterface interface {
 
 	// ListUsers List users (admins)
 	//
-	// In order of id.
+	// In order of id; with `username`, the one user of that name.
 	//
 	// Corresponds with GET /users (the `ListUsers` operationId).
 	ListUsers(ctx context.Context, params *ListUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1148,7 +1151,7 @@ func (c *Client) Register(ctx context.Context, body RegisterJSONRequestBody, req
 
 // ListUsers List users (admins)
 //
-// In order of id.
+// In order of id; with `username`, the one user of that name.
 //
 // Corresponds with GET /users (the `ListUsers` operationId).
 func (c *Client) ListUsers(ctx context.Context, params *ListUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1938,6 +1941,18 @@ func NewListUsersRequest(server string, params *ListUsersParams) (*http.Request,
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
+		if params.Username != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "username", *params.Username, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Limit != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
@@ -2601,7 +2616,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListUsersWithResponse List users (admins)
 	//
-	// In order of id.
+	// In order of id; with `username`, the one user of that name.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5407,7 +5422,7 @@ func (c *ClientWithResponses) RegisterWithResponse(ctx context.Context, body Reg
 
 // ListUsersWithResponse List users (admins)
 //
-// In order of id.
+// In order of id; with `username`, the one user of that name.
 //
 // Returns a wrapper object for the known response body format(s).
 //
