@@ -58,6 +58,20 @@ func readPage(r *http.Request) (gaas.Page, error) {
 	return p, nil
 }
 
+// queryTime reads the RFC 3339 timestamp of the query parameter name; the
+// zero time when it is absent.
+func queryTime(r *http.Request, name string) (time.Time, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, errField(name, "must be an RFC 3339 timestamp, such as 2026-11-28T17:34:24Z")
+	}
+	return t, nil
+}
+
 // submitNames are the wire names of a submission's inputs: the key comes
 // in a header.
 var submitNames = wireNames{"idempotency_key": "Idempotency-Key"}
@@ -127,6 +141,13 @@ func handleListJobs(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			if f.UserID, err = strconv.ParseInt(s, 10, 64); err != nil || f.UserID <= 0 {
 				err = errField("user_id", "must be a positive integer")
 			}
+		}
+		f.GPUType = r.URL.Query().Get("gpu_type")
+		if err == nil {
+			f.Since, err = queryTime(r, "since")
+		}
+		if err == nil {
+			f.Until, err = queryTime(r, "until")
 		}
 		if err != nil {
 			writeError(w, r, logger, err)

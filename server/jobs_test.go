@@ -368,3 +368,53 @@ func TestTrailingSlashRedirects(t *testing.T) {
 		h.get(path, tok).problem(t, http.StatusNotFound)
 	}
 }
+
+// TestListJobsFilters: GET /jobs narrows by gpu_type and by created_at,
+// since included and until not, with the offset of a bound written as
+// %2B; a bound that is not RFC 3339 is a 422 naming its parameter.
+func TestListJobsFilters(t *testing.T) {
+	h := newHarness(t)
+	_, alice := h.user("alice")
+	var ids []float64
+	var created []string
+	for _, gpu := range []string{"A100", "H100", "A100"} {
+		j := h.post("/jobs", alice, `{"command":"x","gpu_type":"`+gpu+`","estimated_hours":1}`)
+		require.Equal(t, http.StatusCreated, j.status, "%s", j.body)
+		ids = append(ids, j.json(t)["id"].(float64))
+		created = append(created, j.json(t)["created_at"].(string))
+		time.Sleep(2 * time.Millisecond)
+	}
+	list := func(query string) []float64 {
+		t.Helper()
+		r := h.get("/jobs?"+query, alice)
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", query, r.body)
+		var got []float64
+		for _, it := range r.json(t)["items"].([]any) {
+			got = append(got, it.(map[string]any)["id"].(float64))
+		}
+		return got
+	}
+	second, err := time.Parse(time.RFC3339Nano, created[1])
+	require.NoError(t, err)
+	east := second.In(time.FixedZone("", 5*60*60+30*60)).Format(time.RFC3339Nano)
+	require.Contains(t, east, "+05:30")
+
+	assert.Equal(t, []float64{ids[2], ids[0]}, list("gpu_type=A100"))
+	assert.Empty(t, list("gpu_type=a100"))
+	assert.Equal(t, []float64{ids[2], ids[1]}, list("since="+created[1]))
+	assert.Equal(t, []float64{ids[0]}, list("until="+created[1]))
+	assert.Equal(t, []float64{ids[1]}, list("since="+strings.Replace(east, "+", "%2B", 1)+"&until="+created[2]))
+	assert.Equal(t, []float64{ids[2]}, list("gpu_type=A100&since="+created[1]+"&status=PENDING&limit=1"))
+
+	for query, field := range map[string]string{
+		"since=yesterday":              "since",
+		"until=2026-11-28":             "until",
+		"since=2026-11-28T17:34:24":    "since",
+		"until=" + east:                "until", // an unescaped + is a space
+		"since=2026-13-01T00:00:00Z":   "since",
+		"gpu_type=A100&gpu_type=H100":  "gpu_type",
+		"since=" + created[0] + "&x=1": "x",
+	} {
+		assert.Equal(t, []string{field}, h.get("/jobs?"+query, alice).errorFields(t), query)
+	}
+}

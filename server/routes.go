@@ -32,7 +32,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	mux.Handle("POST /login", queryParams(handleLogin(logger, auth, guard, slots, cfg.Metrics)))
 
 	mux.Handle("POST /jobs", authed(queryParams(handleSubmitJob(logger, jobs))))
-	mux.Handle("GET /jobs", authed(queryParams(handleListJobs(logger, jobs), "status", "user_id", "limit", "cursor")))
+	mux.Handle("GET /jobs", authed(queryParams(handleListJobs(logger, jobs), "status", "user_id", "gpu_type", "since", "until", "limit", "cursor")))
 	mux.Handle("GET /jobs/{id}", authed(queryParams(handleGetJob(logger, jobs))))
 	mux.Handle("PATCH /jobs/{id}", authed(queryParams(handleTransitionJob(logger, jobs))))
 	mux.Handle("POST /jobs/{id}/cancel", authed(queryParams(handleCancelJob(logger, jobs))))

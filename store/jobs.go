@@ -228,6 +228,15 @@ func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (
 	if f.Status != "" {
 		where, args = where+" AND status = ?", append(args, string(f.Status))
 	}
+	if f.GPUType != "" {
+		where, args = where+" AND gpu_type = ?", append(args, f.GPUType)
+	}
+	if !f.Since.IsZero() {
+		where, args = where+" AND created_at >= ?", append(args, f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		where, args = where+" AND created_at < ?", append(args, f.Until.UTC())
+	}
 	var rows []jobRow
 	if err := query(ctx, s.db.r, &rows, "SELECT "+jobColumns+" FROM jobs WHERE "+where+" ORDER BY id DESC LIMIT ?",
 		append(args, limit+1)...); err != nil {

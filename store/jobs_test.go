@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -562,5 +564,74 @@ func TestListPagingWhileJobsArrive(t *testing.T) {
 			cursor = page.NextCursor
 		}
 		assert.Equal(t, want, got)
+	})
+}
+
+// TestListJobsFilters: gpu_type matches exactly; since includes a job made
+// at that instant, until excludes it, whatever zone the bound is given in
+// and with fractions of a second; filters combine with each other and with
+// paging.
+func TestListJobsFilters(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		t0 := time.Date(2026, 11, 28, 17, 0, 0, 0, time.UTC)
+		var now atomic.Int64
+		now.Store(t0.UnixNano())
+		db := openStore(t, b.dsn(t), store.Options{Now: func() time.Time { return time.Unix(0, now.Load()) }})
+		f := newFixture(t, db)
+		u := f.user(t, 100*gaas.Hour)
+		made := map[string]int64{}
+		for _, j := range []struct {
+			name, gpu string
+			at        time.Duration
+		}{
+			{"a", "A100", 0},
+			{"b", "H100", 1500 * time.Millisecond},
+			{"c", "A100", time.Hour},
+			{"d", "a100", 2 * time.Hour},
+		} {
+			now.Store(t0.Add(j.at).UnixNano())
+			job, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: j.name, GPUType: j.gpu, EstimatedHours: gaas.Hour})
+			require.NoError(t, err)
+			made[j.name] = job.ID
+		}
+		east := time.FixedZone("east", 2*60*60)
+		for _, c := range []struct {
+			name string
+			f    gaas.JobFilter
+			want []string // newest first
+		}{
+			{"all", gaas.JobFilter{}, []string{"d", "c", "b", "a"}},
+			{"gpu_exact", gaas.JobFilter{GPUType: "A100"}, []string{"c", "a"}},
+			{"gpu_none", gaas.JobFilter{GPUType: "A10"}, nil},
+			{"since_inclusive", gaas.JobFilter{Since: t0.Add(time.Hour)}, []string{"d", "c"}},
+			{"until_exclusive", gaas.JobFilter{Until: t0.Add(time.Hour)}, []string{"b", "a"}},
+			{"fraction_since", gaas.JobFilter{Since: t0.Add(1500 * time.Millisecond)}, []string{"d", "c", "b"}},
+			{"fraction_until", gaas.JobFilter{Until: t0.Add(1500 * time.Millisecond)}, []string{"a"}},
+			{"just_after", gaas.JobFilter{Since: t0.Add(1500*time.Millisecond + time.Microsecond)}, []string{"d", "c"}},
+			{"other_zone", gaas.JobFilter{Since: t0.Add(time.Hour).In(east), Until: t0.Add(2 * time.Hour).In(east)}, []string{"c"}},
+			{"empty_window", gaas.JobFilter{Since: t0.Add(time.Hour), Until: t0.Add(time.Hour)}, nil},
+			{"combined", gaas.JobFilter{GPUType: "A100", Since: t0.Add(time.Second), Status: gaas.StatusPending, UserID: u.ID}, []string{"c"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				var got []int64
+				c.f.Limit = 1
+				for {
+					page, err := db.Jobs.List(ctx, f.admin.ID, c.f)
+					require.NoError(t, err)
+					for _, j := range page.Items {
+						got = append(got, j.ID)
+					}
+					if c.f.Cursor = page.NextCursor; c.f.Cursor == "" {
+						break
+					}
+				}
+				var want []int64
+				for _, n := range c.want {
+					want = append(want, made[n])
+				}
+				assert.Equal(t, want, got)
+			})
+		}
 	})
 }

@@ -431,6 +431,15 @@ type ListJobsParams struct {
 	// UserId Admins only; a user naming another user is 403.
 	UserId *ID `form:"user_id,omitempty" json:"user_id,omitempty"`
 
+	// GpuType Only jobs asked of this GPU type, exactly as submitted (case counts).
+	GpuType *string `form:"gpu_type,omitempty" json:"gpu_type,omitempty"`
+
+	// Since Only jobs created at or after this instant (RFC 3339; write a `+` offset as `%2B`).
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only jobs created before this instant (RFC 3339; write a `+` offset as `%2B`).
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
 	// Limit The most items a page holds; 50 when not given. A page also ends before its answer would pass 1 MiB (never before its first item), with a `next_cursor` to the rest, so a page may hold fewer items than this and still not be the last.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1511,6 +1520,42 @@ func NewListJobsRequest(server string, params *ListJobsParams) (*http.Request, e
 		if params.UserId != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.GpuType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "gpu_type", *params.GpuType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
