@@ -37,9 +37,15 @@ func (s *Accounts) CreateUser(ctx context.Context, username, passwordHash string
 // create accounts (an admin): the caller is read in the transaction that
 // creates the account.
 func (s *Accounts) CreateUserBy(ctx context.Context, caller int64, username, passwordHash string, role gaas.Role) (gaas.User, error) {
+	return s.CreateUserAs(ctx, gaas.Principal{UserID: caller}, username, passwordHash, role)
+}
+
+// CreateUserAs is CreateUserBy for a principal, which may be the system
+// (gaas.System).
+func (s *Accounts) CreateUserAs(ctx context.Context, p gaas.Principal, username, passwordHash string, role gaas.Role) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) (err error) {
-		if _, err := loadAllowed(ctx, tx, caller, gaas.ActionCreateUser, 0); err != nil {
+		if err := allow(ctx, tx, p, gaas.ActionCreateUser, 0); err != nil {
 			return err
 		}
 		out, err = s.createUser(ctx, tx, username, passwordHash, role)

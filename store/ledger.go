@@ -156,11 +156,17 @@ func (s *QuotaService) Balance(ctx context.Context, caller int64, req gaas.Balan
 
 // Set implements gaas.Quota.
 func (s *QuotaService) Set(ctx context.Context, caller int64, req gaas.SetBalanceRequest) (gaas.User, error) {
+	return s.SetBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+// SetBy is Set for a principal, which may be the system (gaas.System): the
+// ledger entry names it as the actor.
+func (s *QuotaService) SetBy(ctx context.Context, p gaas.Principal, req gaas.SetBalanceRequest) (gaas.User, error) {
 	balance := req.Balance
 	if balance < 0 || balance > gaas.MaxHours {
 		return gaas.User{}, fmt.Errorf("store: set quota: %w", gaas.Invalid("balance", "must be between 0 and %s", gaas.MaxHours))
 	}
-	return s.change(ctx, caller, req.UserID, gaas.LedgerSet, req.Reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
+	return s.change(ctx, p, req.UserID, gaas.LedgerSet, req.Reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
 		_, err := moveBalance(ctx, tx, u.ID, 0, &balance, "balance")
 		return balance - gaas.Hours(u.Balance), err
 	})
@@ -168,11 +174,17 @@ func (s *QuotaService) Set(ctx context.Context, caller int64, req gaas.SetBalanc
 
 // Grant implements gaas.Quota.
 func (s *QuotaService) Grant(ctx context.Context, caller int64, req gaas.GrantRequest) (gaas.User, error) {
+	return s.GrantBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+// GrantBy is Grant for a principal, which may be the system (gaas.System): the
+// ledger entry names it as the actor.
+func (s *QuotaService) GrantBy(ctx context.Context, p gaas.Principal, req gaas.GrantRequest) (gaas.User, error) {
 	delta := req.Delta
 	if delta == 0 || delta > gaas.MaxHours || delta < -gaas.MaxHours {
 		return gaas.User{}, fmt.Errorf("store: grant: %w", gaas.Invalid("delta", "must be non-zero and at most %s in size", gaas.MaxHours))
 	}
-	return s.change(ctx, caller, req.UserID, gaas.LedgerGrant, req.Reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
+	return s.change(ctx, p, req.UserID, gaas.LedgerGrant, req.Reason, func(tx bun.Tx, u userRow) (gaas.Hours, error) {
 		_, err := moveBalance(ctx, tx, u.ID, delta, nil, "delta")
 		return delta, err
 	})
@@ -188,14 +200,14 @@ var quotaActions = map[gaas.LedgerKind]gaas.Action{
 // change runs a caller's change of a balance, which the policy must allow,
 // and its ledger entry in one transaction; apply makes the change and
 // returns its delta.
-func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind gaas.LedgerKind, reason string,
+func (s *QuotaService) change(ctx context.Context, p gaas.Principal, userID int64, kind gaas.LedgerKind, reason string,
 	apply func(tx bun.Tx, u userRow) (gaas.Hours, error)) (gaas.User, error) {
 	if err := gaas.ValidateReason(reason); err != nil {
 		return gaas.User{}, fmt.Errorf("store: %s quota: %w", kind, err)
 	}
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		if _, err := loadAllowed(ctx, tx, caller, quotaActions[kind], userID); err != nil {
+		if err := allow(ctx, tx, p, quotaActions[kind], userID); err != nil {
 			return err
 		}
 		// The row stays locked to the end, so that a Set computes its delta
@@ -211,7 +223,7 @@ func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind ga
 		u.Balance += int64(delta)
 		out = u
 		return appendLedger(ctx, tx, ledgerRow{
-			UserID: userID, ledgerActor: byUser(caller), Kind: string(kind), Delta: int64(delta),
+			UserID: userID, ledgerActor: actor(p), Kind: string(kind), Delta: int64(delta),
 			Balance: u.Balance, Reason: reason, CreatedAt: s.db.timestamp(),
 		})
 	})
@@ -223,12 +235,17 @@ func (s *QuotaService) change(ctx context.Context, caller, userID int64, kind ga
 
 // Ledger implements gaas.Quota.
 func (s *QuotaService) Ledger(ctx context.Context, caller int64, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
+	return s.LedgerBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+// LedgerBy is Ledger for a principal, which may be the system (gaas.System).
+func (s *QuotaService) LedgerBy(ctx context.Context, p gaas.Principal, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
 	userID := req.UserID
 	limit, after, err := readPage(req.Page, 0)
 	if err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
 	}
-	if _, err := loadVisibleUser(ctx, s.db.r, caller, userID); err != nil {
+	if _, err := visibleUser(ctx, s.db.r, p, userID); err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
 	}
 	var rows []ledgerRow
