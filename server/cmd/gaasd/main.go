@@ -42,16 +42,23 @@ func main() {
 		os.Exit(1)
 	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.Is(err, errViolations), errors.Is(err, errUnhealthy):
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "gaasd:", err)
-		os.Exit(1)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "gaasd:", err)
-		os.Exit(2)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is gaasd's exit status after run returned err: 0 done (or help
+// shown), 1 refused (a broken invariant, an unhealthy server, an operation
+// the database refused), 2 a usage error or a failure to start.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errViolations), errors.Is(err, errUnhealthy), errors.Is(err, errRefused):
+		return 1
+	}
+	return 2
 }
 
 // shutdownTimeout is how long requests in flight may take to finish after a signal.
@@ -117,10 +124,16 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...
        gaasd healthcheck [-addr ADDRESS]
        gaasd check [-db DATABASE]
+       gaasd user add|list|show ...  manage accounts in the database directly
+       gaasd quota grant|set|show ... manage balances in the database directly
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
 GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.
+
+Exit status: 0 done, 1 refused (check found a broken invariant, healthcheck
+an unhealthy server, user or quota a refusal such as no such user), 2 a usage
+error or a failure to start.
 
 `
 
@@ -343,13 +356,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
+		case "user", "quota":
+			return runAdmin(ctx, args, getenv, stdout)
 		}
 	}
 	return serve(ctx, args, getenv, stdout, stderr)
 }
 
 // subcommands are those "gaasd help SUBCOMMAND" explains.
-var subcommands = []string{"import-fastapi", "healthcheck", "check"}
+var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota"}
 
 // printVersion prints the module version, commit and date of this build,
 // as GET /version answers them.

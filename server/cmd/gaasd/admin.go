@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+)
+
+// errRefused wraps what the database refused an operator's subcommand
+// (no such user, a name taken, an invalid value); gaasd then exits 1.
+// Mistakes in the command line itself exit 2.
+var errRefused = errors.New("refused")
+
+// stdin is where -password-stdin reads; a variable so that tests can give one.
+var stdin io.Reader = os.Stdin
+
+const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
+       gaasd user list [-json]
+       gaasd user show NAME [-json]
+       gaasd quota grant NAME HOURS -reason TEXT [-json]
+       gaasd quota set NAME HOURS -reason TEXT [-json]
+       gaasd quota show NAME [-n COUNT] [-json]
+
+Works on the database that -db (or GAAS_DB) names directly, with no server
+running or while one runs. Changes are made by the system principal
+"cli:OSUSER", OSUSER being the operating-system user who runs the command;
+the ledger names it as the actor of grants and sets. Output is aligned
+columns, or JSON with -json. Exit status: 0 done, 1 refused (no such user,
+name taken, invalid value), 2 a usage error.
+
+`
+
+// adminCmd is one operator's subcommand, such as "user add".
+type adminCmd struct {
+	fs       *flag.FlagSet
+	db       *string
+	asJSON   *bool
+	args     []string // the positional arguments
+	stdout   io.Writer
+	database *store.DB
+	actor    gaas.Principal
+}
+
+// runAdmin is "gaasd user ..." and "gaasd quota ...".
+func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	group := args[0]
+	verbs := map[string][]string{"user": {"add", "list", "show"}, "quota": {"grant", "set", "show"}}[group]
+	if len(args) < 2 {
+		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
+	}
+	if args[1] == "-h" || args[1] == "-help" || args[1] == "--help" {
+		fmt.Fprint(stdout, adminUsage)
+		return flag.ErrHelp
+	}
+	verb := args[1]
+	known := false
+	for _, v := range verbs {
+		known = known || v == verb
+	}
+	if !known {
+		return fmt.Errorf("%s: no subcommand %q; there are %s", group, verb, strings.Join(verbs, ", "))
+	}
+	c := &adminCmd{fs: flag.NewFlagSet("gaasd "+group+" "+verb, flag.ContinueOnError), stdout: stdout}
+	c.db = c.fs.String("db", envOr(getenv, "GAAS_DB", "gaas.db"), "a SQLite `path` or a postgres:// URL (env GAAS_DB)")
+	c.asJSON = c.fs.Bool("json", false, "print JSON instead of columns")
+	c.fs.Usage = func() {
+		fmt.Fprint(c.fs.Output(), adminUsage)
+		c.fs.PrintDefaults()
+	}
+	switch group + " " + verb {
+	case "user add":
+		admin := c.fs.Bool("admin", false, "make the account an admin")
+		fromStdin := c.fs.Bool("password-stdin", false, "read the password from the first line of stdin rather than a terminal prompt")
+		return c.run(ctx, args[2:], 1, func() error { return c.userAdd(ctx, *admin, *fromStdin) })
+	case "user list":
+		return c.run(ctx, args[2:], 0, func() error { return c.userList(ctx) })
+	case "user show":
+		return c.run(ctx, args[2:], 1, func() error { return c.userShow(ctx) })
+	case "quota grant", "quota set":
+		reason := c.fs.String("reason", "", "why, recorded in the ledger (required)")
+		return c.run(ctx, args[2:], 2, func() error { return c.quotaChange(ctx, verb, *reason) })
+	default: // quota show
+		n := c.fs.Int("n", 10, "how many of the last ledger entries to show")
+		return c.run(ctx, args[2:], 1, func() error { return c.quotaShow(ctx, *n) })
+	}
+}
+
+// run parses flags, which may come before, between or after the want
+// positional arguments, opens the database and runs do.
+func (c *adminCmd) run(ctx context.Context, args []string, want int, do func() error) error {
+	for {
+		if err := parseFlags(c.fs, args, c.stdout); err != nil {
+			return err
+		}
+		args = c.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		c.args = append(c.args, args[0])
+		args = args[1:]
+	}
+	if len(c.args) != want {
+		return fmt.Errorf("%s: takes %d arguments, not %d; %s -h explains", c.fs.Name(), want, len(c.args), c.fs.Name())
+	}
+	if _, err := os.Stat(*c.db); err != nil && !store.IsPostgres(*c.db) && c.fs.Name() != "gaasd user add" {
+		return fmt.Errorf("%s: %w", c.fs.Name(), err) // only the first account creates the database
+	}
+	db, err := store.Open(ctx, *c.db, store.Options{})
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", store.RedactDSN(*c.db), err)
+	}
+	defer db.Close()
+	c.database, c.actor = db, gaas.System("cli:"+osUser())
+	if err := do(); err != nil {
+		if errors.Is(err, errUsage) {
+			return err
+		}
+		return fmt.Errorf("%s: %w: %w", c.fs.Name(), errRefused, err)
+	}
+	return nil
+}
+
+// errUsage marks a mistake found after the database was opened that is
+// still the command line's.
+var errUsage = errors.New("usage")
+
+// osUser is the operating-system user who runs gaasd.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+// userJSON is a user as -json prints it.
+type userJSON struct {
+	ID        int64     `json:"id"`
+	Username  string    `json:"username"`
+	Role      gaas.Role `json:"role"`
+	Balance   string    `json:"balance"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toUserJSON(u gaas.User) userJSON {
+	return userJSON{u.ID, u.Username, u.Role, u.Balance.String(), u.Disabled, u.CreatedAt}
+}
+
+// userByName finds the account of name in any letter case.
+func (c *adminCmd) userByName(ctx context.Context, name string) (gaas.User, error) {
+	page, err := c.database.Users.UsersBy(ctx, c.actor, gaas.UserFilter{Username: name})
+	if err != nil {
+		return gaas.User{}, err
+	}
+	if len(page.Items) == 0 {
+		return gaas.User{}, fmt.Errorf("no user %q: %w", name, gaas.ErrNotFound)
+	}
+	return page.Items[0], nil
+}
+
+func (c *adminCmd) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *adminCmd) printUsers(users []gaas.User) error {
+	if *c.asJSON {
+		out := make([]userJSON, len(users))
+		for i, u := range users {
+			out[i] = toUserJSON(u)
+		}
+		return c.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSERNAME\tROLE\tBALANCE\tDISABLED\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%s\n", u.ID, u.Username, u.Role, u.Balance, u.Disabled, u.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func (c *adminCmd) userAdd(ctx context.Context, admin, fromStdin bool) error {
+	role := gaas.RoleUser
+	if admin {
+		role = gaas.RoleAdmin
+	}
+	if err := gaas.ValidateUsername(c.args[0]); err != nil {
+		return err
+	}
+	password, err := readPassword(stdin, c.stdout, fromStdin)
+	if err != nil {
+		return err
+	}
+	if err := gaas.ValidatePassword(password); err != nil {
+		return err
+	}
+	hash, err := authn.Hasher{}.Hash(password)
+	if err != nil {
+		return err
+	}
+	u, err := c.database.Accounts.CreateUserAs(ctx, c.actor, c.args[0], hash, role)
+	if err != nil {
+		return err
+	}
+	if *c.asJSON {
+		return c.printJSON(toUserJSON(u))
+	}
+	return c.printUsers([]gaas.User{u})
+}
+
+// readPassword reads a password: the first line of in when fromStdin, or
+// else from the terminal on stdin, without echo, after a prompt on out.
+func readPassword(in io.Reader, out io.Writer, fromStdin bool) (string, error) {
+	if !fromStdin {
+		f, ok := in.(*os.File)
+		if !ok {
+			return "", fmt.Errorf("%w: stdin is not a terminal; give -password-stdin", errUsage)
+		}
+		fmt.Fprint(out, "Password: ")
+		restore, err := echoOff(f)
+		if err != nil {
+			return "", fmt.Errorf("%w: stdin is not a terminal (%v); give -password-stdin", errUsage, err)
+		}
+		defer fmt.Fprintln(out)
+		defer restore()
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("%w: read the password: %v", errUsage, err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func (c *adminCmd) userList(ctx context.Context) error {
+	var all []gaas.User
+	f := gaas.UserFilter{Page: gaas.Page{Limit: gaas.MaxLimit}}
+	for {
+		page, err := c.database.Users.UsersBy(ctx, c.actor, f)
+		if err != nil {
+			return err
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	return c.printUsers(all)
+}
+
+func (c *adminCmd) userShow(ctx context.Context) error {
+	u, err := c.userByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	if *c.asJSON {
+		return c.printJSON(toUserJSON(u))
+	}
+	return c.printUsers([]gaas.User{u})
+}
+
+func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
+	hours, err := gaas.ParseHours(c.args[1])
+	if err != nil {
+		return fmt.Errorf("%w: HOURS %q: %v", errUsage, c.args[1], err)
+	}
+	if reason == "" {
+		return fmt.Errorf("%w: %s: -reason is required", errUsage, c.fs.Name())
+	}
+	u, err := c.userByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	if verb == "grant" {
+		u, err = c.database.Quota.GrantBy(ctx, c.actor, gaas.GrantRequest{UserID: u.ID, Delta: hours, Reason: reason})
+	} else {
+		u, err = c.database.Quota.SetBy(ctx, c.actor, gaas.SetBalanceRequest{UserID: u.ID, Balance: hours, Reason: reason})
+	}
+	if err != nil {
+		return err
+	}
+	if *c.asJSON {
+		return c.printJSON(toUserJSON(u))
+	}
+	return c.printUsers([]gaas.User{u})
+}
+
+// entryJSON is a ledger entry as -json prints it.
+type entryJSON struct {
+	ID        int64     `json:"id"`
+	JobID     *int64    `json:"job_id"`
+	Actor     string    `json:"actor"`
+	Kind      string    `json:"kind"`
+	Delta     string    `json:"delta"`
+	Balance   string    `json:"balance"`
+	Reason    string    `json:"reason"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (c *adminCmd) quotaShow(ctx context.Context, n int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: -n must be 0 or more", errUsage)
+	}
+	u, err := c.userByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	var last []gaas.LedgerEntry
+	req := gaas.LedgerRequest{UserID: u.ID, Page: gaas.Page{Limit: gaas.MaxLimit}}
+	for {
+		page, err := c.database.Quota.LedgerBy(ctx, c.actor, req)
+		if err != nil {
+			return err
+		}
+		last = append(last, page.Items...)
+		if len(last) > n {
+			last = last[len(last)-n:]
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		req.Cursor = page.NextCursor
+	}
+	entries := make([]entryJSON, len(last))
+	for i, e := range last {
+		a := e.ActorSystem
+		if e.ActorID != 0 {
+			a = fmt.Sprintf("user %d", e.ActorID)
+		}
+		entries[i] = entryJSON{e.ID, e.JobID, a, string(e.Kind), e.Delta.String(), e.Balance.String(), e.Reason, e.CreatedAt}
+	}
+	if *c.asJSON {
+		return c.printJSON(struct {
+			User    userJSON    `json:"user"`
+			Entries []entryJSON `json:"entries"`
+		}{toUserJSON(u), entries})
+	}
+	fmt.Fprintf(c.stdout, "%s (user %d): balance %s GPU hours\n\n", u.Username, u.ID, u.Balance)
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENTRY\tWHEN\tKIND\tDELTA\tBALANCE\tACTOR\tJOB\tREASON")
+	for _, e := range entries {
+		job := "-"
+		if e.JobID != nil {
+			job = fmt.Sprint(*e.JobID)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CreatedAt.Format(time.RFC3339), e.Kind, e.Delta, e.Balance, e.Actor, job, e.Reason)
+	}
+	return tw.Flush()
+}

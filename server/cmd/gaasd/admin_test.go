@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
+)
+
+// admin runs gaasd with args against db, with input as its stdin, and
+// returns its stdout and exit status.
+func admin(t *testing.T, db, input string, args ...string) (string, int, error) {
+	t.Helper()
+	old := stdin
+	stdin = strings.NewReader(input)
+	defer func() { stdin = old }()
+	var out bytes.Buffer
+	err := run(context.Background(), append(args, "-db", db), func(string) string { return "" }, &out, &out)
+	return out.String(), exitCode(err), err
+}
+
+// An operator makes accounts and changes balances from the command line:
+// the ledger names the system "cli:OSUSER" as the actor, columns line up,
+// -json parses, and refusals and usage errors exit 1 and 2.
+func TestAdminCLI(t *testing.T) {
+	targets := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "gaas.db") },
+		"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
+	}
+	for name, target := range targets {
+		t.Run(name, func(t *testing.T) {
+			db := target(t)
+			out, code, err := admin(t, db, "s3cret-password\n", "user", "add", "alice", "-admin", "-password-stdin")
+			require.NoError(t, err, out)
+			assert.Equal(t, 0, code)
+			assert.Regexp(t, `(?m)^ID +USERNAME +ROLE +BALANCE +DISABLED +CREATED\n1 +alice +admin +10 +false +`, out)
+			_, _, err = admin(t, db, "another-password", "user", "add", "-password-stdin", "bob")
+			require.NoError(t, err, "the flag before the name, and no newline at the end")
+
+			out, code, err = admin(t, db, "", "user", "list", "-json")
+			require.NoError(t, err)
+			assert.Equal(t, 0, code)
+			var users []userJSON
+			require.NoError(t, json.Unmarshal([]byte(out), &users), out)
+			require.Len(t, users, 2)
+			assert.Equal(t, "bob", users[1].Username)
+			assert.Equal(t, gaas.RoleUser, users[1].Role)
+
+			out, _, err = admin(t, db, "", "quota", "grant", "BOB", "2.5", "-reason", "paper deadline")
+			require.NoError(t, err, out)
+			assert.Regexp(t, `(?m)^2 +bob +user +12.5 +false`, out)
+			_, _, err = admin(t, db, "", "quota", "set", "bob", "-reason", "new term", "4")
+			require.NoError(t, err)
+
+			out, _, err = admin(t, db, "", "quota", "show", "bob", "-json", "-n", "2")
+			require.NoError(t, err)
+			var shown struct {
+				User    userJSON    `json:"user"`
+				Entries []entryJSON `json:"entries"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(out), &shown), out)
+			assert.Equal(t, "4", shown.User.Balance)
+			require.Len(t, shown.Entries, 2, "the last two of three entries")
+			cli := "cli:" + osUser()
+			assert.Equal(t, entryJSON{ID: shown.Entries[0].ID, Actor: cli, Kind: "grant", Delta: "2.5", Balance: "12.5",
+				Reason: "paper deadline", CreatedAt: shown.Entries[0].CreatedAt}, shown.Entries[0])
+			assert.Equal(t, "set", shown.Entries[1].Kind)
+			assert.Equal(t, "-8.5", shown.Entries[1].Delta)
+
+			out, _, err = admin(t, db, "", "quota", "show", "bob")
+			require.NoError(t, err)
+			assert.Contains(t, out, "bob (user 2): balance 4 GPU hours")
+			assert.Regexp(t, `(?m)^ENTRY +WHEN +KIND +DELTA +BALANCE +ACTOR +JOB +REASON\n`, out)
+			assert.Regexp(t, `(?m) +set +-8.5 +4 +`+cli+` +- +new term$`, out)
+
+			// What the database holds, read apart from the CLI.
+			s, err := store.Open(context.Background(), db, store.Options{})
+			require.NoError(t, err)
+			defer s.Close()
+			page, err := s.Quota.LedgerBy(context.Background(), gaas.System("test"), gaas.LedgerRequest{UserID: 2})
+			require.NoError(t, err)
+			require.Len(t, page.Items, 3)
+			assert.Equal(t, gaas.SystemRegistration, page.Items[0].ActorSystem)
+			for _, e := range page.Items[1:] {
+				assert.Equal(t, cli, e.ActorSystem)
+				assert.Zero(t, e.ActorID)
+			}
+			u, hash, err := s.Accounts.Credentials(context.Background(), "alice")
+			require.NoError(t, err)
+			assert.True(t, u.IsAdmin())
+			ok, _, err := authn.Hasher{}.Verify("s3cret-password", hash)
+			require.NoError(t, err)
+			assert.True(t, ok, "the password from stdin, without its newline")
+
+			for _, tc := range []struct {
+				args  []string
+				input string
+				code  int
+				want  string
+			}{
+				{[]string{"user", "add", "ALICE", "-password-stdin"}, "s3cret-password\n", 1, "conflict"},
+				{[]string{"user", "add", "carol", "-password-stdin"}, "short\n", 1, "password"},
+				{[]string{"user", "add", "carol"}, "", 2, "give -password-stdin"},
+				{[]string{"user", "show", "nobody"}, "", 1, `no user "nobody"`},
+				{[]string{"quota", "grant", "nobody", "1", "-reason", "x"}, "", 1, "not found"},
+				{[]string{"quota", "set", "bob", "-1", "-reason", "x"}, "", 2, "-1"},
+				{[]string{"quota", "set", "bob", "2"}, "", 2, "-reason is required"},
+				{[]string{"quota", "grant", "bob", "lots", "-reason", "x"}, "", 2, "HOURS"},
+				{[]string{"quota", "grant", "bob", "0", "-reason", "x"}, "", 1, "delta"},
+				{[]string{"quota", "show"}, "", 2, "takes 1 arguments, not 0"},
+				{[]string{"user", "remove", "bob"}, "", 2, `no subcommand "remove"`},
+				{[]string{"user"}, "", 2, "there are add, list, show"},
+			} {
+				out, code, err := admin(t, db, tc.input, tc.args...)
+				require.Error(t, err, "%v: %s", tc.args, out)
+				assert.Equal(t, tc.code, code, "%v: %v", tc.args, err)
+				assert.Contains(t, err.Error(), tc.want, tc.args)
+			}
+			out, _, _ = admin(t, db, "", "user", "list")
+			assert.Equal(t, 3, strings.Count(out, "\n"), "nothing refused was written: %s", out)
+		})
+	}
+}
+
+// gaasd help user explains the subcommands and their exit status; a
+// database that does not exist is not created but by the first user add.
+func TestAdminCLIHelpAndMissingDatabase(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"help", "quota"}, func(string) string { return "" }, &out, &out)
+	assert.Equal(t, 0, exitCode(err))
+	assert.Contains(t, out.String(), "gaasd quota grant NAME HOURS -reason TEXT")
+	assert.Contains(t, out.String(), "Exit status: 0 done, 1 refused")
+
+	db := filepath.Join(t.TempDir(), "none.db")
+	_, code, err := admin(t, db, "", "user", "list")
+	assert.Equal(t, 2, code)
+	assert.ErrorContains(t, err, "no such file")
+}
