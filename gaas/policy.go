@@ -101,9 +101,9 @@ var policy = map[Action]rule{
 	ActionReadUser:      {byAdmin | byOwner | bySystem, ErrNotFound},
 	ActionListUsers:     {byAdmin | bySystem, ErrForbidden},
 	ActionCreateUser:    {byAdmin | bySystem, ErrForbidden},
-	ActionSetRole:       {byAdmin, ErrForbidden},
-	ActionSetDisabled:   {byAdmin, ErrForbidden},
-	ActionResetPassword: {byAdmin, ErrForbidden},
+	ActionSetRole:       {byAdmin | bySystem, ErrForbidden},
+	ActionSetDisabled:   {byAdmin | bySystem, ErrForbidden},
+	ActionResetPassword: {byAdmin | bySystem, ErrForbidden},
 	ActionSetBalance:    {byAdmin | bySystem, ErrForbidden},
 	ActionGrantHours:    {byAdmin | bySystem, ErrForbidden},
 }

@@ -39,9 +39,9 @@ func TestAllow(t *testing.T) {
 		gaas.ActionReadUser:      {ok, ok, hide, unauth, ok},
 		gaas.ActionListUsers:     {ok, forbid, forbid, unauth, ok},
 		gaas.ActionCreateUser:    {ok, forbid, forbid, unauth, ok},
-		gaas.ActionSetRole:       {ok, forbid, forbid, unauth, forbid},
-		gaas.ActionSetDisabled:   {ok, forbid, forbid, unauth, forbid},
-		gaas.ActionResetPassword: {ok, forbid, forbid, unauth, forbid},
+		gaas.ActionSetRole:       {ok, forbid, forbid, unauth, ok},
+		gaas.ActionSetDisabled:   {ok, forbid, forbid, unauth, ok},
+		gaas.ActionResetPassword: {ok, forbid, forbid, unauth, ok},
 		gaas.ActionSetBalance:    {ok, forbid, forbid, unauth, ok},
 		gaas.ActionGrantHours:    {ok, forbid, forbid, unauth, ok},
 	}

@@ -148,9 +148,15 @@ func (s *Accounts) ChangePasswordHash(ctx context.Context, id int64, old, new st
 // ResetPasswordHash sets user id's password hash for a caller whom the
 // policy lets reset it, an admin (anyone else: gaas.ErrForbidden), and ends every token the user holds.
 func (s *Accounts) ResetPasswordHash(ctx context.Context, caller, id int64, hash string) (gaas.User, error) {
+	return s.ResetPasswordHashAs(ctx, gaas.Principal{UserID: caller}, id, hash)
+}
+
+// ResetPasswordHashAs is ResetPasswordHash for a principal, which may be the
+// system (gaas.System).
+func (s *Accounts) ResetPasswordHashAs(ctx context.Context, p gaas.Principal, id int64, hash string) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		if _, err := loadAllowed(ctx, tx, caller, gaas.ActionResetPassword, id); err != nil {
+		if err := allow(ctx, tx, p, gaas.ActionResetPassword, id); err != nil {
 			return err
 		}
 		u, err := loadUserLocked(ctx, tx, id, s.db.lockRow)

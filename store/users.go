@@ -178,11 +178,16 @@ func (s *UserService) UsersBy(ctx context.Context, p gaas.Principal, f gaas.User
 
 // SetRole implements gaas.UserService.
 func (s *UserService) SetRole(ctx context.Context, caller int64, req gaas.SetRoleRequest) (gaas.User, error) {
+	return s.SetRoleBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+// SetRoleBy is SetRole for a principal, which may be the system (gaas.System).
+func (s *UserService) SetRoleBy(ctx context.Context, p gaas.Principal, req gaas.SetRoleRequest) (gaas.User, error) {
 	id, role := req.UserID, req.Role
 	if !role.Valid() {
 		return gaas.User{}, fmt.Errorf("store: set role: %w", gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser))
 	}
-	u, err := s.changeByAdmin(ctx, caller, id, gaas.ActionSetRole, func(tx bun.Tx, u *userRow) error {
+	u, err := s.changeByAdmin(ctx, p, id, gaas.ActionSetRole, func(tx bun.Tx, u *userRow) error {
 		if u.Role == string(role) {
 			return nil
 		}
@@ -204,8 +209,13 @@ func (s *UserService) SetRole(ctx context.Context, caller int64, req gaas.SetRol
 
 // SetDisabled implements gaas.UserService.
 func (s *UserService) SetDisabled(ctx context.Context, caller int64, req gaas.SetDisabledRequest) (gaas.User, error) {
+	return s.SetDisabledBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+// SetDisabledBy is SetDisabled for a principal, which may be the system (gaas.System).
+func (s *UserService) SetDisabledBy(ctx context.Context, p gaas.Principal, req gaas.SetDisabledRequest) (gaas.User, error) {
 	id, disabled := req.UserID, req.Disabled
-	u, err := s.changeByAdmin(ctx, caller, id, gaas.ActionSetDisabled, func(tx bun.Tx, u *userRow) error {
+	u, err := s.changeByAdmin(ctx, p, id, gaas.ActionSetDisabled, func(tx bun.Tx, u *userRow) error {
 		if u.Disabled == disabled {
 			return nil
 		}
@@ -229,7 +239,7 @@ func (s *UserService) SetDisabled(ctx context.Context, caller int64, req gaas.Se
 // transaction in which the policy must let the caller take action a. Changes of role and of
 // the disabled flag take turns, so that the count of admins that
 // keepAnAdmin reads holds until the change commits.
-func (s *UserService) changeByAdmin(ctx context.Context, caller, id int64, a gaas.Action, change func(tx bun.Tx, u *userRow) error) (gaas.User, error) {
+func (s *UserService) changeByAdmin(ctx context.Context, p gaas.Principal, id int64, a gaas.Action, change func(tx bun.Tx, u *userRow) error) (gaas.User, error) {
 	var out userRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		if s.db.postgres {
@@ -239,7 +249,7 @@ func (s *UserService) changeByAdmin(ctx context.Context, caller, id int64, a gaa
 				return err
 			}
 		}
-		if _, err := loadAllowed(ctx, tx, caller, a, id); err != nil {
+		if err := allow(ctx, tx, p, a, id); err != nil {
 			return err
 		}
 		u, err := loadUserLocked(ctx, tx, id, s.db.lockRow)
