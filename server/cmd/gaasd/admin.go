@@ -30,6 +30,9 @@ var stdin io.Reader = os.Stdin
 const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
        gaasd user list [-json]
        gaasd user show NAME [-json]
+       gaasd user passwd NAME [-password-stdin]
+       gaasd user disable|enable NAME [-json]
+       gaasd user role NAME admin|user [-json]
        gaasd quota grant NAME HOURS -reason TEXT [-json]
        gaasd quota set NAME HOURS -reason TEXT [-json]
        gaasd quota show NAME [-n COUNT] [-json]
@@ -57,7 +60,7 @@ type adminCmd struct {
 // runAdmin is "gaasd user ..." and "gaasd quota ...".
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	group := args[0]
-	verbs := map[string][]string{"user": {"add", "list", "show"}, "quota": {"grant", "set", "show"}}[group]
+	verbs := map[string][]string{"user": {"add", "list", "show", "passwd", "disable", "enable", "role"}, "quota": {"grant", "set", "show"}}[group]
 	if len(args) < 2 {
 		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
 	}
@@ -89,6 +92,13 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return c.run(ctx, args[2:], 0, func() error { return c.userList(ctx) })
 	case "user show":
 		return c.run(ctx, args[2:], 1, func() error { return c.userShow(ctx) })
+	case "user passwd":
+		fromStdin := c.fs.Bool("password-stdin", false, "read the password from the first line of stdin rather than a terminal prompt")
+		return c.run(ctx, args[2:], 1, func() error { return c.userPasswd(ctx, *fromStdin) })
+	case "user disable", "user enable":
+		return c.run(ctx, args[2:], 1, func() error { return c.userDisable(ctx, verb == "disable") })
+	case "user role":
+		return c.run(ctx, args[2:], 2, func() error { return c.userRole(ctx) })
 	case "quota grant", "quota set":
 		reason := c.fs.String("reason", "", "why, recorded in the ledger (required)")
 		return c.run(ctx, args[2:], 2, func() error { return c.quotaChange(ctx, verb, *reason) })
@@ -113,10 +123,10 @@ func (c *adminCmd) run(ctx context.Context, args []string, want int, do func() e
 		args = args[1:]
 	}
 	if len(c.args) != want {
-		return fmt.Errorf("%s: takes %d arguments, not %d; %s -h explains", c.fs.Name(), want, len(c.args), c.fs.Name())
+		return fmt.Errorf("%s: takes %d arguments, not %d; %s -h explains", c.name(), want, len(c.args), c.fs.Name())
 	}
 	if _, err := os.Stat(*c.db); err != nil && !store.IsPostgres(*c.db) && c.fs.Name() != "gaasd user add" {
-		return fmt.Errorf("%s: %w", c.fs.Name(), err) // only the first account creates the database
+		return fmt.Errorf("%s: %w", c.name(), err) // only the first account creates the database
 	}
 	db, err := store.Open(ctx, *c.db, store.Options{})
 	if err != nil {
@@ -126,12 +136,15 @@ func (c *adminCmd) run(ctx context.Context, args []string, want int, do func() e
 	c.database, c.actor = db, gaas.System("cli:"+osUser())
 	if err := do(); err != nil {
 		if errors.Is(err, errUsage) {
-			return err
+			return fmt.Errorf("%s: %w", c.name(), err)
 		}
-		return fmt.Errorf("%s: %w: %w", c.fs.Name(), errRefused, err)
+		return fmt.Errorf("%s: %w: %w", c.name(), errRefused, err)
 	}
 	return nil
 }
+
+// name is the subcommand's, such as "user add".
+func (c *adminCmd) name() string { return strings.TrimPrefix(c.fs.Name(), "gaasd ") }
 
 // errUsage marks a mistake found after the database was opened that is
 // still the command line's.
@@ -204,14 +217,7 @@ func (c *adminCmd) userAdd(ctx context.Context, admin, fromStdin bool) error {
 	if err := gaas.ValidateUsername(c.args[0]); err != nil {
 		return err
 	}
-	password, err := readPassword(stdin, c.stdout, fromStdin)
-	if err != nil {
-		return err
-	}
-	if err := gaas.ValidatePassword(password); err != nil {
-		return err
-	}
-	hash, err := authn.Hasher{}.Hash(password)
+	hash, err := c.passwordHash(fromStdin)
 	if err != nil {
 		return err
 	}
@@ -219,10 +225,72 @@ func (c *adminCmd) userAdd(ctx context.Context, admin, fromStdin bool) error {
 	if err != nil {
 		return err
 	}
+	return c.printUser(u)
+}
+
+// passwordHash reads a password (readPassword), checks it and hashes it.
+func (c *adminCmd) passwordHash(fromStdin bool) (string, error) {
+	password, err := readPassword(stdin, c.stdout, fromStdin)
+	if err != nil {
+		return "", err
+	}
+	if err := gaas.ValidatePassword(password); err != nil {
+		return "", err
+	}
+	return authn.Hasher{}.Hash(password)
+}
+
+// printUser prints one user, as a table of one or as JSON.
+func (c *adminCmd) printUser(u gaas.User) error {
 	if *c.asJSON {
 		return c.printJSON(toUserJSON(u))
 	}
 	return c.printUsers([]gaas.User{u})
+}
+
+// userPasswd sets a new password; the user's tokens stop working.
+func (c *adminCmd) userPasswd(ctx context.Context, fromStdin bool) error {
+	u, err := c.userByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	hash, err := c.passwordHash(fromStdin)
+	if err != nil {
+		return err
+	}
+	u, err = c.database.Accounts.ResetPasswordHashAs(ctx, c.actor, u.ID, hash)
+	if err != nil {
+		return err
+	}
+	return c.printUser(u)
+}
+
+func (c *adminCmd) userDisable(ctx context.Context, disabled bool) error {
+	u, err := c.userByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	u, err = c.database.Users.SetDisabledBy(ctx, c.actor, gaas.SetDisabledRequest{UserID: u.ID, Disabled: disabled})
+	if err != nil {
+		return err
+	}
+	return c.printUser(u)
+}
+
+func (c *adminCmd) userRole(ctx context.Context) error {
+	role := gaas.Role(c.args[1])
+	if !role.Valid() {
+		return fmt.Errorf("%w: the role is admin or user, not %q", errUsage, c.args[1])
+	}
+	u, err := c.userByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	u, err = c.database.Users.SetRoleBy(ctx, c.actor, gaas.SetRoleRequest{UserID: u.ID, Role: role})
+	if err != nil {
+		return err
+	}
+	return c.printUser(u)
 }
 
 // readPassword reads a password: the first line of in when fromStdin, or
@@ -270,10 +338,7 @@ func (c *adminCmd) userShow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if *c.asJSON {
-		return c.printJSON(toUserJSON(u))
-	}
-	return c.printUsers([]gaas.User{u})
+	return c.printUser(u)
 }
 
 func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
@@ -282,7 +347,7 @@ func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
 		return fmt.Errorf("%w: HOURS %q: %v", errUsage, c.args[1], err)
 	}
 	if reason == "" {
-		return fmt.Errorf("%w: %s: -reason is required", errUsage, c.fs.Name())
+		return fmt.Errorf("%w: %s: -reason is required", errUsage, c.name())
 	}
 	u, err := c.userByName(ctx, c.args[0])
 	if err != nil {
@@ -296,10 +361,7 @@ func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
 	if err != nil {
 		return err
 	}
-	if *c.asJSON {
-		return c.printJSON(toUserJSON(u))
-	}
-	return c.printUsers([]gaas.User{u})
+	return c.printUser(u)
 }
 
 // entryJSON is a ledger entry as -json prints it.

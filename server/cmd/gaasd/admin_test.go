@@ -146,3 +146,49 @@ func TestAdminCLIHelpAndMissingDatabase(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.ErrorContains(t, err, "no such file")
 }
+
+// An operator resets a password from stdin, disables and enables an
+// account and changes its role; the last enabled admin stays one.
+func TestAdminCLIAccountChanges(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "gaas.db")
+	_, _, err := admin(t, db, "first-password\n", "user", "add", "root", "-admin", "-password-stdin")
+	require.NoError(t, err)
+	_, _, err = admin(t, db, "first-password\n", "user", "add", "bob", "-password-stdin")
+	require.NoError(t, err)
+
+	out, code, err := admin(t, db, "second-password\n", "user", "passwd", "bob", "-password-stdin")
+	require.NoError(t, err, out)
+	assert.Equal(t, 0, code)
+	out, _, err = admin(t, db, "", "user", "disable", "bob", "-json")
+	require.NoError(t, err)
+	var u userJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &u), out)
+	assert.True(t, u.Disabled)
+	out, _, err = admin(t, db, "", "user", "role", "bob", "admin")
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^2 +bob +admin +10 +true`, out)
+	_, _, err = admin(t, db, "", "user", "enable", "bob")
+	require.NoError(t, err)
+
+	s, err := store.Open(context.Background(), db, store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	bob, hash, err := s.Accounts.Credentials(context.Background(), "bob")
+	require.NoError(t, err)
+	assert.True(t, bob.IsAdmin())
+	assert.False(t, bob.Disabled)
+	assert.Equal(t, int64(4), bob.TokenGeneration, "each change ended bob's tokens")
+	ok, _, err := authn.Hasher{}.Verify("second-password", hash)
+	require.NoError(t, err)
+	assert.True(t, ok)
+
+	_, _, err = admin(t, db, "", "user", "disable", "root")
+	require.NoError(t, err, "bob is an enabled admin too")
+	_, code, err = admin(t, db, "", "user", "role", "bob", "user")
+	assert.Equal(t, 1, code, "bob is the last enabled admin: %v", err)
+	_, code, err = admin(t, db, "", "user", "role", "bob", "root")
+	assert.Equal(t, 2, code)
+	assert.ErrorContains(t, err, `not "root"`)
+	_, code, _ = admin(t, db, "", "user", "passwd", "nobody", "-password-stdin")
+	assert.Equal(t, 1, code)
+}

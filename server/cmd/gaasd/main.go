@@ -124,8 +124,8 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...
        gaasd healthcheck [-addr ADDRESS]
        gaasd check [-db DATABASE]
-       gaasd user add|list|show ...  manage accounts in the database directly
-       gaasd quota grant|set|show ... manage balances in the database directly
+       gaasd user add|list|show|passwd|disable|enable|role ...  manage accounts in the database directly
+       gaasd quota grant|set|show ...  manage balances in the database directly
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
