@@ -201,6 +201,11 @@ func (s *JobService) Get(ctx context.Context, caller int64, req gaas.GetJobReque
 
 // List implements gaas.JobService.
 func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (gaas.JobPage, error) {
+	return s.ListBy(ctx, gaas.Principal{UserID: caller}, f)
+}
+
+// ListBy is List for a principal, which may be the system (gaas.System).
+func (s *JobService) ListBy(ctx context.Context, p gaas.Principal, f gaas.JobFilter) (gaas.JobPage, error) {
 	limit, before, err := readPage(f.Page, math.MaxInt64)
 	if err == nil && f.Status != "" && !f.Status.Valid() {
 		err = gaas.Invalid("status", "must be one of %s", gaas.StatusList())
@@ -211,14 +216,17 @@ func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (
 	if err != nil {
 		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
 	}
-	c, err := loadCaller(ctx, s.db.r, caller)
-	if err != nil {
-		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
+	if !p.IsSystem() {
+		c, err := loadCaller(ctx, s.db.r, p.UserID)
+		if err != nil {
+			return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
+		}
+		p = c.principal()
 	}
-	if f.UserID == 0 && gaas.Allow(c.principal(), gaas.ActionListJobs, 0) != nil {
-		f.UserID = caller // everyone's jobs are not for the caller to see: their own are
+	if f.UserID == 0 && gaas.Allow(p, gaas.ActionListJobs, 0) != nil {
+		f.UserID = p.UserID // everyone's jobs are not for the caller to see: their own are
 	}
-	if err := gaas.Allow(c.principal(), gaas.ActionListJobs, f.UserID); err != nil {
+	if err := gaas.Allow(p, gaas.ActionListJobs, f.UserID); err != nil {
 		return gaas.JobPage{}, fmt.Errorf("store: list jobs of user %d: %w", f.UserID, err)
 	}
 	where, args := "id < ?", []any{before}

@@ -134,7 +134,12 @@ func loadVisibleUser(ctx context.Context, idb bun.IDB, caller, id int64) (userRo
 
 // User implements gaas.UserService.
 func (s *UserService) User(ctx context.Context, caller int64, req gaas.GetUserRequest) (gaas.User, error) {
-	u, err := loadVisibleUser(ctx, s.db.r, caller, req.UserID)
+	return s.UserBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+// UserBy is User for a principal, which may be the system (gaas.System).
+func (s *UserService) UserBy(ctx context.Context, p gaas.Principal, req gaas.GetUserRequest) (gaas.User, error) {
+	u, err := visibleUser(ctx, s.db.r, p, req.UserID)
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: get user: %w", err)
 	}

@@ -36,6 +36,7 @@ const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
        gaasd quota grant NAME HOURS -reason TEXT [-json]
        gaasd quota set NAME HOURS -reason TEXT [-json]
        gaasd quota show NAME [-n COUNT] [-json]
+       gaasd jobs list [-user NAME] [-status STATUS] [-json]
 
 Works on the database that -db (or GAAS_DB) names directly, with no server
 running or while one runs. Changes are made by the system principal
@@ -60,7 +61,7 @@ type adminCmd struct {
 // runAdmin is "gaasd user ..." and "gaasd quota ...".
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	group := args[0]
-	verbs := map[string][]string{"user": {"add", "list", "show", "passwd", "disable", "enable", "role"}, "quota": {"grant", "set", "show"}}[group]
+	verbs := map[string][]string{"user": {"add", "list", "show", "passwd", "disable", "enable", "role"}, "quota": {"grant", "set", "show"}, "jobs": {"list"}}[group]
 	if len(args) < 2 {
 		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
 	}
@@ -102,6 +103,10 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	case "quota grant", "quota set":
 		reason := c.fs.String("reason", "", "why, recorded in the ledger (required)")
 		return c.run(ctx, args[2:], 2, func() error { return c.quotaChange(ctx, verb, *reason) })
+	case "jobs list":
+		owner := c.fs.String("user", "", "list only the jobs of this `user`")
+		status := c.fs.String("status", "", "list only the jobs of this `status`")
+		return c.run(ctx, args[2:], 0, func() error { return c.jobsList(ctx, *owner, gaas.JobStatus(*status)) })
 	default: // quota show
 		n := c.fs.Int("n", 10, "how many of the last ledger entries to show")
 		return c.run(ctx, args[2:], 1, func() error { return c.quotaShow(ctx, *n) })
@@ -423,6 +428,79 @@ func (c *adminCmd) quotaShow(ctx context.Context, n int) error {
 			job = fmt.Sprint(*e.JobID)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CreatedAt.Format(time.RFC3339), e.Kind, e.Delta, e.Balance, e.Actor, job, e.Reason)
+	}
+	return tw.Flush()
+}
+
+// jobJSON is a job as -json prints it.
+type jobJSON struct {
+	ID             int64     `json:"id"`
+	User           string    `json:"user"`
+	UserID         int64     `json:"user_id"`
+	Status         string    `json:"status"`
+	GPUType        string    `json:"gpu_type"`
+	EstimatedHours string    `json:"estimated_hours"`
+	ActualHours    *string   `json:"actual_hours"`
+	Command        string    `json:"command"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// jobsList prints every job, newest first, of one user or all.
+func (c *adminCmd) jobsList(ctx context.Context, owner string, status gaas.JobStatus) error {
+	if status != "" && !status.Valid() {
+		return fmt.Errorf("%w: -status must be one of %s", errUsage, gaas.StatusList())
+	}
+	f := gaas.JobFilter{Status: status, Page: gaas.Page{Limit: gaas.MaxLimit}}
+	names := map[int64]string{}
+	if owner != "" {
+		u, err := c.userByName(ctx, owner)
+		if err != nil {
+			return err
+		}
+		f.UserID, names[u.ID] = u.ID, u.Username
+	}
+	var jobs []jobJSON
+	for {
+		page, err := c.database.Jobs.ListBy(ctx, c.actor, f)
+		if err != nil {
+			return err
+		}
+		for _, j := range page.Items {
+			if _, ok := names[j.UserID]; !ok {
+				u, err := c.database.Users.UserBy(ctx, c.actor, gaas.GetUserRequest{UserID: j.UserID})
+				if err != nil {
+					return err
+				}
+				names[j.UserID] = u.Username
+			}
+			var actual *string
+			if j.ActualHours != nil {
+				a := j.ActualHours.String()
+				actual = &a
+			}
+			jobs = append(jobs, jobJSON{j.ID, names[j.UserID], j.UserID, string(j.Status), j.GPUType,
+				j.EstimatedHours.String(), actual, j.Command, j.CreatedAt})
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	if *c.asJSON {
+		if jobs == nil {
+			jobs = []jobJSON{}
+		}
+		return c.printJSON(jobs)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER\tSTATUS\tGPU\tESTIMATED\tACTUAL\tCREATED\tCOMMAND")
+	for _, j := range jobs {
+		actual := "-"
+		if j.ActualHours != nil {
+			actual = *j.ActualHours
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%q\n", j.ID, j.User, j.Status, j.GPUType, j.EstimatedHours, actual,
+			j.CreatedAt.Format(time.RFC3339), j.Command)
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,5 +191,48 @@ func TestAdminCLIAccountChanges(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.ErrorContains(t, err, `not "root"`)
 	_, code, _ = admin(t, db, "", "user", "passwd", "nobody", "-password-stdin")
+	assert.Equal(t, 1, code)
+}
+
+// jobs list shows everyone's jobs, newest first, or one user's, or those
+// of one status, with the owner's name.
+func TestAdminCLIJobsList(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "gaas.db")
+	for _, name := range []string{"alice", "bob"} {
+		_, _, err := admin(t, db, "a-good-password\n", "user", "add", name, "-password-stdin")
+		require.NoError(t, err)
+	}
+	s, err := store.Open(ctx, db, store.Options{})
+	require.NoError(t, err)
+	for i, owner := range []int64{1, 2, 2} {
+		_, err := s.Jobs.Submit(ctx, owner, gaas.SubmitRequest{Command: fmt.Sprintf("train %d", i), GPUType: "A100", EstimatedHours: gaas.Hour})
+		require.NoError(t, err)
+	}
+	_, err = s.Jobs.Cancel(ctx, 2, gaas.CancelRequest{JobID: 3})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	out, code, err := admin(t, db, "", "jobs", "list")
+	require.NoError(t, err)
+	assert.Equal(t, 0, code)
+	assert.Regexp(t, `^ID +USER +STATUS +GPU +ESTIMATED +ACTUAL +CREATED +COMMAND\n`+
+		`3 +bob +CANCELLED +A100 +1 +- +\S+ +"train 2"\n2 +bob +PENDING .*\n1 +alice +PENDING .*\n$`, out)
+
+	out, _, err = admin(t, db, "", "jobs", "list", "-user", "bob", "-status", "PENDING", "-json")
+	require.NoError(t, err)
+	var jobs []jobJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &jobs), out)
+	require.Len(t, jobs, 1)
+	assert.Equal(t, jobJSON{ID: 2, User: "bob", UserID: 2, Status: "PENDING", GPUType: "A100", EstimatedHours: "1",
+		Command: "train 1", CreatedAt: jobs[0].CreatedAt}, jobs[0])
+
+	out, _, err = admin(t, db, "", "jobs", "list", "-status", "COMPLETED", "-json")
+	require.NoError(t, err)
+	assert.Equal(t, "[]\n", out)
+	_, code, err = admin(t, db, "", "jobs", "list", "-status", "done")
+	assert.Equal(t, 2, code)
+	assert.ErrorContains(t, err, "-status must be one of")
+	_, code, _ = admin(t, db, "", "jobs", "list", "-user", "nobody")
 	assert.Equal(t, 1, code)
 }

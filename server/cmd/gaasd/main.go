@@ -126,6 +126,7 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd check [-db DATABASE]
        gaasd user add|list|show|passwd|disable|enable|role ...  manage accounts in the database directly
        gaasd quota grant|set|show ...  manage balances in the database directly
+       gaasd jobs list ...              list jobs from the database directly
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
@@ -356,7 +357,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
-		case "user", "quota":
+		case "user", "quota", "jobs":
 			return runAdmin(ctx, args, getenv, stdout)
 		}
 	}
@@ -364,7 +365,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // subcommands are those "gaasd help SUBCOMMAND" explains.
-var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota"}
+var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs"}
 
 // printVersion prints the module version, commit and date of this build,
 // as GET /version answers them.
