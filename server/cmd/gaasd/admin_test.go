@@ -15,7 +15,6 @@ import (
 	"github.com/gaas-io/gaas/authn"
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
-	"github.com/gaas-io/gaas/store/storetest"
 )
 
 // admin runs gaasd with args against db, with input as its stdin, and
@@ -34,11 +33,7 @@ func admin(t *testing.T, db, input string, args ...string) (string, int, error) 
 // the ledger names the system "cli:OSUSER" as the actor, columns line up,
 // -json parses, and refusals and usage errors exit 1 and 2.
 func TestAdminCLI(t *testing.T) {
-	targets := map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "gaas.db") },
-		"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
-	}
-	for name, target := range targets {
+	for name, target := range databaseTargets {
 		t.Run(name, func(t *testing.T) {
 			db := target(t)
 			out, code, err := admin(t, db, "s3cret-password\n", "user", "add", "alice", "-admin", "-password-stdin")

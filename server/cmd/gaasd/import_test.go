@@ -33,14 +33,16 @@ func importWithStderr(t *testing.T, db string, args ...string) (string, string, 
 	return out.String(), errs.String(), err
 }
 
+// databaseTargets make a new database for a subtest, by kind.
+var databaseTargets = map[string]func(t *testing.T) string{
+	"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "gaas.db") },
+	"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
+}
+
 // Users of the FastAPI version move over with one command and log in with
 // their old passwords; a client written for that version keeps working.
 func TestImportFastAPIAndOldClients(t *testing.T) {
-	targets := map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "gaas.db") },
-		"postgres": func(t *testing.T) string { return storetest.PostgresDSN(t) },
-	}
-	for name, target := range targets {
+	for name, target := range databaseTargets {
 		t.Run(name, func(t *testing.T) {
 			db := target(t)
 			out, err := importInto(t, db)
