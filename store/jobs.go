@@ -201,11 +201,11 @@ func (s *JobService) Get(ctx context.Context, caller int64, req gaas.GetJobReque
 
 // List implements gaas.JobService.
 func (s *JobService) List(ctx context.Context, caller int64, f gaas.JobFilter) (gaas.JobPage, error) {
-	return s.ListBy(ctx, gaas.Principal{UserID: caller}, f)
+	return s.listBy(ctx, gaas.Principal{UserID: caller}, f)
 }
 
-// ListBy is List for a principal, which may be the system (gaas.System).
-func (s *JobService) ListBy(ctx context.Context, p gaas.Principal, f gaas.JobFilter) (gaas.JobPage, error) {
+// listBy is List for a principal, which may be the system (gaas.System).
+func (s *JobService) listBy(ctx context.Context, p gaas.Principal, f gaas.JobFilter) (gaas.JobPage, error) {
 	limit, before, err := readPage(f.Page, math.MaxInt64)
 	if err == nil && f.Status != "" && !f.Status.Valid() {
 		err = gaas.Invalid("status", "must be one of %s", gaas.StatusList())

@@ -156,12 +156,12 @@ func (s *QuotaService) Balance(ctx context.Context, caller int64, req gaas.Balan
 
 // Set implements gaas.Quota.
 func (s *QuotaService) Set(ctx context.Context, caller int64, req gaas.SetBalanceRequest) (gaas.User, error) {
-	return s.SetBy(ctx, gaas.Principal{UserID: caller}, req)
+	return s.setBy(ctx, gaas.Principal{UserID: caller}, req)
 }
 
-// SetBy is Set for a principal, which may be the system (gaas.System): the
+// setBy is Set for a principal, which may be the system (gaas.System): the
 // ledger entry names it as the actor.
-func (s *QuotaService) SetBy(ctx context.Context, p gaas.Principal, req gaas.SetBalanceRequest) (gaas.User, error) {
+func (s *QuotaService) setBy(ctx context.Context, p gaas.Principal, req gaas.SetBalanceRequest) (gaas.User, error) {
 	balance := req.Balance
 	if balance < 0 || balance > gaas.MaxHours {
 		return gaas.User{}, fmt.Errorf("store: set quota: %w", gaas.Invalid("balance", "must be between 0 and %s", gaas.MaxHours))
@@ -174,12 +174,12 @@ func (s *QuotaService) SetBy(ctx context.Context, p gaas.Principal, req gaas.Set
 
 // Grant implements gaas.Quota.
 func (s *QuotaService) Grant(ctx context.Context, caller int64, req gaas.GrantRequest) (gaas.User, error) {
-	return s.GrantBy(ctx, gaas.Principal{UserID: caller}, req)
+	return s.grantBy(ctx, gaas.Principal{UserID: caller}, req)
 }
 
-// GrantBy is Grant for a principal, which may be the system (gaas.System): the
+// grantBy is Grant for a principal, which may be the system (gaas.System): the
 // ledger entry names it as the actor.
-func (s *QuotaService) GrantBy(ctx context.Context, p gaas.Principal, req gaas.GrantRequest) (gaas.User, error) {
+func (s *QuotaService) grantBy(ctx context.Context, p gaas.Principal, req gaas.GrantRequest) (gaas.User, error) {
 	delta := req.Delta
 	if delta == 0 || delta > gaas.MaxHours || delta < -gaas.MaxHours {
 		return gaas.User{}, fmt.Errorf("store: grant: %w", gaas.Invalid("delta", "must be non-zero and at most %s in size", gaas.MaxHours))
@@ -235,11 +235,11 @@ func (s *QuotaService) change(ctx context.Context, p gaas.Principal, userID int6
 
 // Ledger implements gaas.Quota.
 func (s *QuotaService) Ledger(ctx context.Context, caller int64, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
-	return s.LedgerBy(ctx, gaas.Principal{UserID: caller}, req)
+	return s.ledgerBy(ctx, gaas.Principal{UserID: caller}, req)
 }
 
-// LedgerBy is Ledger for a principal, which may be the system (gaas.System).
-func (s *QuotaService) LedgerBy(ctx context.Context, p gaas.Principal, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
+// ledgerBy is Ledger for a principal, which may be the system (gaas.System).
+func (s *QuotaService) ledgerBy(ctx context.Context, p gaas.Principal, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
 	userID := req.UserID
 	limit, after, err := readPage(req.Page, 0)
 	if err != nil {

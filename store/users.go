@@ -134,11 +134,11 @@ func loadVisibleUser(ctx context.Context, idb bun.IDB, caller, id int64) (userRo
 
 // User implements gaas.UserService.
 func (s *UserService) User(ctx context.Context, caller int64, req gaas.GetUserRequest) (gaas.User, error) {
-	return s.UserBy(ctx, gaas.Principal{UserID: caller}, req)
+	return s.userBy(ctx, gaas.Principal{UserID: caller}, req)
 }
 
-// UserBy is User for a principal, which may be the system (gaas.System).
-func (s *UserService) UserBy(ctx context.Context, p gaas.Principal, req gaas.GetUserRequest) (gaas.User, error) {
+// userBy is User for a principal, which may be the system (gaas.System).
+func (s *UserService) userBy(ctx context.Context, p gaas.Principal, req gaas.GetUserRequest) (gaas.User, error) {
 	u, err := visibleUser(ctx, s.db.r, p, req.UserID)
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: get user: %w", err)
@@ -148,11 +148,11 @@ func (s *UserService) UserBy(ctx context.Context, p gaas.Principal, req gaas.Get
 
 // Users implements gaas.UserService.
 func (s *UserService) Users(ctx context.Context, caller int64, f gaas.UserFilter) (gaas.UserPage, error) {
-	return s.UsersBy(ctx, gaas.Principal{UserID: caller}, f)
+	return s.usersBy(ctx, gaas.Principal{UserID: caller}, f)
 }
 
-// UsersBy is Users for a principal, which may be the system (gaas.System).
-func (s *UserService) UsersBy(ctx context.Context, p gaas.Principal, f gaas.UserFilter) (gaas.UserPage, error) {
+// usersBy is Users for a principal, which may be the system (gaas.System).
+func (s *UserService) usersBy(ctx context.Context, p gaas.Principal, f gaas.UserFilter) (gaas.UserPage, error) {
 	limit, after, err := readPage(f.Page, 0)
 	if err != nil {
 		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
@@ -183,11 +183,11 @@ func (s *UserService) UsersBy(ctx context.Context, p gaas.Principal, f gaas.User
 
 // SetRole implements gaas.UserService.
 func (s *UserService) SetRole(ctx context.Context, caller int64, req gaas.SetRoleRequest) (gaas.User, error) {
-	return s.SetRoleBy(ctx, gaas.Principal{UserID: caller}, req)
+	return s.setRoleBy(ctx, gaas.Principal{UserID: caller}, req)
 }
 
-// SetRoleBy is SetRole for a principal, which may be the system (gaas.System).
-func (s *UserService) SetRoleBy(ctx context.Context, p gaas.Principal, req gaas.SetRoleRequest) (gaas.User, error) {
+// setRoleBy is SetRole for a principal, which may be the system (gaas.System).
+func (s *UserService) setRoleBy(ctx context.Context, p gaas.Principal, req gaas.SetRoleRequest) (gaas.User, error) {
 	id, role := req.UserID, req.Role
 	if !role.Valid() {
 		return gaas.User{}, fmt.Errorf("store: set role: %w", gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser))
@@ -214,11 +214,11 @@ func (s *UserService) SetRoleBy(ctx context.Context, p gaas.Principal, req gaas.
 
 // SetDisabled implements gaas.UserService.
 func (s *UserService) SetDisabled(ctx context.Context, caller int64, req gaas.SetDisabledRequest) (gaas.User, error) {
-	return s.SetDisabledBy(ctx, gaas.Principal{UserID: caller}, req)
+	return s.setDisabledBy(ctx, gaas.Principal{UserID: caller}, req)
 }
 
-// SetDisabledBy is SetDisabled for a principal, which may be the system (gaas.System).
-func (s *UserService) SetDisabledBy(ctx context.Context, p gaas.Principal, req gaas.SetDisabledRequest) (gaas.User, error) {
+// setDisabledBy is SetDisabled for a principal, which may be the system (gaas.System).
+func (s *UserService) setDisabledBy(ctx context.Context, p gaas.Principal, req gaas.SetDisabledRequest) (gaas.User, error) {
 	id, disabled := req.UserID, req.Disabled
 	u, err := s.changeByAdmin(ctx, p, id, gaas.ActionSetDisabled, func(tx bun.Tx, u *userRow) error {
 		if u.Disabled == disabled {

@@ -182,7 +182,7 @@ func toUserJSON(u gaas.User) userJSON {
 
 // userByName finds the account of name in any letter case.
 func (c *adminCmd) userByName(ctx context.Context, name string) (gaas.User, error) {
-	page, err := c.database.Users.UsersBy(ctx, c.actor, gaas.UserFilter{Username: name})
+	page, err := c.database.As(c.actor).Users(ctx, gaas.UserFilter{Username: name})
 	if err != nil {
 		return gaas.User{}, err
 	}
@@ -275,7 +275,7 @@ func (c *adminCmd) userDisable(ctx context.Context, disabled bool) error {
 	if err != nil {
 		return err
 	}
-	u, err = c.database.Users.SetDisabledBy(ctx, c.actor, gaas.SetDisabledRequest{UserID: u.ID, Disabled: disabled})
+	u, err = c.database.As(c.actor).SetDisabled(ctx, gaas.SetDisabledRequest{UserID: u.ID, Disabled: disabled})
 	if err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func (c *adminCmd) userRole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err = c.database.Users.SetRoleBy(ctx, c.actor, gaas.SetRoleRequest{UserID: u.ID, Role: role})
+	u, err = c.database.As(c.actor).SetRole(ctx, gaas.SetRoleRequest{UserID: u.ID, Role: role})
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func (c *adminCmd) userList(ctx context.Context) error {
 	var all []gaas.User
 	f := gaas.UserFilter{Page: gaas.Page{Limit: gaas.MaxLimit}}
 	for {
-		page, err := c.database.Users.UsersBy(ctx, c.actor, f)
+		page, err := c.database.As(c.actor).Users(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -359,9 +359,9 @@ func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
 		return err
 	}
 	if verb == "grant" {
-		u, err = c.database.Quota.GrantBy(ctx, c.actor, gaas.GrantRequest{UserID: u.ID, Delta: hours, Reason: reason})
+		u, err = c.database.As(c.actor).Grant(ctx, gaas.GrantRequest{UserID: u.ID, Delta: hours, Reason: reason})
 	} else {
-		u, err = c.database.Quota.SetBy(ctx, c.actor, gaas.SetBalanceRequest{UserID: u.ID, Balance: hours, Reason: reason})
+		u, err = c.database.As(c.actor).SetBalance(ctx, gaas.SetBalanceRequest{UserID: u.ID, Balance: hours, Reason: reason})
 	}
 	if err != nil {
 		return err
@@ -392,7 +392,7 @@ func (c *adminCmd) quotaShow(ctx context.Context, n int) error {
 	var last []gaas.LedgerEntry
 	req := gaas.LedgerRequest{UserID: u.ID, Page: gaas.Page{Limit: gaas.MaxLimit}}
 	for {
-		page, err := c.database.Quota.LedgerBy(ctx, c.actor, req)
+		page, err := c.database.As(c.actor).Ledger(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -461,13 +461,13 @@ func (c *adminCmd) jobsList(ctx context.Context, owner string, status gaas.JobSt
 	}
 	var jobs []jobJSON
 	for {
-		page, err := c.database.Jobs.ListBy(ctx, c.actor, f)
+		page, err := c.database.As(c.actor).Jobs(ctx, f)
 		if err != nil {
 			return err
 		}
 		for _, j := range page.Items {
 			if _, ok := names[j.UserID]; !ok {
-				u, err := c.database.Users.UserBy(ctx, c.actor, gaas.GetUserRequest{UserID: j.UserID})
+				u, err := c.database.As(c.actor).User(ctx, gaas.GetUserRequest{UserID: j.UserID})
 				if err != nil {
 					return err
 				}

@@ -83,7 +83,7 @@ func TestAdminCLI(t *testing.T) {
 			s, err := store.Open(context.Background(), db, store.Options{})
 			require.NoError(t, err)
 			defer s.Close()
-			page, err := s.Quota.LedgerBy(context.Background(), gaas.System("test"), gaas.LedgerRequest{UserID: 2})
+			page, err := s.As(gaas.System("test")).Ledger(context.Background(), gaas.LedgerRequest{UserID: 2})
 			require.NoError(t, err)
 			require.Len(t, page.Items, 3)
 			assert.Equal(t, gaas.SystemRegistration, page.Items[0].ActorSystem)

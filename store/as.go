@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// Acting is the checked services of the store for one principal, which
+// may be the system (gaas.System): every call asks the policy about that
+// principal, as DB.Users, DB.Quota and DB.Jobs ask about their caller.
+// Operators' tools, which act as the system, hold one.
+type Acting struct {
+	db *DB
+	p  gaas.Principal
+}
+
+// As is the store acting as p.
+func (db *DB) As(p gaas.Principal) Acting { return Acting{db: db, p: p} }
+
+// User is UserService.User for the principal.
+func (a Acting) User(ctx context.Context, req gaas.GetUserRequest) (gaas.User, error) {
+	return a.db.Users.userBy(ctx, a.p, req)
+}
+
+// Users is UserService.Users for the principal.
+func (a Acting) Users(ctx context.Context, f gaas.UserFilter) (gaas.UserPage, error) {
+	return a.db.Users.usersBy(ctx, a.p, f)
+}
+
+// SetRole is UserService.SetRole for the principal.
+func (a Acting) SetRole(ctx context.Context, req gaas.SetRoleRequest) (gaas.User, error) {
+	return a.db.Users.setRoleBy(ctx, a.p, req)
+}
+
+// SetDisabled is UserService.SetDisabled for the principal.
+func (a Acting) SetDisabled(ctx context.Context, req gaas.SetDisabledRequest) (gaas.User, error) {
+	return a.db.Users.setDisabledBy(ctx, a.p, req)
+}
+
+// Grant is Quota.Grant for the principal, whom the ledger names as the actor.
+func (a Acting) Grant(ctx context.Context, req gaas.GrantRequest) (gaas.User, error) {
+	return a.db.Quota.grantBy(ctx, a.p, req)
+}
+
+// SetBalance is Quota.Set for the principal, whom the ledger names as the actor.
+func (a Acting) SetBalance(ctx context.Context, req gaas.SetBalanceRequest) (gaas.User, error) {
+	return a.db.Quota.setBy(ctx, a.p, req)
+}
+
+// Ledger is Quota.Ledger for the principal.
+func (a Acting) Ledger(ctx context.Context, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
+	return a.db.Quota.ledgerBy(ctx, a.p, req)
+}
+
+// Jobs is JobService.List for the principal.
+func (a Acting) Jobs(ctx context.Context, f gaas.JobFilter) (gaas.JobPage, error) {
+	return a.db.Jobs.listBy(ctx, a.p, f)
+}
