@@ -45,15 +45,22 @@ var (
 	ErrUnavailable = errors.New("gaas: unavailable")
 )
 
-// QuotaError says how many hours were asked for and how many were left.
+// QuotaError says how many credits were asked for and how many were left
+// for it: for a job, what the allocations that pay for its GPU type hold.
 // It matches ErrQuotaExceeded with errors.Is.
 type QuotaError struct {
-	Asked     Hours
-	Remaining Hours
+	Asked     Credits
+	Remaining Credits
+	// GPUType is the GPU type the job asked for; empty when the
+	// refusal concerns no job (taking back more than a balance holds).
+	GPUType string
 }
 
 func (e *QuotaError) Error() string {
-	return fmt.Sprintf("%s: asked for %s hours, %s left", ErrQuotaExceeded, e.Asked, e.Remaining)
+	if e.GPUType != "" {
+		return fmt.Sprintf("%s: asked for %s credits, %s left for GPU type %s", ErrQuotaExceeded, e.Asked, e.Remaining, e.GPUType)
+	}
+	return fmt.Sprintf("%s: asked for %s credits, %s left", ErrQuotaExceeded, e.Asked, e.Remaining)
 }
 
 // Is reports whether target is ErrQuotaExceeded.

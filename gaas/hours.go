@@ -31,11 +31,12 @@ const (
 	unitDigits = 3
 )
 
-// ErrHoursSyntax is returned by ParseHours for text that is not a decimal number.
+// ErrHoursSyntax is returned by ParseHours, ParseCredits and ParseRate for
+// text that is not a decimal number.
 var ErrHoursSyntax = errors.New("not a decimal number")
 
-// ErrHoursPrecision is returned by ParseHours for a number with more decimal
-// places than a milli-hour holds.
+// ErrHoursPrecision is returned by ParseHours, ParseCredits and ParseRate
+// for a number with more decimal places than their unit (a thousandth) holds.
 var ErrHoursPrecision = errors.New("more than 3 decimal places")
 
 // ErrHoursRange is returned by ParseHours for a number whose magnitude exceeds MaxHours.
@@ -47,14 +48,18 @@ var ErrHoursRange = errors.New("more than 1000000000 hours")
 // not numbers and are rejected as syntax errors. The sign is kept; callers
 // decide where negative amounts are allowed.
 func ParseHours(s string) (Hours, error) {
-	h, err := parseHours(s)
+	v, err := parseFixed(s, int64(MaxHours), ErrHoursRange)
 	if err != nil {
 		return 0, fmt.Errorf("gaas: parse hours %q: %w", truncate(s, 32), err)
 	}
-	return h, nil
+	return Hours(v), nil
 }
 
-func parseHours(s string) (Hours, error) {
+// parseFixed parses a decimal number, in the syntax of a JSON number, as
+// an integer of thousandths, refusing more precision than that and any
+// magnitude above max (with errRange). It is the one parser of Hours,
+// Credits and Rate.
+func parseFixed(s string, max int64, errRange error) (int64, error) {
 	neg := strings.HasPrefix(s, "-")
 	if neg {
 		s = s[1:]
@@ -87,8 +92,8 @@ func parseHours(s string) (Hours, error) {
 			exp = -exp
 		}
 	}
-	// The value is digits × 10^(exp - len(frac)) hours, which is
-	// digits × 10^scale milli-hours.
+	// The value is digits × 10^(exp - len(frac)), which is
+	// digits × 10^scale thousandths.
 	digits := strings.TrimLeft(intPart+frac, "0")
 	if digits == "" {
 		return 0, nil
@@ -100,17 +105,17 @@ func parseHours(s string) (Hours, error) {
 	if scale < 0 {
 		return 0, ErrHoursPrecision
 	}
-	if len(digits)+scale > 16 { // MaxHours has 13 digits; 16 still fits an int64
-		return 0, ErrHoursRange
+	if len(digits)+scale > 18 { // every max has at most 16 digits; 18 still fits an int64
+		return 0, errRange
 	}
 	v, err := strconv.ParseInt(digits+strings.Repeat("0", scale), 10, 64)
-	if err != nil || Hours(v) > MaxHours {
-		return 0, ErrHoursRange
+	if err != nil || v > max {
+		return 0, errRange
 	}
 	if neg {
 		v = -v
 	}
-	return Hours(v), nil
+	return v, nil
 }
 
 func digitsOnly(s string) bool {
@@ -132,14 +137,16 @@ func truncate(s string, n int) string {
 // String formats h as a decimal number of hours with no trailing zeros:
 // "2.5", "10", "0.001", "-3.25".
 func (h Hours) String() string {
-	return string(h.appendDecimal(nil))
+	return string(appendFixed(nil, int64(h)))
 }
 
-func (h Hours) appendDecimal(b []byte) []byte {
-	u := uint64(h)
-	if h < 0 {
+// appendFixed appends v thousandths as a decimal number with no trailing
+// zeros: the one formatter of Hours, Credits and Rate.
+func appendFixed(b []byte, v int64) []byte {
+	u := uint64(v)
+	if v < 0 {
 		b = append(b, '-')
-		u = uint64(-h)
+		u = uint64(-v)
 	}
 	b = strconv.AppendUint(b, u/uint64(Hour), 10)
 	if frac := u % uint64(Hour); frac != 0 {

@@ -65,26 +65,43 @@ func (s JobStatus) RefundsAll() bool { return s == StatusRejected || s == Status
 // actual hours instead of its estimate.
 func (s JobStatus) TakesActualHours() bool { return s == StatusCompleted || s == StatusFailed }
 
-// Job is a request for GPU time. Its estimate is charged to the owner's
-// balance when it is submitted; ActualHours, when set, is what it was finally
-// charged.
+// Job is a request for GPU time. The Cost of its estimate on its GPUs at
+// its type's rate is charged when it is submitted, drawn from the owner's
+// allocations; ActualHours, when set, is what it was finally charged for.
 type Job struct {
-	ID             int64
-	UserID         int64
-	Command        string
+	ID        int64
+	UserID    int64
+	AccountID int64
+	Command   string
+	// GPUType is the type as the catalogue spells it (in open mode, as
+	// submitted).
 	GPUType        string
+	GPUCount       int
 	EstimatedHours Hours
 	ActualHours    *Hours
-	Status         JobStatus
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Rate is the rate of the GPU type when the job was submitted; the job
+	// is settled at it whatever the catalogue says later.
+	Rate Rate
+	// Cost is the credits charged at submission: Cost(EstimatedHours,
+	// GPUCount, Rate).
+	Cost Credits
+	// Draws says which allocations paid Cost, in the order they were drawn.
+	Draws     []Draw
+	Status    JobStatus
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
+
+// Price is what the job's charges follow.
+func (j Job) Price() Price { return Price{Estimate: j.EstimatedHours, GPUs: j.GPUCount, Rate: j.Rate} }
 
 // SubmitRequest is what a user asks for when submitting a job.
 type SubmitRequest struct {
 	Command        string
 	GPUType        string
 	EstimatedHours Hours
+	// GPUCount is how many GPUs the job uses; 0 means 1.
+	GPUCount int
 	// IdempotencyKey, when set, makes retries safe: the same key with the
 	// same request returns the first job and charges nothing more. Keys are
 	// scoped to the caller.
@@ -100,6 +117,9 @@ func (r SubmitRequest) Validate() error {
 		v.Add("estimated_hours", "must be greater than 0")
 	} else if r.EstimatedHours > MaxHours {
 		v.Add("estimated_hours", "must be at most %s", MaxHours)
+	}
+	if r.GPUCount < 0 || r.GPUCount > MaxGPUsPerJob {
+		v.Add("gpu_count", "must be between 1 and %d", MaxGPUsPerJob)
 	}
 	if r.IdempotencyKey != "" {
 		if err := ValidateIdempotencyKey(r.IdempotencyKey); err != nil {
@@ -164,9 +184,13 @@ type CancelRequest struct {
 // that names everything else, and decides from the caller's current role
 // in the store; an unknown caller gets ErrUnauthorized.
 type JobService interface {
-	// Submit checks the caller's balance, charges the estimate and records
+	// Submit prices the job (its GPU type's rate from the catalogue, or 1
+	// while the catalogue is empty), draws its cost from the caller's
+	// active allocations that pay for its type (see PlanDraws) and records
 	// the job as PENDING, in one atomic step. It returns ErrInvalid for a bad
-	// request, a *QuotaError (ErrQuotaExceeded) when the balance is short,
+	// request (an unknown or retired GPU type, more GPUs than the type
+	// allows), a *QuotaError (ErrQuotaExceeded) when those allocations hold
+	// too little,
 	// and ErrConflict when the idempotency key was used for another request.
 	// A retry with the key of an earlier identical request returns that job.
 	// ErrUnavailable means the store could not apply it just now; a retry
@@ -184,9 +208,10 @@ type JobService interface {
 	List(ctx context.Context, caller int64, filter JobFilter) (JobPage, error)
 
 	// Transition moves a job to another status (admin only: ErrForbidden).
-	// Entering REJECTED or CANCELLED refunds the whole estimate; entering
+	// Entering REJECTED or CANCELLED refunds its whole cost; entering
 	// COMPLETED or FAILED with actual hours (0 ≤ actual ≤ estimate) refunds
-	// the difference. Asking for the current status changes nothing. Any
+	// the difference between its cost and the Cost of the actual hours, as
+	// SettlementOf says, to the allocations it drew from (see Returns). Asking for the current status changes nothing. Any
 	// move not in Transitions is a *TransitionError (ErrInvalidTransition).
 	Transition(ctx context.Context, caller int64, req TransitionRequest) (Job, error)
 

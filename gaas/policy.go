@@ -73,6 +73,12 @@ const (
 	ActionResetPassword Action = "reset password" // ResetPassword; the target is the user
 	ActionSetBalance    Action = "set balance"    // Quota.Set; the target is the user
 	ActionGrantHours    Action = "grant hours"    // Quota.Grant; the target is the user
+
+	ActionReadCatalogue    Action = "read catalogue"    // Catalogue.GPUTypes
+	ActionManageCatalogue  Action = "manage catalogue"  // CreateGPUType, UpdateGPUType
+	ActionReadAllocations  Action = "read allocations"  // Allocations; the target is the user who holds them
+	ActionCreateAllocation Action = "create allocation" // CreateAllocation; the target is the user
+	ActionUpdateAllocation Action = "update allocation" // UpdateAllocation, decided before the allocation is read
 )
 
 // Who a rule admits.
@@ -82,6 +88,7 @@ const (
 	byAdmin  party = 1 << iota // an enabled admin
 	byOwner                    // the user the target belongs to (a job's owner, a user themselves)
 	bySystem                   // the system, under any name
+	byAnyone                   // any enabled user
 )
 
 // rule says who may take an action, and what anyone else is told: a
@@ -106,6 +113,12 @@ var policy = map[Action]rule{
 	ActionResetPassword: {byAdmin | bySystem, ErrForbidden},
 	ActionSetBalance:    {byAdmin | bySystem, ErrForbidden},
 	ActionGrantHours:    {byAdmin | bySystem, ErrForbidden},
+
+	ActionReadCatalogue:    {byAnyone | bySystem, ErrForbidden},
+	ActionManageCatalogue:  {byAdmin | bySystem, ErrForbidden},
+	ActionReadAllocations:  {byAdmin | byOwner | bySystem, ErrNotFound},
+	ActionCreateAllocation: {byAdmin | bySystem, ErrForbidden},
+	ActionUpdateAllocation: {byAdmin | bySystem, ErrForbidden},
 }
 
 // Actions returns every action the policy knows, sorted.
@@ -134,7 +147,8 @@ func Allow(p Principal, a Action, owner int64) error {
 	switch {
 	case p.IsSystem() && r.who&bySystem != 0,
 		!p.IsSystem() && p.Role == RoleAdmin && r.who&byAdmin != 0,
-		!p.IsSystem() && owner != 0 && p.UserID == owner && r.who&byOwner != 0:
+		!p.IsSystem() && owner != 0 && p.UserID == owner && r.who&byOwner != 0,
+		!p.IsSystem() && r.who&byAnyone != 0:
 		return nil
 	}
 	return fmt.Errorf("%s may not %s: %w", p, a, r.refusal)

@@ -16,15 +16,33 @@ const (
 	LedgerSet LedgerKind = "set"
 	// LedgerCharge records the estimate of a submitted job.
 	LedgerCharge LedgerKind = "charge"
-	// LedgerRefund records hours returned by a rejected, cancelled or
-	// shorter-than-estimated job.
+	// LedgerRefund records credits returned by a rejected, cancelled or
+	// shorter-than-estimated job, to the allocations it drew from.
 	LedgerRefund LedgerKind = "refund"
+	// LedgerExpire takes what remains of an allocation when it ends. A
+	// refund to an allocation that has ended is followed at once by an
+	// expire entry of what it then holds.
+	LedgerExpire LedgerKind = "expire"
+	// LedgerRevoke takes what remains of an allocation that an admin ends
+	// early.
+	LedgerRevoke LedgerKind = "revoke"
 )
 
-// LedgerEntry is one change of one user's balance. The ledger is append-only,
-// and for every user the sum of the deltas is the balance.
+// LedgerKinds returns every kind of entry.
+func LedgerKinds() []LedgerKind {
+	return []LedgerKind{LedgerGrant, LedgerSet, LedgerCharge, LedgerRefund, LedgerExpire, LedgerRevoke}
+}
+
+// LedgerEntry is one change of one allocation of an account. The ledger is
+// append-only: for every allocation the sum of its entries' deltas is its
+// remaining credits, and for every account the sum of the deltas is its
+// balance as the ledger stands, the remaining of all its allocations
+// (active or not; an allocation leaves it with its expire entry).
 type LedgerEntry struct {
-	ID     int64
+	ID           int64
+	AccountID    int64
+	AllocationID int64
+	// UserID is the user whose personal account it is.
 	UserID int64
 	JobID  *int64
 	// Who made the change: the user ActorID, or, when ActorID is 0, the
@@ -32,8 +50,9 @@ type LedgerEntry struct {
 	ActorID     int64
 	ActorSystem string
 	Kind        LedgerKind
-	Delta       Hours
-	Balance     Hours // the balance right after this entry
+	Delta       Credits
+	Remaining   Credits // the allocation's remaining right after this entry
+	Balance     Credits // the account's balance right after this entry
 	Reason      string
 	CreatedAt   time.Time
 }
@@ -49,19 +68,21 @@ type BalanceRequest struct {
 	UserID int64
 }
 
-// SetBalanceRequest asks Quota.Set to make user UserID's balance Balance,
-// recorded with Reason.
+// SetBalanceRequest asks Quota.Set to make the remaining credits of user
+// UserID's default allocation Balance, recorded with Reason. For an
+// account with no other allocation that is its balance.
 type SetBalanceRequest struct {
 	UserID  int64
-	Balance Hours
+	Balance Credits
 	Reason  string
 }
 
-// GrantRequest asks Quota.Grant to add Delta hours to user UserID's
-// balance (or take them back when negative), recorded with Reason.
+// GrantRequest asks Quota.Grant to add Delta credits to user UserID's
+// default allocation (or take them back when negative), recorded with
+// Reason.
 type GrantRequest struct {
 	UserID int64
-	Delta  Hours
+	Delta  Credits
 	Reason string
 }
 
@@ -71,23 +92,26 @@ type LedgerRequest struct {
 	Page
 }
 
-// Quota administers balances. Every method takes the caller's user id,
-// then a request that names everything else, and decides from the
-// caller's current role in the store.
+// Quota administers balances through each account's default allocation
+// (see Allocation). Every method takes the caller's user id, then a
+// request that names everything else, and decides from the caller's
+// current role in the store.
 type Quota interface {
-	// Balance returns a user's remaining hours, to an admin or that user.
-	Balance(ctx context.Context, caller int64, req BalanceRequest) (Hours, error)
+	// Balance returns the credits a user's active allocations hold now, to
+	// an admin or that user.
+	Balance(ctx context.Context, caller int64, req BalanceRequest) (Credits, error)
 
-	// Set assigns a user's balance (admin only), recorded as a "set" entry.
-	// A balance below zero or above MaxHours is a *ValidationError on
-	// "balance".
+	// Set makes the remaining credits of a user's default allocation
+	// req.Balance (admin only), recorded as a "set" entry; the balance is
+	// that plus what other active allocations hold. A balance below zero
+	// or above MaxCredits is a *ValidationError on "balance".
 	Set(ctx context.Context, caller int64, req SetBalanceRequest) (User, error)
 
-	// Grant adds hours to a balance, or takes them back when negative
-	// (admin only). Taking back more than the balance holds is a
-	// *QuotaError: a balance never goes below zero. A delta that is zero,
-	// larger than MaxHours either way, or would take the balance above
-	// MaxHours is a *ValidationError on "delta".
+	// Grant adds credits to a user's default allocation, or takes them
+	// back when negative (admin only). Taking back more than it holds is a
+	// *QuotaError: nothing goes below zero. A delta that is zero, larger
+	// than MaxCredits either way, or would take the account above
+	// MaxCredits is a *ValidationError on "delta".
 	Grant(ctx context.Context, caller int64, req GrantRequest) (User, error)
 
 	// Ledger returns a user's ledger, oldest first, to an admin or that user.

@@ -2,45 +2,64 @@ package gaas
 
 import "strings"
 
-// Settlement is where a job's hours stand: what it is charged, and what has
-// come back of the estimate charged at submission. Charged + Refunded is
-// the estimate.
+// Price is what a job was submitted with that its charges follow: its
+// estimate, its GPUs and the rate of its type then. A job keeps its Price
+// whatever later happens to the catalogue.
+type Price struct {
+	Estimate Hours
+	GPUs     int
+	Rate     Rate
+}
+
+// Of is the Cost of hours of the job's GPUs at its rate; it is defined for
+// every hours from zero to the estimate of a price that was charged.
+func (p Price) Of(hours Hours) (Credits, bool) { return Cost(hours, p.GPUs, p.Rate) }
+
+// Settlement is where a job's credits stand: what it is charged, and what
+// has come back of the cost of its estimate, charged at submission.
+// Charged + Refunded is that cost.
 type Settlement struct {
-	Charged  Hours
-	Refunded Hours
+	Charged  Credits
+	Refunded Credits
 }
 
 // SettlementOf is the settlement of a job in status, with its actual hours
-// when they were given: the whole estimate stays charged until the job is
-// final; REJECTED and CANCELLED give it all back; COMPLETED and FAILED with
-// actual hours charge those and give back the rest. It is the one rule of
-// refunds: Settle and Check both read it. A state that no sequence of
-// moves reaches (actual hours on a status that takes none, negative, or
-// above the estimate) is ErrInvalid.
-func SettlementOf(estimate Hours, status JobStatus, actual *Hours) (Settlement, error) {
+// when they were given: the cost of the whole estimate stays charged
+// until the job is final; REJECTED and CANCELLED give it all back;
+// COMPLETED and FAILED with actual hours charge their Cost and give back
+// the rest. It is the one rule of refunds: Settle and Check both read it.
+// A state that no sequence of moves reaches (actual hours on a status that
+// takes none, negative, or above the estimate; a price that cannot be
+// charged) is ErrInvalid.
+func SettlementOf(p Price, status JobStatus, actual *Hours) (Settlement, error) {
 	if err := ValidateMove(status, actual); err != nil {
 		return Settlement{}, err
 	}
+	cost, ok := p.Of(p.Estimate)
+	if !ok {
+		return Settlement{}, Invalid("estimated_hours", "%s hours of %d GPUs at rate %s cost more than %s credits", p.Estimate, p.GPUs, p.Rate, MaxCredits)
+	}
 	switch {
 	case status.RefundsAll():
-		return Settlement{Charged: 0, Refunded: estimate}, nil
+		return Settlement{Charged: 0, Refunded: cost}, nil
 	case actual != nil:
-		if *actual > estimate {
-			return Settlement{}, Invalid("actual_hours", "must be at most the estimate of %s hours", estimate)
+		if *actual > p.Estimate {
+			return Settlement{}, Invalid("actual_hours", "must be at most the estimate of %s hours", p.Estimate)
 		}
-		return Settlement{Charged: *actual, Refunded: estimate - *actual}, nil
+		used, _ := p.Of(*actual) // at most cost, which is in range
+		return Settlement{Charged: used, Refunded: cost - used}, nil
 	}
-	return Settlement{Charged: estimate}, nil
+	return Settlement{Charged: cost}, nil
 }
 
 // Move is a request to move a job from its status to another.
 type Move struct {
-	Estimate Hours
+	Price
 	From, To JobStatus
 	Actual   *Hours // the hours the job took, for To that TakesActualHours
 }
 
-// Settle decides a move and returns the hours it refunds: what the
+// Settle decides a move and returns the credits it refunds: what the
 // settlement of the new status gives back beyond that of the old one.
 // Moving to the status the job has refunds nothing, so a retry of a move
 // already made refunds nothing twice. Errors: a *ValidationError
@@ -48,7 +67,7 @@ type Move struct {
 // above the estimate or given for a status that takes none; a
 // *TransitionError (ErrInvalidTransition) for a move the lifecycle does
 // not allow.
-func Settle(m Move) (refund Hours, err error) {
+func Settle(m Move) (refund Credits, err error) {
 	if err := ValidateMove(m.To, m.Actual); err != nil {
 		return 0, err
 	}
@@ -60,11 +79,11 @@ func Settle(m Move) (refund Hours, err error) {
 	}
 	// A status that can move is not final, so it has refunded nothing yet
 	// and needs no actual hours.
-	before, err := SettlementOf(m.Estimate, m.From, nil)
+	before, err := SettlementOf(m.Price, m.From, nil)
 	if err != nil {
 		return 0, err
 	}
-	after, err := SettlementOf(m.Estimate, m.To, m.Actual)
+	after, err := SettlementOf(m.Price, m.To, m.Actual)
 	if err != nil {
 		return 0, err
 	}

@@ -20,12 +20,16 @@ const (
 // Valid reports whether r is one of the known roles.
 func (r Role) Valid() bool { return r == RoleAdmin || r == RoleUser }
 
-// User is an account and its remaining balance of GPU hours.
+// User is an account holder and their balance: the credits their active
+// allocations hold now.
 type User struct {
-	ID        int64
-	Username  string
-	Role      Role
-	Balance   Hours
+	ID       int64
+	Username string
+	Role     Role
+	Balance  Credits
+	// AccountID is the user's personal account, which holds their
+	// allocations and ledger.
+	AccountID int64
 	CreatedAt time.Time
 
 	// Disabled accounts cannot log in, and their tokens do not work.
