@@ -30,7 +30,7 @@ func (s *Accounts) CreateUser(ctx context.Context, username, passwordHash string
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: create user %q: %w", username, mapErr(err))
 	}
-	return out.user(), nil
+	return s.db.present(ctx, out)
 }
 
 // CreateUserBy is CreateUser on behalf of caller, whom the policy must let
@@ -54,7 +54,7 @@ func (s *Accounts) CreateUserAs(ctx context.Context, p gaas.Principal, username,
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: create user %q: %w", username, mapErr(err))
 	}
-	return out.user(), nil
+	return s.db.present(ctx, out)
 }
 
 func (s *Accounts) createUser(ctx context.Context, tx bun.Tx, username, passwordHash string, role gaas.Role) (userRow, error) {
@@ -65,24 +65,14 @@ func (s *Accounts) createUser(ctx context.Context, tx bun.Tx, username, password
 		return userRow{}, gaas.Invalid("role", "must be %q or %q", gaas.RoleAdmin, gaas.RoleUser)
 	}
 	u := userRow{Username: username, PasswordHash: passwordHash, Role: string(role), CreatedAt: s.db.timestamp()}
-	if err := query(ctx, tx, &u.ID, "INSERT INTO users (username, password_hash, role, balance, created_at) VALUES (?, ?, ?, 0, ?) RETURNING id",
+	if err := query(ctx, tx, &u.ID, "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING id",
 		u.Username, u.PasswordHash, u.Role, u.CreatedAt); err != nil {
 		return userRow{}, mapErr(err)
 	}
-	if s.db.defaultQuota > 0 {
-		bal, err := addBalance(ctx, tx, u.ID, s.db.defaultQuota)
-		if err != nil {
-			return userRow{}, err
-		}
-		u.Balance = int64(bal)
-		if err := appendLedger(ctx, tx, ledgerRow{
-			UserID: u.ID, ledgerActor: actor(gaas.System(gaas.SystemRegistration)), Kind: string(gaas.LedgerGrant),
-			Delta: int64(s.db.defaultQuota), Balance: u.Balance, Reason: "default quota", CreatedAt: u.CreatedAt,
-		}); err != nil {
-			return userRow{}, err
-		}
-	}
-	return u, nil
+	var err error
+	u.AccountID, _, err = newAccount(ctx, tx, u.ID, s.db.defaultQuota, gaas.System(gaas.SystemRegistration), u.CreatedAt)
+	u.Balance = s.db.defaultQuota
+	return u, err
 }
 
 // Credentials returns the user with the given username, in any letter case,
@@ -119,7 +109,7 @@ func (s *Accounts) UserByID(ctx context.Context, id int64) (gaas.User, error) {
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: user %d: %w", id, err)
 	}
-	return u.user(), nil
+	return s.db.present(ctx, u)
 }
 
 // ChangePasswordHash replaces user id's password hash, if it is still old
@@ -142,7 +132,7 @@ func (s *Accounts) ChangePasswordHash(ctx context.Context, id int64, old, new st
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: change password: %w", mapErr(err))
 	}
-	return out.user(), nil
+	return s.db.present(ctx, out)
 }
 
 // ResetPasswordHash sets user id's password hash for a caller whom the
@@ -174,7 +164,7 @@ func (s *Accounts) ResetPasswordHashAs(ctx context.Context, p gaas.Principal, id
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: reset password: %w", mapErr(err))
 	}
-	return out.user(), nil
+	return s.db.present(ctx, out)
 }
 
 // RevokeTokens ends every token user id holds. A missing user is
@@ -242,5 +232,5 @@ func (s *Accounts) ensureAdmin(ctx context.Context, username, passwordHash strin
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: ensure admin %q: %w", username, mapErr(err))
 	}
-	return out.user(), nil
+	return s.db.present(ctx, out)
 }

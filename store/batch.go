@@ -218,7 +218,7 @@ func (b *batcher) apply(batch []*submitCall) {
 func (b *batcher) commit(ctx context.Context, deadline time.Time, order []*submitCall, results []submitResult, isolate bool) (failed int, err error) {
 	err = b.db.tx(ctx, func(tx bun.Tx) error {
 		failed = -1
-		hot := b.db.hot.in(tx.Tx)
+		hot := b.db.hot.in(tx)
 		for i, c := range order {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("after %d of its submissions: %w", i, context.DeadlineExceeded)
@@ -269,12 +269,13 @@ func savepoint(ctx context.Context, tx *sql.Tx, fn func() (submitResult, error))
 func (b *batcher) observe(order []*submitCall, results []submitResult) {
 	o := b.db.observer
 	o.BatchCommitted(len(order))
-	for i, r := range results {
+	var short *gaas.QuotaError
+	for _, r := range results {
 		switch {
 		case r.fresh:
 			o.JobSubmitted(r.job.job())
-		case errors.Is(r.err, gaas.ErrQuotaExceeded):
-			o.QuotaExceeded(order[i].req.EstimatedHours)
+		case errors.As(r.err, &short):
+			o.QuotaExceeded(short.Asked)
 		}
 	}
 }

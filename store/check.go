@@ -14,11 +14,12 @@ import (
 
 // Violation is one thing Check found wrong.
 type Violation struct {
-	Rule    string `bun:"-"`        // which invariant: "balance", "running-balance", "balance-max", "job-charge", "job-refund", "entry"
-	UserID  int64  `bun:"user_id"`  // the user concerned, or 0
-	JobID   int64  `bun:"job_id"`   // the job concerned, or 0
-	EntryID int64  `bun:"entry_id"` // the ledger entry concerned, or 0
-	Detail  string `bun:"detail"`
+	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "job", "entry"
+	UserID       int64  `bun:"user_id"`       // the user concerned, or 0
+	JobID        int64  `bun:"job_id"`        // the job concerned, or 0
+	EntryID      int64  `bun:"entry_id"`      // the ledger entry concerned, or 0
+	AllocationID int64  `bun:"allocation_id"` // the allocation concerned, or 0
+	Detail       string `bun:"detail"`
 }
 
 func (v Violation) String() string {
@@ -26,7 +27,7 @@ func (v Violation) String() string {
 	for _, f := range []struct {
 		name string
 		id   int64
-	}{{"user", v.UserID}, {"job", v.JobID}, {"entry", v.EntryID}} {
+	}{{"user", v.UserID}, {"job", v.JobID}, {"entry", v.EntryID}, {"allocation", v.AllocationID}} {
 		if f.id != 0 {
 			ids = append(ids, fmt.Sprintf("%s %d", f.name, f.id))
 		}
@@ -36,27 +37,31 @@ func (v Violation) String() string {
 
 // Report is what Check found.
 type Report struct {
-	Users, Jobs, Entries int
-	Violations           []Violation
+	Users, Jobs, Entries, Allocations int
+	Violations                        []Violation
 }
 
 // OK reports whether every invariant holds.
 func (r Report) OK() bool { return len(r.Violations) == 0 }
 
-// maxHours is gaas.MaxHours as SQL, a constant of the code.
-var maxHours = strconv.FormatInt(int64(gaas.MaxHours), 10)
+// maxCredits is gaas.MaxCredits as SQL, a constant of the code.
+var maxCredits = strconv.FormatInt(int64(gaas.MaxCredits), 10)
 
 // maxViolations bounds how many violations of each rule a Report lists.
 const maxViolations = 100
 
 // Check verifies the invariants that no sequence of requests may break:
-// every balance is the sum of its ledger entries, not negative and not
-// above gaas.MaxHours, nor is any balance a ledger entry records; each
-// entry's balance is the one before it plus its delta; every job has
-// exactly one charge, of its estimate, to its owner; refunds match the
-// job's status, as gaas.SettlementOf says; no entry names a job of another
-// user or lacks the job its kind needs; and every entry names one actor, a
-// user who exists or the system under a name. It reads a consistent
+// each allocation's remaining is the sum of its ledger entries and its
+// amount the sum of its grants and sets, neither negative nor above
+// gaas.MaxCredits; each entry's remaining follows its allocation's
+// previous entry, and its balance the account's previous entry, by its
+// delta (so each account's balance is the sum of its allocations); every
+// user has one account and every account one default allocation; every
+// job cost gaas.Cost of its estimate, GPUs and rate, drew that cost in
+// charges, one for each allocation its draws name, and was refunded what
+// gaas.SettlementOf says; no entry names a job or an allocation of another
+// account or lacks the job its kind needs; and every entry names one
+// actor, a user who exists or the system under a name. It reads a consistent
 // snapshot and writes nothing, so it may run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	return db.CheckWith(ctx, CheckOptions{})
@@ -84,69 +89,83 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 	}
 	defer tx.Rollback()
 
-	if err := tx.NewRaw("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM jobs), (SELECT count(*) FROM ledger)").
-		Scan(ctx, &r.Users, &r.Jobs, &r.Entries); err != nil {
+	if err := tx.NewRaw("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM jobs), (SELECT count(*) FROM ledger), (SELECT count(*) FROM allocations)").
+		Scan(ctx, &r.Users, &r.Jobs, &r.Entries, &r.Allocations); err != nil {
 		return r, fmt.Errorf("store: check: %w", err)
 	}
 	checks := []struct {
 		rule, query string
 	}{
-		{"balance", `
-			SELECT u.id AS user_id, 0 AS job_id, 0 AS entry_id,
-			       'balance ' || u.balance || ' but ledger sums to ' || COALESCE(SUM(l.delta), 0) AS detail
-			FROM users u LEFT JOIN ledger l ON l.user_id = u.id
-			GROUP BY u.id, u.balance
-			HAVING u.balance < 0 OR u.balance != COALESCE(SUM(l.delta), 0)`},
+		{"allocation", `
+			SELECT ac.user_id AS user_id, 0 AS job_id, 0 AS entry_id, al.id AS allocation_id,
+			       'remaining ' || al.remaining || ' and amount ' || al.amount || ' but entries sum to ' || COALESCE(SUM(l.delta), 0) ||
+			       ' and grants and sets to ' || COALESCE(SUM(CASE WHEN l.kind IN ('grant', 'set') THEN l.delta ELSE 0 END), 0) AS detail
+			FROM allocations al JOIN accounts ac ON ac.id = al.account_id LEFT JOIN ledger l ON l.allocation_id = al.id
+			GROUP BY al.id, ac.user_id, al.remaining, al.amount
+			HAVING al.remaining < 0 OR al.remaining != COALESCE(SUM(l.delta), 0)
+			    OR al.amount != COALESCE(SUM(CASE WHEN l.kind IN ('grant', 'set') THEN l.delta ELSE 0 END), 0)`},
 		{"running-balance", `
-			SELECT user_id, COALESCE(job_id, 0) AS job_id, id AS entry_id,
-			       'balance ' || balance || ' after delta ' || delta || ' from ' || prev AS detail
-			FROM (SELECT id, user_id, job_id, delta, balance,
-			             COALESCE(LAG(balance) OVER (PARTITION BY user_id ORDER BY id), 0) AS prev
-			      FROM ledger) t
-			WHERE balance != prev + delta OR balance < 0`},
+			SELECT ac.user_id, COALESCE(t.job_id, 0) AS job_id, t.id AS entry_id, t.allocation_id,
+			       'balance ' || t.balance || ' and remaining ' || t.remaining || ' after delta ' || t.delta ||
+			       ' from ' || t.prev || ' and ' || t.prev_remaining AS detail
+			FROM (SELECT id, account_id, allocation_id, job_id, delta, balance, remaining,
+			             COALESCE(LAG(balance) OVER (PARTITION BY account_id ORDER BY id), 0) AS prev,
+			             COALESCE(LAG(remaining) OVER (PARTITION BY allocation_id ORDER BY id), 0) AS prev_remaining
+			      FROM ledger) t JOIN accounts ac ON ac.id = t.account_id
+			WHERE t.balance != t.prev + t.delta OR t.remaining != t.prev_remaining + t.delta OR t.balance < 0 OR t.remaining < 0`},
 		{"balance-max", `
-			SELECT id AS user_id, 0 AS job_id, 0 AS entry_id,
-			       'balance ' || balance || ' is above the maximum of ' || ` + maxHours + ` AS detail
-			FROM users WHERE balance > ` + maxHours + `
+			SELECT ac.user_id, 0 AS job_id, 0 AS entry_id, al.id AS allocation_id,
+			       'amount ' || al.amount || ' is above the maximum of ' || ` + maxCredits + ` AS detail
+			FROM allocations al JOIN accounts ac ON ac.id = al.account_id WHERE al.amount > ` + maxCredits + `
 			UNION ALL
-			SELECT user_id, COALESCE(job_id, 0) AS job_id, id AS entry_id,
-			       'balance ' || balance || ' after this entry is above the maximum of ' || ` + maxHours + ` AS detail
-			FROM ledger WHERE balance > ` + maxHours},
-		{"job-charge", `
-			SELECT j.user_id, j.id AS job_id, 0 AS entry_id,
-			       count(l.id) || ' charge(s) totalling ' || COALESCE(-SUM(l.delta), 0) || ' for an estimate of ' || j.estimated AS detail
-			FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id AND l.kind = 'charge'
-			GROUP BY j.id, j.user_id, j.estimated
-			HAVING count(l.id) != 1 OR COALESCE(-SUM(l.delta), 0) != j.estimated`},
+			SELECT ac.user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id, l.allocation_id,
+			       'balance ' || l.balance || ' after this entry is above the maximum of ' || ` + maxCredits + ` AS detail
+			FROM ledger l JOIN accounts ac ON ac.id = l.account_id WHERE l.balance > ` + maxCredits},
+		{"account", `
+			SELECT u.id AS user_id, 0 AS job_id, 0 AS entry_id, 0 AS allocation_id, 'has no account' AS detail
+			FROM users u LEFT JOIN accounts a ON a.user_id = u.id WHERE a.id IS NULL
+			UNION ALL
+			SELECT COALESCE(a.user_id, 0), 0, 0, 0, 'account ' || a.id || ' has ' || count(al.id) || ' default allocations'
+			FROM accounts a LEFT JOIN allocations al ON al.account_id = a.id AND al.is_default = TRUE
+			GROUP BY a.id, a.user_id HAVING count(al.id) != 1
+			UNION ALL
+			SELECT COALESCE(a.user_id, 0), 0, 0, al.id, 'default allocation with a scope or an end'
+			FROM allocations al JOIN accounts a ON a.id = al.account_id
+			WHERE al.is_default = TRUE AND (al.gpu_types IS NOT NULL OR al.expires_at IS NOT NULL)`},
 		{"entry", `
-			SELECT l.user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id,
+			SELECT COALESCE(ac.user_id, 0) AS user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id, l.allocation_id,
 			       CASE WHEN l.job_id IS NOT NULL AND j.id IS NULL THEN 'names a job that does not exist'
-			            WHEN j.id IS NOT NULL AND j.user_id != l.user_id THEN 'names a job of user ' || j.user_id
+			            WHEN j.id IS NOT NULL AND j.account_id != l.account_id THEN 'names a job of account ' || j.account_id
+			            WHEN al.id IS NULL THEN 'names an allocation that does not exist'
+			            WHEN al.account_id != l.account_id THEN 'names an allocation of account ' || al.account_id
 			            WHEN l.kind IN ('charge', 'refund') AND l.job_id IS NULL THEN l.kind || ' without a job'
-			            WHEN l.kind IN ('grant', 'set') AND l.job_id IS NOT NULL THEN l.kind || ' names a job'
+			            WHEN l.kind IN ('grant', 'set', 'revoke') AND l.job_id IS NOT NULL THEN l.kind || ' names a job'
 			            WHEN l.kind = 'charge' AND l.delta > 0 THEN 'positive charge'
 			            WHEN l.kind = 'refund' AND l.delta < 0 THEN 'negative refund'
+			            WHEN l.kind IN ('expire', 'revoke') AND l.delta > 0 THEN 'positive ' || l.kind
 			            WHEN l.actor_id IS NULL AND l.actor_system IS NULL THEN 'names no actor'
 			            WHEN l.actor_id IS NOT NULL AND l.actor_system IS NOT NULL THEN 'names a user and the system as actor'
 			            WHEN l.actor_system = '' THEN 'names the system without a name'
 			            WHEN l.actor_id IS NOT NULL AND a.id IS NULL THEN 'actor does not exist'
-			            ELSE 'user does not exist' END AS detail
-			FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id LEFT JOIN users u ON u.id = l.user_id
-			     LEFT JOIN users a ON a.id = l.actor_id
-			WHERE (l.job_id IS NOT NULL AND (j.id IS NULL OR j.user_id != l.user_id))
+			            ELSE 'account does not exist' END AS detail
+			FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id LEFT JOIN accounts ac ON ac.id = l.account_id
+			     LEFT JOIN allocations al ON al.id = l.allocation_id LEFT JOIN users a ON a.id = l.actor_id
+			WHERE (l.job_id IS NOT NULL AND (j.id IS NULL OR j.account_id != l.account_id))
+			   OR al.id IS NULL OR al.account_id != l.account_id
 			   OR (l.kind IN ('charge', 'refund') AND l.job_id IS NULL)
-			   OR (l.kind IN ('grant', 'set') AND l.job_id IS NOT NULL)
+			   OR (l.kind IN ('grant', 'set', 'revoke') AND l.job_id IS NOT NULL)
 			   OR (l.kind = 'charge' AND l.delta > 0) OR (l.kind = 'refund' AND l.delta < 0)
+			   OR (l.kind IN ('expire', 'revoke') AND l.delta > 0)
 			   OR (l.actor_id IS NULL) = (l.actor_system IS NULL) OR l.actor_system = ''
 			   OR (l.actor_id IS NOT NULL AND a.id IS NULL)
-			   OR u.id IS NULL`},
+			   OR ac.id IS NULL`},
 	}
 	// Rules checked in Go, by the functions of gaas that the store follows.
 	scans := []struct {
 		rule string
 		scan func(context.Context, bun.Tx) ([]Violation, error)
 	}{
-		{"job-refund", checkRefunds},
+		{"job", checkJobs},
 	}
 	progress := func(done int) {
 		if opts.Progress != nil {
@@ -179,14 +198,19 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 	return r, nil
 }
 
-// checkRefunds holds each job's refunds to gaas.SettlementOf, the rule the
-// store refunds by, rather than to a copy of it in SQL. It streams the
-// jobs, each with the sum of its refunds, and stops at maxViolations.
-func checkRefunds(ctx context.Context, tx bun.Tx) ([]Violation, error) {
+// checkJobs holds each job to the rules of gaas that the store charges
+// and refunds by, rather than to a copy of them in SQL: its cost is
+// gaas.Cost of its price, its draws sum to it, it has one charge entry
+// for each draw and they take the cost, and its refunds are what
+// gaas.SettlementOf gives back. It streams the jobs, each with the sums of
+// its entries, and stops at maxViolations.
+func checkJobs(ctx context.Context, tx bun.Tx) ([]Violation, error) {
 	rows, err := queryRows(ctx, tx, `
-		SELECT j.id, j.user_id, j.status, j.estimated, j.actual, COALESCE(SUM(l.delta), 0)
-		FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id AND l.kind = 'refund'
-		GROUP BY j.id, j.user_id, j.status, j.estimated, j.actual`)
+		SELECT j.id, j.user_id, j.status, j.estimated, j.actual, j.gpu_count, j.rate, j.cost, j.draws,
+		       COALESCE(c.n, 0), COALESCE(c.total, 0), COALESCE(r.total, 0)
+		FROM jobs j
+		LEFT JOIN (SELECT job_id, count(*) AS n, -SUM(delta) AS total FROM ledger WHERE kind = 'charge' AND job_id IS NOT NULL GROUP BY job_id) c ON c.job_id = j.id
+		LEFT JOIN (SELECT job_id, SUM(delta) AS total FROM ledger WHERE kind = 'refund' AND job_id IS NOT NULL GROUP BY job_id) r ON r.job_id = j.id`)
 	if err != nil {
 		return nil, err
 	}
@@ -194,27 +218,52 @@ func checkRefunds(ctx context.Context, tx bun.Tx) ([]Violation, error) {
 	var found []Violation
 	for rows.Next() && len(found) < maxViolations {
 		var (
-			j        jobRow
-			refunded int64
+			j                 jobRow
+			charges           int
+			charged, refunded int64
 		)
-		if err := rows.Scan(&j.ID, &j.UserID, &j.Status, &j.Estimated, &j.Actual, &refunded); err != nil {
+		if err := rows.Scan(&j.ID, &j.UserID, &j.Status, &j.Estimated, &j.Actual, &j.GPUCount, &j.Rate, &j.Cost, &j.Draws,
+			&charges, &charged, &refunded); err != nil {
 			return nil, err
 		}
-		job := j.job()
-		v := Violation{UserID: j.UserID, JobID: j.ID}
-		s, err := gaas.SettlementOf(job.EstimatedHours, job.Status, job.ActualHours)
-		switch {
-		case err != nil:
-			v.Detail = fmt.Sprintf("%s job with actual hours %s and an estimate of %s: %v",
-				job.Status, hoursOrNone(job.ActualHours), job.EstimatedHours, err)
-		case gaas.Hours(refunded) != s.Refunded:
-			v.Detail = fmt.Sprintf("%s job refunded %d, expected %d", job.Status, refunded, int64(s.Refunded))
-		default:
-			continue
+		if detail := jobViolation(j, charges, gaas.Credits(charged), gaas.Credits(refunded)); detail != "" {
+			found = append(found, Violation{UserID: j.UserID, JobID: j.ID, Detail: detail})
 		}
-		found = append(found, v)
 	}
 	return found, rows.Err()
+}
+
+// jobViolation says what is wrong with a job and the sums of its entries,
+// or "".
+func jobViolation(j jobRow, charges int, charged, refunded gaas.Credits) string {
+	job := j.job()
+	price := j.price()
+	cost, ok := price.Of(price.Estimate)
+	if !ok || cost != job.Cost {
+		return fmt.Sprintf("cost %s, but %s hours of %d GPUs at rate %s cost %s", job.Cost, price.Estimate, price.GPUs, price.Rate, cost)
+	}
+	draws, err := decodeDraws(j.Draws)
+	if err != nil {
+		return err.Error()
+	}
+	var drawn gaas.Credits
+	for _, d := range draws {
+		drawn += d.Amount
+	}
+	switch {
+	case drawn != cost:
+		return fmt.Sprintf("draws %q take %s of a cost of %s", j.Draws, drawn, cost)
+	case charges != len(draws) || charged != cost:
+		return fmt.Sprintf("%d charge(s) totalling %s for %d draw(s) of a cost of %s", charges, charged, len(draws), cost)
+	}
+	s, err := gaas.SettlementOf(price, job.Status, job.ActualHours)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s job with actual hours %s and an estimate of %s: %v", job.Status, hoursOrNone(job.ActualHours), job.EstimatedHours, err)
+	case refunded != s.Refunded:
+		return fmt.Sprintf("%s job refunded %s, expected %s", job.Status, refunded, s.Refunded)
+	}
+	return ""
 }
 
 func hoursOrNone(h *gaas.Hours) string {

@@ -5,67 +5,144 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
 )
 
 // hotStatements are the statements of a submission, prepared once: on the
 // submit path SQLite spent a third of its time parsing the same SQL again.
 // They take native placeholders, not bun's formatting.
 //
-// None of them uses RETURNING on SQLite: there it builds an ephemeral table,
-// with a page cache of its own, for each execution, and the profile of the
-// group commit showed those tables' allocations and the system calls behind
-// them. The charge's row count says whether it applied, the ledger entry
-// reads the new balance in its own INSERT ... SELECT, and the job's id is
-// the last inserted row id. PostgreSQL has no last inserted id, so its
-// insert returns the id.
+// None of the writes uses RETURNING on SQLite: there it builds an
+// ephemeral table, with a page cache of its own, for each execution, and
+// the profile of the group commit showed those tables' allocations and the
+// system calls behind them. A draw's row count says whether it applied,
+// the ledger entry reads the new remaining and balance in its own INSERT
+// ... SELECT, and the job's id is the last inserted row id. PostgreSQL has
+// no last inserted id, so its insert returns the id.
 type hotStatements struct {
-	postgres                        bool
-	charge, insertJob, insertCharge *sql.Stmt
+	postgres bool
+	stmts    [nHot]*sql.Stmt
 }
 
+// The hot statements, by index.
 const (
-	chargeSQL    = "UPDATE users SET balance = balance - ? WHERE id = ? AND balance >= ? AND NOT disabled"
-	insertJobSQL = "INSERT INTO jobs (user_id, command, gpu_type, estimated, status, idempotency_key, created_at, updated_at)" +
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-	insertChargeSQL = "INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at)" +
-		" VALUES (?, ?, ?, 'charge', ?, (SELECT balance FROM users WHERE id = ?), ?, ?)"
+	hotAccount = iota
+	hotGPUType
+	hotAllocations
+	hotDraw
+	hotInsertJob
+	hotInsertCharge
+	nHot
 )
+
+var hotSQL = [nHot]string{
+	hotAccount: "SELECT a.id, u.disabled FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.id = ?",
+	hotGPUType: "SELECT name, rate, max_gpus_per_job, enabled FROM gpu_types WHERE lower(name) = lower(?)",
+	hotAllocations: "SELECT id, remaining, gpu_types, starts_at, expires_at FROM allocations" +
+		" WHERE account_id = ? AND remaining > 0",
+	hotDraw: "UPDATE allocations SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
+	hotInsertJob: "INSERT INTO jobs (user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, idempotency_key, created_at, updated_at)" +
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	hotInsertCharge: appendEntrySQL,
+}
 
 // hotTx is the hot statements bound to one transaction, each once for all
 // the submissions of a batch, when first used.
 type hotTx struct {
-	prepared                        *hotStatements
-	tx                              *sql.Tx
-	charge, insertJob, insertCharge *sql.Stmt
+	prepared *hotStatements
+	tx       bun.Tx
+	bound    [nHot]*sql.Stmt
 }
 
-func (h *hotStatements) in(tx *sql.Tx) *hotTx {
+func (h *hotStatements) in(tx bun.Tx) *hotTx {
 	return &hotTx{prepared: h, tx: tx}
 }
 
-// bind returns stmt bound to the transaction, binding it the first time.
-func (h *hotTx) bind(ctx context.Context, bound **sql.Stmt, stmt *sql.Stmt) *sql.Stmt {
-	if *bound == nil {
-		*bound = h.tx.StmtContext(ctx, stmt)
+// stmt returns statement i bound to the transaction, binding it the first time.
+func (h *hotTx) stmt(ctx context.Context, i int) *sql.Stmt {
+	if h.bound[i] == nil {
+		h.bound[i] = h.tx.Tx.StmtContext(ctx, h.prepared.stmts[i])
 	}
-	return *bound
+	return h.bound[i]
 }
 
-// chargeUser takes amount from the user's balance if it holds that much,
-// and reports whether it did.
-func (h *hotTx) chargeUser(ctx context.Context, user, amount int64) (bool, error) {
-	res, err := h.bind(ctx, &h.charge, h.prepared.charge).ExecContext(ctx, amount, user, amount)
-	if err != nil {
-		return false, err
+// account reads the caller's account and whether they are disabled; on
+// PostgreSQL it locks the account until the transaction ends. A caller
+// who does not exist is gaas.ErrNotFound.
+func (h *hotTx) account(ctx context.Context, user int64) (account int64, disabled bool, err error) {
+	err = h.stmt(ctx, hotAccount).QueryRowContext(ctx, user).Scan(&account, &disabled)
+	return account, disabled, mapErr(err)
+}
+
+// price is priceFor with the lookup of the type prepared: the catalogue's
+// spelling and rate of the type, or in open mode the type as asked at rate 1.
+func (h *hotTx) price(ctx context.Context, name string, gpus int) (string, gaas.Rate, error) {
+	var t gpuTypeRow
+	err := h.stmt(ctx, hotGPUType).QueryRowContext(ctx, name).Scan(&t.Name, &t.Rate, &t.MaxGPUsPerJob, &t.Enabled)
+	if err == sql.ErrNoRows {
+		return priceFor(ctx, h.tx, name, gpus) // unknown: open mode, or a refusal that lists the catalogue
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if err != nil {
+		return "", 0, mapErr(err)
+	}
+	switch {
+	case !t.Enabled:
+		return "", 0, gaas.Invalid("gpu_type", "%s is retired: it takes no new jobs", t.Name)
+	case gpus > t.gpuType().GPUsAllowed():
+		return "", 0, gaas.Invalid("gpu_count", "must be at most %d for %s", t.MaxGPUsPerJob, t.Name)
+	}
+	return t.Name, gaas.Rate(t.Rate), nil
+}
+
+// allocations reads the allocations of an account that hold credits, as
+// gaas.PlanDraws needs them.
+func (h *hotTx) allocations(ctx context.Context, account int64) ([]gaas.Allocation, error) {
+	rows, err := h.stmt(ctx, hotAllocations).QueryContext(ctx, account)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []gaas.Allocation
+	for rows.Next() {
+		var (
+			a       gaas.Allocation
+			scope   *string
+			expires *time.Time
+		)
+		if err := rows.Scan(&a.ID, &a.Remaining, &scope, &a.StartsAt, &expires); err != nil {
+			return nil, mapErr(err)
+		}
+		a.GPUTypes, a.ExpiresAt = decodeScope(scope), expires
+		out = append(out, a)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// draw takes a draw's credits from its allocation.
+func (h *hotTx) draw(ctx context.Context, d gaas.Draw) error {
+	res, err := h.stmt(ctx, hotDraw).ExecContext(ctx, int64(d.Amount), d.AllocationID, int64(d.Amount))
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		// The account is locked and the allocation was just read: only a
+		// write that ignored the lock could have changed it.
+		return fmt.Errorf("allocation %d changed under its account's lock", d.AllocationID)
+	}
+	return nil
 }
 
 // insertJobRow inserts j and sets its id.
 func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
-	stmt := h.bind(ctx, &h.insertJob, h.prepared.insertJob)
-	args := []any{j.UserID, j.Command, j.GPUType, j.Estimated, j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt}
+	stmt := h.stmt(ctx, hotInsertJob)
+	args := []any{j.UserID, j.AccountID, j.Command, j.GPUType, j.GPUCount, j.Estimated, j.Rate, j.Cost, j.Draws,
+		j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt}
 	if h.prepared.postgres {
 		return stmt.QueryRowContext(ctx, args...).Scan(&j.ID)
 	}
@@ -77,40 +154,37 @@ func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
 	return err
 }
 
-// recordCharge appends the ledger entry of job j's charge, with the
-// owner's balance after it.
-func (h *hotTx) recordCharge(ctx context.Context, j *jobRow) error {
-	_, err := h.bind(ctx, &h.insertCharge, h.prepared.insertCharge).ExecContext(ctx,
-		j.UserID, j.ID, j.UserID, -j.Estimated, j.UserID, "job "+strconv.FormatInt(j.ID, 10)+" submitted", j.CreatedAt)
+// recordCharge appends the ledger entry of draw d of job j's charge.
+func (h *hotTx) recordCharge(ctx context.Context, j *jobRow, d gaas.Draw) error {
+	_, err := h.stmt(ctx, hotInsertCharge).ExecContext(ctx,
+		j.AccountID, d.AllocationID, j.ID, j.UserID, nil, string(gaas.LedgerCharge), -int64(d.Amount), d.AllocationID, j.AccountID,
+		"job "+strconv.FormatInt(j.ID, 10)+" submitted", j.CreatedAt)
 	return err
 }
 
 func (db *DB) prepareHot(ctx context.Context) error {
-	prep := func(q string) (*sql.Stmt, error) {
+	db.hot.postgres = db.postgres
+	for i, q := range hotSQL {
+		switch {
+		case db.postgres && i == hotAccount:
+			q += " FOR UPDATE OF a"
+		case db.postgres && i == hotInsertJob:
+			q += " RETURNING id"
+		}
 		if db.postgres {
 			q = dollarPlaceholders(q)
 		}
-		return db.w.DB.PrepareContext(ctx, q)
-	}
-	db.hot.postgres = db.postgres
-	insertJob := insertJobSQL
-	if db.postgres {
-		insertJob += " RETURNING id"
-	}
-	var err error
-	if db.hot.charge, err = prep(chargeSQL); err == nil {
-		if db.hot.insertJob, err = prep(insertJob); err == nil {
-			db.hot.insertCharge, err = prep(insertChargeSQL)
+		s, err := db.w.DB.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("store: prepare: %w", mapErr(err))
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("store: prepare: %w", mapErr(err))
+		db.hot.stmts[i] = s
 	}
 	return nil
 }
 
 func (h *hotStatements) close() {
-	for _, s := range []*sql.Stmt{h.charge, h.insertJob, h.insertCharge} {
+	for _, s := range h.stmts {
 		if s != nil {
 			s.Close()
 		}

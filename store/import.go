@@ -155,50 +155,53 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 				opts.Progress(done, total)
 			}
 		}
+		// Each user's hours become credits at rate 1 in their default
+		// allocation, which every imported entry changes.
+		type holder struct{ account, allocation int64 }
+		holders := map[int64]holder{}
+		record := func(userID int64, jobID *int64, kind gaas.LedgerKind, delta gaas.Credits, reason string) error {
+			h := holders[userID]
+			return change(ctx, tx, entry{AccountID: h.account, AllocationID: h.allocation, JobID: jobID, Actor: imported,
+				Kind: kind, Delta: delta, Reason: reason, At: now})
+		}
 		for _, u := range plan.users {
 			if _, err := exec(ctx, tx,
-				"INSERT INTO users (id, username, password_hash, role, balance, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-				u.id, u.username, u.hash, string(u.role), int64(u.opening), now); err != nil {
+				"INSERT INTO users (id, username, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)",
+				u.id, u.username, u.hash, string(u.role), now); err != nil {
 				return err
 			}
-			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ledgerActor: imported, Kind: string(gaas.LedgerSet),
-				Delta: int64(u.opening), Balance: int64(u.opening), Reason: "opening balance imported from the FastAPI service",
-				CreatedAt: now}); err != nil {
+			account, allocation, err := newAccount(ctx, tx, u.id, 0, gaas.System(gaas.SystemImport), now)
+			if err != nil {
+				return err
+			}
+			holders[u.id] = holder{account, allocation}
+			if err := record(u.id, nil, gaas.LedgerSet, gaas.CreditsOf(u.opening), "opening balance imported from the FastAPI service"); err != nil {
 				return err
 			}
 			progress()
 		}
-		balance := map[int64]gaas.Hours{}
-		for _, u := range plan.users {
-			balance[u.id] = u.opening
-		}
 		for _, j := range plan.jobs {
+			h, cost := holders[j.userID], gaas.CreditsOf(j.hours)
+			draws := ""
+			if cost > 0 {
+				draws = encodeDraws([]gaas.Draw{{AllocationID: h.allocation, Amount: cost}})
+			}
 			if _, err := exec(ctx, tx,
-				"INSERT INTO jobs (id, user_id, command, gpu_type, estimated, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-				j.id, j.userID, j.command, j.gpuType, int64(j.hours), string(j.status), now, now); err != nil {
+				"INSERT INTO jobs (id, user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, created_at, updated_at)"+
+					" VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+				j.id, j.userID, h.account, j.command, j.gpuType, int64(j.hours), int64(gaas.RateOne), int64(cost), draws,
+				string(j.status), now, now); err != nil {
 				return err
 			}
-			balance[j.userID] -= j.hours
-			if _, err := exec(ctx, tx, "UPDATE users SET balance = ? WHERE id = ?", int64(balance[j.userID]), j.userID); err != nil {
-				return err
-			}
-			reason := fmt.Sprintf("job %d imported from the FastAPI service", j.id)
-			if j.hours == 0 {
-				reason += "; its hours were not valid, nothing charged"
-			}
-			if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ledgerActor: imported,
-				Kind: string(gaas.LedgerCharge), Delta: -int64(j.hours), Balance: int64(balance[j.userID]),
-				Reason: reason, CreatedAt: now}); err != nil {
-				return err
-			}
-			if j.refunded() {
-				if balance[j.userID], err = addBalance(ctx, tx, j.userID, j.hours); err != nil {
+			if cost > 0 {
+				reason := fmt.Sprintf("job %d imported from the FastAPI service", j.id)
+				if err := record(j.userID, &j.id, gaas.LedgerCharge, -cost, reason); err != nil {
 					return err
 				}
+			}
+			if j.refunded() && cost > 0 {
 				reason := fmt.Sprintf("job %d was %s in the FastAPI service", j.id, strings.ToLower(string(j.status)))
-				if err := appendLedger(ctx, tx, ledgerRow{UserID: j.userID, JobID: &j.id, ledgerActor: imported,
-					Kind: string(gaas.LedgerRefund), Delta: int64(j.hours), Balance: int64(balance[j.userID]),
-					Reason: reason, CreatedAt: now}); err != nil {
+				if err := record(j.userID, &j.id, gaas.LedgerRefund, cost, reason); err != nil {
 					return err
 				}
 			}
@@ -208,12 +211,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 			if u.shortfall == 0 {
 				continue
 			}
-			if balance[u.id], err = addBalance(ctx, tx, u.id, -u.shortfall); err != nil {
-				return err
-			}
-			if err := appendLedger(ctx, tx, ledgerRow{UserID: u.id, ledgerActor: imported, Kind: string(gaas.LedgerSet),
-				Delta: -int64(u.shortfall), Balance: int64(balance[u.id]), Reason: "balance imported from the FastAPI service",
-				CreatedAt: now}); err != nil {
+			if err := record(u.id, nil, gaas.LedgerSet, -gaas.CreditsOf(u.shortfall), "balance imported from the FastAPI service"); err != nil {
 				return err
 			}
 		}

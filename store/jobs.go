@@ -16,24 +16,30 @@ import (
 type jobRow struct {
 	ID             int64     `bun:"id"`
 	UserID         int64     `bun:"user_id"`
+	AccountID      int64     `bun:"account_id"`
 	Command        string    `bun:"command"`
 	GPUType        string    `bun:"gpu_type"`
+	GPUCount       int       `bun:"gpu_count"`
 	Estimated      int64     `bun:"estimated"`
 	Actual         *int64    `bun:"actual"`
+	Rate           int64     `bun:"rate"`
+	Cost           int64     `bun:"cost"`
+	Draws          string    `bun:"draws"`
 	Status         string    `bun:"status"`
 	IdempotencyKey *string   `bun:"idempotency_key"`
 	CreatedAt      time.Time `bun:"created_at"`
 	UpdatedAt      time.Time `bun:"updated_at"`
 }
 
-const jobColumns = "id, user_id, command, gpu_type, estimated, actual, status, idempotency_key, created_at, updated_at"
+const jobColumns = "id, user_id, account_id, command, gpu_type, gpu_count, estimated, actual, rate, cost, draws, status, idempotency_key, created_at, updated_at"
 
 func (r *jobRow) job() gaas.Job {
 	j := gaas.Job{
-		ID: r.ID, UserID: r.UserID, Command: r.Command, GPUType: r.GPUType,
-		EstimatedHours: gaas.Hours(r.Estimated), Status: gaas.JobStatus(r.Status),
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		ID: r.ID, UserID: r.UserID, AccountID: r.AccountID, Command: r.Command, GPUType: r.GPUType, GPUCount: r.GPUCount,
+		EstimatedHours: gaas.Hours(r.Estimated), Rate: gaas.Rate(r.Rate), Cost: gaas.Credits(r.Cost),
+		Status: gaas.JobStatus(r.Status), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
+	j.Draws, _ = decodeDraws(r.Draws) // written by encodeDraws; Check reports any other
 	if r.Actual != nil {
 		a := gaas.Hours(*r.Actual)
 		j.ActualHours = &a
@@ -41,10 +47,21 @@ func (r *jobRow) job() gaas.Job {
 	return j
 }
 
-// sameRequest reports whether the job was submitted with req's fields.
-func (r *jobRow) sameRequest(req gaas.SubmitRequest) bool {
-	return r.Command == req.Command && r.GPUType == req.GPUType && r.Estimated == int64(req.EstimatedHours)
+// price is what the job's charges follow.
+func (r *jobRow) price() gaas.Price {
+	return gaas.Price{Estimate: gaas.Hours(r.Estimated), GPUs: r.GPUCount, Rate: gaas.Rate(r.Rate)}
 }
+
+// sameRequest reports whether the job was submitted with req's fields. The
+// GPU type is compared without regard to case: the job keeps the
+// catalogue's spelling.
+func (r *jobRow) sameRequest(req gaas.SubmitRequest) bool {
+	return r.Command == req.Command && strings.EqualFold(r.GPUType, req.GPUType) && r.Estimated == int64(req.EstimatedHours) &&
+		r.GPUCount == gpuCount(req)
+}
+
+// gpuCount is the GPUs a submission asks for: 1 unless it says.
+func gpuCount(req gaas.SubmitRequest) int { return max(req.GPUCount, 1) }
 
 // JobService implements gaas.JobService on the store.
 type JobService struct{ db *DB }
@@ -117,23 +134,22 @@ func (e keyReused) Unwrap() error { return e.error }
 // undoes this submission alone (see batch.go).
 func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller int64, req gaas.SubmitRequest) (submitResult, error) {
 	refuse := func(err error) (submitResult, error) { return submitResult{err: err}, nil }
-	unknownCaller := func() error { return fmt.Errorf("the user does not exist: %w", gaas.ErrUnauthorized) }
+	// The caller's account, locked on PostgreSQL until the batch commits:
+	// every change of its allocations queues behind this one, and a retry
+	// racing its first attempt finds the first job once that commits,
+	// instead of finding no job and then allocations it already spent.
+	account, disabled, err := hot.account(ctx, caller)
+	switch {
+	case errors.Is(err, gaas.ErrNotFound):
+		return refuse(fmt.Errorf("the user does not exist: %w", gaas.ErrUnauthorized))
+	case err != nil:
+		return submitResult{}, err
+	case disabled:
+		return refuse(fmt.Errorf("caller %d is disabled: %w", caller, gaas.ErrUnauthorized))
+	}
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
-		if s.db.lockRow != "" {
-			// Queue behind any transaction of this user's that is under
-			// way, so that a retry racing its first attempt finds the
-			// first job once that commits, instead of finding no job and
-			// then a balance the first one already spent.
-			var id int64
-			err := query(ctx, tx, &id, "SELECT id FROM users WHERE id = ?"+s.db.lockRow, caller)
-			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
-				return refuse(unknownCaller())
-			} else if err != nil {
-				return submitResult{}, err
-			}
-		}
 		j, err := loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
 		switch {
 		case err == nil:
@@ -145,39 +161,45 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 			return submitResult{}, err
 		}
 	}
-	// The charge: the database decides, in one conditional statement.
-	charged, err := hot.chargeUser(ctx, caller, int64(req.EstimatedHours))
-	if err != nil {
-		return submitResult{}, mapErr(err)
+	gpus := gpuCount(req)
+	gpuType, rate, err := hot.price(ctx, req.GPUType, gpus)
+	var invalid *gaas.ValidationError
+	if errors.As(err, &invalid) {
+		return refuse(err)
+	} else if err != nil {
+		return submitResult{}, err
 	}
-	if !charged {
-		// Nothing changed: the caller is gone or disabled, or the balance
-		// is short.
-		var c struct {
-			Balance  int64 `bun:"balance"`
-			Disabled bool  `bun:"disabled"`
-		}
-		if err := query(ctx, tx, &c, "SELECT balance, disabled FROM users WHERE id = ?", caller); err != nil {
-			if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
-				return refuse(unknownCaller())
-			}
-			return submitResult{}, err
-		}
-		if c.Disabled {
-			return refuse(fmt.Errorf("caller %d is disabled: %w", caller, gaas.ErrUnauthorized))
-		}
-		return refuse(&gaas.QuotaError{Asked: req.EstimatedHours, Remaining: gaas.Hours(c.Balance)})
+	cost, ok := gaas.Cost(req.EstimatedHours, gpus, rate)
+	if !ok {
+		return refuse(gaas.Invalid("estimated_hours", "%s hours of %d GPUs at %s credits an hour cost more than the maximum of %s credits",
+			req.EstimatedHours, gpus, rate, gaas.MaxCredits))
+	}
+	allocs, err := hot.allocations(ctx, account)
+	if err != nil {
+		return submitResult{}, err
 	}
 	now := s.db.timestamp()
+	draws, available := gaas.PlanDraws(allocs, gpuType, cost, now)
+	if draws == nil && cost > 0 {
+		return refuse(&gaas.QuotaError{Asked: cost, Remaining: available, GPUType: gpuType})
+	}
+	for _, d := range draws {
+		if err := hot.draw(ctx, d); err != nil {
+			return submitResult{}, err
+		}
+	}
 	j := jobRow{
-		UserID: caller, Command: req.Command, GPUType: req.GPUType, Estimated: int64(req.EstimatedHours),
+		UserID: caller, AccountID: account, Command: req.Command, GPUType: gpuType, GPUCount: gpus,
+		Estimated: int64(req.EstimatedHours), Rate: int64(rate), Cost: int64(cost), Draws: encodeDraws(draws),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := hot.insertJobRow(ctx, &j); err != nil {
 		return submitResult{}, mapErr(err)
 	}
-	if err := hot.recordCharge(ctx, &j); err != nil {
-		return submitResult{}, mapErr(err)
+	for _, d := range draws {
+		if err := hot.recordCharge(ctx, &j, d); err != nil {
+			return submitResult{}, mapErr(err)
+		}
 	}
 	return submitResult{job: j, fresh: true}, nil
 }
@@ -294,7 +316,7 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 	var (
 		j      jobRow
 		from   gaas.JobStatus
-		refund gaas.Hours
+		refund gaas.Credits
 	)
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		c, err := loadCaller(ctx, tx, caller)
@@ -323,10 +345,11 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 	return j.job(), nil
 }
 
-// apply moves j to status to in tx and returns the hours it refunded.
-func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Hours, error) {
+// apply moves j to status to in tx and returns the credits it refunded,
+// which go back to the allocations the job drew from (gaas.Returns).
+func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Credits, error) {
 	from := gaas.JobStatus(j.Status)
-	refund, err := gaas.Settle(gaas.Move{Estimate: gaas.Hours(j.Estimated), From: from, To: to, Actual: actual})
+	refund, err := gaas.Settle(gaas.Move{Price: j.price(), From: from, To: to, Actual: actual})
 	if err != nil || from == to {
 		return 0, err // from == to: a retry of a move already made
 	}
@@ -349,13 +372,21 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 	if refund == 0 {
 		return 0, nil
 	}
-	bal, err := addBalance(ctx, tx, j.UserID, refund)
+	draws, err := decodeDraws(j.Draws)
 	if err != nil {
+		return 0, fmt.Errorf("job %d: %w", j.ID, err)
+	}
+	if err := s.db.lockAccount(ctx, tx, j.AccountID); err != nil {
 		return 0, err
 	}
-	return refund, appendLedger(ctx, tx, ledgerRow{
-		UserID: j.UserID, JobID: &j.ID, ledgerActor: byUser(actor), Kind: string(gaas.LedgerRefund),
-		Delta: int64(refund), Balance: int64(bal), Reason: fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to))),
-		CreatedAt: now,
-	})
+	reason := fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to)))
+	for _, back := range gaas.Returns(draws, refund) {
+		if err := giveBack(ctx, tx, entry{
+			AccountID: j.AccountID, AllocationID: back.AllocationID, JobID: &j.ID, Actor: byUser(actor),
+			Kind: gaas.LedgerRefund, Delta: back.Amount, Reason: reason, At: now,
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return refund, nil
 }

@@ -9,11 +9,11 @@ type Observer interface {
 	// JobSubmitted reports a new job, whose estimate was charged. A retry
 	// answered with the job of an earlier request is not reported.
 	JobSubmitted(j gaas.Job)
-	// QuotaExceeded reports a submission refused for lack of hours.
-	QuotaExceeded(asked gaas.Hours)
-	// JobMoved reports a job's change of status and the hours it refunded.
+	// QuotaExceeded reports a submission refused for lack of credits: what it would have cost.
+	QuotaExceeded(asked gaas.Credits)
+	// JobMoved reports a job's change of status and the credits it refunded.
 	// Asking for the status a job already has is not reported.
-	JobMoved(from, to gaas.JobStatus, refund gaas.Hours)
+	JobMoved(from, to gaas.JobStatus, refund gaas.Credits)
 	// BatchCommitted reports a group commit: n submissions applied in one
 	// transaction.
 	BatchCommitted(n int)
@@ -21,7 +21,7 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) JobSubmitted(gaas.Job)                               {}
-func (nopObserver) QuotaExceeded(gaas.Hours)                            {}
-func (nopObserver) JobMoved(gaas.JobStatus, gaas.JobStatus, gaas.Hours) {}
-func (nopObserver) BatchCommitted(int)                                  {}
+func (nopObserver) JobSubmitted(gaas.Job)                                 {}
+func (nopObserver) QuotaExceeded(gaas.Credits)                            {}
+func (nopObserver) JobMoved(gaas.JobStatus, gaas.JobStatus, gaas.Credits) {}
+func (nopObserver) BatchCommitted(int)                                    {}

@@ -1,10 +1,12 @@
-// Package store keeps users, jobs and the quota ledger in SQL through bun,
-// and implements the gaas services on them. Every change of a balance is
-// one transaction that writes the balance, the ledger entry and the job
-// together, and a charge is a conditional UPDATE decided by the database.
+// Package store keeps users, accounts, allocations, the GPU catalogue, jobs
+// and the ledger in SQL through bun, and implements the gaas services on
+// them. Every change of credits is one transaction that changes the
+// allocations, writes their ledger entries and the job together, under a
+// lock of the account; a draw is a conditional UPDATE decided by the
+// database.
 //
-// DB.Jobs, DB.Quota and DB.Users ask the policy about their caller on
-// every call. DB.Accounts, the account storage package authn is built on,
+// DB.Jobs, DB.Quota, DB.Users, DB.Catalogue and DB.Allocations ask the
+// policy about their caller on every call. DB.Accounts, the account storage package authn is built on,
 // checks no caller: it is for authn and trusted set-up code.
 package store
 
@@ -35,9 +37,10 @@ import (
 
 // Options configure a store. The zero value is usable.
 type Options struct {
-	// DefaultQuota is the balance of every new account; 0 means 10 hours.
-	// Use a negative value for new accounts that start with nothing.
-	DefaultQuota gaas.Hours
+	// DefaultQuota is what the default allocation of every new account
+	// holds; 0 means 10 credits. Use a negative value for new accounts that
+	// start with nothing.
+	DefaultQuota gaas.Credits
 
 	// MaxConns bounds the connections of the pool: on PostgreSQL the whole
 	// pool (0 means 10), on a SQLite file the readers beside its one writer
@@ -75,7 +78,7 @@ type Options struct {
 }
 
 // DefaultQuota is the balance a new account starts with unless Options say otherwise.
-const DefaultQuota = 10 * gaas.Hour
+const DefaultQuota = 10 * gaas.Credit
 
 // DefaultBatchTimeout is Options.BatchTimeout when it is 0.
 const DefaultBatchTimeout = 10 * time.Second
@@ -91,7 +94,7 @@ type DB struct {
 	// what they read before. SQLite needs none: it has one writer.
 	lockRow string
 
-	defaultQuota gaas.Hours
+	defaultQuota gaas.Credits
 	now          func() time.Time
 	observer     Observer
 
@@ -100,9 +103,11 @@ type DB struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	Jobs  *JobService
-	Quota *QuotaService
-	Users *UserService
+	Jobs        *JobService
+	Quota       *QuotaService
+	Users       *UserService
+	Catalogue   *CatalogueService
+	Allocations *AllocationService
 	// Accounts is for authn and trusted set-up code: no caller check.
 	Accounts *Accounts
 }
@@ -130,8 +135,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		db.defaultQuota = DefaultQuota
 	case db.defaultQuota < 0:
 		db.defaultQuota = 0
-	case db.defaultQuota > gaas.MaxHours:
-		return nil, fmt.Errorf("store: default quota %s is above the maximum %s", db.defaultQuota, gaas.MaxHours)
+	case db.defaultQuota > gaas.MaxCredits:
+		return nil, fmt.Errorf("store: default quota %s is above the maximum %s", db.defaultQuota, gaas.MaxCredits)
 	}
 	batchTimeout := opts.BatchTimeout
 	switch {
@@ -166,6 +171,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Jobs = &JobService{db: db}
 	db.Quota = &QuotaService{db: db}
 	db.Users = &UserService{db: db}
+	db.Catalogue = &CatalogueService{db: db}
+	db.Allocations = &AllocationService{db: db}
 	db.Accounts = &Accounts{db: db}
 	workers := 1
 	if db.postgres {

@@ -18,10 +18,13 @@ type userRow struct {
 	Username     string    `bun:"username"`
 	PasswordHash string    `bun:"password_hash"`
 	Role         string    `bun:"role"`
-	Balance      int64     `bun:"balance"`
+	AccountID    int64     `bun:"account_id"`
 	CreatedAt    time.Time `bun:"created_at"`
 	Disabled     bool      `bun:"disabled"`
 	Generation   int64     `bun:"token_generation"`
+
+	// Balance is not a column: withBalances sums it from the allocations.
+	Balance gaas.Credits `bun:"-"`
 }
 
 func (r *userRow) user() gaas.User {
@@ -29,7 +32,8 @@ func (r *userRow) user() gaas.User {
 		ID:        r.ID,
 		Username:  r.Username,
 		Role:      gaas.Role(r.Role),
-		Balance:   gaas.Hours(r.Balance),
+		Balance:   r.Balance,
+		AccountID: r.AccountID,
 		CreatedAt: r.CreatedAt.UTC(),
 
 		Disabled:        r.Disabled,
@@ -37,7 +41,32 @@ func (r *userRow) user() gaas.User {
 	}
 }
 
-const userColumns = "id, username, password_hash, role, balance, created_at, disabled, token_generation"
+const userColumns = "id, username, password_hash, role, (SELECT a.id FROM accounts a WHERE a.user_id = users.id) AS account_id, created_at, disabled, token_generation"
+
+// present is u as a client sees it: with its balance.
+func (db *DB) present(ctx context.Context, u userRow) (gaas.User, error) {
+	if err := db.withBalances(ctx, db.r, &u); err != nil {
+		return gaas.User{}, fmt.Errorf("store: balance of user %d: %w", u.ID, err)
+	}
+	return u.user(), nil
+}
+
+// withBalances fills in the balance of each user: what their active
+// allocations hold now.
+func (db *DB) withBalances(ctx context.Context, idb bun.IDB, users ...*userRow) error {
+	accounts := make([]int64, len(users))
+	for i, u := range users {
+		accounts[i] = u.AccountID
+	}
+	b, err := balances(ctx, idb, db.timestamp(), accounts...)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		u.Balance = b[u.AccountID]
+	}
+	return nil
+}
 
 // revoke is the assignment that ends every token a user holds; every
 // write that does so includes it.
@@ -143,7 +172,7 @@ func (s *UserService) userBy(ctx context.Context, p gaas.Principal, req gaas.Get
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: get user: %w", err)
 	}
-	return u.user(), nil
+	return s.db.present(ctx, u)
 }
 
 // Users implements gaas.UserService.
@@ -174,6 +203,13 @@ func (s *UserService) usersBy(ctx context.Context, p gaas.Principal, f gaas.User
 	}
 	var out gaas.UserPage
 	rows, out.NextCursor = cutPage(rows, limit, func(r userRow) int64 { return r.ID })
+	ptrs := make([]*userRow, len(rows))
+	for i := range rows {
+		ptrs[i] = &rows[i]
+	}
+	if err := s.db.withBalances(ctx, s.db.r, ptrs...); err != nil {
+		return gaas.UserPage{}, fmt.Errorf("store: list users: %w", err)
+	}
 	out.Items = make([]gaas.User, len(rows))
 	for i := range rows {
 		out.Items[i] = rows[i].user()
@@ -270,7 +306,7 @@ func (s *UserService) changeByAdmin(ctx context.Context, p gaas.Principal, id in
 	if err != nil {
 		return gaas.User{}, mapErr(err)
 	}
-	return out.user(), nil
+	return s.db.present(ctx, out)
 }
 
 // keepAnAdmin refuses, with gaas.ErrConflict, a change that would leave no

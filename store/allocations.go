@@ -1,0 +1,461 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// Every change of credits is a change of an allocation, in a transaction
+// that first locks the allocation's account (lockAccount): so one account's
+// changes are serialized, each ledger entry's running balance follows the
+// one before it, and a batch of submissions, which locks accounts in
+// order, cannot deadlock with them.
+
+type allocationRow struct {
+	ID        int64      `bun:"id"`
+	AccountID int64      `bun:"account_id"`
+	Amount    int64      `bun:"amount"`
+	Remaining int64      `bun:"remaining"`
+	GPUTypes  *string    `bun:"gpu_types"`
+	StartsAt  time.Time  `bun:"starts_at"`
+	ExpiresAt *time.Time `bun:"expires_at"`
+	Default   bool       `bun:"is_default"`
+	Reason    string     `bun:"reason"`
+	ledgerActor
+	CreatedAt time.Time `bun:"created_at"`
+}
+
+const allocationColumns = "id, account_id, amount, remaining, gpu_types, starts_at, expires_at, is_default, reason, actor_id, actor_system, created_at"
+
+func (r *allocationRow) allocation() gaas.Allocation {
+	a := gaas.Allocation{
+		ID: r.ID, AccountID: r.AccountID, Amount: gaas.Credits(r.Amount), Remaining: gaas.Credits(r.Remaining),
+		GPUTypes: decodeScope(r.GPUTypes), StartsAt: r.StartsAt.UTC(), Reason: r.Reason,
+		CreatedAt: r.CreatedAt.UTC(), Default: r.Default,
+	}
+	if r.ExpiresAt != nil {
+		t := r.ExpiresAt.UTC()
+		a.ExpiresAt = &t
+	}
+	if r.ActorID != nil {
+		a.CreatedByID = *r.ActorID
+	}
+	if r.ActorSystem != nil {
+		a.CreatedBySystem = *r.ActorSystem
+	}
+	return a
+}
+
+// A scope is kept as its names one a line: a GPU type's name holds no
+// control character (gaas.ValidateGPUType), so the lines are the names.
+func encodeScope(names []string) *string {
+	if names == nil {
+		return nil
+	}
+	s := strings.Join(names, "\n")
+	return &s
+}
+
+func decodeScope(s *string) []string {
+	if s == nil {
+		return nil
+	}
+	return strings.Split(*s, "\n")
+}
+
+// A job's draws are kept as "allocation:milli-credits" pairs, comma
+// separated, in the order drawn; Check holds them to the job's charge
+// entries.
+func encodeDraws(draws []gaas.Draw) string {
+	var b []byte
+	for i, d := range draws {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, d.AllocationID, 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(d.Amount), 10)
+	}
+	return string(b)
+}
+
+func decodeDraws(s string) ([]gaas.Draw, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	draws := make([]gaas.Draw, len(parts))
+	for i, p := range parts {
+		id, amount, ok := strings.Cut(p, ":")
+		a, err1 := strconv.ParseInt(id, 10, 64)
+		n, err2 := strconv.ParseInt(amount, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("draws %q: entry %d is not allocation:amount", s, i+1)
+		}
+		draws[i] = gaas.Draw{AllocationID: a, Amount: gaas.Credits(n)}
+	}
+	return draws, nil
+}
+
+// lockAccount makes the transaction the only one changing the account
+// until it ends. SQLite has one writer, so it needs no lock.
+func (db *DB) lockAccount(ctx context.Context, tx bun.IDB, accountID int64) error {
+	if db.lockRow == "" {
+		return nil
+	}
+	var id int64
+	return mapErr(query(ctx, tx, &id, "SELECT id FROM accounts WHERE id = ?"+db.lockRow, accountID))
+}
+
+// accountOf is the personal account of user id; a user who does not exist
+// is gaas.ErrNotFound.
+func accountOf(ctx context.Context, idb bun.IDB, userID int64) (int64, error) {
+	var id int64
+	err := query(ctx, idb, &id, "SELECT id FROM accounts WHERE user_id = ?", userID)
+	return id, mapErr(err)
+}
+
+// loadAllocations reads the allocations of accounts that still hold
+// credits, or with all true every one of them, in order of id.
+func loadAllocations(ctx context.Context, idb bun.IDB, all bool, accounts ...int64) ([]allocationRow, error) {
+	if len(accounts) == 0 {
+		return nil, nil
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(accounts)), ", ")
+	args := make([]any, len(accounts))
+	for i, a := range accounts {
+		args[i] = a
+	}
+	q := "SELECT " + allocationColumns + " FROM allocations WHERE account_id IN (" + marks + ")"
+	if !all {
+		q += " AND remaining > 0"
+	}
+	var rows []allocationRow
+	err := query(ctx, idb, &rows, q+" ORDER BY id", args...)
+	return rows, mapErr(err)
+}
+
+// balances is the credits the active allocations of each account hold at now.
+func balances(ctx context.Context, idb bun.IDB, now time.Time, accounts ...int64) (map[int64]gaas.Credits, error) {
+	rows, err := loadAllocations(ctx, idb, false, accounts...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]gaas.Credits, len(accounts))
+	for i := range rows {
+		if a := rows[i].allocation(); a.ActiveAt(now) {
+			out[a.AccountID] += a.Remaining
+		}
+	}
+	return out, nil
+}
+
+// entry is one change of an allocation for the ledger.
+type entry struct {
+	AccountID    int64
+	AllocationID int64
+	JobID        *int64
+	Actor        ledgerActor
+	Kind         gaas.LedgerKind
+	Delta        gaas.Credits
+	Reason       string
+	At           time.Time
+}
+
+// appendEntrySQL appends an entry with its allocation's remaining and its
+// account's balance after it, as the transaction sees them: the change
+// must already be made, in the same transaction, under the account's lock.
+const appendEntrySQL = "INSERT INTO ledger (account_id, allocation_id, job_id, actor_id, actor_system, kind, delta, remaining, balance, reason, created_at)" +
+	" VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT remaining FROM allocations WHERE id = ?)," +
+	" (SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM allocations WHERE account_id = ?), ?, ?)"
+
+func appendEntry(ctx context.Context, idb bun.IDB, e entry) error {
+	_, err := exec(ctx, idb, appendEntrySQL, e.AccountID, e.AllocationID, e.JobID, e.Actor.ActorID, e.Actor.ActorSystem,
+		string(e.Kind), int64(e.Delta), e.AllocationID, e.AccountID, e.Reason, e.At)
+	return err
+}
+
+// change adds delta to an allocation's remaining (and, for a grant or a
+// set, to its amount) and records the entry. A fall below zero is refused
+// by the database's CHECK; callers check first.
+func change(ctx context.Context, idb bun.IDB, e entry) error {
+	q := "UPDATE allocations SET remaining = remaining + ? WHERE id = ?"
+	if e.Kind == gaas.LedgerGrant || e.Kind == gaas.LedgerSet {
+		q = "UPDATE allocations SET remaining = remaining + ?, amount = amount + ? WHERE id = ?"
+		_, err := exec(ctx, idb, q, int64(e.Delta), int64(e.Delta), e.AllocationID)
+		if err != nil {
+			return err
+		}
+		return appendEntry(ctx, idb, e)
+	}
+	if _, err := exec(ctx, idb, q, int64(e.Delta), e.AllocationID); err != nil {
+		return err
+	}
+	return appendEntry(ctx, idb, e)
+}
+
+// giveBack returns credits to an allocation (a refund), and when the
+// allocation has ended by at, lets what it then holds expire with it in an
+// expire entry right after: a refund never revives an allocation.
+func giveBack(ctx context.Context, idb bun.IDB, e entry) error {
+	var after struct {
+		Remaining int64      `bun:"remaining"`
+		ExpiresAt *time.Time `bun:"expires_at"`
+	}
+	err := query(ctx, idb, &after, "UPDATE allocations SET remaining = remaining + ? WHERE id = ? RETURNING remaining, expires_at",
+		int64(e.Delta), e.AllocationID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if err := appendEntry(ctx, idb, e); err != nil {
+		return err
+	}
+	if after.ExpiresAt == nil || e.At.Before(*after.ExpiresAt) {
+		return nil
+	}
+	e.Kind, e.Delta = gaas.LedgerExpire, -gaas.Credits(after.Remaining)
+	e.Reason = fmt.Sprintf("allocation %d ended at %s", e.AllocationID, after.ExpiresAt.UTC().Format(time.RFC3339))
+	return change(ctx, idb, e)
+}
+
+// reservedCredits is what the unfinished jobs of an account hold: their
+// costs, each of which a refund may give back whole.
+func reservedCredits(ctx context.Context, idb bun.IDB, accountID int64) (gaas.Credits, error) {
+	var n int64
+	err := query(ctx, idb, &n, "SELECT CAST(COALESCE(SUM(cost), 0) AS BIGINT) FROM jobs WHERE account_id = ? AND status IN ("+unfinishedStatuses()+")", accountID)
+	return gaas.Credits(n), mapErr(err)
+}
+
+// roomFor refuses, as a *gaas.ValidationError on field, to add credits
+// to an account whose allocations, with the credits its unfinished jobs
+// hold (which refunds may give back), would then pass gaas.MaxCredits. So
+// no sum of an account's amounts can overflow.
+func roomFor(ctx context.Context, idb bun.IDB, accountID int64, add gaas.Credits, field string) error {
+	if add <= 0 {
+		return nil
+	}
+	var held int64
+	if err := query(ctx, idb, &held, "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM allocations WHERE account_id = ?", accountID); err != nil {
+		return mapErr(err)
+	}
+	reserved, err := reservedCredits(ctx, idb, accountID)
+	if err != nil {
+		return err
+	}
+	if gaas.Credits(held)+reserved+add <= gaas.MaxCredits {
+		return nil
+	}
+	if reserved == 0 {
+		return gaas.Invalid(field, "would give the account %s credits, above the maximum of %s", gaas.Credits(held)+add, gaas.MaxCredits)
+	}
+	return gaas.Invalid(field, "would give the account %s credits, which with the %s credits that unfinished jobs hold "+
+		"(refunded if they are rejected or cancelled) is above the maximum of %s", gaas.Credits(held)+add, reserved, gaas.MaxCredits)
+}
+
+// AllocationService implements gaas.Allocations on the store.
+type AllocationService struct{ db *DB }
+
+var _ gaas.Allocations = (*AllocationService)(nil)
+
+// CreateAllocation implements gaas.Allocations.
+func (s *AllocationService) CreateAllocation(ctx context.Context, caller int64, req gaas.CreateAllocationRequest) (gaas.Allocation, error) {
+	return s.createBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req gaas.CreateAllocationRequest) (gaas.Allocation, error) {
+	if err := req.Validate(); err != nil {
+		return gaas.Allocation{}, fmt.Errorf("store: create allocation: %w", err)
+	}
+	now := s.db.timestamp()
+	if req.StartsAt.IsZero() {
+		req.StartsAt = now
+	}
+	if req.ExpiresAt != nil && !req.ExpiresAt.After(now) {
+		return gaas.Allocation{}, fmt.Errorf("store: create allocation: %w", gaas.Invalid("expires_at", "must be in the future"))
+	}
+	if req.ExpiresAt != nil && !req.ExpiresAt.After(req.StartsAt) {
+		return gaas.Allocation{}, fmt.Errorf("store: create allocation: %w", gaas.Invalid("expires_at", "must be after starts_at"))
+	}
+	var out allocationRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		if err := allow(ctx, tx, p, gaas.ActionCreateAllocation, req.UserID); err != nil {
+			return err
+		}
+		account, err := accountOf(ctx, tx, req.UserID)
+		if err != nil {
+			return fmt.Errorf("user %d: %w", req.UserID, err)
+		}
+		scope, err := canonicalScope(ctx, tx, req.GPUTypes)
+		if err != nil {
+			return err
+		}
+		if err := s.db.lockAccount(ctx, tx, account); err != nil {
+			return err
+		}
+		if err := roomFor(ctx, tx, account, req.Amount, "amount"); err != nil {
+			return err
+		}
+		out = allocationRow{
+			AccountID: account, GPUTypes: encodeScope(scope), StartsAt: req.StartsAt.UTC().Truncate(time.Microsecond),
+			Reason: req.Reason, ledgerActor: actor(p), CreatedAt: now,
+		}
+		if req.ExpiresAt != nil {
+			t := req.ExpiresAt.UTC().Truncate(time.Microsecond)
+			out.ExpiresAt = &t
+		}
+		if err := insertAllocation(ctx, tx, &out); err != nil {
+			return err
+		}
+		out.Amount, out.Remaining = int64(req.Amount), int64(req.Amount)
+		return change(ctx, tx, entry{
+			AccountID: account, AllocationID: out.ID, Actor: out.ledgerActor, Kind: gaas.LedgerGrant,
+			Delta: req.Amount, Reason: req.Reason, At: now,
+		})
+	})
+	if err != nil {
+		return gaas.Allocation{}, fmt.Errorf("store: create allocation for user %d: %w", req.UserID, mapErr(err))
+	}
+	return out.allocation(), nil
+}
+
+// insertAllocation inserts r empty (its grant entry fills it) and sets its id.
+func insertAllocation(ctx context.Context, tx bun.IDB, r *allocationRow) error {
+	return mapErr(query(ctx, tx, &r.ID,
+		"INSERT INTO allocations (account_id, amount, remaining, gpu_types, starts_at, expires_at, is_default, reason, actor_id, actor_system, created_at)"+
+			" VALUES (?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		r.AccountID, r.GPUTypes, r.StartsAt, r.ExpiresAt, r.Default, r.Reason, r.ActorID, r.ActorSystem, r.CreatedAt))
+}
+
+// Allocations implements gaas.Allocations.
+func (s *AllocationService) Allocations(ctx context.Context, caller int64, req gaas.AllocationsRequest) ([]gaas.Allocation, error) {
+	return s.listBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+func (s *AllocationService) listBy(ctx context.Context, p gaas.Principal, req gaas.AllocationsRequest) ([]gaas.Allocation, error) {
+	if err := allow(ctx, s.db.r, p, gaas.ActionReadAllocations, req.UserID); err != nil {
+		return nil, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
+	}
+	account, err := accountOf(ctx, s.db.r, req.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
+	}
+	rows, err := loadAllocations(ctx, s.db.r, true, account)
+	if err != nil {
+		return nil, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
+	}
+	now := s.db.timestamp()
+	out := make([]gaas.Allocation, 0, len(rows))
+	for i := range rows {
+		a := rows[i].allocation()
+		if !req.Ended && a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
+			continue
+		}
+		if a.Default {
+			out = append([]gaas.Allocation{a}, out...)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// UpdateAllocation implements gaas.Allocations.
+func (s *AllocationService) UpdateAllocation(ctx context.Context, caller int64, req gaas.UpdateAllocationRequest) (gaas.Allocation, error) {
+	return s.updateBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+func (s *AllocationService) updateBy(ctx context.Context, p gaas.Principal, req gaas.UpdateAllocationRequest) (gaas.Allocation, error) {
+	if err := req.Validate(); err != nil {
+		return gaas.Allocation{}, fmt.Errorf("store: update allocation %d: %w", req.AllocationID, err)
+	}
+	var out allocationRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		// Who may change an allocation does not depend on it: ask first,
+		// so that a caller who may not learns nothing of which exist.
+		if err := allow(ctx, tx, p, gaas.ActionUpdateAllocation, 0); err != nil {
+			return err
+		}
+		var account int64
+		if err := query(ctx, tx, &account, "SELECT account_id FROM allocations WHERE id = ?", req.AllocationID); err != nil {
+			return mapErr(err)
+		}
+		if err := s.db.lockAccount(ctx, tx, account); err != nil {
+			return err
+		}
+		if err := query(ctx, tx, &out, "SELECT "+allocationColumns+" FROM allocations WHERE id = ?", req.AllocationID); err != nil {
+			return mapErr(err)
+		}
+		now := s.db.timestamp()
+		a := out.allocation()
+		switch {
+		case a.Default:
+			return fmt.Errorf("allocation %d is its account's default allocation, which does not end; set or grant its credits instead: %w", a.ID, gaas.ErrConflict)
+		case a.ExpiresAt != nil && !now.Before(*a.ExpiresAt):
+			return fmt.Errorf("allocation %d ended at %s: %w", a.ID, a.ExpiresAt.Format(time.RFC3339), gaas.ErrConflict)
+		}
+		end := now
+		if req.ExpiresAt != nil {
+			end = req.ExpiresAt.UTC().Truncate(time.Microsecond)
+			if a.ExpiresAt != nil && !end.Before(*a.ExpiresAt) {
+				return gaas.Invalid("expires_at", "must be before the allocation's end, %s: an allocation may be shortened, not lengthened", a.ExpiresAt.Format(time.RFC3339))
+			}
+		}
+		if _, err := exec(ctx, tx, "UPDATE allocations SET expires_at = ? WHERE id = ?", end, a.ID); err != nil {
+			return err
+		}
+		out.ExpiresAt = &end
+		if now.Before(end) || a.Remaining == 0 {
+			return nil
+		}
+		reason := req.Reason
+		if reason == "" {
+			reason = fmt.Sprintf("allocation %d ended", a.ID)
+		}
+		out.Remaining = 0
+		return change(ctx, tx, entry{
+			AccountID: account, AllocationID: a.ID, Actor: actor(p), Kind: gaas.LedgerRevoke,
+			Delta: -a.Remaining, Reason: reason, At: now,
+		})
+	})
+	if err != nil {
+		return gaas.Allocation{}, fmt.Errorf("store: update allocation %d: %w", req.AllocationID, mapErr(err))
+	}
+	return out.allocation(), nil
+}
+
+// defaultAllocation reads the default allocation of an account.
+func defaultAllocation(ctx context.Context, idb bun.IDB, accountID int64) (allocationRow, error) {
+	var r allocationRow
+	err := query(ctx, idb, &r, "SELECT "+allocationColumns+" FROM allocations WHERE account_id = ? AND is_default = ?", accountID, true)
+	if errors.Is(mapErr(err), gaas.ErrNotFound) {
+		return r, fmt.Errorf("account %d has no default allocation", accountID)
+	}
+	return r, mapErr(err)
+}
+
+// newAccount opens a personal account for user, with its default
+// allocation holding quota, given by p, and returns both ids.
+func newAccount(ctx context.Context, tx bun.IDB, userID int64, quota gaas.Credits, p gaas.Principal, at time.Time) (account, allocation int64, err error) {
+	if err := query(ctx, tx, &account, "INSERT INTO accounts (user_id, created_at) VALUES (?, ?) RETURNING id", userID, at); err != nil {
+		return 0, 0, mapErr(err)
+	}
+	d := allocationRow{AccountID: account, StartsAt: at, Default: true, Reason: "default allocation", ledgerActor: actor(p), CreatedAt: at}
+	if err := insertAllocation(ctx, tx, &d); err != nil {
+		return 0, 0, err
+	}
+	if quota == 0 {
+		return account, d.ID, nil
+	}
+	return account, d.ID, change(ctx, tx, entry{
+		AccountID: account, AllocationID: d.ID, Actor: d.ledgerActor, Kind: gaas.LedgerGrant,
+		Delta: quota, Reason: "default quota", At: at,
+	})
+}
