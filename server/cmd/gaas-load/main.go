@@ -56,6 +56,15 @@ type config struct {
 	pid                  int
 	seedDB               string
 	seedUsers, seedJobs  int
+	gpuTypes             int
+	allocations          int
+	gpus                 int
+}
+
+// loadTypes are the GPU types the load can put in the catalogue, with
+// their rates: a connection's jobs ask for one of them, in turn.
+var loadTypes = []struct{ name, rate string }{
+	{"A100", "1"}, {"H100", "2.5"}, {"L40S", "0.75"}, {"B200", "4"},
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -74,11 +83,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&c.seedDB, "seed-db", "", "instead of loading, seed this database with -seed-users and -seed-jobs, and exit")
 	fs.IntVar(&c.seedUsers, "seed-users", 100_000, "users to seed")
 	fs.IntVar(&c.seedJobs, "seed-jobs", 1_000_000, "jobs to seed")
+	fs.IntVar(&c.gpuTypes, "gpu-types", 0, fmt.Sprintf("put this many GPU types (at most %d, with different rates) in the catalogue and spread the jobs over them; 0 leaves the catalogue as it is, and jobs ask for \"NVIDIA A100\"", len(loadTypes)))
+	fs.IntVar(&c.allocations, "allocations", 1, "allocations each load user holds: the default one, then alternately one scoped to a GPU type and one for every type, each expiring in a year")
+	fs.IntVar(&c.gpus, "gpus", 1, "GPUs each job asks for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if c.seedDB != "" {
 		return seed(ctx, c, stdout)
+	}
+	if c.gpuTypes < 0 || c.gpuTypes > len(loadTypes) || c.allocations < 1 || c.gpus < 1 {
+		return fmt.Errorf("-gpu-types must be 0 to %d, -allocations and -gpus at least 1", len(loadTypes))
 	}
 	if c.admin == "" || c.adminPassword == "" {
 		return errors.New("-admin and -admin-password (or GAAS_ADMIN_USERNAME and GAAS_ADMIN_PASSWORD) are needed to give the load users hours")
@@ -140,13 +155,21 @@ func (cl *client) login(ctx context.Context, user, password string) (string, err
 	return tok.AccessToken, nil
 }
 
-// prepare creates (or finds) the load users, gives them plenty of hours,
-// and logs them in. The admin creates them, since registration is limited
-// per address (and may be closed).
+// prepare fills the catalogue, creates (or finds) the load users, gives
+// them plenty of credits in their allocations, and logs them in. The
+// admin creates them, since registration is limited per address (and may
+// be closed).
 func prepare(ctx context.Context, cl *client, c config) ([]string, error) {
 	admin, err := cl.login(ctx, c.admin, c.adminPassword)
 	if err != nil {
 		return nil, err
+	}
+	for _, t := range loadTypes[:c.gpuTypes] {
+		body := []byte(`{"name": "` + t.name + `", "description": "load", "rate": ` + t.rate + `}`)
+		status, err := cl.do(ctx, "POST", "/gpu-types", admin, body, nil)
+		if err != nil || (status != http.StatusCreated && status != http.StatusConflict) {
+			return nil, fmt.Errorf("add GPU type %s: status %d: %v", t.name, status, err)
+		}
 	}
 	tokens := make([]string, c.users)
 	for i := range tokens {
@@ -172,8 +195,33 @@ func prepare(ctx context.Context, cl *client, c config) ([]string, error) {
 		if err != nil || status != http.StatusOK {
 			return nil, fmt.Errorf("give %s hours: status %d: %v", name, status, err)
 		}
+		expires := time.Now().AddDate(1, 0, 0).UTC().Format(time.RFC3339)
+		for a := 1; a < c.allocations; a++ {
+			scope := "null"
+			if a%2 == 1 && c.gpuTypes > 0 {
+				scope = `["` + loadTypes[(i+a/2)%c.gpuTypes].name + `"]`
+			}
+			body := []byte(`{"amount": 100000000, "gpu_types": ` + scope + `, "expires_at": "` + expires + `", "reason": "load"}`)
+			status, err := cl.do(ctx, "POST", fmt.Sprintf("/users/%d/allocations", me.ID), admin, body, nil)
+			if err != nil || status != http.StatusCreated {
+				return nil, fmt.Errorf("give %s an allocation: status %d: %v", name, status, err)
+			}
+		}
 	}
 	return tokens, nil
+}
+
+// jobBody is what connection w submits, again and again.
+func jobBody(c config, w int) []byte {
+	gpuType := "NVIDIA A100"
+	if c.gpuTypes > 0 {
+		gpuType = loadTypes[w%c.gpuTypes].name
+	}
+	body := fmt.Appendf(nil, `{"command": "python train.py --epochs 10", "gpu_type": %q, "estimated_hours": %s`, gpuType, c.hours)
+	if c.gpus != 1 {
+		body = fmt.Appendf(body, `, "gpu_count": %d`, c.gpus)
+	}
+	return append(body, '}')
 }
 
 func load(ctx context.Context, c config, stdout io.Writer) error {
@@ -190,7 +238,6 @@ func load(ctx context.Context, c config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	body := []byte(`{"command": "python train.py --epochs 10", "gpu_type": "NVIDIA A100", "estimated_hours": ` + c.hours + `}`)
 
 	var peakRSS atomic.Int64
 	runCtx, cancel := context.WithTimeout(ctx, c.duration)
@@ -228,7 +275,7 @@ func load(ctx context.Context, c config, stdout io.Writer) error {
 				var status int
 				var err error
 				if rc == nil {
-					rc, err = dialRaw(clients[w%len(clients)].base, tokens[w%len(tokens)], body)
+					rc, err = dialRaw(clients[w%len(clients)].base, tokens[w%len(tokens)], jobBody(c, w))
 				}
 				if err == nil {
 					status, err = rc.roundTrip()
