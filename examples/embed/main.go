@@ -1,7 +1,9 @@
 // Command embed shows gaas used as a library, with no HTTP in sight: it
-// opens an in-memory store, registers an admin and a user, submits jobs
-// until the user's quota runs out, rejects one job, and prints the balances
-// and the ledger that explains them.
+// opens an in-memory store, registers an admin and a user, puts two GPU
+// types with different rates in the catalogue, gives the user an
+// allocation for one of them that expires, submits a multi-GPU job and a
+// plain one, settles them, lets the allocation expire on a clock it
+// controls, and prints the balances and the ledger that explains them.
 package main
 
 import (
@@ -25,7 +27,9 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	db, err := store.Open(ctx, ":memory:", store.Options{DefaultQuota: 10 * gaas.Hour})
+	// A clock the example moves, to show expiry without waiting for it.
+	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	db, err := store.Open(ctx, ":memory:", store.Options{DefaultQuota: 10 * gaas.Credit, Now: func() time.Time { return now }})
 	if err != nil {
 		return err
 	}
@@ -41,9 +45,11 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	authenticator := authn.NewAuthenticator(db.Accounts, authn.Hasher{}, tokens)
 	var (
-		auth  gaas.Authenticator = authenticator
-		jobs  gaas.JobService    = db.Jobs
-		quota gaas.Quota         = db.Quota
+		auth        gaas.Authenticator = authenticator
+		jobs        gaas.JobService    = db.Jobs
+		quota       gaas.Quota         = db.Quota
+		catalogue   gaas.Catalogue     = db.Catalogue
+		allocations gaas.Allocations   = db.Allocations
 	)
 
 	admin, err := authenticator.EnsureAdmin(ctx, "root", "an admin password")
@@ -54,6 +60,27 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "%s registered with %s credits\n", alice.Username, alice.Balance)
+
+	// The catalogue: an H100 GPU-hour costs 2.5 credits, an A100 one 1.
+	for _, t := range []gaas.CreateGPUTypeRequest{
+		{Name: "A100", Description: "NVIDIA A100 80GB", Rate: gaas.RateOne, MaxGPUsPerJob: 8},
+		{Name: "H100", Description: "NVIDIA H100 80GB", Rate: 5 * gaas.RateOne / 2, MaxGPUsPerJob: 8},
+	} {
+		if _, err := catalogue.CreateGPUType(ctx, admin.ID, t); err != nil {
+			return err
+		}
+	}
+	// 40 credits for H100 jobs only, for 30 days.
+	end := now.AddDate(0, 0, 30)
+	grant, err := allocations.CreateAllocation(ctx, admin.ID, gaas.CreateAllocationRequest{
+		UserID: alice.ID, Amount: 40 * gaas.Credit, GPUTypes: []string{"H100"}, ExpiresAt: &end, Reason: "H100 grant for January",
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "allocation %d: %s credits for %v until %s\n", grant.ID, grant.Amount, grant.GPUTypes, grant.ExpiresAt.Format(time.DateOnly))
+
 	tok, err := auth.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse battery staple"})
 	if err != nil {
 		return err
@@ -62,43 +89,75 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s logged in with %s hours\n", caller.Username, caller.Balance)
+	fmt.Fprintf(out, "%s logged in with %s credits\n", caller.Username, caller.Balance)
 
-	var submitted []gaas.Job
-	for i := 1; ; i++ {
-		job, err := jobs.Submit(ctx, caller.ID, gaas.SubmitRequest{
-			Command: fmt.Sprintf("python train.py --shard %d", i), GPUType: "NVIDIA A100", EstimatedHours: 3 * gaas.Hour,
-		})
-		var short *gaas.QuotaError
-		if errors.As(err, &short) {
-			fmt.Fprintf(out, "job %d refused: asked for %s hours, %s left\n", i, short.Asked, short.Remaining)
-			break
-		}
-		if err != nil {
+	// 4 hours on 2 H100s cost 4 × 2 × 2.5 = 20 credits, drawn from the
+	// H100 allocation (the narrowest scope) before the default one.
+	train, err := jobs.Submit(ctx, caller.ID, gaas.SubmitRequest{
+		Command: "torchrun --nproc-per-node 2 train.py", GPUType: "h100", GPUCount: 2, EstimatedHours: 4 * gaas.Hour,
+	})
+	if err != nil {
+		return err
+	}
+	printJob(out, train)
+	eval, err := jobs.Submit(ctx, caller.ID, gaas.SubmitRequest{
+		Command: "python eval.py", GPUType: "A100", EstimatedHours: 3 * gaas.Hour,
+	})
+	if err != nil {
+		return err
+	}
+	printJob(out, eval)
+
+	// The training run took 1.5 hours: it pays 1.5 × 2 × 2.5 = 7.5 credits,
+	// and the rest goes back to the allocation it came from.
+	for _, to := range []gaas.JobStatus{gaas.StatusApproved, gaas.StatusRunning} {
+		if _, err := jobs.Transition(ctx, admin.ID, gaas.TransitionRequest{JobID: train.ID, To: to}); err != nil {
 			return err
 		}
-		submitted = append(submitted, job)
-		fmt.Fprintf(out, "job %d submitted: %s hours, %s\n", job.ID, job.EstimatedHours, job.Status)
 	}
-
-	rejected, err := jobs.Transition(ctx, admin.ID, gaas.TransitionRequest{JobID: submitted[0].ID, To: gaas.StatusRejected})
-	if err != nil {
+	took := 3 * gaas.Hour / 2
+	if train, err = jobs.Transition(ctx, admin.ID, gaas.TransitionRequest{JobID: train.ID, To: gaas.StatusCompleted, ActualHours: &took}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "job %d %s by %s\n", rejected.ID, rejected.Status, admin.Username)
-
-	balance, err := quota.Balance(ctx, alice.ID, gaas.BalanceRequest{UserID: alice.ID})
-	if err != nil {
+	fmt.Fprintf(out, "job %d %s after %s hours\n", train.ID, train.Status, *train.ActualHours)
+	if err := printBalance(ctx, out, quota, alice); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "balance of %s: %s hours\n", alice.Username, balance)
+
+	// A month later the H100 allocation has ended: its credits pay for
+	// nothing, though no background work has run.
+	now = end
+	if err := printBalance(ctx, out, quota, alice); err != nil {
+		return err
+	}
+	_, err = jobs.Submit(ctx, caller.ID, gaas.SubmitRequest{Command: "python train.py", GPUType: "H100", EstimatedHours: 4 * gaas.Hour})
+	var short *gaas.QuotaError
+	if !errors.As(err, &short) {
+		return fmt.Errorf("a job the expired allocation would have paid for: %v", err)
+	}
+	fmt.Fprintf(out, "refused: it costs %s credits, %s left for %s\n", short.Asked, short.Remaining, short.GPUType)
+
 	ledger, err := quota.Ledger(ctx, alice.ID, gaas.LedgerRequest{UserID: alice.ID})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "ledger:")
+	fmt.Fprintln(out, "ledger (allocation, kind, delta -> the allocation's remaining, the balance):")
 	for _, e := range ledger.Items {
-		fmt.Fprintf(out, "  %-6s %6s -> %5s  %s\n", e.Kind, e.Delta, e.Balance, e.Reason)
+		fmt.Fprintf(out, "  %d %-6s %6s -> %5s %5s  %s\n", e.AllocationID, e.Kind, e.Delta, e.Remaining, e.Balance, e.Reason)
 	}
+	return nil
+}
+
+func printJob(out io.Writer, j gaas.Job) {
+	fmt.Fprintf(out, "job %d submitted: %s hours on %d %s at %s = %s credits, drawn %v\n",
+		j.ID, j.EstimatedHours, j.GPUCount, j.GPUType, j.Rate, j.Cost, j.Draws)
+}
+
+func printBalance(ctx context.Context, out io.Writer, quota gaas.Quota, u gaas.User) error {
+	balance, err := quota.Balance(ctx, u.ID, gaas.BalanceRequest{UserID: u.ID})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "balance of %s: %s credits\n", u.Username, balance)
 	return nil
 }

@@ -12,18 +12,20 @@ import (
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), &out))
-	assert.Equal(t, `alice logged in with 10 hours
-job 1 submitted: 3 hours, PENDING
-job 2 submitted: 3 hours, PENDING
-job 3 submitted: 3 hours, PENDING
-job 4 refused: asked for 3 hours, 1 left
-job 1 REJECTED by root
-balance of alice: 4 hours
-ledger:
-  grant      10 ->    10  default quota
-  charge     -3 ->     7  job 1 submitted
-  charge     -3 ->     4  job 2 submitted
-  charge     -3 ->     1  job 3 submitted
-  refund      3 ->     4  job 1 rejected
+	assert.Equal(t, `alice registered with 10 credits
+allocation 3: 40 credits for [H100] until 2026-02-04
+alice logged in with 50 credits
+job 1 submitted: 4 hours on 2 H100 at 2.5 = 20 credits, drawn [{3 20}]
+job 2 submitted: 3 hours on 1 A100 at 1 = 3 credits, drawn [{2 3}]
+job 1 COMPLETED after 1.5 hours
+balance of alice: 39.5 credits
+balance of alice: 7 credits
+refused: it costs 10 credits, 7 left for H100
+ledger (allocation, kind, delta -> the allocation's remaining, the balance):
+  2 grant      10 ->    10    10  default quota
+  3 grant      40 ->    40    50  H100 grant for January
+  3 charge    -20 ->    20    30  job 1 submitted
+  2 charge     -3 ->     7    27  job 2 submitted
+  3 refund   12.5 ->  32.5  39.5  job 1 completed
 `, out.String())
 }
