@@ -22,7 +22,7 @@ func ExampleAllow() {
 
 func ExampleSettle() {
 	actual := gaas.Hours(2500) // milli-hours: 2.5 hours
-	refund, err := gaas.Settle(gaas.Move{Estimate: 6 * gaas.Hour, From: gaas.StatusRunning, To: gaas.StatusCompleted, Actual: &actual})
+	refund, err := gaas.Settle(gaas.Move{Price: gaas.Price{Estimate: 6 * gaas.Hour, GPUs: 1, Rate: gaas.RateOne}, From: gaas.StatusRunning, To: gaas.StatusCompleted, Actual: &actual})
 	fmt.Println(refund, err)
 	// Output: 3.5 <nil>
 }

@@ -10,25 +10,34 @@ import (
 
 func hours(h gaas.Hours) *gaas.Hours { return &h }
 
+// atRateOne is the price of a job of est hours on one GPU at rate 1: its
+// numbers in credits are its numbers in hours.
+func atRateOne(est gaas.Hours) gaas.Price {
+	return gaas.Price{Estimate: est, GPUs: 1, Rate: gaas.RateOne}
+}
+
 // TestSettle is the rule of refunds, move by move, on a job whose estimate
-// is 6 hours.
+// is 6 hours on one GPU at rate 1.
 func TestSettle(t *testing.T) {
-	const est = 6 * gaas.Hour
+	const (
+		est  = 6 * gaas.Hour
+		cost = 6 * gaas.Credit
+	)
 	cases := []struct {
 		name     string
 		from, to gaas.JobStatus
 		actual   *gaas.Hours
-		refund   gaas.Hours
+		refund   gaas.Credits
 		err      error
 	}{
 		{"approve", gaas.StatusPending, gaas.StatusApproved, nil, 0, nil},
-		{"reject_refunds_all", gaas.StatusPending, gaas.StatusRejected, nil, est, nil},
-		{"cancel_pending_refunds_all", gaas.StatusPending, gaas.StatusCancelled, nil, est, nil},
-		{"cancel_approved_refunds_all", gaas.StatusApproved, gaas.StatusCancelled, nil, est, nil},
+		{"reject_refunds_all", gaas.StatusPending, gaas.StatusRejected, nil, cost, nil},
+		{"cancel_pending_refunds_all", gaas.StatusPending, gaas.StatusCancelled, nil, cost, nil},
+		{"cancel_approved_refunds_all", gaas.StatusApproved, gaas.StatusCancelled, nil, cost, nil},
 		{"start", gaas.StatusApproved, gaas.StatusRunning, nil, 0, nil},
 		{"complete_without_actual_keeps_the_charge", gaas.StatusRunning, gaas.StatusCompleted, nil, 0, nil},
-		{"complete_early_refunds_the_rest", gaas.StatusRunning, gaas.StatusCompleted, hours(2500), est - 2500, nil},
-		{"fail_early_refunds_the_rest", gaas.StatusRunning, gaas.StatusFailed, hours(0), est, nil},
+		{"complete_early_refunds_the_rest", gaas.StatusRunning, gaas.StatusCompleted, hours(2500), cost - 2500, nil},
+		{"fail_early_refunds_the_rest", gaas.StatusRunning, gaas.StatusFailed, hours(0), cost, nil},
 		{"complete_on_the_estimate", gaas.StatusRunning, gaas.StatusCompleted, hours(est), 0, nil},
 		{"actual_above_the_estimate", gaas.StatusRunning, gaas.StatusCompleted, hours(est + 1), 0, gaas.ErrInvalid},
 		{"negative_actual", gaas.StatusRunning, gaas.StatusFailed, hours(-1), 0, gaas.ErrInvalid},
@@ -43,7 +52,7 @@ func TestSettle(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			refund, err := gaas.Settle(gaas.Move{Estimate: est, From: tc.from, To: tc.to, Actual: tc.actual})
+			refund, err := gaas.Settle(gaas.Move{Price: atRateOne(est), From: tc.from, To: tc.to, Actual: tc.actual})
 			if tc.err != nil {
 				assert.ErrorIs(t, err, tc.err)
 				return
@@ -65,12 +74,12 @@ func TestSettleAgreesWithSettlementOf(t *testing.T) {
 				if actual != nil && !to.TakesActualHours() {
 					continue
 				}
-				refund, err := gaas.Settle(gaas.Move{Estimate: est, From: from, To: to, Actual: actual})
+				refund, err := gaas.Settle(gaas.Move{Price: atRateOne(est), From: from, To: to, Actual: actual})
 				assert.NoError(t, err)
-				s, err := gaas.SettlementOf(est, to, actual)
+				s, err := gaas.SettlementOf(atRateOne(est), to, actual)
 				assert.NoError(t, err)
 				assert.Equal(t, s.Refunded, refund, "%s -> %s", from, to)
-				assert.Equal(t, est, s.Charged+s.Refunded)
+				assert.Equal(t, gaas.CreditsOf(est), s.Charged+s.Refunded)
 			}
 		}
 	}
@@ -78,21 +87,24 @@ func TestSettleAgreesWithSettlementOf(t *testing.T) {
 
 // TestSettlementOf is what a job in each state stands charged and refunded.
 func TestSettlementOf(t *testing.T) {
-	const est = 3 * gaas.Hour
+	const (
+		est  = 3 * gaas.Hour
+		cost = 3 * gaas.Credit
+	)
 	cases := []struct {
 		status gaas.JobStatus
 		actual *gaas.Hours
 		want   gaas.Settlement
 		err    error
 	}{
-		{gaas.StatusPending, nil, gaas.Settlement{Charged: est}, nil},
-		{gaas.StatusApproved, nil, gaas.Settlement{Charged: est}, nil},
-		{gaas.StatusRunning, nil, gaas.Settlement{Charged: est}, nil},
-		{gaas.StatusCompleted, nil, gaas.Settlement{Charged: est}, nil},
-		{gaas.StatusCompleted, hours(1000), gaas.Settlement{Charged: 1000, Refunded: est - 1000}, nil},
-		{gaas.StatusFailed, hours(0), gaas.Settlement{Refunded: est}, nil},
-		{gaas.StatusRejected, nil, gaas.Settlement{Refunded: est}, nil},
-		{gaas.StatusCancelled, nil, gaas.Settlement{Refunded: est}, nil},
+		{gaas.StatusPending, nil, gaas.Settlement{Charged: cost}, nil},
+		{gaas.StatusApproved, nil, gaas.Settlement{Charged: cost}, nil},
+		{gaas.StatusRunning, nil, gaas.Settlement{Charged: cost}, nil},
+		{gaas.StatusCompleted, nil, gaas.Settlement{Charged: cost}, nil},
+		{gaas.StatusCompleted, hours(1000), gaas.Settlement{Charged: 1000, Refunded: cost - 1000}, nil},
+		{gaas.StatusFailed, hours(0), gaas.Settlement{Refunded: cost}, nil},
+		{gaas.StatusRejected, nil, gaas.Settlement{Refunded: cost}, nil},
+		{gaas.StatusCancelled, nil, gaas.Settlement{Refunded: cost}, nil},
 		{gaas.StatusCancelled, hours(1000), gaas.Settlement{}, gaas.ErrInvalid},
 		{gaas.StatusRunning, hours(1000), gaas.Settlement{}, gaas.ErrInvalid},
 		{gaas.StatusCompleted, hours(est + 1), gaas.Settlement{}, gaas.ErrInvalid},
@@ -100,7 +112,7 @@ func TestSettlementOf(t *testing.T) {
 		{"LOST", nil, gaas.Settlement{}, gaas.ErrInvalid},
 	}
 	for _, tc := range cases {
-		got, err := gaas.SettlementOf(est, tc.status, tc.actual)
+		got, err := gaas.SettlementOf(atRateOne(est), tc.status, tc.actual)
 		if tc.err != nil {
 			assert.ErrorIs(t, err, tc.err, "%s", tc.status)
 			continue
