@@ -44,6 +44,12 @@ func TestAllow(t *testing.T) {
 		gaas.ActionResetPassword: {ok, forbid, forbid, unauth, ok},
 		gaas.ActionSetBalance:    {ok, forbid, forbid, unauth, ok},
 		gaas.ActionGrantHours:    {ok, forbid, forbid, unauth, ok},
+
+		gaas.ActionReadCatalogue:    {ok, ok, ok, unauth, ok},
+		gaas.ActionManageCatalogue:  {ok, forbid, forbid, unauth, ok},
+		gaas.ActionReadAllocations:  {ok, ok, hide, unauth, ok},
+		gaas.ActionCreateAllocation: {ok, forbid, forbid, unauth, ok},
+		gaas.ActionUpdateAllocation: {ok, forbid, forbid, unauth, ok},
 	}
 	actions := gaas.Actions()
 	assert.Len(t, want, len(actions), "every action of the policy has a row here")
@@ -80,5 +86,15 @@ func TestAllowEdges(t *testing.T) {
 	assert.ErrorIs(t, gaas.Allow(gaas.Principal{}, gaas.ActionReadJob, 0), gaas.ErrUnauthorized)
 	assert.ErrorIs(t, gaas.Allow(gaas.Principal{Role: gaas.RoleAdmin}, gaas.ActionListUsers, 0), gaas.ErrUnauthorized)
 	assert.Equal(t, "system import", gaas.System(gaas.SystemImport).String())
+
+	// The catalogue is for anyone signed in, whatever the target; being
+	// anyone still takes an enabled account.
+	assert.NoError(t, gaas.Allow(user, gaas.ActionReadCatalogue, 0))
+	assert.NoError(t, gaas.Allow(gaas.System(gaas.SystemRegistration), gaas.ActionReadCatalogue, 0))
+	disabled := gaas.UserPrincipal(gaas.User{ID: 6, Role: gaas.RoleUser, Disabled: true})
+	assert.ErrorIs(t, gaas.Allow(disabled, gaas.ActionReadCatalogue, 0), gaas.ErrUnauthorized)
+	assert.ErrorIs(t, gaas.Allow(gaas.Principal{}, gaas.ActionReadCatalogue, 0), gaas.ErrUnauthorized)
+	// Anyone reads the catalogue, but no one else's allocations.
+	assert.ErrorIs(t, gaas.Allow(user, gaas.ActionReadAllocations, 0), gaas.ErrNotFound)
 	assert.Equal(t, "user 5", user.String())
 }
