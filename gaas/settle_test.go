@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -65,21 +66,30 @@ func TestSettle(t *testing.T) {
 
 // Every move the lifecycle allows, from a non-final status, refunds what
 // SettlementOf says the new status has refunded in all: Check reads one,
-// the store writes the other.
+// the store writes the other. At any price.
 func TestSettleAgreesWithSettlementOf(t *testing.T) {
 	const est = 4 * gaas.Hour
-	for from, tos := range gaas.Transitions() {
-		for _, to := range tos {
-			for _, actual := range []*gaas.Hours{nil, hours(0), hours(1500), hours(est)} {
-				if actual != nil && !to.TakesActualHours() {
-					continue
+	for _, p := range []gaas.Price{
+		atRateOne(est),
+		{Estimate: est, GPUs: 8, Rate: 2500},
+		{Estimate: est, GPUs: 3, Rate: 333},
+		{Estimate: est, GPUs: 7, Rate: 1},
+	} {
+		cost, ok := gaas.Cost(p.Estimate, p.GPUs, p.Rate)
+		require.True(t, ok)
+		for from, tos := range gaas.Transitions() {
+			for _, to := range tos {
+				for _, actual := range []*gaas.Hours{nil, hours(0), hours(1), hours(1500), hours(est)} {
+					if actual != nil && !to.TakesActualHours() {
+						continue
+					}
+					refund, err := gaas.Settle(gaas.Move{Price: p, From: from, To: to, Actual: actual})
+					assert.NoError(t, err)
+					s, err := gaas.SettlementOf(p, to, actual)
+					assert.NoError(t, err)
+					assert.Equal(t, s.Refunded, refund, "%+v: %s -> %s", p, from, to)
+					assert.Equal(t, cost, s.Charged+s.Refunded, "%+v", p)
 				}
-				refund, err := gaas.Settle(gaas.Move{Price: atRateOne(est), From: from, To: to, Actual: actual})
-				assert.NoError(t, err)
-				s, err := gaas.SettlementOf(atRateOne(est), to, actual)
-				assert.NoError(t, err)
-				assert.Equal(t, s.Refunded, refund, "%s -> %s", from, to)
-				assert.Equal(t, gaas.CreditsOf(est), s.Charged+s.Refunded)
 			}
 		}
 	}
@@ -119,5 +129,88 @@ func TestSettlementOf(t *testing.T) {
 		}
 		assert.NoError(t, err)
 		assert.Equal(t, tc.want, got, "%s", tc.status)
+	}
+}
+
+// A job is settled at its price: its GPUs and rate multiply what it is
+// charged and given back, and a price that cannot be charged settles
+// nothing.
+func TestSettlementAtAPrice(t *testing.T) {
+	p := gaas.Price{Estimate: 3 * gaas.Hour, GPUs: 4, Rate: 2500} // 30 credits
+	cases := []struct {
+		status gaas.JobStatus
+		actual *gaas.Hours
+		want   gaas.Settlement
+	}{
+		{gaas.StatusRunning, nil, gaas.Settlement{Charged: 30 * gaas.Credit}},
+		{gaas.StatusCancelled, nil, gaas.Settlement{Refunded: 30 * gaas.Credit}},
+		{gaas.StatusCompleted, hours(gaas.Hour), gaas.Settlement{Charged: 10 * gaas.Credit, Refunded: 20 * gaas.Credit}},
+		{gaas.StatusFailed, hours(1), gaas.Settlement{Charged: 10, Refunded: 30*gaas.Credit - 10}},
+	}
+	for _, tc := range cases {
+		got, err := gaas.SettlementOf(p, tc.status, tc.actual)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%s", tc.status)
+	}
+
+	// A milli-hour at a thousandth of a credit per GPU-hour costs a
+	// millionth of a credit, charged as a milli-credit; none of it is
+	// used when the job takes no time.
+	tiny := gaas.Price{Estimate: 1, GPUs: 1, Rate: 1}
+	got, err := gaas.SettlementOf(tiny, gaas.StatusCompleted, hours(0))
+	require.NoError(t, err)
+	assert.Equal(t, gaas.Settlement{Refunded: 1}, got)
+	got, err = gaas.SettlementOf(tiny, gaas.StatusCompleted, hours(1))
+	require.NoError(t, err)
+	assert.Equal(t, gaas.Settlement{Charged: 1}, got)
+
+	for _, bad := range []gaas.Price{
+		{Estimate: gaas.MaxHours, GPUs: gaas.MaxGPUsPerJob, Rate: gaas.MaxRate},
+		{Estimate: gaas.Hour, GPUs: 1, Rate: 0},
+		{Estimate: gaas.Hour, GPUs: -1, Rate: gaas.RateOne},
+		{Estimate: -gaas.Hour, GPUs: 1, Rate: gaas.RateOne},
+	} {
+		_, err := gaas.SettlementOf(bad, gaas.StatusPending, nil)
+		assert.ErrorIs(t, err, gaas.ErrInvalid, "%+v", bad)
+		_, err = gaas.Settle(gaas.Move{Price: bad, From: gaas.StatusPending, To: gaas.StatusRejected})
+		assert.ErrorIs(t, err, gaas.ErrInvalid, "%+v", bad)
+	}
+}
+
+// TestSettlementProperty: for any price that can be charged and any
+// actual hours up to the estimate, a job that finishes is charged exactly
+// the Cost of its actual hours and given back the rest of the Cost of its
+// estimate, so rounding neither creates nor loses a milli-credit; and the
+// move that finishes it refunds just that.
+func TestSettlementProperty(t *testing.T) {
+	r := seed(t)
+	for n := 0; n < 20_000; {
+		p := gaas.Price{
+			Estimate: gaas.Hours(upTo(r, int64(gaas.MaxHours))),
+			GPUs:     1 + int(upTo(r, gaas.MaxGPUsPerJob-1)),
+			Rate:     gaas.Rate(1 + upTo(r, int64(gaas.MaxRate)-1)),
+		}
+		cost, ok := gaas.Cost(p.Estimate, p.GPUs, p.Rate)
+		if !ok {
+			continue
+		}
+		n++
+		actual := gaas.Hours(r.Int64N(int64(p.Estimate) + 1))
+		used, ok := gaas.Cost(actual, p.GPUs, p.Rate)
+		require.True(t, ok)
+		to := gaas.StatusCompleted
+		if r.IntN(2) == 0 {
+			to = gaas.StatusFailed
+		}
+		s, err := gaas.SettlementOf(p, to, &actual)
+		require.NoError(t, err)
+		if s.Charged+s.Refunded != cost || s.Charged != used || s.Refunded < 0 {
+			t.Fatalf("%+v, %s after %s hours: %+v; want charged %s of %s", p, to, actual, s, used, cost)
+		}
+		refund, err := gaas.Settle(gaas.Move{Price: p, From: gaas.StatusRunning, To: to, Actual: &actual})
+		require.NoError(t, err)
+		if refund != cost-used {
+			t.Fatalf("%+v, RUNNING -> %s after %s hours refunds %s; want %s", p, to, actual, refund, cost-used)
+		}
 	}
 }
