@@ -54,12 +54,40 @@ func TestValidate(t *testing.T) {
 	assert.EqualError(t, err, "gaas: invalid input: idempotency_key: must hold only printable ASCII characters")
 }
 
+// A job asks for 1 to MaxGPUsPerJob GPUs; 0 is the default, one.
+func TestSubmitRequestGPUCount(t *testing.T) {
+	req := gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour}
+	for _, n := range []int{0, 1, 8, gaas.MaxGPUsPerJob} {
+		req.GPUCount = n
+		assert.NoError(t, req.Validate(), "%d GPUs", n)
+	}
+	for _, n := range []int{-1, gaas.MaxGPUsPerJob + 1, 1 << 40} {
+		req.GPUCount = n
+		assert.EqualError(t, req.Validate(), "gaas: invalid input: gpu_count: must be between 1 and 65536", "%d GPUs", n)
+	}
+}
+
+func TestLedgerKinds(t *testing.T) {
+	kinds := gaas.LedgerKinds()
+	assert.ElementsMatch(t, []gaas.LedgerKind{
+		gaas.LedgerGrant, gaas.LedgerSet, gaas.LedgerCharge, gaas.LedgerRefund, gaas.LedgerExpire, gaas.LedgerRevoke,
+	}, kinds)
+	seen := map[gaas.LedgerKind]bool{}
+	for _, k := range kinds {
+		assert.False(t, seen[k], "%s twice", k)
+		assert.NotEmpty(t, k)
+		seen[k] = true
+	}
+}
+
 // The domain has no wire format: amounts and validation errors carry no
 // JSON of their own, so that a transport cannot inherit one by accident.
 func TestNoWireFormat(t *testing.T) {
-	_, marshals := any(gaas.Hours(0)).(json.Marshaler)
-	_, unmarshals := any(new(gaas.Hours)).(json.Unmarshaler)
-	assert.False(t, marshals || unmarshals, "Hours has JSON methods")
+	for _, v := range []any{gaas.Hours(0), gaas.Credits(0), gaas.Rate(0)} {
+		_, marshals := v.(json.Marshaler)
+		_, unmarshals := reflect.New(reflect.TypeOf(v)).Interface().(json.Unmarshaler)
+		assert.False(t, marshals || unmarshals, "%T has JSON methods", v)
+	}
 	for f := range reflect.TypeFor[gaas.FieldError]().Fields() {
 		assert.Empty(t, f.Tag, "FieldError.%s has a tag", f.Name)
 	}

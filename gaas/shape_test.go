@@ -20,6 +20,8 @@ func TestServiceShapes(t *testing.T) {
 		reflect.TypeFor[gaas.UserService](),
 		reflect.TypeFor[gaas.Quota](),
 		reflect.TypeFor[gaas.Authenticator](),
+		reflect.TypeFor[gaas.Catalogue](),
+		reflect.TypeFor[gaas.Allocations](),
 	} {
 		for i := range typ.NumMethod() {
 			m := typ.Method(i)
