@@ -9,12 +9,15 @@ import (
 type LedgerKind string
 
 const (
-	// LedgerGrant adds hours to a balance, or takes them back when negative;
-	// a new account's default quota is its first grant.
+	// LedgerGrant adds credits to an allocation, or takes them back from
+	// the default one when negative; a new allocation's first entry, and a
+	// new account's default quota, is a grant.
 	LedgerGrant LedgerKind = "grant"
-	// LedgerSet records an admin assigning a balance outright.
+	// LedgerSet records an admin assigning the remaining credits of a
+	// default allocation outright.
 	LedgerSet LedgerKind = "set"
-	// LedgerCharge records the estimate of a submitted job.
+	// LedgerCharge records what a submitted job drew from one allocation:
+	// its cost, split over the allocations it drew from.
 	LedgerCharge LedgerKind = "charge"
 	// LedgerRefund records credits returned by a rejected, cancelled or
 	// shorter-than-estimated job, to the allocations it drew from.
