@@ -147,7 +147,8 @@ type JobFilter struct {
 	Status JobStatus
 	// UserID lists one user's jobs; only admins may name another user.
 	UserID int64
-	// GPUType lists the jobs asked of that GPU type, exactly as submitted.
+	// GPUType lists the jobs of that GPU type: a type of the catalogue in
+	// any letter case, any other exactly as submitted.
 	GPUType string
 	// Since and Until bound CreatedAt: Since included, Until not.
 	Since, Until time.Time

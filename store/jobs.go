@@ -259,7 +259,15 @@ func (s *JobService) listBy(ctx context.Context, p gaas.Principal, f gaas.JobFil
 		where, args = where+" AND status = ?", append(args, string(f.Status))
 	}
 	if f.GPUType != "" {
-		where, args = where+" AND gpu_type = ?", append(args, f.GPUType)
+		// A type of the catalogue is named in any case, and jobs hold its
+		// spelling there; any other is matched as submitted.
+		name := f.GPUType
+		if t, err := lookupGPUType(ctx, s.db.r, name); err == nil {
+			name = t.Name
+		} else if !errors.Is(err, gaas.ErrNotFound) {
+			return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
+		}
+		where, args = where+" AND gpu_type = ?", append(args, name)
 	}
 	if !f.Since.IsZero() {
 		where, args = where+" AND created_at >= ?", append(args, f.Since.UTC())
