@@ -183,11 +183,6 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	if draws == nil && cost > 0 {
 		return refuse(&gaas.QuotaError{Asked: cost, Remaining: available, GPUType: gpuType})
 	}
-	for _, d := range draws {
-		if err := hot.draw(ctx, d); err != nil {
-			return submitResult{}, err
-		}
-	}
 	j := jobRow{
 		UserID: caller, AccountID: account, Command: req.Command, GPUType: gpuType, GPUCount: gpus,
 		Estimated: int64(req.EstimatedHours), Rate: int64(rate), Cost: int64(cost), Draws: encodeDraws(draws),
@@ -196,7 +191,12 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	if err := hot.insertJobRow(ctx, &j); err != nil {
 		return submitResult{}, mapErr(err)
 	}
+	// Each draw, then its entry, which reads the remaining and the balance
+	// right after it.
 	for _, d := range draws {
+		if err := hot.draw(ctx, d); err != nil {
+			return submitResult{}, err
+		}
 		if err := hot.recordCharge(ctx, &j, d); err != nil {
 			return submitResult{}, mapErr(err)
 		}
