@@ -12,17 +12,18 @@ import (
 )
 
 // userResponse is a user as the original API showed one; gpu_hours_quota
-// is the remaining balance.
+// is the balance: the credits of the user's active allocations, which are
+// hours at rate 1.
 type userResponse struct {
-	ID       int64     `json:"id"`
-	Username string    `json:"username"`
-	Role     gaas.Role `json:"role"`
-	Quota    hoursJSON `json:"gpu_hours_quota"`
-	Disabled bool      `json:"disabled,omitempty"` // shown only when true: the original had no such field
+	ID       int64       `json:"id"`
+	Username string      `json:"username"`
+	Role     gaas.Role   `json:"role"`
+	Quota    creditsJSON `json:"gpu_hours_quota"`
+	Disabled bool        `json:"disabled,omitempty"` // shown only when true: the original had no such field
 }
 
 func toUser(u gaas.User) userResponse {
-	return userResponse{ID: u.ID, Username: u.Username, Role: u.Role, Quota: hoursJSON(u.Balance), Disabled: u.Disabled}
+	return userResponse{ID: u.ID, Username: u.Username, Role: u.Role, Quota: creditsJSON(u.Balance), Disabled: u.Disabled}
 }
 
 // credentials is the body of /register and the JSON body of /login.

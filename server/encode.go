@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
@@ -122,7 +123,7 @@ var statusOf = []struct {
 	detail string
 }{
 	{gaas.ErrInvalid, http.StatusUnprocessableEntity, "invalid-request", "The request is not valid."},
-	{gaas.ErrQuotaExceeded, http.StatusBadRequest, "quota-exceeded", "Not enough GPU hours left."},
+	{gaas.ErrQuotaExceeded, http.StatusBadRequest, "quota-exceeded", "Not enough credits left."},
 	{gaas.ErrInvalidTransition, http.StatusConflict, "invalid-transition", "The job cannot move to that status."},
 	{gaas.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", "Missing or invalid credentials."},
 	{gaas.ErrForbidden, http.StatusForbidden, "forbidden", "Your role does not allow this."},
@@ -159,8 +160,10 @@ func problemFor(err error) problem {
 			p.Detail = d.detail
 		case errors.As(err, &ve):
 			p.Detail = validationDetail(ve, names)
+		case errors.As(err, &qe) && qe.GPUType != "":
+			p.Detail = fmt.Sprintf("Not enough credits for GPU type %s: the job costs %s, and %s are available for that type.", qe.GPUType, qe.Asked, qe.Remaining)
 		case errors.As(err, &qe):
-			p.Detail = fmt.Sprintf("Not enough GPU hours: asked for %s, %s left.", qe.Asked, qe.Remaining)
+			p.Detail = fmt.Sprintf("Not enough credits: asked for %s, %s left.", qe.Asked, qe.Remaining)
 		case errors.As(err, &te):
 			p.Detail = sentence(strings.TrimPrefix(te.Error(), gaas.ErrInvalidTransition.Error()+": "))
 		}
@@ -400,6 +403,8 @@ func jsonKind(goKind string) string {
 		return "a string"
 	case "bool":
 		return "true or false"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
 	case "ptr", "struct", "map":
 		return "an object"
 	case "slice", "array":
@@ -444,7 +449,13 @@ func jsonNames(t reflect.Type) map[string]bool {
 	}
 	names := map[string]bool{}
 	for f := range st.Fields() {
-		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.IsExported() && name != "" && name != "-" {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			// encoding/json fills the fields of an embedded struct as
+			// the request's own.
+			maps.Copy(names, jsonNames(f.Type))
+		case f.IsExported() && name != "" && name != "-":
 			names[name] = true
 		}
 	}
@@ -492,97 +503,149 @@ func checkValue(dec *json.Decoder, tok json.Token, keys *[]string) error {
 	return nil
 }
 
-// hoursJSON is an amount of hours as the API writes and reads it: a JSON
-// number of hours, read exactly (gaas.ParseHours, never through a float).
-// Every answer carries its hours in it, and every request reads its own
-// through it (hoursField).
-type hoursJSON gaas.Hours
-
-// MarshalJSON writes h as a number of hours. Whole hours carry a ".0"
-// ("10.0"), as the floats of the original Python service did, so that
-// clients of that service keep reading a float.
-func (h hoursJSON) MarshalJSON() ([]byte, error) {
-	b := []byte(gaas.Hours(h).String())
-	if gaas.Hours(h)%gaas.Hour == 0 {
-		b = append(b, ".0"...)
-	}
-	return b, nil
+// amount is what travels as a JSON number kept exactly to the thousandth:
+// hours, credits, and rates in credits per GPU-hour. All three are
+// integers of thousandths, so one wire type serves them.
+type amount interface {
+	gaas.Hours | gaas.Credits | gaas.Rate
+	String() string
 }
 
-// UnmarshalJSON reads a JSON number of hours exactly. Strings, booleans and
-// null are errors: an amount of hours is always a number. A number within
-// float noise of a milli-hour multiple means that multiple (see
-// floatNoise); one that is really finer is a *hoursPrecisionError.
-func (h *hoursJSON) UnmarshalJSON(b []byte) error {
-	v, err := gaas.ParseHours(string(b))
+// hoursJSON, creditsJSON and rateJSON are amounts as the API writes and
+// reads them: JSON numbers, read exactly (gaas.ParseHours, ParseCredits
+// or ParseRate, never through a float). Every answer carries its amounts
+// in them, and every request reads its own through amountField. They
+// share one implementation, marshalAmount and unmarshalAmount.
+type (
+	hoursJSON   gaas.Hours
+	creditsJSON gaas.Credits
+	rateJSON    gaas.Rate
+)
+
+func (h hoursJSON) MarshalJSON() ([]byte, error)    { return marshalAmount(gaas.Hours(h)), nil }
+func (c creditsJSON) MarshalJSON() ([]byte, error)  { return marshalAmount(gaas.Credits(c)), nil }
+func (r rateJSON) MarshalJSON() ([]byte, error)     { return marshalAmount(gaas.Rate(r)), nil }
+func (h *hoursJSON) UnmarshalJSON(b []byte) error   { return unmarshalAmount((*gaas.Hours)(h), b) }
+func (c *creditsJSON) UnmarshalJSON(b []byte) error { return unmarshalAmount((*gaas.Credits)(c), b) }
+func (r *rateJSON) UnmarshalJSON(b []byte) error    { return unmarshalAmount((*gaas.Rate)(r), b) }
+
+// unit is what the wire needs to know of an amount's type: how to parse
+// it, its largest magnitude, and how messages name its precision.
+type unit struct {
+	parse    func(string) (int64, error)
+	max      int64
+	errRange error
+	kept     string // how precisely it is kept, for the message of a finer number
+}
+
+func unitOf[T amount]() unit {
+	var zero T
+	switch any(zero).(type) {
+	case gaas.Credits:
+		return unit{parse: func(s string) (int64, error) { c, err := gaas.ParseCredits(s); return int64(c), err },
+			max: int64(gaas.MaxCredits), errRange: gaas.ErrCreditsRange, kept: "credits are kept to the milli-credit"}
+	case gaas.Rate:
+		return unit{parse: func(s string) (int64, error) { r, err := gaas.ParseRate(s); return int64(r), err },
+			max: int64(gaas.MaxRate), errRange: gaas.ErrRateRange, kept: "rates are kept to the milli-credit per GPU-hour"}
+	}
+	return unit{parse: func(s string) (int64, error) { h, err := gaas.ParseHours(s); return int64(h), err },
+		max: int64(gaas.MaxHours), errRange: gaas.ErrHoursRange, kept: "hours are kept to the milli-hour"}
+}
+
+// marshalAmount writes a as a JSON number. Whole amounts carry a ".0"
+// ("10.0"), as the floats of the original Python service did, so that
+// clients of that service keep reading a float.
+func marshalAmount[T amount](a T) []byte {
+	b := []byte(a.String())
+	if a%1000 == 0 {
+		b = append(b, ".0"...)
+	}
+	return b
+}
+
+// unmarshalAmount reads a JSON number into a exactly. Strings, booleans
+// and null are errors: an amount is always a number. A number within
+// float noise of a multiple of a thousandth means that multiple (see
+// floatNoise); one that is really finer is a *precisionError.
+func unmarshalAmount[T amount](a *T, b []byte) error {
+	u := unitOf[T]()
+	v, err := u.parse(string(b))
 	if errors.Is(err, gaas.ErrHoursPrecision) {
-		v, err = nearestMilliHour(string(b), err)
+		v, err = nearestThousandth[T](string(b), err, u)
 	}
 	if err != nil {
 		return err
 	}
-	*h = hoursJSON(v)
+	*a = T(v)
 	return nil
 }
 
-// floatNoise is how far, relative to its size, a number of hours may lie
-// from a multiple of a milli-hour and still mean it. Clients of the original
-// service compute hours in float64 and send 0.1 + 0.2 as
-// 0.30000000000000004, one unit in the last place from 0.3; float64 holds
-// about 16 digits, so 1e-12 leaves room for the noise of a few operations
-// and none for an amount really finer than a milli-hour (0.0005, 20/60).
+// floatNoise is how far, relative to its size, a number may lie from a
+// multiple of a thousandth (a milli-hour, a milli-credit) and still mean
+// it. Clients of the original service compute hours in float64 and send
+// 0.1 + 0.2 as 0.30000000000000004, one unit in the last place from 0.3;
+// float64 holds about 16 digits, so 1e-12 leaves room for the noise of a
+// few operations and none for an amount really finer than a thousandth
+// (0.0005, 20/60).
 const floatNoise = 1e-12
 
-// hoursPrecisionError is a number of hours finer than a milli-hour, with
+// precisionError is a number finer than a thousandth of its unit, with
 // the two amounts nearest to it.
-type hoursPrecisionError struct {
+type precisionError[T amount] struct {
 	err    error
-	lo, hi gaas.Hours
+	lo, hi T
 }
 
-func (e *hoursPrecisionError) Error() string { return e.err.Error() }
-func (e *hoursPrecisionError) Unwrap() error { return e.err }
+func (e *precisionError[T]) Error() string { return e.err.Error() }
+func (e *precisionError[T]) Unwrap() error { return e.err }
 
-// nearestMilliHour reads s, a JSON number that gaas.ParseHours refused with
-// precision error err, as a float64. If it lies within floatNoise of a
-// milli-hour multiple, that multiple is the amount; otherwise the error
-// names the nearest amounts on either side.
-func nearestMilliHour(s string, err error) (gaas.Hours, error) {
+type hoursPrecisionError = precisionError[gaas.Hours]
+
+// nearestThousandth reads s, a JSON number that the parser of u refused
+// with precision error err, as a float64. If it lies within floatNoise of
+// a multiple of a thousandth, that multiple is the amount; otherwise the
+// error names the nearest amounts on either side.
+func nearestThousandth[T amount](s string, err error, u unit) (int64, error) {
 	f, ferr := strconv.ParseFloat(s, 64)
-	milli := f * float64(gaas.Hour)
-	if ferr != nil || math.Abs(milli) > float64(gaas.MaxHours) {
-		return 0, fmt.Errorf("gaas: parse hours: %w", gaas.ErrHoursRange)
+	milli := f * 1000
+	if ferr != nil || math.Abs(milli) > float64(u.max) {
+		return 0, fmt.Errorf("server: parse %q: %w", s, u.errRange)
 	}
-	if m := math.Round(milli); f != 0 && math.Abs(f-m/float64(gaas.Hour)) <= floatNoise*math.Abs(f) {
-		return gaas.Hours(m), nil
+	if m := math.Round(milli); f != 0 && math.Abs(f-m/1000) <= floatNoise*math.Abs(f) {
+		return int64(m), nil
 	}
-	lo := gaas.Hours(math.Floor(milli))
+	lo := T(math.Floor(milli))
 	if f == 0 && strings.HasPrefix(s, "-") { // below the smallest float64
-		lo = -gaas.MilliHour
+		lo = -1
 	}
-	return 0, &hoursPrecisionError{err: err, lo: lo, hi: lo + gaas.MilliHour}
+	return 0, &precisionError[T]{err: err, lo: lo, hi: lo + 1}
 }
 
-// hoursField reads a JSON number of hours exactly, naming field in errors.
-// A missing field or null is nil. Requests hold their hours as raw JSON
+// amountField reads a JSON number exactly, naming field in errors. A
+// missing field or null is nil. Requests hold their amounts as raw JSON
 // and read them here, so that a bad amount is a 422 that names its field.
-func hoursField(raw json.RawMessage, field string) (*gaas.Hours, error) {
+func amountField[T amount](raw json.RawMessage, field string) (*T, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	var h hoursJSON
-	err := h.UnmarshalJSON(raw)
-	var fine *hoursPrecisionError
+	u := unitOf[T]()
+	var a T
+	err := unmarshalAmount(&a, raw)
+	var fine *precisionError[T]
 	switch {
 	case errors.As(err, &fine):
-		return nil, errField(field, "has more than 3 decimal places; hours are kept to the milli-hour: the nearest amounts are %s and %s",
-			fine.lo, fine.hi)
+		return nil, errField(field, "has more than 3 decimal places; %s: the nearest amounts are %s and %s", u.kept, fine.lo, fine.hi)
 	case errors.Is(err, gaas.ErrHoursPrecision):
-		return nil, errField(field, "has more than 3 decimal places; hours are kept to the milli-hour")
-	case errors.Is(err, gaas.ErrHoursRange):
-		return nil, errField(field, "must be at most %s", gaas.MaxHours)
+		return nil, errField(field, "has more than 3 decimal places; %s", u.kept)
+	case errors.Is(err, u.errRange):
+		return nil, errField(field, "must be at most %s", T(u.max))
 	case err != nil:
 		return nil, errField(field, "must be a number")
 	}
-	return (*gaas.Hours)(&h), nil
+	return &a, nil
+}
+
+// hoursField reads a JSON number of hours; see amountField.
+func hoursField(raw json.RawMessage, field string) (*gaas.Hours, error) {
+	return amountField[gaas.Hours](raw, field)
 }

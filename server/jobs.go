@@ -10,6 +10,8 @@ import (
 	"github.com/gaas-io/gaas/gaas"
 )
 
+// jobResponse is a job: the fields of the original API, then what it
+// costs and where that came from.
 type jobResponse struct {
 	ID             int64          `json:"id"`
 	UserID         int64          `json:"user_id"`
@@ -20,13 +22,29 @@ type jobResponse struct {
 	Status         gaas.JobStatus `json:"status"`
 	CreatedAt      time.Time      `json:"created_at"`
 	UpdatedAt      time.Time      `json:"updated_at"`
+
+	GPUCount int            `json:"gpu_count"`
+	Rate     rateJSON       `json:"rate"`
+	Cost     creditsJSON    `json:"cost"`
+	Draws    []drawResponse `json:"draws"`
+}
+
+// drawResponse is what a job took from one allocation.
+type drawResponse struct {
+	AllocationID int64       `json:"allocation_id"`
+	Credits      creditsJSON `json:"credits"`
 }
 
 func toJob(j gaas.Job) jobResponse {
+	draws := make([]drawResponse, len(j.Draws))
+	for i, d := range j.Draws {
+		draws[i] = drawResponse{AllocationID: d.AllocationID, Credits: creditsJSON(d.Amount)}
+	}
 	return jobResponse{
 		ID: j.ID, UserID: j.UserID, Command: j.Command, GPUType: j.GPUType,
 		EstimatedHours: hoursJSON(j.EstimatedHours), ActualHours: (*hoursJSON)(j.ActualHours), Status: j.Status,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		GPUCount: j.GPUCount, Rate: rateJSON(j.Rate), Cost: creditsJSON(j.Cost), Draws: draws,
 	}
 }
 
@@ -76,10 +94,13 @@ func queryTime(r *http.Request, name string) (time.Time, error) {
 // in a header.
 var submitNames = wireNames{"idempotency_key": "Idempotency-Key"}
 
+// submitRequest is the body of POST /jobs: the original's three fields,
+// and gpu_count, which is 1 when absent or null.
 type submitRequest struct {
 	Command        *string         `json:"command"`
 	GPUType        *string         `json:"gpu_type"`
 	EstimatedHours json.RawMessage `json:"estimated_hours"`
+	GPUCount       *int            `json:"gpu_count"`
 
 	hours *gaas.Hours
 }
@@ -100,6 +121,9 @@ func (s *submitRequest) Valid() error {
 		v.Add("estimated_hours", "is required")
 	}
 	s.hours = h
+	if s.GPUCount != nil {
+		validateGPUCount(v, "gpu_count", *s.GPUCount)
+	}
 	return v.Err()
 }
 
@@ -111,7 +135,10 @@ func handleSubmitJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			return
 		}
 		key, hasKey := r.Header["Idempotency-Key"]
-		sr := gaas.SubmitRequest{Command: *req.Command, GPUType: *req.GPUType, EstimatedHours: *req.hours}
+		sr := gaas.SubmitRequest{Command: *req.Command, GPUType: *req.GPUType, EstimatedHours: *req.hours, GPUCount: 1}
+		if req.GPUCount != nil {
+			sr.GPUCount = *req.GPUCount
+		}
 		if hasKey {
 			if len(key) != 1 {
 				writeError(w, r, logger, errField("Idempotency-Key", "must be given once"))
@@ -131,6 +158,15 @@ func handleSubmitJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 		w.Header().Set("Location", "/jobs/"+itoa(job.ID))
 		encode(w, http.StatusCreated, toJob(job))
 	})
+}
+
+// validateGPUCount checks a number of GPUs on the wire, where 0 means
+// nothing: the library reads a job's 0 as 1 and a type's 0 as no limit,
+// but a client writes those by leaving the field out (or null).
+func validateGPUCount(v *gaas.ValidationError, field string, n int) {
+	if n < 1 || n > gaas.MaxGPUsPerJob {
+		v.Add(field, "must be between 1 and %d", gaas.MaxGPUsPerJob)
+	}
 }
 
 func handleListJobs(logger *slog.Logger, jobs gaas.JobService) http.Handler {

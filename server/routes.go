@@ -7,20 +7,18 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/gaas-io/gaas/gaas"
 )
 
 // addRoutes is the map of the API: every route, in one place.
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
-	jobs gaas.JobService, quota gaas.Quota, db Pinger) {
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services) {
+	auth, users, jobs, quota, catalogue, allocations := svc.Auth, svc.Users, svc.Jobs, svc.Quota, svc.Catalogue, svc.Allocations
 	perUser := newInFlight(cfg.RequestsPerUser)
 	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, perUser.wrap(h)) }
 	slots := newHashSlots(cfg.HashSlots, cfg.HashWait)
 	guard := newLoginGuard(cfg)
 	registrations := registrationPolicy{closed: cfg.RegistrationClosed, byAddr: newLimiters(cfg.RegistrationsPerAddress, time.Hour)}
 
-	mux.Handle("GET /healthz", queryParams(handleHealth(logger, db)))
+	mux.Handle("GET /healthz", queryParams(handleHealth(logger, svc.DB)))
 	mux.Handle("GET /version", queryParams(handleVersion(BuildVersion())))
 	mux.Handle("GET /openapi.json", queryParams(handleOpenAPI(cfg.BasePath)))
 	mux.Handle("GET /docs", queryParams(handleDocsPage()))
@@ -50,6 +48,13 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, auth gaas.Au
 	mux.Handle("PUT /users/{id}/quota", authed(queryParams(handleSetQuota(logger, quota))))
 	mux.Handle("POST /users/{id}/quota/grants", authed(queryParams(handleGrant(logger, quota))))
 	mux.Handle("GET /users/{id}/ledger", authed(queryParams(handleLedger(logger, quota), "limit", "cursor")))
+	mux.Handle("GET /users/{id}/allocations", authed(queryParams(handleListAllocations(logger, allocations), "ended")))
+	mux.Handle("POST /users/{id}/allocations", authed(queryParams(handleCreateAllocation(logger, allocations))))
+	mux.Handle("PATCH /allocations/{id}", authed(queryParams(handleUpdateAllocation(logger, allocations))))
+
+	mux.Handle("GET /gpu-types", authed(queryParams(handleListGPUTypes(logger, catalogue), "retired")))
+	mux.Handle("POST /gpu-types", authed(queryParams(handleCreateGPUType(logger, catalogue))))
+	mux.Handle("PATCH /gpu-types/{name}", authed(queryParams(handleUpdateGPUType(logger, catalogue))))
 }
 
 // queryParams lets through to h only requests whose query names nothing

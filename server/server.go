@@ -21,13 +21,45 @@ type Pinger interface {
 
 var errPanic = errors.New("server: handler panicked")
 
+// Services are the library's services that the API serves. Every one is
+// required: a *store.DB gives them all (Auth is an authn.Authenticator on
+// its Accounts).
+type Services struct {
+	Auth        gaas.Authenticator
+	Users       gaas.UserService
+	Jobs        gaas.JobService
+	Quota       gaas.Quota
+	Catalogue   gaas.Catalogue
+	Allocations gaas.Allocations
+	DB          Pinger
+}
+
+// missing names the first service that s lacks, or is "".
+func (s Services) missing() string {
+	for _, f := range []struct {
+		name string
+		nil  bool
+	}{
+		{"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Jobs", s.Jobs == nil}, {"Quota", s.Quota == nil},
+		{"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil}, {"DB", s.DB == nil},
+	} {
+		if f.nil {
+			return f.name
+		}
+	}
+	return ""
+}
+
 // NewServer returns the HTTP API. Every dependency is passed in; the
-// handler keeps no other state.
-func NewServer(logger *slog.Logger, cfg Config, auth gaas.Authenticator, users gaas.UserService,
-	jobs gaas.JobService, quota gaas.Quota, db Pinger) http.Handler {
+// handler keeps no other state. It panics when svc lacks a service, at
+// start-up rather than at the first request that needs it.
+func NewServer(logger *slog.Logger, cfg Config, svc Services) http.Handler {
+	if name := svc.missing(); name != "" {
+		panic("server: NewServer: Services." + name + " is nil; every service is required")
+	}
 	mux := http.NewServeMux()
 	cfg = cfg.withDefaults(runtime.GOMAXPROCS(0))
-	addRoutes(mux, logger, cfg, auth, users, jobs, quota, db)
+	addRoutes(mux, logger, cfg, svc)
 	return observe(logger, cfg.Metrics, problemsForUnmatched(mux))
 }
 

@@ -116,7 +116,7 @@ func handleSetQuota(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := quota.Set(r.Context(), callerID(r), gaas.SetBalanceRequest{UserID: id, Balance: *req.hours, Reason: deref(req.Reason)})
+		u, err := quota.Set(r.Context(), callerID(r), gaas.SetBalanceRequest{UserID: id, Balance: gaas.CreditsOf(*req.hours), Reason: deref(req.Reason)})
 		if err != nil {
 			writeError(w, r, logger, userDetail(setQuotaNames.rename(err), id, "Only admins may set quotas.", ""))
 			return
@@ -154,7 +154,7 @@ func handleGrant(logger *slog.Logger, quota gaas.Quota) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		u, err := quota.Grant(r.Context(), callerID(r), gaas.GrantRequest{UserID: id, Delta: *req.hours, Reason: deref(req.Reason)})
+		u, err := quota.Grant(r.Context(), callerID(r), gaas.GrantRequest{UserID: id, Delta: gaas.CreditsOf(*req.hours), Reason: deref(req.Reason)})
 		var short *gaas.QuotaError
 		if errors.As(err, &short) {
 			err = explain(err, gaas.ErrQuotaExceeded, "Cannot take back %s hours: user %d has %s left.", short.Asked, id, short.Remaining)
@@ -174,6 +174,9 @@ func deref(s *string) string {
 	return *s
 }
 
+// ledgerResponse is a ledger entry: the fields of balances before
+// allocations, whose amounts are credits (hours at rate 1) under their
+// old names, then where the entry falls among the account's allocations.
 type ledgerResponse struct {
 	ID          int64           `json:"id"`
 	UserID      int64           `json:"user_id"`
@@ -181,15 +184,20 @@ type ledgerResponse struct {
 	ActorID     *int64          `json:"actor_id"`     // null when the system made the entry
 	ActorSystem *string         `json:"actor_system"` // the system's name; null when a user made it
 	Kind        gaas.LedgerKind `json:"kind"`
-	Delta       hoursJSON       `json:"delta_hours"`
-	Balance     hoursJSON       `json:"balance_hours"`
+	Delta       creditsJSON     `json:"delta_hours"`
+	Balance     creditsJSON     `json:"balance_hours"`
 	Reason      string          `json:"reason"`
 	CreatedAt   time.Time       `json:"created_at"`
+
+	AccountID           int64       `json:"account_id"`
+	AllocationID        int64       `json:"allocation_id"`
+	AllocationRemaining creditsJSON `json:"allocation_remaining"`
 }
 
 func toLedger(e gaas.LedgerEntry) ledgerResponse {
 	out := ledgerResponse{ID: e.ID, UserID: e.UserID, JobID: e.JobID, Kind: e.Kind,
-		Delta: hoursJSON(e.Delta), Balance: hoursJSON(e.Balance), Reason: e.Reason, CreatedAt: e.CreatedAt}
+		Delta: creditsJSON(e.Delta), Balance: creditsJSON(e.Balance), Reason: e.Reason, CreatedAt: e.CreatedAt,
+		AccountID: e.AccountID, AllocationID: e.AllocationID, AllocationRemaining: creditsJSON(e.Remaining)}
 	if e.ActorSystem != "" {
 		out.ActorSystem = &e.ActorSystem
 	} else {
