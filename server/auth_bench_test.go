@@ -45,7 +45,7 @@ func benchAuthenticatedSubmit(b *testing.B, bound time.Duration) {
 	tokens, _ := authn.NewTokens(signingKey, time.Hour, nil)
 	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 	auth.SetRevocationBound(bound)
-	srv := httptest.NewServer(server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Config{}, auth, db.Users, db.Jobs, db.Quota, db))
+	srv := httptest.NewServer(server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Config{}, servicesOf(auth, db)))
 	defer srv.Close()
 	var issued []string
 	for i := range 32 {

@@ -23,7 +23,10 @@ func ExampleNewServer() {
 	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{}, tokens)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 
-	srv := httptest.NewServer(server.NewServer(logger, server.Config{}, auth, db.Users, db.Jobs, db.Quota, db))
+	srv := httptest.NewServer(server.NewServer(logger, server.Config{}, server.Services{
+		Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, DB: db,
+	}))
 	defer srv.Close()
 
 	resp, _ := http.Post(srv.URL+"/register", "application/json", strings.NewReader(`{"username": "alice", "password": "correct horse"}`))

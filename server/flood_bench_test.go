@@ -50,7 +50,7 @@ func benchFlood(b *testing.B, slots int) {
 	// Logins wait for a slot as long as their client does, as they did
 	// before waits had a deadline, so that the figures compare.
 	cfg := server.Config{LoginsPerUser: -1, LoginsPerAddress: -1, HashSlots: slots, HashWait: time.Hour}
-	srv := httptest.NewServer(server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), cfg, auth, db.Users, db.Jobs, db.Quota, db))
+	srv := httptest.NewServer(server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), cfg, servicesOf(auth, db)))
 	defer srv.Close()
 	tok, err := auth.Login(ctx, gaas.LoginRequest{Username: "alice", Password: "correct horse"})
 	if err != nil {

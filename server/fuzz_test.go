@@ -49,7 +49,7 @@ func FuzzRequestBody(f *testing.F) {
 		f.Fatal(err)
 	}
 	tok, _ := tokens.Issue(admin)
-	h := server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Config{LoginsPerUser: -1, LoginsPerAddress: -1}, auth, db.Users, db.Jobs, db.Quota, db)
+	h := server.NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Config{LoginsPerUser: -1, LoginsPerAddress: -1}, servicesOf(auth, db))
 
 	for _, seed := range []string{
 		jobBody, `{"status": "APPROVED"}`, `{"status": "COMPLETED", "actual_hours": 0.5}`, `{"hours": -1e3}`,

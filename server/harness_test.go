@@ -101,7 +101,9 @@ func newHarness(t *testing.T, o ...override) *harness {
 		}
 		cfg = o[0].cfg
 	}
-	api := server.NewServer(logger, cfg, h.auth, db.Users, jobs, db.Quota, db)
+	svc := servicesOf(h.auth, db)
+	svc.Jobs = jobs
+	api := server.NewServer(logger, cfg, svc)
 	if len(o) > 0 && o[0].mount != nil {
 		api = o[0].mount(api)
 	}
@@ -121,6 +123,12 @@ func newHarness(t *testing.T, o ...override) *harness {
 		db.Close()
 	})
 	return h
+}
+
+// servicesOf is every service of db, behind auth, for NewServer.
+func servicesOf(auth gaas.Authenticator, db *store.DB) server.Services {
+	return server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, DB: db}
 }
 
 func (h *harness) account(name, password string) {

@@ -42,7 +42,7 @@ func TestSubmitJob(t *testing.T) {
 
 	t.Run("not_enough_quota", func(t *testing.T) {
 		p := h.post("/jobs", tok, `{"command": "x", "gpu_type": "A100", "estimated_hours": 8}`).problem(t, http.StatusBadRequest)
-		assert.Equal(t, "Not enough GPU hours: asked for 8, 7.5 left.", p["detail"])
+		assert.Equal(t, "Not enough credits for GPU type A100: the job costs 8, and 7.5 are available for that type.", p["detail"])
 		assert.Equal(t, 7.5, h.balance(id))
 		assert.Len(t, h.get("/jobs", tok).json(t)["items"], 1)
 	})

@@ -87,7 +87,7 @@ func TestImportFastAPIAndOldClients(t *testing.T) {
 			assert.Equal(t, "PENDING", body["status"])
 			status, body = g.json(t, "POST", "/jobs", tokens["alice"], `{"command": "python train.py", "gpu_type": "NVIDIA A100", "estimated_hours": 100}`)
 			require.Equal(t, http.StatusBadRequest, status)
-			assert.Equal(t, "Not enough GPU hours: asked for 100, 4.7 left.", body["detail"])
+			assert.Equal(t, "Not enough credits for GPU type NVIDIA A100: the job costs 100, and 4.7 are available for that type.", body["detail"])
 			status, body = g.json(t, "PATCH", "/jobs/4", tokens["root"], `{"status": "REJECTED"}`)
 			require.Equal(t, http.StatusOK, status, "%v", body)
 			_, me = g.json(t, "GET", "/me", tokens["alice"], "")

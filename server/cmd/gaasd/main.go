@@ -491,7 +491,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		scfg.Metrics = metrics
 		scfg.ServeMetrics = cfg.metricsAddr == ""
 	}
-	handler := server.NewServer(logger, scfg, auth, db.Users, db.Jobs, db.Quota, db)
+	handler := server.NewServer(logger, scfg, server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, DB: db})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -202,7 +202,7 @@ func TestRunWalkthroughAndRestart(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status)
 	status, body = g.json(t, "POST", "/jobs", alice, `{"command": "python train.py", "gpu_type": "NVIDIA A100", "estimated_hours": 6}`)
 	require.Equal(t, http.StatusBadRequest, status)
-	assert.Equal(t, "Not enough GPU hours: asked for 6, 4 left.", body["detail"])
+	assert.Equal(t, "Not enough credits for GPU type NVIDIA A100: the job costs 6, and 4 are available for that type.", body["detail"])
 
 	path := "/jobs/" + jsonID(job)
 	for _, s := range []string{`{"status": "APPROVED"}`, `{"status": "RUNNING"}`, `{"status": "COMPLETED", "actual_hours": 2.5}`} {

@@ -31,7 +31,10 @@ func TestGeneratedClient(t *testing.T) {
 	tokens, err := authn.NewTokens([]byte("apiclient-test-signing-key-0123456789"), 0, nil)
 	require.NoError(t, err)
 	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1}, tokens)
-	h := server.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), server.Config{}, auth, db.Users, db.Jobs, db.Quota, db)
+	h := server.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), server.Config{}, server.Services{
+		Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, DB: db,
+	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
