@@ -53,8 +53,10 @@ func (e JobStatus) Valid() bool {
 // Defines values for LedgerEntryKind.
 const (
 	Charge LedgerEntryKind = "charge"
+	Expire LedgerEntryKind = "expire"
 	Grant  LedgerEntryKind = "grant"
 	Refund LedgerEntryKind = "refund"
+	Revoke LedgerEntryKind = "revoke"
 	Set    LedgerEntryKind = "set"
 )
 
@@ -63,9 +65,13 @@ func (e LedgerEntryKind) Valid() bool {
 	switch e {
 	case Charge:
 		return true
+	case Expire:
+		return true
 	case Grant:
 		return true
 	case Refund:
+		return true
+	case Revoke:
 		return true
 	case Set:
 		return true
@@ -152,10 +158,85 @@ func (e Health200JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Allocation defines model for Allocation.
+type Allocation struct {
+	// Active Whether it pays for jobs at the time of the answer: started, and not expired or ended.
+	Active bool `json:"active"`
+
+	// Amount What grants gave it: its first, and for the default allocation every later grant and set.
+	Amount float64 `json:"amount"`
+
+	// CreatedAt RFC 3339, in UTC.
+	CreatedAt Timestamp `json:"created_at"`
+
+	// CreatedBy The admin who gave it; null when the system did.
+	CreatedBy *int `json:"created_by"`
+
+	// CreatedBySystem The name the system gave it under (registration: a new account's default allocation; import); null when a user did.
+	CreatedBySystem *string `json:"created_by_system"`
+
+	// Default The account's default allocation: every scope, no end; PUT /users/{id}/quota and quota grants act on it.
+	Default bool `json:"default"`
+
+	// ExpiresAt From this instant on it pays for nothing; null: no end.
+	ExpiresAt *time.Time `json:"expires_at"`
+
+	// GpuTypes The GPU types it pays for; null: every type.
+	GpuTypes *[]string `json:"gpu_types"`
+	Id       ID        `json:"id"`
+	Reason   string    `json:"reason"`
+
+	// Remaining Credits, kept exactly to the thousandth: one credit is one GPU-hour at rate 1.
+	Remaining Credits `json:"remaining"`
+
+	// StartsAt RFC 3339, in UTC.
+	StartsAt Timestamp `json:"starts_at"`
+}
+
+// AllocationList defines model for AllocationList.
+type AllocationList struct {
+	Items []Allocation `json:"items"`
+}
+
 // ChangePasswordRequest defines model for ChangePasswordRequest.
 type ChangePasswordRequest struct {
 	NewPassword string `json:"new_password"`
 	OldPassword string `json:"old_password"`
+}
+
+// CreateAllocationRequest defines model for CreateAllocationRequest.
+type CreateAllocationRequest struct {
+	// Amount Credits.
+	Amount float64 `json:"amount"`
+
+	// ExpiresAt When it stops paying; after starts_at. No end when absent.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// GpuTypes The GPU types it pays for, each named once; absent or null: every type.
+	GpuTypes *[]string `json:"gpu_types,omitempty"`
+
+	// Reason Why, for the ledger. No control characters but tab and newline.
+	Reason *Reason `json:"reason,omitempty"`
+
+	// StartsAt When it starts paying; now when absent.
+	StartsAt *time.Time `json:"starts_at,omitempty"`
+}
+
+// CreateGPUTypeRequest defines model for CreateGPUTypeRequest.
+type CreateGPUTypeRequest struct {
+	Description *string `json:"description,omitempty"`
+
+	// Enabled false adds the type retired; true when absent.
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// MaxGpusPerJob null or absent: no limit of its own.
+	MaxGpusPerJob *int `json:"max_gpus_per_job,omitempty"`
+
+	// Name Printable ASCII but '/', no space at either end; unique without regard to case.
+	Name GPUTypeName `json:"name"`
+
+	// Rate Credits per GPU-hour, kept exactly to the thousandth.
+	Rate Rate `json:"rate"`
 }
 
 // CreateUserRequest defines model for CreateUserRequest.
@@ -166,6 +247,40 @@ type CreateUserRequest struct {
 	// Username 3–64 characters of letters, digits and `_.-`; unique without regard to case.
 	Username Username `json:"username"`
 }
+
+// Credits Credits, kept exactly to the thousandth: one credit is one GPU-hour at rate 1.
+type Credits = float64
+
+// Draw defines model for Draw.
+type Draw struct {
+	AllocationId ID `json:"allocation_id"`
+
+	// Credits Credits, kept exactly to the thousandth: one credit is one GPU-hour at rate 1.
+	Credits Credits `json:"credits"`
+}
+
+// GPUType defines model for GPUType.
+type GPUType struct {
+	Description string `json:"description"`
+
+	// Enabled False for a retired type: it refuses new jobs and keeps its history.
+	Enabled bool `json:"enabled"`
+
+	// MaxGpusPerJob The most GPUs of this type one job may use; null: no limit of its own (65536).
+	MaxGpusPerJob *int   `json:"max_gpus_per_job"`
+	Name          string `json:"name"`
+
+	// Rate Credits per GPU-hour, kept exactly to the thousandth.
+	Rate Rate `json:"rate"`
+}
+
+// GPUTypeList defines model for GPUTypeList.
+type GPUTypeList struct {
+	Items []GPUType `json:"items"`
+}
+
+// GPUTypeName Printable ASCII but '/', no space at either end; unique without regard to case.
+type GPUTypeName = string
 
 // GrantRequest defines model for GrantRequest.
 type GrantRequest struct {
@@ -185,12 +300,22 @@ type Job struct {
 	ActualHours *float64 `json:"actual_hours"`
 	Command     string   `json:"command"`
 
+	// Cost The credits charged at submission: estimated_hours × gpu_count × rate, rounded up to the next 0.001.
+	Cost float64 `json:"cost"`
+
 	// CreatedAt RFC 3339, in UTC.
-	CreatedAt      Timestamp `json:"created_at"`
-	EstimatedHours float64   `json:"estimated_hours"`
-	GpuType        string    `json:"gpu_type"`
-	Id             ID        `json:"id"`
-	Status         JobStatus `json:"status"`
+	CreatedAt Timestamp `json:"created_at"`
+
+	// Draws Which allocations paid the cost, in the order they were drawn.
+	Draws          []Draw  `json:"draws"`
+	EstimatedHours float64 `json:"estimated_hours"`
+	GpuCount       int     `json:"gpu_count"`
+	GpuType        string  `json:"gpu_type"`
+	Id             ID      `json:"id"`
+
+	// Rate The rate of its GPU type when it was submitted; it is settled at this rate.
+	Rate   float64   `json:"rate"`
+	Status JobStatus `json:"status"`
 
 	// UpdatedAt RFC 3339, in UTC.
 	UpdatedAt Timestamp `json:"updated_at"`
@@ -210,19 +335,27 @@ type JobStatus string
 
 // LedgerEntry defines model for LedgerEntry.
 type LedgerEntry struct {
+	AccountId ID `json:"account_id"`
+
 	// ActorId The user who made the change; null when the system made it.
 	ActorId *int `json:"actor_id"`
 
 	// ActorSystem The name the system made the change under (import: the import of the FastAPI service's data; registration: a new account's default quota); null when a user made it.
-	ActorSystem *string `json:"actor_system"`
+	ActorSystem  *string `json:"actor_system"`
+	AllocationId ID      `json:"allocation_id"`
 
-	// BalanceHours The balance after this entry.
+	// AllocationRemaining What the allocation holds after this entry.
+	AllocationRemaining float64 `json:"allocation_remaining"`
+
+	// BalanceHours The account's balance after this entry, in credits: what all its allocations hold.
 	BalanceHours float64 `json:"balance_hours"`
 
 	// CreatedAt RFC 3339, in UTC.
-	CreatedAt  Timestamp `json:"created_at"`
-	DeltaHours float64   `json:"delta_hours"`
-	Id         ID        `json:"id"`
+	CreatedAt Timestamp `json:"created_at"`
+
+	// DeltaHours The change, in credits (hours at rate 1).
+	DeltaHours float64 `json:"delta_hours"`
+	Id         ID      `json:"id"`
 
 	// JobId The job of a charge or refund; null for grants and sets.
 	JobId  *int            `json:"job_id"`
@@ -280,6 +413,9 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// Rate Credits per GPU-hour, kept exactly to the thousandth.
+type Rate = float64
+
 // Reason Why, for the ledger. No control characters but tab and newline.
 type Reason = string
 
@@ -318,6 +454,9 @@ type SubmitJobRequest struct {
 	Command        string  `json:"command"`
 	EstimatedHours float64 `json:"estimated_hours"`
 
+	// GpuCount How many GPUs the job uses; 1 when absent or null. At most the GPU type's `max_gpus_per_job`.
+	GpuCount *int `json:"gpu_count,omitempty"`
+
 	// GpuType No control characters.
 	GpuType string `json:"gpu_type"`
 }
@@ -345,12 +484,36 @@ type TransitionRequest struct {
 	Status      JobStatus `json:"status"`
 }
 
+// UpdateAllocationRequest Either expires_at or end: true.
+type UpdateAllocationRequest struct {
+	// End true ends it now.
+	End *bool `json:"end,omitempty"`
+
+	// ExpiresAt A new end, earlier than the one it has.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Reason Why, for the ledger. No control characters but tab and newline.
+	Reason *Reason `json:"reason,omitempty"`
+}
+
+// UpdateGPUTypeRequest defines model for UpdateGPUTypeRequest.
+type UpdateGPUTypeRequest struct {
+	Description *string `json:"description,omitempty"`
+	Enabled     *bool   `json:"enabled,omitempty"`
+
+	// MaxGpusPerJob null removes the limit.
+	MaxGpusPerJob *int `json:"max_gpus_per_job,omitempty"`
+
+	// Rate Credits per GPU-hour, kept exactly to the thousandth.
+	Rate *Rate `json:"rate,omitempty"`
+}
+
 // User defines model for User.
 type User struct {
 	// Disabled Present, and true, only for a disabled account: it cannot log in, and its tokens do not work.
 	Disabled *UserDisabled `json:"disabled,omitempty"`
 
-	// GpuHoursQuota The remaining balance, in hours.
+	// GpuHoursQuota The balance: the credits the user's active allocations hold now (hours, at rate 1).
 	GpuHoursQuota float64 `json:"gpu_hours_quota"`
 	Id            ID      `json:"id"`
 	Role          Role    `json:"role"`
@@ -421,6 +584,12 @@ type Unavailable = Problem
 // UnsupportedMediaType An RFC 9457 problem. `detail` is a sentence for people; `errors` comes with 422s. No error holds a stack trace, SQL, a hash or a secret.
 type UnsupportedMediaType = Problem
 
+// ListGPUTypesParams defines parameters for ListGPUTypes.
+type ListGPUTypesParams struct {
+	// Retired Also list retired types.
+	Retired *bool `form:"retired,omitempty" json:"retired,omitempty"`
+}
+
 // Health200JSONResponseBodyStatus defines parameters for Health.
 type Health200JSONResponseBodyStatus string
 
@@ -465,6 +634,12 @@ type ListUsersParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// ListAllocationsParams defines parameters for ListAllocations.
+type ListAllocationsParams struct {
+	// Ended Also list allocations that have ended.
+	Ended *bool `form:"ended,omitempty" json:"ended,omitempty"`
+}
+
 // LedgerParams defines parameters for Ledger.
 type LedgerParams struct {
 	// Limit The most items a page holds; 50 when not given. A page also ends before its answer would pass 1 MiB (never before its first item), with a `next_cursor` to the rest, so a page may hold fewer items than this and still not be the last.
@@ -473,6 +648,15 @@ type LedgerParams struct {
 	// Cursor The next_cursor of the previous page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// UpdateAllocationJSONRequestBody defines body for UpdateAllocation for application/json ContentType.
+type UpdateAllocationJSONRequestBody = UpdateAllocationRequest
+
+// CreateGPUTypeJSONRequestBody defines body for CreateGPUType for application/json ContentType.
+type CreateGPUTypeJSONRequestBody = CreateGPUTypeRequest
+
+// UpdateGPUTypeJSONRequestBody defines body for UpdateGPUType for application/json ContentType.
+type UpdateGPUTypeJSONRequestBody = UpdateGPUTypeRequest
 
 // SubmitJobJSONRequestBody defines body for SubmitJob for application/json ContentType.
 type SubmitJobJSONRequestBody = SubmitJobRequest
@@ -497,6 +681,9 @@ type CreateUserJSONRequestBody = CreateUserRequest
 
 // SetRoleJSONRequestBody defines body for SetRole for application/json ContentType.
 type SetRoleJSONRequestBody = SetRoleRequest
+
+// CreateAllocationJSONRequestBody defines body for CreateAllocation for application/json ContentType.
+type CreateAllocationJSONRequestBody = CreateAllocationRequest
 
 // ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
 type ResetPasswordJSONRequestBody = ResetPasswordRequest
@@ -581,6 +768,67 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// UpdateAllocationWithBody Shorten or end an allocation (admins)
+	//
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+	UpdateAllocationWithBody(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateAllocation Shorten or end an allocation (admins)
+	//
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+	UpdateAllocation(ctx context.Context, id PathID, body UpdateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListGPUTypes The GPU catalogue
+	//
+	// Any signed-in user. By name; retired types only with `retired=true`. Not paged. An empty catalogue is open mode: every `gpu_type` is accepted at rate 1.
+	//
+	// Corresponds with GET /gpu-types (the `ListGPUTypes` operationId).
+	ListGPUTypes(ctx context.Context, params *ListGPUTypesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateGPUTypeWithBody Add a GPU type (admins)
+	//
+	// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+	CreateGPUTypeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateGPUType Add a GPU type (admins)
+	//
+	// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+	CreateGPUType(ctx context.Context, body CreateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateGPUTypeWithBody Change a GPU type (admins)
+	//
+	// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+	UpdateGPUTypeWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateGPUType Change a GPU type (admins)
+	//
+	// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+	UpdateGPUType(ctx context.Context, name string, body UpdateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Health Whether the database answers and takes a write
 	//
 	// Corresponds with GET /healthz (the `Health` operationId).
@@ -595,7 +843,7 @@ type ClientInterface interface {
 
 	// SubmitJobWithBody Submit a job
 	//
-	// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+	// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -604,7 +852,7 @@ type ClientInterface interface {
 
 	// SubmitJob Submit a job
 	//
-	// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+	// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -620,7 +868,7 @@ type ClientInterface interface {
 
 	// TransitionJobWithBody Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -629,7 +877,7 @@ type ClientInterface interface {
 
 	// TransitionJob Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -638,7 +886,7 @@ type ClientInterface interface {
 
 	// CancelJob Cancel a job
 	//
-	// The owner or an admin, for a PENDING or APPROVED job; the estimate is refunded. Cancelling a cancelled job is a no-op.
+	// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
 	//
 	// Corresponds with POST /jobs/{id}/cancel (the `CancelJob` operationId).
 	CancelJob(ctx context.Context, id PathID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -768,6 +1016,31 @@ type ClientInterface interface {
 	// Corresponds with PATCH /users/{id} (the `SetRole` operationId).
 	SetRole(ctx context.Context, id PathID, body SetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAllocations A user's allocations
+	//
+	// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+	//
+	// Corresponds with GET /users/{id}/allocations (the `ListAllocations` operationId).
+	ListAllocations(ctx context.Context, id PathID, params *ListAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAllocationWithBody Give a user an allocation (admins)
+	//
+	// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+	CreateAllocationWithBody(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAllocation Give a user an allocation (admins)
+	//
+	// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+	CreateAllocation(ctx context.Context, id PathID, body CreateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DisableUser Disable an account (admins)
 	//
 	// The account cannot log in (its login fails exactly as a wrong password does) and every token it holds stops working. Disabling the last enabled admin is 409; disabling a disabled account is a no-op. No body.
@@ -784,7 +1057,7 @@ type ClientInterface interface {
 
 	// Ledger A user's ledger
 	//
-	// Every change of the balance, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
+	// Every change of the user's allocations, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
 	//
 	// Corresponds with GET /users/{id}/ledger (the `Ledger` operationId).
 	Ledger(ctx context.Context, id PathID, params *LedgerParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -809,7 +1082,7 @@ type ClientInterface interface {
 
 	// SetQuotaWithBody Set a user's balance (admins)
 	//
-	// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -818,7 +1091,7 @@ type ClientInterface interface {
 
 	// SetQuota Set a user's balance (admins)
 	//
-	// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -827,7 +1100,7 @@ type ClientInterface interface {
 
 	// GrantHoursWithBody Add hours to a user's balance, or take them back (admins)
 	//
-	// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -836,7 +1109,7 @@ type ClientInterface interface {
 
 	// GrantHours Add hours to a user's balance, or take them back (admins)
 	//
-	// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -849,6 +1122,137 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /version (the `Version` operationId).
 	Version(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// UpdateAllocationWithBody Shorten or end an allocation (admins)
+//
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+func (c *Client) UpdateAllocationWithBody(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateAllocationRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateAllocation Shorten or end an allocation (admins)
+//
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+func (c *Client) UpdateAllocation(ctx context.Context, id PathID, body UpdateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateAllocationRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListGPUTypes The GPU catalogue
+//
+// Any signed-in user. By name; retired types only with `retired=true`. Not paged. An empty catalogue is open mode: every `gpu_type` is accepted at rate 1.
+//
+// Corresponds with GET /gpu-types (the `ListGPUTypes` operationId).
+func (c *Client) ListGPUTypes(ctx context.Context, params *ListGPUTypesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListGPUTypesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateGPUTypeWithBody Add a GPU type (admins)
+//
+// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+func (c *Client) CreateGPUTypeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateGPUTypeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateGPUType Add a GPU type (admins)
+//
+// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+func (c *Client) CreateGPUType(ctx context.Context, body CreateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateGPUTypeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateGPUTypeWithBody Change a GPU type (admins)
+//
+// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+func (c *Client) UpdateGPUTypeWithBody(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateGPUTypeRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateGPUType Change a GPU type (admins)
+//
+// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+func (c *Client) UpdateGPUType(ctx context.Context, name string, body UpdateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateGPUTypeRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // Health Whether the database answers and takes a write
@@ -885,7 +1289,7 @@ func (c *Client) ListJobs(ctx context.Context, params *ListJobsParams, reqEditor
 
 // SubmitJobWithBody Submit a job
 //
-// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 //
 // Takes any type of body and a specified content type.
 //
@@ -904,7 +1308,7 @@ func (c *Client) SubmitJobWithBody(ctx context.Context, params *SubmitJobParams,
 
 // SubmitJob Submit a job
 //
-// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -940,7 +1344,7 @@ func (c *Client) GetJob(ctx context.Context, id PathID, reqEditors ...RequestEdi
 
 // TransitionJobWithBody Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes any type of body and a specified content type.
 //
@@ -959,7 +1363,7 @@ func (c *Client) TransitionJobWithBody(ctx context.Context, id PathID, contentTy
 
 // TransitionJob Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -978,7 +1382,7 @@ func (c *Client) TransitionJob(ctx context.Context, id PathID, body TransitionJo
 
 // CancelJob Cancel a job
 //
-// The owner or an admin, for a PENDING or APPROVED job; the estimate is refunded. Cancelling a cancelled job is a no-op.
+// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
 //
 // Corresponds with POST /jobs/{id}/cancel (the `CancelJob` operationId).
 func (c *Client) CancelJob(ctx context.Context, id PathID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1268,6 +1672,61 @@ func (c *Client) SetRole(ctx context.Context, id PathID, body SetRoleJSONRequest
 	return c.Client.Do(req)
 }
 
+// ListAllocations A user's allocations
+//
+// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+//
+// Corresponds with GET /users/{id}/allocations (the `ListAllocations` operationId).
+func (c *Client) ListAllocations(ctx context.Context, id PathID, params *ListAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAllocationsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAllocationWithBody Give a user an allocation (admins)
+//
+// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+func (c *Client) CreateAllocationWithBody(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAllocationRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAllocation Give a user an allocation (admins)
+//
+// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+func (c *Client) CreateAllocation(ctx context.Context, id PathID, body CreateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAllocationRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // DisableUser Disable an account (admins)
 //
 // The account cannot log in (its login fails exactly as a wrong password does) and every token it holds stops working. Disabling the last enabled admin is 409; disabling a disabled account is a no-op. No body.
@@ -1304,7 +1763,7 @@ func (c *Client) EnableUser(ctx context.Context, id PathID, reqEditors ...Reques
 
 // Ledger A user's ledger
 //
-// Every change of the balance, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
+// Every change of the user's allocations, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
 //
 // Corresponds with GET /users/{id}/ledger (the `Ledger` operationId).
 func (c *Client) Ledger(ctx context.Context, id PathID, params *LedgerParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1359,7 +1818,7 @@ func (c *Client) ResetPassword(ctx context.Context, id PathID, body ResetPasswor
 
 // SetQuotaWithBody Set a user's balance (admins)
 //
-// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1378,7 +1837,7 @@ func (c *Client) SetQuotaWithBody(ctx context.Context, id PathID, contentType st
 
 // SetQuota Set a user's balance (admins)
 //
-// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1397,7 +1856,7 @@ func (c *Client) SetQuota(ctx context.Context, id PathID, body SetQuotaJSONReque
 
 // GrantHoursWithBody Add hours to a user's balance, or take them back (admins)
 //
-// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1416,7 +1875,7 @@ func (c *Client) GrantHoursWithBody(ctx context.Context, id PathID, contentType 
 
 // GrantHours Add hours to a user's balance, or take them back (admins)
 //
-// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1448,6 +1907,194 @@ func (c *Client) Version(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewUpdateAllocationRequest calls the generic UpdateAllocation builder with application/json body
+func NewUpdateAllocationRequest(server string, id PathID, body UpdateAllocationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateAllocationRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewUpdateAllocationRequestWithBody constructs an http.Request for the UpdateAllocation method, with any body, and a specified content type
+func NewUpdateAllocationRequestWithBody(server string, id PathID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/allocations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListGPUTypesRequest constructs an http.Request for the ListGPUTypes method
+func NewListGPUTypesRequest(server string, params *ListGPUTypesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gpu-types")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Retired != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "retired", *params.Retired, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateGPUTypeRequest calls the generic CreateGPUType builder with application/json body
+func NewCreateGPUTypeRequest(server string, body CreateGPUTypeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateGPUTypeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateGPUTypeRequestWithBody constructs an http.Request for the CreateGPUType method, with any body, and a specified content type
+func NewCreateGPUTypeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gpu-types")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUpdateGPUTypeRequest calls the generic UpdateGPUType builder with application/json body
+func NewUpdateGPUTypeRequest(server string, name string, body UpdateGPUTypeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateGPUTypeRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewUpdateGPUTypeRequestWithBody constructs an http.Request for the UpdateGPUType method, with any body, and a specified content type
+func NewUpdateGPUTypeRequestWithBody(server string, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gpu-types/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
 }
 
 // NewHealthRequest constructs an http.Request for the Health method
@@ -2157,6 +2804,114 @@ func NewSetRoleRequestWithBody(server string, id PathID, contentType string, bod
 	return req, nil
 }
 
+// NewListAllocationsRequest constructs an http.Request for the ListAllocations method
+func NewListAllocationsRequest(server string, id PathID, params *ListAllocationsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/users/%s/allocations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Ended != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ended", *params.Ended, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateAllocationRequest calls the generic CreateAllocation builder with application/json body
+func NewCreateAllocationRequest(server string, id PathID, body CreateAllocationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateAllocationRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCreateAllocationRequestWithBody constructs an http.Request for the CreateAllocation method, with any body, and a specified content type
+func NewCreateAllocationRequestWithBody(server string, id PathID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/users/%s/allocations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewDisableUserRequest constructs an http.Request for the DisableUser method
 func NewDisableUserRequest(server string, id PathID) (*http.Request, error) {
 	var err error
@@ -2510,6 +3265,69 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// UpdateAllocationWithBodyWithResponse Shorten or end an allocation (admins)
+	//
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+	UpdateAllocationWithBodyWithResponse(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateAllocationResponse, error)
+
+	// UpdateAllocationWithResponse Shorten or end an allocation (admins)
+	//
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+	UpdateAllocationWithResponse(ctx context.Context, id PathID, body UpdateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateAllocationResponse, error)
+
+	// ListGPUTypesWithResponse The GPU catalogue
+	//
+	// Any signed-in user. By name; retired types only with `retired=true`. Not paged. An empty catalogue is open mode: every `gpu_type` is accepted at rate 1.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /gpu-types (the `ListGPUTypes` operationId).
+	ListGPUTypesWithResponse(ctx context.Context, params *ListGPUTypesParams, reqEditors ...RequestEditorFn) (*ListGPUTypesResponse, error)
+
+	// CreateGPUTypeWithBodyWithResponse Add a GPU type (admins)
+	//
+	// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+	CreateGPUTypeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGPUTypeResponse, error)
+
+	// CreateGPUTypeWithResponse Add a GPU type (admins)
+	//
+	// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+	CreateGPUTypeWithResponse(ctx context.Context, body CreateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGPUTypeResponse, error)
+
+	// UpdateGPUTypeWithBodyWithResponse Change a GPU type (admins)
+	//
+	// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+	UpdateGPUTypeWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateGPUTypeResponse, error)
+
+	// UpdateGPUTypeWithResponse Change a GPU type (admins)
+	//
+	// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+	UpdateGPUTypeWithResponse(ctx context.Context, name string, body UpdateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateGPUTypeResponse, error)
+
 	// HealthWithResponse Whether the database answers and takes a write
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2528,7 +3346,7 @@ type ClientWithResponsesInterface interface {
 
 	// SubmitJobWithBodyWithResponse Submit a job
 	//
-	// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+	// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2537,7 +3355,7 @@ type ClientWithResponsesInterface interface {
 
 	// SubmitJobWithResponse Submit a job
 	//
-	// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+	// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2555,7 +3373,7 @@ type ClientWithResponsesInterface interface {
 
 	// TransitionJobWithBodyWithResponse Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2564,7 +3382,7 @@ type ClientWithResponsesInterface interface {
 
 	// TransitionJobWithResponse Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2573,7 +3391,7 @@ type ClientWithResponsesInterface interface {
 
 	// CancelJobWithResponse Cancel a job
 	//
-	// The owner or an admin, for a PENDING or APPROVED job; the estimate is refunded. Cancelling a cancelled job is a no-op.
+	// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2713,6 +3531,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /users/{id} (the `SetRole` operationId).
 	SetRoleWithResponse(ctx context.Context, id PathID, body SetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*SetRoleResponse, error)
 
+	// ListAllocationsWithResponse A user's allocations
+	//
+	// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /users/{id}/allocations (the `ListAllocations` operationId).
+	ListAllocationsWithResponse(ctx context.Context, id PathID, params *ListAllocationsParams, reqEditors ...RequestEditorFn) (*ListAllocationsResponse, error)
+
+	// CreateAllocationWithBodyWithResponse Give a user an allocation (admins)
+	//
+	// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+	CreateAllocationWithBodyWithResponse(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAllocationResponse, error)
+
+	// CreateAllocationWithResponse Give a user an allocation (admins)
+	//
+	// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+	CreateAllocationWithResponse(ctx context.Context, id PathID, body CreateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAllocationResponse, error)
+
 	// DisableUserWithResponse Disable an account (admins)
 	//
 	// The account cannot log in (its login fails exactly as a wrong password does) and every token it holds stops working. Disabling the last enabled admin is 409; disabling a disabled account is a no-op. No body.
@@ -2733,7 +3578,7 @@ type ClientWithResponsesInterface interface {
 
 	// LedgerWithResponse A user's ledger
 	//
-	// Every change of the balance, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
+	// Every change of the user's allocations, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2760,7 +3605,7 @@ type ClientWithResponsesInterface interface {
 
 	// SetQuotaWithBodyWithResponse Set a user's balance (admins)
 	//
-	// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2769,7 +3614,7 @@ type ClientWithResponsesInterface interface {
 
 	// SetQuotaWithResponse Set a user's balance (admins)
 	//
-	// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2778,7 +3623,7 @@ type ClientWithResponsesInterface interface {
 
 	// GrantHoursWithBodyWithResponse Add hours to a user's balance, or take them back (admins)
 	//
-	// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2787,7 +3632,7 @@ type ClientWithResponsesInterface interface {
 
 	// GrantHoursWithResponse Add hours to a user's balance, or take them back (admins)
 	//
-	// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2802,6 +3647,492 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /version (the `Version` operationId).
 	VersionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*VersionResponse, error)
+}
+
+// UpdateAllocationResponse401Headers the declared response headers of an HTTP 401 response for UpdateAllocation
+type UpdateAllocationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// UpdateAllocationResponse429Headers the declared response headers of an HTTP 429 response for UpdateAllocation
+type UpdateAllocationResponse429Headers struct {
+	RetryAfter int
+}
+
+// UpdateAllocationResponse503Headers the declared response headers of an HTTP 503 response for UpdateAllocation
+type UpdateAllocationResponse503Headers struct {
+	RetryAfter int
+}
+
+type UpdateAllocationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Allocation
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateAllocationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateAllocationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateAllocationResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateAllocationResponse) GetJSON200() *Allocation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateAllocationResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateAllocationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateAllocationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateAllocationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateAllocationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListGPUTypesResponse401Headers the declared response headers of an HTTP 401 response for ListGPUTypes
+type ListGPUTypesResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListGPUTypesResponse429Headers the declared response headers of an HTTP 429 response for ListGPUTypes
+type ListGPUTypesResponse429Headers struct {
+	RetryAfter int
+}
+
+// ListGPUTypesResponse503Headers the declared response headers of an HTTP 503 response for ListGPUTypes
+type ListGPUTypesResponse503Headers struct {
+	RetryAfter int
+}
+
+type ListGPUTypesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GPUTypeList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListGPUTypesResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListGPUTypesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListGPUTypesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListGPUTypesResponse) GetJSON200() *GPUTypeList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListGPUTypesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListGPUTypesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListGPUTypesResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListGPUTypesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListGPUTypesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListGPUTypesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListGPUTypesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListGPUTypesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListGPUTypesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateGPUTypeResponse201Headers the declared response headers of an HTTP 201 response for CreateGPUType
+type CreateGPUTypeResponse201Headers struct {
+	Location string
+}
+
+// CreateGPUTypeResponse401Headers the declared response headers of an HTTP 401 response for CreateGPUType
+type CreateGPUTypeResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// CreateGPUTypeResponse429Headers the declared response headers of an HTTP 429 response for CreateGPUType
+type CreateGPUTypeResponse429Headers struct {
+	RetryAfter int
+}
+
+// CreateGPUTypeResponse503Headers the declared response headers of an HTTP 503 response for CreateGPUType
+type CreateGPUTypeResponse503Headers struct {
+	RetryAfter int
+}
+
+type CreateGPUTypeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *GPUType
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateGPUTypeResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateGPUTypeResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateGPUTypeResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateGPUTypeResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateGPUTypeResponse) GetJSON201() *GPUType {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateGPUTypeResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateGPUTypeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateGPUTypeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateGPUTypeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateGPUTypeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateGPUTypeResponse401Headers the declared response headers of an HTTP 401 response for UpdateGPUType
+type UpdateGPUTypeResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// UpdateGPUTypeResponse429Headers the declared response headers of an HTTP 429 response for UpdateGPUType
+type UpdateGPUTypeResponse429Headers struct {
+	RetryAfter int
+}
+
+// UpdateGPUTypeResponse503Headers the declared response headers of an HTTP 503 response for UpdateGPUType
+type UpdateGPUTypeResponse503Headers struct {
+	RetryAfter int
+}
+
+type UpdateGPUTypeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GPUType
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateGPUTypeResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateGPUTypeResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateGPUTypeResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateGPUTypeResponse) GetJSON200() *GPUType {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateGPUTypeResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateGPUTypeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateGPUTypeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateGPUTypeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateGPUTypeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type HealthResponse struct {
@@ -4459,6 +5790,235 @@ func (r SetRoleResponse) ContentType() string {
 	return ""
 }
 
+// ListAllocationsResponse401Headers the declared response headers of an HTTP 401 response for ListAllocations
+type ListAllocationsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListAllocationsResponse429Headers the declared response headers of an HTTP 429 response for ListAllocations
+type ListAllocationsResponse429Headers struct {
+	RetryAfter int
+}
+
+// ListAllocationsResponse503Headers the declared response headers of an HTTP 503 response for ListAllocations
+type ListAllocationsResponse503Headers struct {
+	RetryAfter int
+}
+
+type ListAllocationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AllocationList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAllocationsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAllocationsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAllocationsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAllocationsResponse) GetJSON200() *AllocationList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListAllocationsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListAllocationsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListAllocationsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListAllocationsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListAllocationsResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListAllocationsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAllocationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAllocationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAllocationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAllocationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateAllocationResponse401Headers the declared response headers of an HTTP 401 response for CreateAllocation
+type CreateAllocationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// CreateAllocationResponse429Headers the declared response headers of an HTTP 429 response for CreateAllocation
+type CreateAllocationResponse429Headers struct {
+	RetryAfter int
+}
+
+// CreateAllocationResponse503Headers the declared response headers of an HTTP 503 response for CreateAllocation
+type CreateAllocationResponse503Headers struct {
+	RetryAfter int
+}
+
+type CreateAllocationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Allocation
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateAllocationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateAllocationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateAllocationResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateAllocationResponse) GetJSON201() *Allocation {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateAllocationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateAllocationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateAllocationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateAllocationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DisableUserResponse401Headers the declared response headers of an HTTP 401 response for DisableUser
 type DisableUserResponse401Headers struct {
 	WWWAuthenticate string
@@ -5214,6 +6774,111 @@ func (r VersionResponse) ContentType() string {
 	return ""
 }
 
+// UpdateAllocationWithBodyWithResponse Shorten or end an allocation (admins)
+//
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+func (c *ClientWithResponses) UpdateAllocationWithBodyWithResponse(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateAllocationResponse, error) {
+	rsp, err := c.UpdateAllocationWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateAllocationResponse(rsp)
+}
+
+// UpdateAllocationWithResponse Shorten or end an allocation (admins)
+//
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
+func (c *ClientWithResponses) UpdateAllocationWithResponse(ctx context.Context, id PathID, body UpdateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateAllocationResponse, error) {
+	rsp, err := c.UpdateAllocation(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateAllocationResponse(rsp)
+}
+
+// ListGPUTypesWithResponse The GPU catalogue
+//
+// Any signed-in user. By name; retired types only with `retired=true`. Not paged. An empty catalogue is open mode: every `gpu_type` is accepted at rate 1.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /gpu-types (the `ListGPUTypes` operationId).
+func (c *ClientWithResponses) ListGPUTypesWithResponse(ctx context.Context, params *ListGPUTypesParams, reqEditors ...RequestEditorFn) (*ListGPUTypesResponse, error) {
+	rsp, err := c.ListGPUTypes(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListGPUTypesResponse(rsp)
+}
+
+// CreateGPUTypeWithBodyWithResponse Add a GPU type (admins)
+//
+// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+func (c *ClientWithResponses) CreateGPUTypeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGPUTypeResponse, error) {
+	rsp, err := c.CreateGPUTypeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateGPUTypeResponse(rsp)
+}
+
+// CreateGPUTypeWithResponse Add a GPU type (admins)
+//
+// A name taken in any letter case is 409. A new type is enabled unless `enabled` is false. The first type ends open mode: from then on a job must name a type of the catalogue.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /gpu-types (the `CreateGPUType` operationId).
+func (c *ClientWithResponses) CreateGPUTypeWithResponse(ctx context.Context, body CreateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGPUTypeResponse, error) {
+	rsp, err := c.CreateGPUType(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateGPUTypeResponse(rsp)
+}
+
+// UpdateGPUTypeWithBodyWithResponse Change a GPU type (admins)
+//
+// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+func (c *ClientWithResponses) UpdateGPUTypeWithBodyWithResponse(ctx context.Context, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateGPUTypeResponse, error) {
+	rsp, err := c.UpdateGPUTypeWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateGPUTypeResponse(rsp)
+}
+
+// UpdateGPUTypeWithResponse Change a GPU type (admins)
+//
+// The fields given change; the others stay. A new rate applies to jobs submitted after it: every job keeps the rate it was charged at, and is settled at it. `enabled: false` retires the type: it refuses new jobs and keeps its history. `max_gpus_per_job: null` removes the type's limit.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /gpu-types/{name} (the `UpdateGPUType` operationId).
+func (c *ClientWithResponses) UpdateGPUTypeWithResponse(ctx context.Context, name string, body UpdateGPUTypeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateGPUTypeResponse, error) {
+	rsp, err := c.UpdateGPUType(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateGPUTypeResponse(rsp)
+}
+
 // HealthWithResponse Whether the database answers and takes a write
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5244,7 +6909,7 @@ func (c *ClientWithResponses) ListJobsWithResponse(ctx context.Context, params *
 
 // SubmitJobWithBodyWithResponse Submit a job
 //
-// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5259,7 +6924,7 @@ func (c *ClientWithResponses) SubmitJobWithBodyWithResponse(ctx context.Context,
 
 // SubmitJobWithResponse Submit a job
 //
-// In one transaction: checks the caller's balance, deducts `estimated_hours`, records the job as PENDING and writes the charge to the ledger. Under any number of concurrent requests the balance never goes below zero.
+// In one transaction: prices the job (`estimated_hours` × `gpu_count` × the rate of its GPU type, rounded up to the next 0.001 credit), draws that cost from the caller's active allocations that pay for its GPU type, records the job as PENDING and writes the charges to the ledger. Under any number of concurrent requests no allocation goes below zero. A client that sends only `command`, `gpu_type` and `estimated_hours` is served as before: one GPU, and, while the catalogue is empty, rate 1. Once the catalogue holds a type, a `gpu_type` it does not hold (or that is retired) is 422, naming the known ones.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5289,7 +6954,7 @@ func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id PathID,
 
 // TransitionJobWithBodyWithResponse Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5304,7 +6969,7 @@ func (c *ClientWithResponses) TransitionJobWithBodyWithResponse(ctx context.Cont
 
 // TransitionJobWithResponse Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole estimate; COMPLETED or FAILED with `actual_hours` refund the estimate less the actual hours. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5319,7 +6984,7 @@ func (c *ClientWithResponses) TransitionJobWithResponse(ctx context.Context, id 
 
 // CancelJobWithResponse Cancel a job
 //
-// The owner or an admin, for a PENDING or APPROVED job; the estimate is refunded. Cancelling a cancelled job is a no-op.
+// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5555,6 +7220,51 @@ func (c *ClientWithResponses) SetRoleWithResponse(ctx context.Context, id PathID
 	return ParseSetRoleResponse(rsp)
 }
 
+// ListAllocationsWithResponse A user's allocations
+//
+// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /users/{id}/allocations (the `ListAllocations` operationId).
+func (c *ClientWithResponses) ListAllocationsWithResponse(ctx context.Context, id PathID, params *ListAllocationsParams, reqEditors ...RequestEditorFn) (*ListAllocationsResponse, error) {
+	rsp, err := c.ListAllocations(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAllocationsResponse(rsp)
+}
+
+// CreateAllocationWithBodyWithResponse Give a user an allocation (admins)
+//
+// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+func (c *ClientWithResponses) CreateAllocationWithBodyWithResponse(ctx context.Context, id PathID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAllocationResponse, error) {
+	rsp, err := c.CreateAllocationWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAllocationResponse(rsp)
+}
+
+// CreateAllocationWithResponse Give a user an allocation (admins)
+//
+// Recorded in the ledger as a `grant` entry of the new allocation. `gpu_types` absent or null pays for every GPU type; once the catalogue holds types, each named must be one of them. `starts_at` absent is now; `expires_at` absent is no end.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /users/{id}/allocations (the `CreateAllocation` operationId).
+func (c *ClientWithResponses) CreateAllocationWithResponse(ctx context.Context, id PathID, body CreateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAllocationResponse, error) {
+	rsp, err := c.CreateAllocation(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAllocationResponse(rsp)
+}
+
 // DisableUserWithResponse Disable an account (admins)
 //
 // The account cannot log in (its login fails exactly as a wrong password does) and every token it holds stops working. Disabling the last enabled admin is 409; disabling a disabled account is a no-op. No body.
@@ -5587,7 +7297,7 @@ func (c *ClientWithResponses) EnableUserWithResponse(ctx context.Context, id Pat
 
 // LedgerWithResponse A user's ledger
 //
-// Every change of the balance, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
+// Every change of the user's allocations, oldest first. Admins, or the user themselves; for anyone else the user does not exist (404).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5632,7 +7342,7 @@ func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, id 
 
 // SetQuotaWithBodyWithResponse Set a user's balance (admins)
 //
-// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5647,7 +7357,7 @@ func (c *ClientWithResponses) SetQuotaWithBodyWithResponse(ctx context.Context, 
 
 // SetQuotaWithResponse Set a user's balance (admins)
 //
-// Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5662,7 +7372,7 @@ func (c *ClientWithResponses) SetQuotaWithResponse(ctx context.Context, id PathI
 
 // GrantHoursWithBodyWithResponse Add hours to a user's balance, or take them back (admins)
 //
-// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5677,7 +7387,7 @@ func (c *ClientWithResponses) GrantHoursWithBodyWithResponse(ctx context.Context
 
 // GrantHoursWithResponse Add hours to a user's balance, or take them back (admins)
 //
-// A negative grant takes hours back, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5703,6 +7413,483 @@ func (c *ClientWithResponses) VersionWithResponse(ctx context.Context, reqEditor
 		return nil, err
 	}
 	return ParseVersionResponse(rsp)
+}
+
+// ParseUpdateAllocationResponse parses an HTTP response from a UpdateAllocationWithResponse call
+func ParseUpdateAllocationResponse(rsp *http.Response) (*UpdateAllocationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateAllocationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Allocation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UpdateAllocationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdateAllocationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateAllocationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListGPUTypesResponse parses an HTTP response from a ListGPUTypesWithResponse call
+func ParseListGPUTypesResponse(rsp *http.Response) (*ListGPUTypesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListGPUTypesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GPUTypeList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListGPUTypesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListGPUTypesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListGPUTypesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateGPUTypeResponse parses an HTTP response from a CreateGPUTypeWithResponse call
+func ParseCreateGPUTypeResponse(rsp *http.Response) (*CreateGPUTypeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateGPUTypeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest GPUType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateGPUTypeResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateGPUTypeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateGPUTypeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateGPUTypeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateGPUTypeResponse parses an HTTP response from a UpdateGPUTypeWithResponse call
+func ParseUpdateGPUTypeResponse(rsp *http.Response) (*UpdateGPUTypeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateGPUTypeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GPUType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UpdateGPUTypeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdateGPUTypeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateGPUTypeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseHealthResponse parses an HTTP response from a HealthWithResponse call
@@ -7300,6 +9487,229 @@ func ParseSetRoleResponse(rsp *http.Response) (*SetRoleResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers SetRoleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAllocationsResponse parses an HTTP response from a ListAllocationsWithResponse call
+func ParseListAllocationsResponse(rsp *http.Response) (*ListAllocationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAllocationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AllocationList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAllocationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListAllocationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAllocationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateAllocationResponse parses an HTTP response from a CreateAllocationWithResponse call
+func ParseCreateAllocationResponse(rsp *http.Response) (*CreateAllocationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateAllocationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Allocation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateAllocationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateAllocationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateAllocationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
