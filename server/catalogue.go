@@ -74,46 +74,41 @@ func handleListGPUTypes(logger *slog.Logger, catalogue gaas.Catalogue) http.Hand
 	})
 }
 
-// gpuTypeFields are the fields that POST and PATCH /gpu-types share.
-// max_gpus_per_job is raw so that null (no limit) differs from absent
-// (unchanged, in a PATCH).
-type gpuTypeFields struct {
-	Description   *string         `json:"description"`
-	Rate          json.RawMessage `json:"rate"`
-	MaxGPUsPerJob json.RawMessage `json:"max_gpus_per_job"`
-	Enabled       *bool           `json:"enabled"`
-
-	rate *gaas.Rate
-	max  *int // 0: no limit
-}
-
-// read checks the shared fields' types and the bounds that only the
-// wire has, adding to v.
-func (f *gpuTypeFields) read(v *gaas.ValidationError) {
-	rate, err := amountField[gaas.Rate](f.Rate, "rate")
+// readGPUTypeAmounts reads the rate and max_gpus_per_job of a body of
+// POST or PATCH /gpu-types, adding what is wrong with them to v. max is
+// nil when the field is absent, and points to 0 (no limit) when it is
+// null: max_gpus_per_job is held raw so that the two differ.
+func readGPUTypeAmounts(v *gaas.ValidationError, rawRate, rawMax json.RawMessage) (rate *gaas.Rate, max *int) {
+	rate, err := amountField[gaas.Rate](rawRate, "rate")
 	if err != nil {
 		v.Fields = append(v.Fields, err.(*gaas.ValidationError).Fields...)
 	}
-	f.rate = rate
-	switch raw := string(f.MaxGPUsPerJob); raw {
+	switch raw := string(rawMax); raw {
 	case "":
 	case "null":
-		f.max = new(int)
+		max = new(int)
 	default:
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > gaas.MaxGPUsPerJob {
 			v.Add("max_gpus_per_job", "must be an integer from 1 to %d, or null for no limit", gaas.MaxGPUsPerJob)
 			break
 		}
-		f.max = &n
+		max = &n
 	}
+	return rate, max
 }
 
 // createGPUTypeRequest is the body of POST /gpu-types: name and rate are
 // required; a new type is enabled unless enabled is false.
 type createGPUTypeRequest struct {
-	Name *string `json:"name"`
-	gpuTypeFields
+	Name          *string         `json:"name"`
+	Description   *string         `json:"description"`
+	Rate          json.RawMessage `json:"rate"`
+	MaxGPUsPerJob json.RawMessage `json:"max_gpus_per_job"`
+	Enabled       *bool           `json:"enabled"`
+
+	rate *gaas.Rate
+	max  *int
 }
 
 func (c *createGPUTypeRequest) Valid() error {
@@ -121,7 +116,7 @@ func (c *createGPUTypeRequest) Valid() error {
 	if c.Name == nil {
 		v.Add("name", "is required")
 	}
-	c.read(v)
+	c.rate, c.max = readGPUTypeAmounts(v, c.Rate, c.MaxGPUsPerJob)
 	if len(c.Rate) == 0 || string(c.Rate) == "null" {
 		v.Add("rate", "is required")
 	}
@@ -156,12 +151,18 @@ func handleCreateGPUType(logger *slog.Logger, catalogue gaas.Catalogue) http.Han
 // updateGPUTypeRequest is the body of PATCH /gpu-types/{name}: the fields
 // given change, the others stay.
 type updateGPUTypeRequest struct {
-	gpuTypeFields
+	Description   *string         `json:"description"`
+	Rate          json.RawMessage `json:"rate"`
+	MaxGPUsPerJob json.RawMessage `json:"max_gpus_per_job"`
+	Enabled       *bool           `json:"enabled"`
+
+	rate *gaas.Rate
+	max  *int
 }
 
 func (u *updateGPUTypeRequest) Valid() error {
 	v := &gaas.ValidationError{}
-	u.read(v)
+	u.rate, u.max = readGPUTypeAmounts(v, u.Rate, u.MaxGPUsPerJob)
 	return v.Err()
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
 	"mime"
 	"net/http"
@@ -449,13 +448,7 @@ func jsonNames(t reflect.Type) map[string]bool {
 	}
 	names := map[string]bool{}
 	for f := range st.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
-			// encoding/json fills the fields of an embedded struct as
-			// the request's own.
-			maps.Copy(names, jsonNames(f.Type))
-		case f.IsExported() && name != "" && name != "-":
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.IsExported() && name != "" && name != "-" {
 			names[name] = true
 		}
 	}

@@ -55,3 +55,37 @@ func FuzzHoursJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestCreditsAndRateJSON: credits and rates travel as hours do, through
+// the same code, each within its own range and named in its own words.
+func TestCreditsAndRateJSON(t *testing.T) {
+	for v, want := range map[any]string{creditsJSON(7500): "7.5", creditsJSON(gaas.MaxCredits): "1000000000.0",
+		rateJSON(gaas.RateOne): "1.0", rateJSON(2501): "2.501", rateJSON(gaas.MaxRate): "1000000.0"} {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(b))
+	}
+	c, err := amountField[gaas.Credits]([]byte("0.30000000000000004"), "amount")
+	require.NoError(t, err)
+	assert.Equal(t, gaas.Credits(300), *c, "float noise means the milli-credit")
+
+	for _, tc := range []struct {
+		raw, message string
+		read         func([]byte) error
+	}{
+		{"2.0001", "has more than 3 decimal places; rates are kept to the milli-credit per GPU-hour: the nearest amounts are 2 and 2.001",
+			func(b []byte) error { _, err := amountField[gaas.Rate](b, "rate"); return err }},
+		{"1000000.001", "must be at most 1000000",
+			func(b []byte) error { _, err := amountField[gaas.Rate](b, "rate"); return err }},
+		{"0.0005", "has more than 3 decimal places; credits are kept to the milli-credit: the nearest amounts are 0 and 0.001",
+			func(b []byte) error { _, err := amountField[gaas.Credits](b, "rate"); return err }},
+		{"1e10", "must be at most 1000000000",
+			func(b []byte) error { _, err := amountField[gaas.Credits](b, "rate"); return err }},
+		{`"2"`, "must be a number",
+			func(b []byte) error { _, err := amountField[gaas.Rate](b, "rate"); return err }},
+	} {
+		var ve *gaas.ValidationError
+		require.ErrorAs(t, tc.read([]byte(tc.raw)), &ve, tc.raw)
+		assert.Equal(t, []gaas.FieldError{{Field: "rate", Message: tc.message}}, ve.Fields, tc.raw)
+	}
+}
