@@ -37,7 +37,7 @@ func BenchmarkAuthenticatedSubmit(b *testing.B) {
 
 func benchAuthenticatedSubmit(b *testing.B, bound time.Duration) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "gaas.db"), store.Options{DefaultQuota: gaas.MaxHours})
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "gaas.db"), store.Options{DefaultQuota: gaas.MaxCredits})
 	if err != nil {
 		b.Fatal(err)
 	}

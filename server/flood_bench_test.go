@@ -37,7 +37,7 @@ func BenchmarkSubmitDuringLoginFlood(b *testing.B) {
 
 func benchFlood(b *testing.B, slots int) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "gaas.db"), store.Options{DefaultQuota: gaas.MaxHours})
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "gaas.db"), store.Options{DefaultQuota: gaas.MaxCredits})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -311,12 +311,12 @@ func (h *harness) admin(name string) (int64, string) {
 	return u.ID, h.login(name, password)
 }
 
-// balance reads a user's balance, in hours, straight from the store.
+// balance reads a user's balance, in credits, straight from the store.
 func (h *harness) balance(id int64) float64 {
 	h.t.Helper()
 	u, err := h.db.Accounts.UserByID(context.Background(), id)
 	require.NoError(h.t, err)
-	return float64(u.Balance) / float64(gaas.Hour)
+	return float64(u.Balance) / float64(gaas.Credit)
 }
 
 const jobBody = `{"command": "python train.py", "gpu_type": "NVIDIA A100", "estimated_hours": 2.5}`

@@ -54,16 +54,16 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Changes of job status, by the status entered.",
 		}, []string{"status"}),
 		charged: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gaas_jobs_charged_gpu_seconds_total",
-			Help: "GPU time charged at submission, in seconds (3600 per GPU hour).",
+			Name: "gaas_jobs_charged_credits_total",
+			Help: "Credits charged at submission: the costs of jobs (one credit is one GPU-hour at rate 1).",
 		}),
 		refunded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gaas_jobs_refunded_gpu_seconds_total",
-			Help: "GPU time refunded by rejections, cancellations and jobs that finished early, in seconds.",
+			Name: "gaas_jobs_refunded_credits_total",
+			Help: "Credits refunded by rejections, cancellations and jobs that finished early.",
 		}),
 		quotaExceeded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gaas_quota_exceeded_total",
-			Help: "Submissions refused for lack of hours.",
+			Help: "Submissions refused for lack of credits.",
 		}),
 		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gaas_login_failures_total",
@@ -122,22 +122,22 @@ func (m *Metrics) loginLimited(by string) {
 func (m *Metrics) JobSubmitted(j gaas.Job) {
 	if m != nil {
 		m.submitted.Inc()
-		m.charged.Add(gpuSeconds(j.EstimatedHours))
+		m.charged.Add(credits(j.Cost))
 	}
 }
 
 // QuotaExceeded implements store.Observer.
-func (m *Metrics) QuotaExceeded(gaas.Hours) {
+func (m *Metrics) QuotaExceeded(gaas.Credits) {
 	if m != nil {
 		m.quotaExceeded.Inc()
 	}
 }
 
 // JobMoved implements store.Observer.
-func (m *Metrics) JobMoved(_, to gaas.JobStatus, refund gaas.Hours) {
+func (m *Metrics) JobMoved(_, to gaas.JobStatus, refund gaas.Credits) {
 	if m != nil {
 		m.moves.WithLabelValues(string(to)).Inc()
-		m.refunded.Add(gpuSeconds(refund))
+		m.refunded.Add(credits(refund))
 	}
 }
 
@@ -148,10 +148,10 @@ func (m *Metrics) BatchCommitted(n int) {
 	}
 }
 
-// gpuSeconds is h in seconds, the base unit of Prometheus: a milli-hour is
-// 3.6 seconds, so h×36 tenths of a second, an exact integer (MaxHours×36
-// fits), divided once.
-func gpuSeconds(h gaas.Hours) float64 { return float64(h*36) / 10 }
+// credits is c in credits: the unit of what jobs are charged, since a job
+// of several GPUs, or on a GPU type of another rate, costs more or less
+// than its GPU time. One division of an exact integer.
+func credits(c gaas.Credits) float64 { return float64(c) / float64(gaas.Credit) }
 
 // Tallier counts what the store holds; *store.DB is one.
 type Tallier interface {
@@ -161,7 +161,7 @@ type Tallier interface {
 // tallyTimeout bounds the queries of one scrape's state gauges.
 const tallyTimeout = 2 * time.Second
 
-// TallyState adds gauges of what the store holds (jobs by status, GPU time
+// TallyState adds gauges of what the store holds (jobs by status, credits
 // reserved by jobs that are not final, accounts by role), counted by t at each
 // scrape. They are the database's, not the process's: every replica on one
 // database reports the same values. gaas_store_up says whether the count
@@ -173,8 +173,8 @@ func (m *Metrics) TallyState(t Tallier) {
 
 var (
 	jobsDesc     = prometheus.NewDesc("gaas_jobs", "Jobs in the store, by status.", []string{"status"}, nil)
-	reservedDesc = prometheus.NewDesc("gaas_jobs_reserved_gpu_seconds",
-		"GPU time reserved by jobs that are not final (their estimates, charged and not yet settled), by status, in seconds.", []string{"status"}, nil)
+	reservedDesc = prometheus.NewDesc("gaas_jobs_reserved_credits",
+		"Credits reserved by jobs that are not final (their costs, charged and not yet settled), by status.", []string{"status"}, nil)
 	accountsDesc = prometheus.NewDesc("gaas_accounts", "Accounts, by role and whether they are disabled.", []string{"role", "disabled"}, nil)
 	storeUpDesc  = prometheus.NewDesc("gaas_store_up", "1 if the store answered this scrape's counts of jobs and accounts in time, else 0.", nil, nil)
 )
@@ -204,7 +204,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range gaas.Statuses() {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(t.Jobs[s]), string(s))
 		if !s.Final() {
-			ch <- prometheus.MustNewConstMetric(reservedDesc, prometheus.GaugeValue, gpuSeconds(t.Reserved[s]), string(s))
+			ch <- prometheus.MustNewConstMetric(reservedDesc, prometheus.GaugeValue, credits(t.Reserved[s]), string(s))
 		}
 	}
 	for _, role := range []gaas.Role{gaas.RoleAdmin, gaas.RoleUser} {

@@ -72,21 +72,21 @@ func TestMetrics(t *testing.T) {
 
 	m := scrape(t, h)
 	assert.Equal(t, 4.0, m["gaas_jobs_submitted_total"])
-	assert.Equal(t, 10*3600.0, m["gaas_jobs_charged_gpu_seconds_total"])
-	assert.Equal(t, 3.5*3600, m["gaas_jobs_refunded_gpu_seconds_total"])
+	assert.Equal(t, 10.0, m["gaas_jobs_charged_credits_total"])
+	assert.Equal(t, 3.5, m["gaas_jobs_refunded_credits_total"])
 	assert.Equal(t, 1.0, m["gaas_quota_exceeded_total"])
 	assert.Equal(t, 1.0, m[`gaas_jobs_transitions_total{status="REJECTED"}`])
 	assert.Equal(t, 1.0, m[`gaas_jobs_transitions_total{status="COMPLETED"}`])
 	assert.Equal(t, 0.0, m[`gaas_jobs_transitions_total{status="CANCELLED"}`])
 	// The state, counted in the store at the scrape: two jobs pending
-	// (one of them the retried one) with 2.5 hours each.
+	// (one of them the retried one) with 2.5 credits each.
 	assert.Equal(t, 1.0, m["gaas_store_up"])
 	for status, n := range map[string]float64{"PENDING": 2, "APPROVED": 0, "RUNNING": 0, "COMPLETED": 1, "FAILED": 0, "REJECTED": 1, "CANCELLED": 0} {
 		assert.Equal(t, n, m[`gaas_jobs{status="`+status+`"}`], status)
 	}
-	assert.Equal(t, 5*3600.0, m[`gaas_jobs_reserved_gpu_seconds{status="PENDING"}`])
-	assert.Contains(t, m, `gaas_jobs_reserved_gpu_seconds{status="RUNNING"}`)
-	assert.NotContains(t, m, `gaas_jobs_reserved_gpu_seconds{status="COMPLETED"}`, "a final job reserves nothing")
+	assert.Equal(t, 5.0, m[`gaas_jobs_reserved_credits{status="PENDING"}`])
+	assert.Contains(t, m, `gaas_jobs_reserved_credits{status="RUNNING"}`)
+	assert.NotContains(t, m, `gaas_jobs_reserved_credits{status="COMPLETED"}`, "a final job reserves nothing")
 	assert.Equal(t, 1.0, m[`gaas_accounts{disabled="false",role="admin"}`])
 	assert.Equal(t, 1.0, m[`gaas_accounts{disabled="false",role="user"}`])
 	assert.Equal(t, 0.0, m[`gaas_accounts{disabled="true",role="user"}`])
@@ -129,7 +129,7 @@ func TestMetricsLint(t *testing.T) {
 	problems, err := promlint.New(bytes.NewReader(r.body)).Lint()
 	require.NoError(t, err)
 	assert.Empty(t, problems)
-	assert.Contains(t, string(r.body), "gaas_jobs_reserved_gpu_seconds")
+	assert.Contains(t, string(r.body), "gaas_jobs_reserved_credits")
 }
 
 // TestMetricsStoreDown: when the store cannot count, the scrape still

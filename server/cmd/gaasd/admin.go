@@ -359,9 +359,9 @@ func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
 		return err
 	}
 	if verb == "grant" {
-		u, err = c.database.As(c.actor).Grant(ctx, gaas.GrantRequest{UserID: u.ID, Delta: hours, Reason: reason})
+		u, err = c.database.As(c.actor).Grant(ctx, gaas.GrantRequest{UserID: u.ID, Delta: gaas.CreditsOf(hours), Reason: reason})
 	} else {
-		u, err = c.database.As(c.actor).SetBalance(ctx, gaas.SetBalanceRequest{UserID: u.ID, Balance: hours, Reason: reason})
+		u, err = c.database.As(c.actor).SetBalance(ctx, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.CreditsOf(hours), Reason: reason})
 	}
 	if err != nil {
 		return err

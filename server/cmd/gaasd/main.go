@@ -446,7 +446,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	opts := cfg.store
-	opts.DefaultQuota = cfg.defaultQuota
+	opts.DefaultQuota = gaas.CreditsOf(cfg.defaultQuota)
 	if opts.DefaultQuota == 0 {
 		opts.DefaultQuota = -1 // the store reads 0 as "the default"; -1 is "nothing"
 	}
