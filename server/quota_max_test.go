@@ -24,7 +24,7 @@ func TestSetQuotaKeepsRoomForRefunds(t *testing.T) {
 
 	r = h.put(quota, admin, `{"gpu_hours_quota": 1000000000}`)
 	assert.Equal(t, []string{"gpu_hours_quota"}, r.errorFields(t))
-	assert.Contains(t, r.json(t)["detail"], "2.5 hours that unfinished jobs hold")
+	assert.Contains(t, r.json(t)["detail"], "2.5 credits that unfinished jobs hold")
 	assert.Equal(t, 7.5, h.balance(aliceID), "nothing changed")
 	// 999,999,998.5 hours fits below the maximum, but not with the 2.5 held.
 	r = h.post(quota+"/grants", admin, `{"hours": 999999991}`)

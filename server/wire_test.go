@@ -37,7 +37,7 @@ func TestWireFieldNames(t *testing.T) {
 		{"grant_zero", func() response { return grant(`{"hours": 0}`) },
 			[]string{"hours"}, "Invalid request: hours must be non-zero and at most 1000000000 in size."},
 		{"grant_above_the_maximum", func() response { return grant(`{"hours": 1e9}`) },
-			[]string{"hours"}, "Invalid request: hours would make the balance 1000000010 hours, above the maximum of 1000000000."},
+			[]string{"hours"}, "Invalid request: hours would give the account 1000000010 credits, above the maximum of 1000000000."},
 		{"key_too_long", func() response { return submit(strings.Repeat("k", 256), jobBody) },
 			[]string{"Idempotency-Key"}, "Invalid request: Idempotency-Key must be 1 to 255 characters."},
 		// A body field that happens to bear the library's name is not

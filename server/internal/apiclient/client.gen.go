@@ -1082,7 +1082,7 @@ type ClientInterface interface {
 
 	// SetQuotaWithBody Set a user's balance (admins)
 	//
-	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1091,7 +1091,7 @@ type ClientInterface interface {
 
 	// SetQuota Set a user's balance (admins)
 	//
-	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1100,7 +1100,7 @@ type ClientInterface interface {
 
 	// GrantHoursWithBody Add hours to a user's balance, or take them back (admins)
 	//
-	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1109,7 +1109,7 @@ type ClientInterface interface {
 
 	// GrantHours Add hours to a user's balance, or take them back (admins)
 	//
-	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1818,7 +1818,7 @@ func (c *Client) ResetPassword(ctx context.Context, id PathID, body ResetPasswor
 
 // SetQuotaWithBody Set a user's balance (admins)
 //
-// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1837,7 +1837,7 @@ func (c *Client) SetQuotaWithBody(ctx context.Context, id PathID, contentType st
 
 // SetQuota Set a user's balance (admins)
 //
-// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1856,7 +1856,7 @@ func (c *Client) SetQuota(ctx context.Context, id PathID, body SetQuotaJSONReque
 
 // GrantHoursWithBody Add hours to a user's balance, or take them back (admins)
 //
-// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1875,7 +1875,7 @@ func (c *Client) GrantHoursWithBody(ctx context.Context, id PathID, contentType 
 
 // GrantHours Add hours to a user's balance, or take them back (admins)
 //
-// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3605,7 +3605,7 @@ type ClientWithResponsesInterface interface {
 
 	// SetQuotaWithBodyWithResponse Set a user's balance (admins)
 	//
-	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3614,7 +3614,7 @@ type ClientWithResponsesInterface interface {
 
 	// SetQuotaWithResponse Set a user's balance (admins)
 	//
-	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+	// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3623,7 +3623,7 @@ type ClientWithResponsesInterface interface {
 
 	// GrantHoursWithBodyWithResponse Add hours to a user's balance, or take them back (admins)
 	//
-	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3632,7 +3632,7 @@ type ClientWithResponsesInterface interface {
 
 	// GrantHoursWithResponse Add hours to a user's balance, or take them back (admins)
 	//
-	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+	// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7342,7 +7342,7 @@ func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, id 
 
 // SetQuotaWithBodyWithResponse Set a user's balance (admins)
 //
-// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7357,7 +7357,7 @@ func (c *ClientWithResponses) SetQuotaWithBodyWithResponse(ctx context.Context, 
 
 // SetQuotaWithResponse Set a user's balance (admins)
 //
-// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The balance plus the estimates of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 hours: such a balance is 422, naming the hours those jobs hold, and nothing changes.
+// Sets what the user's default allocation holds, in credits (hours at rate 1); for a user with no other allocation that is the balance, and otherwise the balance is that plus what the other active allocations hold. Recorded in the ledger as a `set` entry. The account's credits plus the costs of the user's unfinished jobs (PENDING, APPROVED, RUNNING), which a rejection or cancellation gives back, may not pass 1,000,000,000 credits: such a quota is 422, naming the credits those jobs hold, and nothing changes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7372,7 +7372,7 @@ func (c *ClientWithResponses) SetQuotaWithResponse(ctx context.Context, id PathI
 
 // GrantHoursWithBodyWithResponse Add hours to a user's balance, or take them back (admins)
 //
-// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7387,7 +7387,7 @@ func (c *ClientWithResponses) GrantHoursWithBodyWithResponse(ctx context.Context
 
 // GrantHoursWithResponse Add hours to a user's balance, or take them back (admins)
 //
-// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Hours added may not take the balance plus the estimates of the user's unfinished jobs past 1,000,000,000 hours (422, nothing changes).
+// Adds credits (hours at rate 1) to the user's default allocation, which for a user with no other allocation is the balance. A negative grant takes them back from it, never below zero: taking back more than is left is 400 and changes nothing. Credits added may not take the account plus the costs of the user's unfinished jobs past 1,000,000,000 credits (422, nothing changes).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
