@@ -345,6 +345,11 @@ func TestAllocations(t *testing.T) {
 				assert.Equal(t, scoped, last["allocation_id"])
 				assert.Equal(t, 0.0, last["allocation_remaining"])
 
+				p = h.patch(path, admin, `{"end": true}`).problem(t, http.StatusConflict)
+				assert.Contains(t, p["detail"], "it has ended already")
+				p = h.patch(fmt.Sprintf("/allocations/%v", def["id"]), admin, `{"end": true}`).problem(t, http.StatusConflict)
+				assert.Contains(t, p["detail"], "default allocation")
+
 				assert.Len(t, h.get(list, alice).items(t), 1, "ended allocations are left out")
 				assert.Len(t, h.get(list+"?ended=true", alice).items(t), 2)
 				assert.Equal(t, 10.0, h.balance(aliceID))

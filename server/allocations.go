@@ -164,6 +164,8 @@ func handleUpdateAllocation(logger *slog.Logger, allocations gaas.Allocations) h
 		a, err := allocations.UpdateAllocation(r.Context(), callerID(r), ur)
 		if err != nil {
 			err = explain(err, gaas.ErrForbidden, "Only admins may change allocations.")
+			err = explain(err, gaas.ErrConflict, "Allocation %d cannot be shortened or ended: it is its account's default allocation, "+
+				"which has no end (set or grant its credits instead), or it has ended already.", id)
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "Allocation %d does not exist.", id))
 			return
 		}

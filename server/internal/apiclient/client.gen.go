@@ -770,7 +770,7 @@ type ClientInterface interface {
 
 	// UpdateAllocationWithBody Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -779,7 +779,7 @@ type ClientInterface interface {
 
 	// UpdateAllocation Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1126,7 +1126,7 @@ type ClientInterface interface {
 
 // UpdateAllocationWithBody Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1145,7 +1145,7 @@ func (c *Client) UpdateAllocationWithBody(ctx context.Context, id PathID, conten
 
 // UpdateAllocation Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3267,7 +3267,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAllocationWithBodyWithResponse Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3276,7 +3276,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAllocationWithResponse Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6776,7 +6776,7 @@ func (r VersionResponse) ContentType() string {
 
 // UpdateAllocationWithBodyWithResponse Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6791,7 +6791,7 @@ func (c *ClientWithResponses) UpdateAllocationWithBodyWithResponse(ctx context.C
 
 // UpdateAllocationWithResponse Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
