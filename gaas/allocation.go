@@ -176,13 +176,27 @@ func (r CreateAllocationRequest) Validate() error {
 	return v.Err()
 }
 
-// AllocationsRequest asks Allocations.Allocations for user UserID's
-// allocations; ended ones (expired, or emptied and revoked) are listed
-// only when Ended is true.
+// AllocationsRequest asks Allocations.Allocations for a page of user
+// UserID's allocations; ended ones (past their expiry, or ended early)
+// are listed only when Ended is true.
 type AllocationsRequest struct {
 	UserID int64
 	Ended  bool
+	Page
 }
+
+// AllocationPage is one page of allocations, in order of id: the default
+// allocation, made with the account, first. NextCursor is empty on the
+// last page.
+type AllocationPage struct {
+	Items      []Allocation
+	NextCursor string
+}
+
+// MaxLiveAllocations bounds the allocations of one account that hold
+// credits, which every submission reads: an admin giving more is refused
+// until some are spent, expire or are ended.
+const MaxLiveAllocations = 1000
 
 // UpdateAllocationRequest shortens or ends allocation AllocationID. A
 // non-nil ExpiresAt must be earlier than the allocation's end (any time,
@@ -211,11 +225,13 @@ func (r UpdateAllocationRequest) Validate() error {
 // Allocations gives and ends allocations. Only admins (and the system)
 // create or change them; a user may read their own.
 type Allocations interface {
-	// CreateAllocation gives an allocation, recorded as a grant entry.
+	// CreateAllocation gives an allocation, recorded as a grant entry. An
+	// account that already has MaxLiveAllocations holding credits is
+	// ErrConflict.
 	CreateAllocation(ctx context.Context, caller int64, req CreateAllocationRequest) (Allocation, error)
 
-	// Allocations lists a user's allocations, the default first, then by id.
-	Allocations(ctx context.Context, caller int64, req AllocationsRequest) ([]Allocation, error)
+	// Allocations lists a user's allocations by id, the default first.
+	Allocations(ctx context.Context, caller int64, req AllocationsRequest) (AllocationPage, error)
 
 	// UpdateAllocation shortens or ends an allocation.
 	UpdateAllocation(ctx context.Context, caller int64, req UpdateAllocationRequest) (Allocation, error)

@@ -372,6 +372,31 @@ func TestAllocations(t *testing.T) {
 				}
 				assert.Equal(t, 10.0, h.get("/me", alice).ok(t)["gpu_hours_quota"])
 			})
+
+			t.Run("paged", func(t *testing.T) {
+				all := h.get(list+"?ended=true", admin).items(t)
+				require.GreaterOrEqual(t, len(all), 3)
+				var got []any
+				for path := list + "?ended=true&limit=2"; ; {
+					page := h.get(path, admin).ok(t)
+					items := page["items"].([]any)
+					assert.LessOrEqual(t, len(items), 2)
+					for _, it := range items {
+						got = append(got, it.(map[string]any)["id"])
+					}
+					next, _ := page["next_cursor"].(string)
+					if next == "" {
+						break
+					}
+					path = list + "?ended=true&limit=2&cursor=" + next
+				}
+				var want []any
+				for _, it := range all {
+					want = append(want, it["id"])
+				}
+				assert.Equal(t, want, got, "the pages hold every allocation once, in order")
+				assert.Equal(t, []string{"limit"}, h.get(list+"?limit=0", admin).errorFields(t))
+			})
 		})
 	}
 }

@@ -58,21 +58,26 @@ func timeField(v *gaas.ValidationError, s *string, field string) *time.Time {
 func handleListAllocations(logger *slog.Logger, allocations gaas.Allocations) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r)
-		var ended bool
+		var (
+			ended bool
+			page  gaas.Page
+		)
 		if err == nil {
 			ended, err = queryBool(r, "ended")
 		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
+		if err == nil {
+			page, err = readPage(r)
 		}
-		list, err := allocations.Allocations(r.Context(), callerID(r), gaas.AllocationsRequest{UserID: id, Ended: ended})
+		if err == nil {
+			now := time.Now()
+			err = writeListing(w, r, logger, page, func(p gaas.Page) ([]gaas.Allocation, string, error) {
+				got, err := allocations.Allocations(r.Context(), callerID(r), gaas.AllocationsRequest{UserID: id, Ended: ended, Page: p})
+				return got.Items, got.NextCursor, err
+			}, func(a gaas.Allocation) int64 { return a.ID }, func(a gaas.Allocation) allocationResponse { return toAllocation(a, now) })
+		}
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "User %d does not exist.", id))
-			return
 		}
-		now := time.Now()
-		encode(w, http.StatusOK, listOf(list, func(a gaas.Allocation) allocationResponse { return toAllocation(a, now) }))
 	})
 }
 

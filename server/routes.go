@@ -48,7 +48,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("PUT /users/{id}/quota", authed(queryParams(handleSetQuota(logger, quota))))
 	mux.Handle("POST /users/{id}/quota/grants", authed(queryParams(handleGrant(logger, quota))))
 	mux.Handle("GET /users/{id}/ledger", authed(queryParams(handleLedger(logger, quota), "limit", "cursor")))
-	mux.Handle("GET /users/{id}/allocations", authed(queryParams(handleListAllocations(logger, allocations), "ended")))
+	mux.Handle("GET /users/{id}/allocations", authed(queryParams(handleListAllocations(logger, allocations), "ended", "limit", "cursor")))
 	mux.Handle("POST /users/{id}/allocations", authed(queryParams(handleCreateAllocation(logger, allocations))))
 	mux.Handle("PATCH /allocations/{id}", authed(queryParams(handleUpdateAllocation(logger, allocations))))
 

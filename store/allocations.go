@@ -303,6 +303,13 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 		if err := roomFor(ctx, tx, account, req.Amount, "amount"); err != nil {
 			return err
 		}
+		var live int
+		if err := query(ctx, tx, &live, "SELECT count(*) FROM allocations WHERE account_id = ? AND remaining > 0", account); err != nil {
+			return mapErr(err)
+		}
+		if live >= gaas.MaxLiveAllocations {
+			return fmt.Errorf("user %d already has %d allocations holding credits, the most an account may have: %w", req.UserID, live, gaas.ErrConflict)
+		}
 		out = allocationRow{
 			AccountID: account, GPUTypes: encodeScope(scope), StartsAt: req.StartsAt.UTC().Truncate(time.Microsecond),
 			Reason: req.Reason, ledgerActor: actor(p), CreatedAt: now,
@@ -335,34 +342,37 @@ func insertAllocation(ctx context.Context, tx bun.IDB, r *allocationRow) error {
 }
 
 // Allocations implements gaas.Allocations.
-func (s *AllocationService) Allocations(ctx context.Context, caller int64, req gaas.AllocationsRequest) ([]gaas.Allocation, error) {
+func (s *AllocationService) Allocations(ctx context.Context, caller int64, req gaas.AllocationsRequest) (gaas.AllocationPage, error) {
 	return s.listBy(ctx, gaas.Principal{UserID: caller}, req)
 }
 
-func (s *AllocationService) listBy(ctx context.Context, p gaas.Principal, req gaas.AllocationsRequest) ([]gaas.Allocation, error) {
-	if err := allow(ctx, s.db.r, p, gaas.ActionReadAllocations, req.UserID); err != nil {
-		return nil, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
+func (s *AllocationService) listBy(ctx context.Context, p gaas.Principal, req gaas.AllocationsRequest) (gaas.AllocationPage, error) {
+	limit, after, err := readPage(req.Page, 0)
+	if err == nil {
+		err = allow(ctx, s.db.r, p, gaas.ActionReadAllocations, req.UserID)
 	}
-	account, err := accountOf(ctx, s.db.r, req.UserID)
+	var account int64
+	if err == nil {
+		account, err = accountOf(ctx, s.db.r, req.UserID)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
+		return gaas.AllocationPage{}, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
 	}
-	rows, err := loadAllocations(ctx, s.db.r, true, account)
-	if err != nil {
-		return nil, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
-	}
+	where, args := "account_id = ? AND id > ?", []any{account, after}
 	now := s.db.timestamp()
-	out := make([]gaas.Allocation, 0, len(rows))
+	if !req.Ended {
+		where, args = where+" AND (expires_at IS NULL OR expires_at > ?)", append(args, now)
+	}
+	var rows []allocationRow
+	if err := query(ctx, s.db.r, &rows, "SELECT "+allocationColumns+" FROM allocations WHERE "+where+" ORDER BY id LIMIT ?",
+		append(args, limit+1)...); err != nil {
+		return gaas.AllocationPage{}, fmt.Errorf("store: allocations of user %d: %w", req.UserID, mapErr(err))
+	}
+	var out gaas.AllocationPage
+	rows, out.NextCursor = cutPage(rows, limit, func(r allocationRow) int64 { return r.ID })
+	out.Items = make([]gaas.Allocation, len(rows))
 	for i := range rows {
-		a := rows[i].allocation()
-		if !req.Ended && a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
-			continue
-		}
-		if a.Default {
-			out = append([]gaas.Allocation{a}, out...)
-			continue
-		}
-		out = append(out, a)
+		out.Items[i] = rows[i].allocation()
 	}
 	return out, nil
 }

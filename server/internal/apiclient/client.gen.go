@@ -193,9 +193,12 @@ type Allocation struct {
 	StartsAt Timestamp `json:"starts_at"`
 }
 
-// AllocationList defines model for AllocationList.
-type AllocationList struct {
+// AllocationPage defines model for AllocationPage.
+type AllocationPage struct {
 	Items []Allocation `json:"items"`
+
+	// NextCursor The cursor of the next page; null on the last. A page cut short by its size has one too.
+	NextCursor *NextCursor `json:"next_cursor"`
 }
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
@@ -638,6 +641,12 @@ type ListUsersParams struct {
 type ListAllocationsParams struct {
 	// Ended Also list allocations that have ended.
 	Ended *bool `form:"ended,omitempty" json:"ended,omitempty"`
+
+	// Limit The most items a page holds; 50 when not given. A page also ends before its answer would pass 1 MiB (never before its first item), with a `next_cursor` to the rest, so a page may hold fewer items than this and still not be the last.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The next_cursor of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // LedgerParams defines parameters for Ledger.
@@ -1018,7 +1027,7 @@ type ClientInterface interface {
 
 	// ListAllocations A user's allocations
 	//
-	// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+	// By id, so the default allocation, made with the account, comes first; paged. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`.
 	//
 	// Corresponds with GET /users/{id}/allocations (the `ListAllocations` operationId).
 	ListAllocations(ctx context.Context, id PathID, params *ListAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1674,7 +1683,7 @@ func (c *Client) SetRole(ctx context.Context, id PathID, body SetRoleJSONRequest
 
 // ListAllocations A user's allocations
 //
-// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+// By id, so the default allocation, made with the account, comes first; paged. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`.
 //
 // Corresponds with GET /users/{id}/allocations (the `ListAllocations` operationId).
 func (c *Client) ListAllocations(ctx context.Context, id PathID, params *ListAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2851,6 +2860,30 @@ func NewListAllocationsRequest(server string, id PathID, params *ListAllocations
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -3533,7 +3566,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListAllocationsWithResponse A user's allocations
 	//
-	// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+	// By id, so the default allocation, made with the account, comes first; paged. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5809,7 +5842,7 @@ type ListAllocationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AllocationList
+	JSON200 *AllocationPage
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
@@ -5831,7 +5864,7 @@ type ListAllocationsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListAllocationsResponse) GetJSON200() *AllocationList {
+func (r ListAllocationsResponse) GetJSON200() *AllocationPage {
 	return r.JSON200
 }
 
@@ -5920,6 +5953,8 @@ type CreateAllocationResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -5958,6 +5993,11 @@ func (r CreateAllocationResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r CreateAllocationResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateAllocationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -7222,7 +7262,7 @@ func (c *ClientWithResponses) SetRoleWithResponse(ctx context.Context, id PathID
 
 // ListAllocationsWithResponse A user's allocations
 //
-// The default allocation first, then by id. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`. Not paged.
+// By id, so the default allocation, made with the account, comes first; paged. Admins, or the user themselves; for anyone else the user does not exist (404). Allocations that have ended (expired, or ended by an admin) are listed only with `ended=true`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9515,7 +9555,7 @@ func ParseListAllocationsResponse(rsp *http.Response) (*ListAllocationsResponse,
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest AllocationList
+		var dest AllocationPage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9642,6 +9682,13 @@ func ParseCreateAllocationResponse(rsp *http.Response) (*CreateAllocationRespons
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
