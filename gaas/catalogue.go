@@ -42,6 +42,10 @@ const DescriptionMaxLen = 1024
 // GPUTypeNameMaxLen is the longest name of a GPU type in the catalogue.
 const GPUTypeNameMaxLen = 64
 
+// MaxGPUTypes bounds the catalogue, retired types included, which is
+// listed whole.
+const MaxGPUTypes = 1000
+
 var descriptionText = textRule{maxLen: DescriptionMaxLen, lines: true}
 
 // ValidateGPUTypeName reports whether name may name a type of the
@@ -135,8 +139,8 @@ type Catalogue interface {
 	// GPUTypes lists the catalogue by name.
 	GPUTypes(ctx context.Context, caller int64, req GPUTypesRequest) ([]GPUType, error)
 
-	// CreateGPUType adds a type. A name taken in any letter case is
-	// ErrConflict.
+	// CreateGPUType adds a type. A name taken in any letter case, or a
+	// catalogue that holds MaxGPUTypes already, is ErrConflict.
 	CreateGPUType(ctx context.Context, caller int64, req CreateGPUTypeRequest) (GPUType, error)
 
 	// UpdateGPUType changes a type, named in any letter case.

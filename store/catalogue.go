@@ -153,6 +153,13 @@ func (s *CatalogueService) createBy(ctx context.Context, p gaas.Principal, req g
 		if err := allow(ctx, tx, p, gaas.ActionManageCatalogue, 0); err != nil {
 			return err
 		}
+		var n int
+		if err := query(ctx, tx, &n, "SELECT count(*) FROM gpu_types"); err != nil {
+			return err
+		}
+		if n >= gaas.MaxGPUTypes {
+			return fmt.Errorf("the catalogue holds %d types, the most it may: %w", n, gaas.ErrConflict)
+		}
 		_, err := exec(ctx, tx, "INSERT INTO gpu_types ("+gpuTypeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 			r.Name, r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.CreatedAt, r.UpdatedAt)
 		return err
