@@ -33,8 +33,8 @@ const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
        gaasd user passwd NAME [-password-stdin]
        gaasd user disable|enable NAME [-json]
        gaasd user role NAME admin|user [-json]
-       gaasd quota grant NAME HOURS -reason TEXT [-json]
-       gaasd quota set NAME HOURS -reason TEXT [-json]
+       gaasd quota grant NAME CREDITS -reason TEXT [-json]
+       gaasd quota set NAME CREDITS -reason TEXT [-json]
        gaasd quota show NAME [-n COUNT] [-json]
        gaasd jobs list [-user NAME] [-status STATUS] [-json]
 
@@ -347,9 +347,9 @@ func (c *adminCmd) userShow(ctx context.Context) error {
 }
 
 func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
-	hours, err := gaas.ParseHours(c.args[1])
+	credits, err := gaas.ParseCredits(c.args[1])
 	if err != nil {
-		return fmt.Errorf("%w: HOURS %q: %v", errUsage, c.args[1], err)
+		return fmt.Errorf("%w: CREDITS %q: %v", errUsage, c.args[1], err)
 	}
 	if reason == "" {
 		return fmt.Errorf("%w: %s: -reason is required", errUsage, c.name())
@@ -359,9 +359,9 @@ func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
 		return err
 	}
 	if verb == "grant" {
-		u, err = c.database.As(c.actor).Grant(ctx, gaas.GrantRequest{UserID: u.ID, Delta: gaas.CreditsOf(hours), Reason: reason})
+		u, err = c.database.As(c.actor).Grant(ctx, gaas.GrantRequest{UserID: u.ID, Delta: credits, Reason: reason})
 	} else {
-		u, err = c.database.As(c.actor).SetBalance(ctx, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.CreditsOf(hours), Reason: reason})
+		u, err = c.database.As(c.actor).SetBalance(ctx, gaas.SetBalanceRequest{UserID: u.ID, Balance: credits, Reason: reason})
 	}
 	if err != nil {
 		return err
@@ -371,14 +371,16 @@ func (c *adminCmd) quotaChange(ctx context.Context, verb, reason string) error {
 
 // entryJSON is a ledger entry as -json prints it.
 type entryJSON struct {
-	ID        int64     `json:"id"`
-	JobID     *int64    `json:"job_id"`
-	Actor     string    `json:"actor"`
-	Kind      string    `json:"kind"`
-	Delta     string    `json:"delta"`
-	Balance   string    `json:"balance"`
-	Reason    string    `json:"reason"`
-	CreatedAt time.Time `json:"created_at"`
+	ID           int64     `json:"id"`
+	AllocationID int64     `json:"allocation_id"`
+	JobID        *int64    `json:"job_id"`
+	Actor        string    `json:"actor"`
+	Kind         string    `json:"kind"`
+	Delta        string    `json:"delta"`
+	Remaining    string    `json:"remaining"`
+	Balance      string    `json:"balance"`
+	Reason       string    `json:"reason"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 func (c *adminCmd) quotaShow(ctx context.Context, n int) error {
@@ -411,7 +413,8 @@ func (c *adminCmd) quotaShow(ctx context.Context, n int) error {
 		if e.ActorID != 0 {
 			a = fmt.Sprintf("user %d", e.ActorID)
 		}
-		entries[i] = entryJSON{e.ID, e.JobID, a, string(e.Kind), e.Delta.String(), e.Balance.String(), e.Reason, e.CreatedAt}
+		entries[i] = entryJSON{e.ID, e.AllocationID, e.JobID, a, string(e.Kind), e.Delta.String(), e.Remaining.String(),
+			e.Balance.String(), e.Reason, e.CreatedAt}
 	}
 	if *c.asJSON {
 		return c.printJSON(struct {
@@ -419,15 +422,16 @@ func (c *adminCmd) quotaShow(ctx context.Context, n int) error {
 			Entries []entryJSON `json:"entries"`
 		}{toUserJSON(u), entries})
 	}
-	fmt.Fprintf(c.stdout, "%s (user %d): balance %s GPU hours\n\n", u.Username, u.ID, u.Balance)
+	fmt.Fprintf(c.stdout, "%s (user %d): balance %s credits\n\n", u.Username, u.ID, u.Balance)
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENTRY\tWHEN\tKIND\tDELTA\tBALANCE\tACTOR\tJOB\tREASON")
+	fmt.Fprintln(tw, "ENTRY\tWHEN\tALLOCATION\tKIND\tDELTA\tREMAINING\tBALANCE\tACTOR\tJOB\tREASON")
 	for _, e := range entries {
 		job := "-"
 		if e.JobID != nil {
 			job = fmt.Sprint(*e.JobID)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CreatedAt.Format(time.RFC3339), e.Kind, e.Delta, e.Balance, e.Actor, job, e.Reason)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CreatedAt.Format(time.RFC3339), e.AllocationID, e.Kind,
+			e.Delta, e.Remaining, e.Balance, e.Actor, job, e.Reason)
 	}
 	return tw.Flush()
 }
@@ -439,8 +443,11 @@ type jobJSON struct {
 	UserID         int64     `json:"user_id"`
 	Status         string    `json:"status"`
 	GPUType        string    `json:"gpu_type"`
+	GPUCount       int       `json:"gpu_count"`
 	EstimatedHours string    `json:"estimated_hours"`
 	ActualHours    *string   `json:"actual_hours"`
+	Rate           string    `json:"rate"`
+	Cost           string    `json:"cost"`
 	Command        string    `json:"command"`
 	CreatedAt      time.Time `json:"created_at"`
 }
@@ -478,8 +485,8 @@ func (c *adminCmd) jobsList(ctx context.Context, owner string, status gaas.JobSt
 				a := j.ActualHours.String()
 				actual = &a
 			}
-			jobs = append(jobs, jobJSON{j.ID, names[j.UserID], j.UserID, string(j.Status), j.GPUType,
-				j.EstimatedHours.String(), actual, j.Command, j.CreatedAt})
+			jobs = append(jobs, jobJSON{j.ID, names[j.UserID], j.UserID, string(j.Status), j.GPUType, j.GPUCount,
+				j.EstimatedHours.String(), actual, j.Rate.String(), j.Cost.String(), j.Command, j.CreatedAt})
 		}
 		if page.NextCursor == "" {
 			break
@@ -493,14 +500,14 @@ func (c *adminCmd) jobsList(ctx context.Context, owner string, status gaas.JobSt
 		return c.printJSON(jobs)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tSTATUS\tGPU\tESTIMATED\tACTUAL\tCREATED\tCOMMAND")
+	fmt.Fprintln(tw, "ID\tUSER\tSTATUS\tGPU\tGPUS\tESTIMATED\tACTUAL\tRATE\tCOST\tCREATED\tCOMMAND")
 	for _, j := range jobs {
 		actual := "-"
 		if j.ActualHours != nil {
 			actual = *j.ActualHours
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%q\n", j.ID, j.User, j.Status, j.GPUType, j.EstimatedHours, actual,
-			j.CreatedAt.Format(time.RFC3339), j.Command)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%q\n", j.ID, j.User, j.Status, j.GPUType, j.GPUCount,
+			j.EstimatedHours, actual, j.Rate, j.Cost, j.CreatedAt.Format(time.RFC3339), j.Command)
 	}
 	return tw.Flush()
 }

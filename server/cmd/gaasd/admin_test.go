@@ -68,16 +68,16 @@ func TestAdminCLI(t *testing.T) {
 			assert.Equal(t, "4", shown.User.Balance)
 			require.Len(t, shown.Entries, 2, "the last two of three entries")
 			cli := "cli:" + osUser()
-			assert.Equal(t, entryJSON{ID: shown.Entries[0].ID, Actor: cli, Kind: "grant", Delta: "2.5", Balance: "12.5",
-				Reason: "paper deadline", CreatedAt: shown.Entries[0].CreatedAt}, shown.Entries[0])
+			assert.Equal(t, entryJSON{ID: shown.Entries[0].ID, AllocationID: 2, Actor: cli, Kind: "grant", Delta: "2.5", Remaining: "12.5",
+				Balance: "12.5", Reason: "paper deadline", CreatedAt: shown.Entries[0].CreatedAt}, shown.Entries[0], "bob's default allocation")
 			assert.Equal(t, "set", shown.Entries[1].Kind)
 			assert.Equal(t, "-8.5", shown.Entries[1].Delta)
 
 			out, _, err = admin(t, db, "", "quota", "show", "bob")
 			require.NoError(t, err)
-			assert.Contains(t, out, "bob (user 2): balance 4 GPU hours")
-			assert.Regexp(t, `(?m)^ENTRY +WHEN +KIND +DELTA +BALANCE +ACTOR +JOB +REASON\n`, out)
-			assert.Regexp(t, `(?m) +set +-8.5 +4 +`+cli+` +- +new term$`, out)
+			assert.Contains(t, out, "bob (user 2): balance 4 credits")
+			assert.Regexp(t, `(?m)^ENTRY +WHEN +ALLOCATION +KIND +DELTA +REMAINING +BALANCE +ACTOR +JOB +REASON\n`, out)
+			assert.Regexp(t, `(?m) +2 +set +-8.5 +4 +4 +`+cli+` +- +new term$`, out)
 
 			// What the database holds, read apart from the CLI.
 			s, err := store.Open(context.Background(), db, store.Options{})
@@ -111,7 +111,7 @@ func TestAdminCLI(t *testing.T) {
 				{[]string{"quota", "grant", "nobody", "1", "-reason", "x"}, "", 1, "not found"},
 				{[]string{"quota", "set", "bob", "-1", "-reason", "x"}, "", 2, "-1"},
 				{[]string{"quota", "set", "bob", "2"}, "", 2, "-reason is required"},
-				{[]string{"quota", "grant", "bob", "lots", "-reason", "x"}, "", 2, "HOURS"},
+				{[]string{"quota", "grant", "bob", "lots", "-reason", "x"}, "", 2, "CREDITS"},
 				{[]string{"quota", "grant", "bob", "0", "-reason", "x"}, "", 1, "delta"},
 				{[]string{"quota", "show"}, "", 2, "takes 1 arguments, not 0"},
 				{[]string{"user", "remove", "bob"}, "", 2, `no subcommand "remove"`},
@@ -134,7 +134,7 @@ func TestAdminCLIHelpAndMissingDatabase(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"help", "quota"}, func(string) string { return "" }, &out, &out)
 	assert.Equal(t, 0, exitCode(err))
-	assert.Contains(t, out.String(), "gaasd quota grant NAME HOURS -reason TEXT")
+	assert.Contains(t, out.String(), "gaasd quota grant NAME CREDITS -reason TEXT")
 	assert.Contains(t, out.String(), "Exit status: 0 done, 1 refused")
 
 	db := filepath.Join(t.TempDir(), "none.db")
@@ -211,16 +211,16 @@ func TestAdminCLIJobsList(t *testing.T) {
 	out, code, err := admin(t, db, "", "jobs", "list")
 	require.NoError(t, err)
 	assert.Equal(t, 0, code)
-	assert.Regexp(t, `^ID +USER +STATUS +GPU +ESTIMATED +ACTUAL +CREATED +COMMAND\n`+
-		`3 +bob +CANCELLED +A100 +1 +- +\S+ +"train 2"\n2 +bob +PENDING .*\n1 +alice +PENDING .*\n$`, out)
+	assert.Regexp(t, `^ID +USER +STATUS +GPU +GPUS +ESTIMATED +ACTUAL +RATE +COST +CREATED +COMMAND\n`+
+		`3 +bob +CANCELLED +A100 +1 +1 +- +1 +1 +\S+ +"train 2"\n2 +bob +PENDING .*\n1 +alice +PENDING .*\n$`, out)
 
 	out, _, err = admin(t, db, "", "jobs", "list", "-user", "bob", "-status", "PENDING", "-json")
 	require.NoError(t, err)
 	var jobs []jobJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &jobs), out)
 	require.Len(t, jobs, 1)
-	assert.Equal(t, jobJSON{ID: 2, User: "bob", UserID: 2, Status: "PENDING", GPUType: "A100", EstimatedHours: "1",
-		Command: "train 1", CreatedAt: jobs[0].CreatedAt}, jobs[0])
+	assert.Equal(t, jobJSON{ID: 2, User: "bob", UserID: 2, Status: "PENDING", GPUType: "A100", GPUCount: 1, EstimatedHours: "1",
+		Rate: "1", Cost: "1", Command: "train 1", CreatedAt: jobs[0].CreatedAt}, jobs[0])
 
 	out, _, err = admin(t, db, "", "jobs", "list", "-status", "COMPLETED", "-json")
 	require.NoError(t, err)

@@ -80,7 +80,7 @@ type config struct {
 	db            string
 	jwtSecret     string
 	tokenTTL      time.Duration
-	defaultQuota  gaas.Hours
+	defaultQuota  gaas.Credits
 	iterations    int
 	adminUsername string
 	adminPassword string
@@ -100,14 +100,14 @@ func envName(flagName string) string {
 	return "GAAS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// hoursValue is a flag of GPU hours.
-type hoursValue gaas.Hours
+// creditsValue is a flag of credits.
+type creditsValue gaas.Credits
 
-func (h *hoursValue) String() string { return gaas.Hours(*h).String() }
+func (c *creditsValue) String() string { return gaas.Credits(*c).String() }
 
-func (h *hoursValue) Set(s string) error {
-	v, err := gaas.ParseHours(s)
-	*h = hoursValue(v)
+func (c *creditsValue) Set(s string) error {
+	v, err := gaas.ParseCredits(s)
+	*c = creditsValue(v)
 	return err
 }
 
@@ -161,8 +161,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"close keep-alive connections idle this long; behind a load balancer, make it longer than the balancer's")
 	fs.IntVar(&c.server.HashSlots, "hash-slots", 0, "password hashes computed at once; 0 for half the processors")
 	fs.DurationVar(&c.tokenTTL, "token-ttl", 30*time.Minute, "token lifetime")
-	c.defaultQuota = 10 * gaas.Hour
-	fs.Var((*hoursValue)(&c.defaultQuota), "default-quota", "`hours` given to each new account")
+	c.defaultQuota = store.DefaultQuota
+	fs.Var((*creditsValue)(&c.defaultQuota), "default-quota",
+		"`credits` the default allocation of each new account holds (a credit is a GPU-hour at rate 1)")
 	fs.IntVar(&c.iterations, "pbkdf2-iterations", authn.DefaultIterations, "PBKDF2-HMAC-SHA256 work factor for new password hashes")
 	fs.IntVar(&c.store.MaxConns, "db-max-conns", 0,
 		"most database connections: PostgreSQL's pool (0: 10), or SQLite's readers beside its one writer (0: 4)")
@@ -199,7 +200,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"db-batch-timeout": {func() bool { return c.store.BatchTimeout > 0 && c.store.BatchTimeout < writeTimeout-readTimeout },
 			fmt.Sprintf("a positive duration shorter than %s (the HTTP write timeout, %s, less the read timeout, %s), "+
 				"so that a submission is answered before its connection is cut", writeTimeout-readTimeout, writeTimeout, readTimeout)},
-		"default-quota": {func() bool { return c.defaultQuota >= 0 }, "a number of hours, 0 or more, with at most 3 decimals"},
+		"default-quota": {func() bool { return c.defaultQuota >= 0 }, "a number of credits, 0 or more, with at most 3 decimals"},
 		"pbkdf2-iterations": {func() bool { return c.iterations >= 1 && c.iterations <= authn.MaxIterations },
 			fmt.Sprintf("a whole number from 1 to %d", authn.MaxIterations)},
 		"db-max-conns":         {func() bool { return c.store.MaxConns >= 0 }, count},
@@ -446,7 +447,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	opts := cfg.store
-	opts.DefaultQuota = gaas.CreditsOf(cfg.defaultQuota)
+	opts.DefaultQuota = cfg.defaultQuota
 	if opts.DefaultQuota == 0 {
 		opts.DefaultQuota = -1 // the store reads 0 as "the default"; -1 is "nothing"
 	}

@@ -269,8 +269,8 @@ func TestRunStartupErrors(t *testing.T) {
 		"short_secret":       {args: []string{"-jwt-secret", "short"}, want: "-jwt-secret is 5 bytes; at least 32"},
 		"short_secret_env":   {env: map[string]string{"GAAS_JWT_SECRET": "short"}, want: "GAAS_JWT_SECRET is 5 bytes; at least 32"},
 		"bad_quota":          {args: []string{"-default-quota", "0.0001"}, want: "-default-quota"},
-		"negative_quota":     {args: []string{"-default-quota", "-1"}, want: `-default-quota "-1": must be a number of hours, 0 or more`},
-		"bad_quota_env":      {env: map[string]string{"GAAS_DEFAULT_QUOTA": "lots"}, want: `GAAS_DEFAULT_QUOTA="lots": must be a number of hours`},
+		"negative_quota":     {args: []string{"-default-quota", "-1"}, want: `-default-quota "-1": must be a number of credits, 0 or more`},
+		"bad_quota_env":      {env: map[string]string{"GAAS_DEFAULT_QUOTA": "lots"}, want: `GAAS_DEFAULT_QUOTA="lots": must be a number of credits`},
 		"bad_ttl":            {args: []string{"-token-ttl", "forever"}, want: "-token-ttl"},
 		"zero_ttl":           {args: []string{"-token-ttl", "0s"}, want: `-token-ttl "0s": must be a positive duration`},
 		"bad_ttl_env":        {env: map[string]string{"GAAS_TOKEN_TTL": "banana"}, want: `GAAS_TOKEN_TTL="banana": must be a positive duration`},
@@ -336,7 +336,7 @@ func TestHelpAndVersion(t *testing.T) {
 	assert.Equal(t, usage, help("help", "help"))
 	for _, s := range []string{"-addr", "GAAS_ADDR", "-db", "-jwt-secret", "-token-ttl", "-default-quota", "-pbkdf2-iterations", "GAAS_ADMIN_USERNAME", "-db-max-conns", "-db-conn-max-lifetime", "-db-statement-timeout", "-db-batch-timeout", "GAAS_DB_BATCH_TIMEOUT", "-jwt-secret-file", "least safe", "-login-per-user", "-login-per-address", "-hash-slots",
 		"-registration", "-register-per-address", "-requests-per-user", "-max-conns", "-idle-timeout", "gaasd help", "gaasd version", "-version",
-		"-token-ttl duration", "-idle-timeout duration", "-db-batch-timeout duration", "-max-conns int", "-pbkdf2-iterations int", "-default-quota hours",
+		"-token-ttl duration", "-idle-timeout duration", "-db-batch-timeout duration", "-max-conns int", "-pbkdf2-iterations int", "-default-quota credits",
 		"(env GAAS_TOKEN_TTL) (default 30m0s)", "(env GAAS_HASH_SLOTS)"} {
 		assert.Contains(t, usage, s)
 	}
@@ -444,19 +444,19 @@ func TestCheckCommand(t *testing.T) {
 	var out, errs bytes.Buffer
 	noenv := func(string) string { return "" }
 	require.NoError(t, run(context.Background(), []string{"check", "-db", db}, noenv, &out, &errs), "on a live database")
-	assert.Contains(t, out.String(), "checked 1 users, 0 jobs and 1 ledger entries")
-	assert.Regexp(t, `^check: 2 rows checked in [0-9.]+ s \([0-9]+ rows/s\)\n$`, errs.String(), "the summary, and no progress line off a terminal")
+	assert.Contains(t, out.String(), "checked 1 users, 0 jobs, 1 allocations and 1 ledger entries")
+	assert.Regexp(t, `^check: 3 rows checked in [0-9.]+ s \([0-9]+ rows/s\)\n$`, errs.String(), "the summary, and no progress line off a terminal")
 	g.stop(t)
 
 	raw, err := sql.Open(sqliteshim.ShimName, db)
 	require.NoError(t, err)
-	_, err = raw.Exec("UPDATE users SET balance = balance + 5000")
+	_, err = raw.Exec("UPDATE allocations SET remaining = remaining + 5000")
 	require.NoError(t, err)
 	raw.Close()
 	out.Reset()
 	err = run(context.Background(), []string{"check", "-db", db}, noenv, &out, io.Discard)
 	require.ErrorIs(t, err, errViolations)
-	assert.Contains(t, out.String(), "violation: balance: user 1: balance 15000 but ledger sums to 10000")
+	assert.Contains(t, out.String(), "violation: allocation: user 1, allocation 1: remaining 15000 and amount 10000 but entries sum to 10000")
 
 	require.ErrorIs(t, run(context.Background(), []string{"check", "-db", filepath.Join(t.TempDir(), "none.db")}, noenv, io.Discard, io.Discard),
 		fs.ErrNotExist, "a missing file is not created to be checked")

@@ -47,7 +47,8 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gaasd import-fastapi -from OLD.db [-db TARGET] [-merge] [-rename OLD=NEW]...\n\n"+
 			"Imports users (with their password hashes), balances and jobs from the original FastAPI\n"+
-			"service's database, in one transaction. Anomalies in the old data are corrected as\n"+
+			"service's database, in one transaction; a balance of hours becomes as many credits (rate 1)\n"+
+			"in the user's default allocation. Anomalies in the old data are corrected as\n"+
 			"documented and reported; what cannot be imported without a decision stops the import.\n\n")
 		fs.PrintDefaults()
 	}
@@ -71,7 +72,8 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("import-fastapi: nothing was imported: %w", err)
 	}
-	fmt.Fprintf(stdout, "imported %d users and %d jobs from %s into %s; %d jobs charged, %d refunded, %d anomalies corrected\n",
+	fmt.Fprintf(stdout, "imported %d users and %d jobs from %s into %s; %d jobs charged, %d refunded, %d anomalies corrected; "+
+		"each balance of hours became as many credits (rate 1) in the user's default allocation\n",
 		rep.Users, rep.Jobs, *from, store.RedactDSN(*db), rep.Charged, rep.Refunded, len(rep.Anomalies))
 	progress.summary(rep.Users+rep.Jobs, "rows", "written")
 	return nil
@@ -162,12 +164,12 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	progress.summary(rep.Users+rep.Jobs+rep.Entries, "rows", "checked")
+	progress.summary(rep.Users+rep.Jobs+rep.Allocations+rep.Entries, "rows", "checked")
 	for _, v := range rep.Violations {
 		fmt.Fprintln(stdout, "violation:", v)
 	}
-	fmt.Fprintf(stdout, "checked %d users, %d jobs and %d ledger entries of %s: %d violations\n",
-		rep.Users, rep.Jobs, rep.Entries, store.RedactDSN(*db), len(rep.Violations))
+	fmt.Fprintf(stdout, "checked %d users, %d jobs, %d allocations and %d ledger entries of %s: %d violations\n",
+		rep.Users, rep.Jobs, rep.Allocations, rep.Entries, store.RedactDSN(*db), len(rep.Violations))
 	if !rep.OK() {
 		return fmt.Errorf("%w: %d violations", errViolations, len(rep.Violations))
 	}
