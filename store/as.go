@@ -57,3 +57,35 @@ func (a Acting) Ledger(ctx context.Context, req gaas.LedgerRequest) (gaas.Ledger
 func (a Acting) Jobs(ctx context.Context, f gaas.JobFilter) (gaas.JobPage, error) {
 	return a.db.Jobs.listBy(ctx, a.p, f)
 }
+
+// GPUTypes is Catalogue.GPUTypes for the principal.
+func (a Acting) GPUTypes(ctx context.Context, req gaas.GPUTypesRequest) ([]gaas.GPUType, error) {
+	return a.db.Catalogue.listBy(ctx, a.p, req)
+}
+
+// CreateGPUType is Catalogue.CreateGPUType for the principal.
+func (a Acting) CreateGPUType(ctx context.Context, req gaas.CreateGPUTypeRequest) (gaas.GPUType, error) {
+	return a.db.Catalogue.createBy(ctx, a.p, req)
+}
+
+// UpdateGPUType is Catalogue.UpdateGPUType for the principal.
+func (a Acting) UpdateGPUType(ctx context.Context, req gaas.UpdateGPUTypeRequest) (gaas.GPUType, error) {
+	return a.db.Catalogue.updateBy(ctx, a.p, req)
+}
+
+// CreateAllocation is Allocations.CreateAllocation for the principal, whom
+// the allocation and the ledger name as its maker.
+func (a Acting) CreateAllocation(ctx context.Context, req gaas.CreateAllocationRequest) (gaas.Allocation, error) {
+	return a.db.Allocations.createBy(ctx, a.p, req)
+}
+
+// Allocations is Allocations.Allocations for the principal.
+func (a Acting) Allocations(ctx context.Context, req gaas.AllocationsRequest) (gaas.AllocationPage, error) {
+	return a.db.Allocations.listBy(ctx, a.p, req)
+}
+
+// UpdateAllocation is Allocations.UpdateAllocation for the principal, whom
+// the ledger names as the actor of a revoke.
+func (a Acting) UpdateAllocation(ctx context.Context, req gaas.UpdateAllocationRequest) (gaas.Allocation, error) {
+	return a.db.Allocations.updateBy(ctx, a.p, req)
+}
