@@ -160,9 +160,7 @@ func (s *CatalogueService) createBy(ctx context.Context, p gaas.Principal, req g
 		if n >= gaas.MaxGPUTypes {
 			return fmt.Errorf("the catalogue holds %d types, the most it may: %w", n, gaas.ErrConflict)
 		}
-		_, err := exec(ctx, tx, "INSERT INTO gpu_types ("+gpuTypeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-			r.Name, r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.CreatedAt, r.UpdatedAt)
-		return err
+		return insertGPUType(ctx, tx, r)
 	})
 	if err != nil {
 		return gaas.GPUType{}, fmt.Errorf("store: create GPU type %q: %w", req.Name, mapErr(err))
@@ -200,12 +198,24 @@ func (s *CatalogueService) updateBy(ctx context.Context, p gaas.Principal, req g
 			r.Enabled = *req.Enabled
 		}
 		r.UpdatedAt = s.db.timestamp()
-		_, err = exec(ctx, tx, "UPDATE gpu_types SET description = ?, rate = ?, max_gpus_per_job = ?, enabled = ?, updated_at = ? WHERE lower(name) = lower(?)",
-			r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.UpdatedAt, r.Name)
-		return err
+		return saveGPUType(ctx, tx, r)
 	})
 	if err != nil {
 		return gaas.GPUType{}, fmt.Errorf("store: update GPU type %q: %w", req.Name, mapErr(err))
 	}
 	return r.gpuType(), nil
+}
+
+func insertGPUType(ctx context.Context, idb bun.IDB, r gpuTypeRow) error {
+	_, err := exec(ctx, idb, "INSERT INTO gpu_types ("+gpuTypeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		r.Name, r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.CreatedAt, r.UpdatedAt)
+	return err
+}
+
+// saveGPUType writes every field of r but its name and creation time to
+// the type of its name.
+func saveGPUType(ctx context.Context, idb bun.IDB, r gpuTypeRow) error {
+	_, err := exec(ctx, idb, "UPDATE gpu_types SET description = ?, rate = ?, max_gpus_per_job = ?, enabled = ?, updated_at = ? WHERE lower(name) = lower(?)",
+		r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.UpdatedAt, r.Name)
+	return err
 }
