@@ -37,13 +37,38 @@ const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
        gaasd quota set NAME CREDITS -reason TEXT [-json]
        gaasd quota show NAME [-n COUNT] [-json]
        gaasd jobs list [-user NAME] [-status STATUS] [-json]
+       gaasd gpu-types list [-retired] [-json]
+       gaasd gpu-types add -name NAME -rate RATE [-description TEXT] [-max-gpus-per-job N] [-retired] [-json]
+       gaasd gpu-types set NAME [-rate RATE] [-description TEXT] [-max-gpus-per-job N] [-enable|-retire] [-json]
+       gaasd gpu-types apply FILE [-dry-run] [-json]
+       gaasd allocations list -user NAME|ID [-ended] [-json]
+       gaasd allocations add -user NAME|ID -amount CREDITS [-gpu-types A100,H100] [-starts TIME]
+                             [-expires TIME | -for DURATION] [-reason TEXT] [-json]
+       gaasd allocations end ID [-reason TEXT] [-json]
+       gaasd allocations shorten ID -expires TIME [-reason TEXT] [-json]
 
 Works on the database that -db (or GAAS_DB) names directly, with no server
 running or while one runs. Changes are made by the system principal
 "cli:OSUSER", OSUSER being the operating-system user who runs the command;
-the ledger names it as the actor of grants and sets. Output is aligned
+the ledger names it as the actor of grants, sets and revocations. CREDITS
+and RATE are decimal numbers of credits (a credit is one GPU-hour at rate
+1), TIME is RFC 3339 (2026-12-01T00:00:00Z). quota grant and set change a
+user's default allocation. gpu-types apply brings the catalogue to a
+catalogue file, as gaasd -catalogue does at start-up: each type of the file
+is created or updated, any other type is retired. Output is aligned
 columns, or JSON with -json. Exit status: 0 done, 1 refused (no such user,
 name taken, invalid value), 2 a usage error.
+
+A catalogue file:
+
+  {"gpu_types": [
+    {"name": "A100", "description": "NVIDIA A100 80GB", "rate": 2.5, "max_gpus_per_job": 8, "enabled": true},
+    {"name": "T4", "rate": 0.5}
+  ]}
+
+name and rate are required; description defaults to "", max_gpus_per_job
+to 0 (no limit of its own), enabled to true. Unknown fields, and a name
+given twice in any letter case, are refused.
 
 `
 
@@ -58,10 +83,13 @@ type adminCmd struct {
 	actor    gaas.Principal
 }
 
-// runAdmin is "gaasd user ..." and "gaasd quota ...".
+// runAdmin is "gaasd user ...", "gaasd quota ...", "gaasd jobs ...", "gaasd gpu-types ..." and "gaasd allocations ...".
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	group := args[0]
-	verbs := map[string][]string{"user": {"add", "list", "show", "passwd", "disable", "enable", "role"}, "quota": {"grant", "set", "show"}, "jobs": {"list"}}[group]
+	verbs := map[string][]string{
+		"user": {"add", "list", "show", "passwd", "disable", "enable", "role"}, "quota": {"grant", "set", "show"}, "jobs": {"list"},
+		"gpu-types": {"list", "add", "set", "apply"}, "allocations": {"list", "add", "end", "shorten"},
+	}[group]
 	if len(args) < 2 {
 		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
 	}
@@ -83,6 +111,12 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	c.fs.Usage = func() {
 		fmt.Fprint(c.fs.Output(), adminUsage)
 		c.fs.PrintDefaults()
+	}
+	switch group {
+	case "gpu-types":
+		return c.gpuTypes(ctx, verb, args[2:])
+	case "allocations":
+		return c.allocations(ctx, verb, args[2:])
 	}
 	switch group + " " + verb {
 	case "user add":
@@ -409,11 +443,7 @@ func (c *adminCmd) quotaShow(ctx context.Context, n int) error {
 	}
 	entries := make([]entryJSON, len(last))
 	for i, e := range last {
-		a := e.ActorSystem
-		if e.ActorID != 0 {
-			a = fmt.Sprintf("user %d", e.ActorID)
-		}
-		entries[i] = entryJSON{e.ID, e.AllocationID, e.JobID, a, string(e.Kind), e.Delta.String(), e.Remaining.String(),
+		entries[i] = entryJSON{e.ID, e.AllocationID, e.JobID, actorName(e.ActorID, e.ActorSystem), string(e.Kind), e.Delta.String(), e.Remaining.String(),
 			e.Balance.String(), e.Reason, e.CreatedAt}
 	}
 	if *c.asJSON {

@@ -92,6 +92,9 @@ type config struct {
 	maxConns      int // 0: from the descriptor limit
 	idleTimeout   time.Duration
 	version       bool // -version: print the version and exit
+	// catalogueFile, when set, declares the GPU catalogue, read into catalogue.
+	catalogueFile string
+	catalogue     []gaas.GPUType
 }
 
 // envName is the environment variable of the flag name: -token-ttl is
@@ -127,14 +130,16 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd user add|list|show|passwd|disable|enable|role ...  manage accounts in the database directly
        gaasd quota grant|set|show ...  manage balances in the database directly
        gaasd jobs list ...              list jobs from the database directly
+       gaasd gpu-types list|add|set|apply ...  manage the GPU catalogue in the database directly
+       gaasd allocations list|add|end|shorten ...  manage users' allocations in the database directly
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
 GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.
 
 Exit status: 0 done, 1 refused (check found a broken invariant, healthcheck
-an unhealthy server, user or quota a refusal such as no such user), 2 a usage
-error or a failure to start.
+an unhealthy server, user, quota, jobs, gpu-types or allocations a refusal
+such as no such user), 2 a usage error or a failure to start.
 
 `
 
@@ -183,6 +188,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.server.BasePath, "base-path", "",
 		"the path `prefix` under which clients reach the API, such as /gpu behind a proxy that serves it at /gpu/; "+
 			"GET /openapi.json names it in the document's servers. When empty, a request's X-Forwarded-Prefix is used")
+	fs.StringVar(&c.catalogueFile, "catalogue", "",
+		"a JSON `file` that declares the whole GPU catalogue; at start-up its types are created or updated, and any other type is retired. "+
+			"gaasd gpu-types apply -h describes it")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	fs.BoolVar(&c.version, "version", false, "print the version of this build and exit")
 	fs.Usage = func() {
@@ -252,6 +260,11 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		c.jwtSecret = strings.TrimRight(string(b), "\r\n")
 		if len(c.jwtSecret) < authn.MinKeySize {
 			return c, fmt.Errorf("%s holds %d bytes; at least %d are needed", origin("jwt-secret-file", true), len(c.jwtSecret), authn.MinKeySize)
+		}
+	}
+	if c.catalogueFile != "" {
+		if c.catalogue, err = readCatalogue(c.catalogueFile); err != nil {
+			return c, err
 		}
 	}
 	if c.jwtSecret != "" && len(c.jwtSecret) < authn.MinKeySize {
@@ -358,7 +371,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
-		case "user", "quota", "jobs":
+		case "user", "quota", "jobs", "gpu-types", "allocations":
 			return runAdmin(ctx, args, getenv, stdout)
 		}
 	}
@@ -366,7 +379,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // subcommands are those "gaasd help SUBCOMMAND" explains.
-var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs"}
+var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations"}
 
 // printVersion prints the module version, commit and date of this build,
 // as GET /version answers them.
@@ -464,6 +477,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		registry.MustRegister(collectors.NewDBStatsCollector(pool, name))
 	}
 	metrics.TallyState(db)
+	if cfg.catalogueFile != "" {
+		if err := applyCatalogueFile(ctx, logger, db, cfg.catalogueFile, cfg.catalogue); err != nil {
+			return err
+		}
+	}
 
 	key := []byte(cfg.jwtSecret)
 	if len(key) == 0 {
