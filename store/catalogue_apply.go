@@ -76,10 +76,10 @@ func (c CatalogueChange) String() string {
 	return fmt.Sprintf("%s %s: %s", c.Action, a.Name, strings.Join(parts, ", "))
 }
 
-// shortQuote quotes s on one line, cut to 40 characters.
+// shortQuote quotes s on one line, cut to 60 characters.
 func shortQuote(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		return fmt.Sprintf("%q…", string(r[:40]))
+	if r := []rune(s); len(r) > 60 {
+		return fmt.Sprintf("%q…", string(r[:60]))
 	}
 	return fmt.Sprintf("%q", s)
 }

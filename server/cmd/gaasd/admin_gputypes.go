@@ -178,7 +178,7 @@ func (c *adminCmd) gpuTypesApply(ctx context.Context, dryRun bool) error {
 	}
 	changes, err := c.database.As(c.actor).ApplyCatalogue(ctx, store.ApplyCatalogueRequest{Types: types, DryRun: dryRun})
 	if err != nil {
-		return err
+		return fmt.Errorf("catalogue file %s: %w", path, err)
 	}
 	if *c.asJSON {
 		out := make([]catalogueChangeJSON, len(changes))

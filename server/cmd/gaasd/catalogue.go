@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
@@ -113,8 +114,15 @@ func jsonError(data []byte, err error) error {
 	switch {
 	case errors.As(err, &syntax):
 		return fmt.Errorf("line %d: %v", lineAt(data, syntax.Offset), syntax)
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Errorf("line %d: the file must hold an object such as {\"gpu_types\": []}, not %s", lineAt(data, typ.Offset), typ.Value)
 	case errors.As(err, &typ):
-		return fmt.Errorf("line %d: %s must be a JSON %s, not %s", lineAt(data, typ.Offset), typ.Field, typ.Type, typ.Value)
+		want := map[reflect.Kind]string{reflect.Int: "a whole number", reflect.String: "a string", reflect.Bool: "true or false",
+			reflect.Slice: "a list", reflect.Struct: "an object"}[typ.Type.Kind()]
+		if want == "" {
+			want = typ.Type.String()
+		}
+		return fmt.Errorf("line %d: %s must be %s, not %s", lineAt(data, typ.Offset), typ.Field, want, typ.Value)
 	case errors.Is(err, io.EOF):
 		return errors.New("empty: it must hold an object such as {\"gpu_types\": []}")
 	case errors.Is(err, io.ErrUnexpectedEOF):
