@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/gaas"
 )
 
 // exampleCatalogue is the catalogue file the README shows.
@@ -219,4 +221,27 @@ func TestCatalogueFileCheckedFirst(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries)
+}
+
+// The catalogue files the README and gaasd help gpu-types show parse.
+func TestCatalogueFilesShownParse(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "### The GPU catalogue in a file")
+	require.True(t, ok)
+	_, block, ok := strings.Cut(section, "```json\n")
+	require.True(t, ok)
+	block, _, _ = strings.Cut(block, "```")
+	types, err := parseCatalogue([]byte(block))
+	require.NoError(t, err, block)
+	assert.Len(t, types, 3)
+
+	_, help, ok := strings.Cut(adminUsage, "A catalogue file:\n")
+	require.True(t, ok)
+	help, _, _ = strings.Cut(strings.TrimSpace(help), "\n\n")
+	types, err = parseCatalogue([]byte(help))
+	require.NoError(t, err, help)
+	assert.Equal(t, "T4", types[1].Name)
+	assert.Equal(t, gaas.Rate(500), types[1].Rate)
+	assert.True(t, types[1].Enabled, "enabled by default")
 }
