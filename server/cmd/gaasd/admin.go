@@ -232,20 +232,29 @@ func (c *adminCmd) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func (c *adminCmd) printUsers(users []gaas.User) error {
+// printRows prints items: with -json as a JSON list, each through toJSON;
+// else as aligned columns under header (tab separated), row giving each
+// item's line.
+func printRows[T, J any](c *adminCmd, items []T, toJSON func(T) J, header string, row func(T) string) error {
 	if *c.asJSON {
-		out := make([]userJSON, len(users))
-		for i, u := range users {
-			out[i] = toUserJSON(u)
+		out := make([]J, len(items))
+		for i, it := range items {
+			out[i] = toJSON(it)
 		}
 		return c.printJSON(out)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSERNAME\tROLE\tBALANCE\tDISABLED\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%s\n", u.ID, u.Username, u.Role, u.Balance, u.Disabled, u.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
 	}
 	return tw.Flush()
+}
+
+func (c *adminCmd) printUsers(users []gaas.User) error {
+	return printRows(c, users, toUserJSON, "ID\tUSERNAME\tROLE\tBALANCE\tDISABLED\tCREATED", func(u gaas.User) string {
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%t\t%s", u.ID, u.Username, u.Role, u.Balance, u.Disabled, u.CreatedAt.Format(time.RFC3339))
+	})
 }
 
 func (c *adminCmd) userAdd(ctx context.Context, admin, fromStdin bool) error {

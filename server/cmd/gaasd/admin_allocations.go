@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
@@ -150,16 +149,8 @@ func actorName(userID int64, system string) string {
 
 func (c *adminCmd) printAllocations(allocs []gaas.Allocation) error {
 	now := time.Now()
-	if *c.asJSON {
-		out := make([]allocationJSON, len(allocs))
-		for i, a := range allocs {
-			out[i] = toAllocationJSON(a, now)
-		}
-		return c.printJSON(out)
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAMOUNT\tREMAINING\tSCOPE\tSTARTS\tEXPIRES\tSTATE\tCREATOR\tREASON")
-	for _, a := range allocs {
+	toJSON := func(a gaas.Allocation) allocationJSON { return toAllocationJSON(a, now) }
+	return printRows(c, allocs, toJSON, "ID\tAMOUNT\tREMAINING\tSCOPE\tSTARTS\tEXPIRES\tSTATE\tCREATOR\tREASON", func(a gaas.Allocation) string {
 		scope := "all"
 		if a.GPUTypes != nil {
 			scope = strings.Join(a.GPUTypes, ",")
@@ -172,10 +163,9 @@ func (c *adminCmd) printAllocations(allocs []gaas.Allocation) error {
 		if a.Default {
 			state += " (default)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%q\n", a.ID, a.Amount, a.Remaining, scope, a.StartsAt.Format(time.RFC3339),
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%q", a.ID, a.Amount, a.Remaining, scope, a.StartsAt.Format(time.RFC3339),
 			expires, state, actorName(a.CreatedByID, a.CreatedBySystem), a.Reason)
-	}
-	return tw.Flush()
+	})
 }
 
 func (c *adminCmd) printAllocation(a gaas.Allocation) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
@@ -100,23 +99,13 @@ func toGPUTypeJSON(t gaas.GPUType) gpuTypeJSON {
 }
 
 func (c *adminCmd) printGPUTypes(types []gaas.GPUType) error {
-	if *c.asJSON {
-		out := make([]gpuTypeJSON, len(types))
-		for i, t := range types {
-			out[i] = toGPUTypeJSON(t)
-		}
-		return c.printJSON(out)
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tRATE\tMAX_GPUS\tENABLED\tUPDATED\tDESCRIPTION")
-	for _, t := range types {
+	return printRows(c, types, toGPUTypeJSON, "NAME\tRATE\tMAX_GPUS\tENABLED\tUPDATED\tDESCRIPTION", func(t gaas.GPUType) string {
 		limit := "-"
 		if t.MaxGPUsPerJob > 0 {
 			limit = fmt.Sprint(t.MaxGPUsPerJob)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%q\n", t.Name, t.Rate, limit, t.Enabled, t.UpdatedAt.Format(time.RFC3339), t.Description)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%s\t%s\t%t\t%s\t%q", t.Name, t.Rate, limit, t.Enabled, t.UpdatedAt.Format(time.RFC3339), t.Description)
+	})
 }
 
 func (c *adminCmd) printGPUType(t gaas.GPUType) error {
