@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -188,5 +189,34 @@ func TestApplyCatalogueConcurrently(t *testing.T) {
 		all, err := dbs[1].As(gaas.System("catalogue")).GPUTypes(ctx, gaas.GPUTypesRequest{Retired: true})
 		require.NoError(t, err)
 		assert.Len(t, all, 3+5, "each type once")
+	})
+}
+
+// A declared catalogue may hold gaas.MaxGPUTypes types, and applying one
+// that would leave more in the store, retired ones included, is refused.
+func TestApplyCatalogueBounded(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		sys := db.As(gaas.System("catalogue"))
+		types := make([]gaas.GPUType, gaas.MaxGPUTypes+1)
+		for i := range types {
+			types[i] = gaas.GPUType{Name: fmt.Sprintf("T%04d", i), Rate: gaas.RateOne, Enabled: true}
+		}
+		_, err := sys.ApplyCatalogue(ctx, store.ApplyCatalogueRequest{Types: types})
+		require.ErrorIs(t, err, gaas.ErrInvalid)
+		assert.ErrorContains(t, err, "gpu_types: holds 1001 types; a catalogue holds at most 1000")
+
+		changes, err := sys.ApplyCatalogue(ctx, store.ApplyCatalogueRequest{Types: types[:gaas.MaxGPUTypes]})
+		require.NoError(t, err)
+		assert.Len(t, changes, gaas.MaxGPUTypes)
+		_, err = sys.ApplyCatalogue(ctx, store.ApplyCatalogueRequest{Types: types[gaas.MaxGPUTypes:], DryRun: true})
+		require.ErrorIs(t, err, gaas.ErrConflict, "1000 retired and one new")
+		assert.ErrorContains(t, err, "would hold 1001 types, retired ones included")
+		all, err := sys.GPUTypes(ctx, gaas.GPUTypesRequest{Retired: true})
+		require.NoError(t, err)
+		assert.Len(t, all, gaas.MaxGPUTypes)
+		for _, ty := range all {
+			require.True(t, ty.Enabled, "nothing was retired: %s", ty.Name)
+		}
 	})
 }
