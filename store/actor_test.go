@@ -90,7 +90,7 @@ func TestMigrationLedgerActorSystem(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, page.Items, 2)
 		assert.Equal(t, []int64{2, 1}, []int64{page.Items[0].ActorID, page.Items[1].ActorID})
-		assert.Equal(t, gaas.Hours(-6000), page.Items[1].Delta)
+		assert.Equal(t, gaas.Credits(-6000), page.Items[1].Delta)
 
 		// New entries go on after the old ones, by the system too.
 		u, err := db.Accounts.CreateUser(ctx, "newcomer", "h", gaas.RoleUser)
@@ -100,12 +100,15 @@ func TestMigrationLedgerActorSystem(t *testing.T) {
 		require.Len(t, page.Items, 1)
 		assert.Equal(t, gaas.SystemRegistration, page.Items[0].ActorSystem)
 
+		// Ann's account and default allocation, as migration 0005 made them.
+		ledgerOf2 := "INSERT INTO ledger (account_id, allocation_id, job_id, actor_id, actor_system, kind, delta, remaining, balance, reason, created_at)" +
+			" VALUES ((SELECT id FROM accounts WHERE user_id = 2), (SELECT al.id FROM allocations al JOIN accounts a ON a.id = al.account_id WHERE a.user_id = 2), NULL, "
 		for _, q := range []string{
 			"UPDATE ledger SET delta = 0",
 			"DELETE FROM ledger",
-			`INSERT INTO ledger (user_id, job_id, actor_id, actor_system, kind, delta, balance, reason, created_at) VALUES (2, NULL, 1, 'import', 'grant', 0, 4000, 'two actors', '2026-01-01')`,
-			`INSERT INTO ledger (user_id, job_id, actor_id, actor_system, kind, delta, balance, reason, created_at) VALUES (2, NULL, NULL, NULL, 'grant', 0, 4000, 'no actor', '2026-01-01')`,
-			`INSERT INTO ledger (user_id, job_id, actor_id, actor_system, kind, delta, balance, reason, created_at) VALUES (2, NULL, NULL, '', 'grant', 0, 4000, 'no name', '2026-01-01')`,
+			ledgerOf2 + `1, 'import', 'grant', 0, 4000, 4000, 'two actors', '2026-01-01')`,
+			ledgerOf2 + `NULL, NULL, 'grant', 0, 4000, 4000, 'no actor', '2026-01-01')`,
+			ledgerOf2 + `NULL, '', 'grant', 0, 4000, 4000, 'no name', '2026-01-01')`,
 		} {
 			_, err := raw.ExecContext(ctx, q)
 			assert.Error(t, err, "the database refuses: %s", q)
@@ -151,8 +154,9 @@ func TestCheckFindsEntriesWithoutOneActor(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	f := newFixture(t, db)
-	u := f.user(t, 10*gaas.Hour)
+	u := f.user(t, 10*gaas.Credit)
 	bal := f.balance(t, u.ID)
+	dflt := f.allocations(t, u.ID)[0].ID // the default allocation, which holds it all
 	requireChecked(t, db)
 
 	conn, err := rawOpen(t, dsn).Conn(ctx)
@@ -161,8 +165,8 @@ func TestCheckFindsEntriesWithoutOneActor(t *testing.T) {
 	_, err = conn.ExecContext(ctx, "PRAGMA ignore_check_constraints = ON")
 	require.NoError(t, err)
 	for _, actors := range []string{"NULL, NULL", "1, 'import'", "NULL, ''"} {
-		_, err = conn.ExecContext(ctx, "INSERT INTO ledger (user_id, job_id, actor_id, actor_system, kind, delta, balance, reason, created_at)"+
-			" VALUES (?, NULL, "+actors+", 'grant', 0, ?, 'around the store', '2026-01-01')", u.ID, int64(bal))
+		_, err = conn.ExecContext(ctx, "INSERT INTO ledger (account_id, allocation_id, job_id, actor_id, actor_system, kind, delta, remaining, balance, reason, created_at)"+
+			" VALUES (?, ?, NULL, "+actors+", 'grant', 0, ?, ?, 'around the store', '2026-01-01')", u.AccountID, dflt, int64(bal), int64(bal))
 		require.NoError(t, err)
 	}
 	report, err := db.Check(ctx)

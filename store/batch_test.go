@@ -39,7 +39,7 @@ func TestBatchIsolatesSubmissions(t *testing.T) {
 			{Command: storetest.PoisonCommand, GPUType: "A100", EstimatedHours: gaas.Hour, IdempotencyKey: "poison-key"},
 			{Command: "python train.py", GPUType: "nul\x00byte", EstimatedHours: gaas.Hour},
 		}
-		start := 1000 * gaas.Hour
+		start := 1000 * gaas.Credit
 		users := make([]gaas.User, honest+len(hostile))
 		for i := range users {
 			users[i] = f.user(t, start)
@@ -84,7 +84,7 @@ func TestBatchIsolatesSubmissions(t *testing.T) {
 			if i >= honest && hostile[i-honest].IdempotencyKey != "" && jobs > 0 {
 				jobs = 1 // replays of one job
 			}
-			assert.Equal(t, start-gaas.Hours(jobs)*gaas.Hour, f.balance(t, u.ID), "the balance of user %d", i)
+			assert.Equal(t, start-gaas.Credits(jobs)*gaas.Credit, f.balance(t, u.ID), "the balance of user %d", i)
 		}
 		for i := range honest {
 			assert.Equal(t, rounds, accepted[i])
@@ -101,7 +101,7 @@ func TestBatchDeadline(t *testing.T) {
 	db := openStore(t, dsn, store.Options{BatchTimeout: timeout})
 	storetest.Poison(t, dsn) // a slow job takes 5s
 	f := newFixture(t, db)
-	slow, honest := f.user(t, 10*gaas.Hour), f.user(t, 100*gaas.Hour)
+	slow, honest := f.user(t, 10*gaas.Credit), f.user(t, 100*gaas.Credit)
 
 	var (
 		wg          sync.WaitGroup
@@ -134,8 +134,8 @@ func TestBatchDeadline(t *testing.T) {
 	require.Empty(t, unexpected)
 	assert.GreaterOrEqual(t, refused, 4, "the slow submissions fail")
 	assert.Less(t, elapsed, 4*time.Second, "every answer comes in time, not after the 5s sleep")
-	assert.Equal(t, 10*gaas.Hour, f.balance(t, slow.ID))
-	assert.Equal(t, 100*gaas.Hour-gaas.Hours(ok)*gaas.Hour, f.balance(t, honest.ID))
+	assert.Equal(t, 10*gaas.Credit, f.balance(t, slow.ID))
+	assert.Equal(t, 100*gaas.Credit-gaas.Credits(ok)*gaas.Credit, f.balance(t, honest.ID))
 
 	// Once the slow ones are gone, submissions commit again.
 	f.submit(t, honest.ID, gaas.Hour)
@@ -150,7 +150,7 @@ func TestCloseWhileSubmitting(t *testing.T) {
 		db, err := store.Open(ctx, dsn, store.Options{})
 		require.NoError(t, err)
 		f := newFixture(t, db)
-		u := f.user(t, 1000*gaas.Hour)
+		u := f.user(t, 1000*gaas.Credit)
 		req := gaas.SubmitRequest{Command: "python train.py", GPUType: "A100", EstimatedHours: gaas.Hour}
 
 		var (
@@ -197,7 +197,7 @@ func TestCloseWhileSubmitting(t *testing.T) {
 		if b.shared {
 			db := openStore(t, dsn, store.Options{}) // checks the ledger when the test ends
 			f := &fixture{db: db, admin: f.admin}
-			assert.Equal(t, 1000*gaas.Hour-gaas.Hours(ok)*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 1000*gaas.Credit-gaas.Credits(ok)*gaas.Credit, f.balance(t, u.ID))
 		}
 	})
 }
@@ -207,13 +207,13 @@ func TestCloseWhileSubmitting(t *testing.T) {
 func TestSubmitCancelledBeforeItsBatch(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		u := f.user(t, 10*gaas.Hour)
+		u := f.user(t, 10*gaas.Credit)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		for range 20 {
 			_, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour})
 			require.ErrorIs(t, err, context.Canceled)
 		}
-		assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+		assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 	})
 }

@@ -57,7 +57,7 @@ func benchStoreAt(b *testing.B, dsn string, users int) (*store.DB, []int64) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := db.Quota.Set(ctx, admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxHours, Reason: "bench"}); err != nil {
+		if _, err := db.Quota.Set(ctx, admin.ID, gaas.SetBalanceRequest{UserID: u.ID, Balance: gaas.MaxCredits, Reason: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 		ids[i] = u.ID

@@ -86,7 +86,7 @@ func TestNonStandardStrings(t *testing.T) {
 	})
 
 	t.Run("reason", func(t *testing.T) {
-		_, err := db.Quota.Grant(ctx, root.ID, gaas.GrantRequest{UserID: mallory.ID, Delta: gaas.Hour, Reason: tricky})
+		_, err := db.Quota.Grant(ctx, root.ID, gaas.GrantRequest{UserID: mallory.ID, Delta: gaas.Credit, Reason: tricky})
 		require.NoError(t, err)
 		page, err := db.Quota.Ledger(ctx, root.ID, gaas.LedgerRequest{UserID: mallory.ID})
 		require.NoError(t, err)

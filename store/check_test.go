@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,38 +17,65 @@ import (
 // do, and names the rule it breaks: each case below breaks one rule alone.
 func TestCheckFindsViolations(t *testing.T) {
 	// Each damage is SQL run around the store on a database holding a user
-	// (id u) whose balance is b and whose last ledger entry says so, and a
-	// REJECTED job (id j) of theirs, refunded.
+	// whose default allocation and a second, expiring one (x) hold credits,
+	// a REJECTED job of theirs that drew from x and was refunded to it, and
+	// a PENDING one that drew from x.
 	cases := []struct {
 		rule   string
-		damage func(u, j int64, b gaas.Hours) string
+		damage func(s checkState) string
 	}{
-		{"balance", func(u, _ int64, _ gaas.Hours) string {
-			return fmt.Sprintf("UPDATE users SET balance = balance + 1 WHERE id = %d", u)
+		{"allocation", func(s checkState) string {
+			return fmt.Sprintf("UPDATE allocations SET remaining = remaining + 1 WHERE id = %d", s.dflt)
 		}},
-		{"running-balance", func(u, _ int64, b gaas.Hours) string {
-			return ledgerInsert(u, "NULL", "grant", 0, b+7)
+		{"allocation", func(s checkState) string {
+			return fmt.Sprintf("UPDATE allocations SET amount = amount - 1 WHERE id = %d", s.x)
 		}},
-		{"balance-max", func(u, _ int64, b gaas.Hours) string {
-			// Balance and ledger agree, each entry follows the one before:
-			// only the maximum is broken.
-			return fmt.Sprintf("UPDATE users SET balance = %d WHERE id = %d; ", gaas.MaxHours+1, u) +
-				ledgerInsert(u, "NULL", "grant", gaas.MaxHours+1-b, gaas.MaxHours+1)
+		{"running-balance", func(s checkState) string {
+			return ledgerInsert(s, s.dflt, "NULL", "grant", 0, s.dfltRemaining, s.balance+7)
 		}},
-		{"job-charge", func(u, _ int64, _ gaas.Hours) string {
-			return fmt.Sprintf("INSERT INTO jobs (user_id, command, gpu_type, estimated, status, created_at, updated_at)"+
-				" VALUES (%d, 'free', 'A100', 5000, 'PENDING', '2026-01-01', '2026-01-01')", u)
+		{"running-balance", func(s checkState) string {
+			// The account's balance follows, the allocation's remaining does not.
+			return ledgerInsert(s, s.dflt, "NULL", "grant", 0, s.dfltRemaining+1, s.balance)
 		}},
-		{"job-refund", func(_, j int64, _ gaas.Hours) string {
-			return fmt.Sprintf("UPDATE jobs SET status = 'COMPLETED', actual = 1000 WHERE id = %d", j)
+		{"balance-max", func(s checkState) string {
+			// Allocation and ledger agree, each entry follows the one
+			// before: only the maximum is broken.
+			d := gaas.MaxCredits + 1 - s.balance
+			return fmt.Sprintf("UPDATE allocations SET amount = amount + %d, remaining = remaining + %d WHERE id = %d; ", d, d, s.dflt) +
+				ledgerInsert(s, s.dflt, "NULL", "grant", d, s.dfltRemaining+d, gaas.MaxCredits+1)
+		}},
+		{"account", func(s checkState) string {
+			return fmt.Sprintf("UPDATE allocations SET is_default = FALSE WHERE id = %d", s.dflt)
+		}},
+		{"job", func(s checkState) string {
+			// Drawn, but never charged.
+			return fmt.Sprintf("INSERT INTO jobs (user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, created_at, updated_at)"+
+				" VALUES (%d, %d, 'free', 'A100', 1, 5000, 1000, 5000, '%d:5000', 'PENDING', '2026-01-01', '2026-01-01')", s.user, s.account, s.dflt)
+		}},
+		{"job", func(s checkState) string {
+			// Its draws name the default allocation; its charge took from x.
+			return fmt.Sprintf("UPDATE jobs SET draws = '%d:2000' WHERE id = %d", s.dflt, s.pending)
+		}},
+		{"job", func(s checkState) string {
+			return fmt.Sprintf("UPDATE jobs SET cost = 1000, draws = '%d:1000' WHERE id = %d", s.x, s.pending)
+		}},
+		{"job", func(s checkState) string {
+			return fmt.Sprintf("UPDATE jobs SET rate = 2000 WHERE id = %d", s.pending)
+		}},
+		{"job", func(s checkState) string {
+			return fmt.Sprintf("UPDATE jobs SET status = 'COMPLETED', actual = 1000 WHERE id = %d", s.rejected)
 		}},
 		// A state no move reaches, though its refunds add up to what its
 		// status returns: gaas.SettlementOf refuses it.
-		{"job-refund", func(_, j int64, _ gaas.Hours) string {
-			return fmt.Sprintf("UPDATE jobs SET actual = 1000 WHERE id = %d", j)
+		{"job", func(s checkState) string {
+			return fmt.Sprintf("UPDATE jobs SET actual = 1000 WHERE id = %d", s.rejected)
 		}},
-		{"entry", func(u, j int64, b gaas.Hours) string {
-			return ledgerInsert(u, fmt.Sprint(j), "grant", 0, b)
+		{"entry", func(s checkState) string {
+			return ledgerInsert(s, s.dflt, fmt.Sprint(s.rejected), "grant", 0, s.dfltRemaining, s.balance)
+		}},
+		{"entry", func(s checkState) string {
+			return ledgerInsert(s, s.x, "NULL", "expire", 1, s.xRemaining+1, s.balance+1) + "; " +
+				fmt.Sprintf("UPDATE allocations SET remaining = remaining + 1 WHERE id = %d", s.x)
 		}},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
@@ -62,15 +90,28 @@ func TestCheckFindsViolations(t *testing.T) {
 				require.NoError(t, err)
 				defer db.Close()
 				f := newFixture(t, db)
-				u := f.user(t, 10*gaas.Hour)
+				u := f.user(t, 10*gaas.Credit)
+				x := f.allocation(t, gaas.CreateAllocationRequest{UserID: u.ID, Amount: 5 * gaas.Credit, ExpiresAt: timePtr(time.Now().Add(time.Hour))})
 				rejected := f.reach(t, u, gaas.StatusRejected)
+				pending := f.reach(t, u, gaas.StatusPending)
+				require.Equal(t, []gaas.Draw{{AllocationID: x.ID, Amount: 2 * gaas.Credit}}, pending.Draws)
 				report, err := db.Check(ctx)
 				require.NoError(t, err)
 				require.True(t, report.OK(), "%v", report.Violations)
 				assert.Equal(t, 2, report.Users)
-				assert.Equal(t, 1, report.Jobs)
+				assert.Equal(t, 2, report.Jobs)
+				assert.Equal(t, 3, report.Allocations, "two default allocations and x")
 
-				q := tc.damage(u.ID, rejected.ID, f.balance(t, u.ID))
+				s := checkState{user: u.ID, account: u.AccountID, x: x.ID, rejected: rejected.ID, pending: pending.ID, balance: f.balance(t, u.ID)}
+				for _, a := range f.allocations(t, u.ID) {
+					switch {
+					case a.Default:
+						s.dflt, s.dfltRemaining = a.ID, a.Remaining
+					case a.ID == x.ID:
+						s.xRemaining = a.Remaining
+					}
+				}
+				q := tc.damage(s)
 				_, err = rawOpen(t, dsn).ExecContext(ctx, q)
 				require.NoError(t, err, q)
 				report, err = db.Check(ctx)
@@ -84,10 +125,17 @@ func TestCheckFindsViolations(t *testing.T) {
 	})
 }
 
-// ledgerInsert is an entry appended around the store.
-func ledgerInsert(user int64, job, kind string, delta, balance gaas.Hours) string {
-	return fmt.Sprintf("INSERT INTO ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at)"+
-		" VALUES (%d, %s, %d, '%s', %d, %d, 'around the store', '2026-01-01')", user, job, user, kind, delta, balance)
+// checkState names what TestCheckFindsViolations damages.
+type checkState struct {
+	user, account, dflt, x, rejected, pending int64
+	balance, dfltRemaining, xRemaining        gaas.Credits
+}
+
+// ledgerInsert is an entry appended around the store, made by the user.
+func ledgerInsert(s checkState, allocation int64, job, kind string, delta, remaining, balance gaas.Credits) string {
+	return fmt.Sprintf("INSERT INTO ledger (account_id, allocation_id, job_id, actor_id, kind, delta, remaining, balance, reason, created_at)"+
+		" VALUES (%d, %d, %s, %d, '%s', %d, %d, %d, 'around the store', '2026-01-01')",
+		s.account, allocation, job, s.user, kind, delta, remaining, balance)
 }
 
 // Progress is told, in increasing counts, how many steps of the check are

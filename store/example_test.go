@@ -11,7 +11,7 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	db, err := store.Open(ctx, ":memory:", store.Options{DefaultQuota: 3 * gaas.Hour})
+	db, err := store.Open(ctx, ":memory:", store.Options{DefaultQuota: 3 * gaas.Credit})
 	if err != nil {
 		panic(err)
 	}
@@ -34,6 +34,6 @@ func Example() {
 	fmt.Println(job.Status, balance)
 	// Output:
 	// PENDING <nil>
-	// true gaas: quota exceeded: asked for 1 hours, 0.5 left
+	// true gaas: quota exceeded: asked for 1 credits, 0.5 left for GPU type NVIDIA A100
 	// REJECTED 3
 }

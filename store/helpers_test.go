@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver, for rawOpen
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -106,7 +107,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 var userSeq atomic.Int64
 
 // user makes a user and sets their balance.
-func (f *fixture) user(t *testing.T, balance gaas.Hours) gaas.User {
+func (f *fixture) user(t *testing.T, balance gaas.Credits) gaas.User {
 	t.Helper()
 	ctx := context.Background()
 	u, err := f.db.Accounts.CreateUser(ctx, fmt.Sprintf("user%d", userSeq.Add(1)), "unused-hash", gaas.RoleUser)
@@ -118,11 +119,11 @@ func (f *fixture) user(t *testing.T, balance gaas.Hours) gaas.User {
 	return u
 }
 
-func (f *fixture) balance(t *testing.T, id int64) gaas.Hours {
+func (f *fixture) balance(t *testing.T, id int64) gaas.Credits {
 	t.Helper()
-	h, err := f.db.Quota.Balance(context.Background(), f.admin.ID, gaas.BalanceRequest{UserID: id})
+	c, err := f.db.Quota.Balance(context.Background(), f.admin.ID, gaas.BalanceRequest{UserID: id})
 	require.NoError(t, err)
-	return h
+	return c
 }
 
 func (f *fixture) submit(t *testing.T, userID int64, hours gaas.Hours) gaas.Job {
@@ -135,3 +136,24 @@ func (f *fixture) submit(t *testing.T, userID int64, hours gaas.Hours) gaas.Job 
 }
 
 func hoursPtr(h gaas.Hours) *gaas.Hours { return &h }
+
+// allocation gives a user an allocation, as the admin.
+func (f *fixture) allocation(t *testing.T, req gaas.CreateAllocationRequest) gaas.Allocation {
+	t.Helper()
+	if req.Reason == "" {
+		req.Reason = "test allocation"
+	}
+	a, err := f.db.Allocations.CreateAllocation(context.Background(), f.admin.ID, req)
+	require.NoError(t, err)
+	return a
+}
+
+// allocations lists every allocation of a user, ended ones too, as the admin.
+func (f *fixture) allocations(t *testing.T, userID int64) []gaas.Allocation {
+	t.Helper()
+	as, err := f.db.Allocations.Allocations(context.Background(), f.admin.ID, gaas.AllocationsRequest{UserID: userID, Ended: true})
+	require.NoError(t, err)
+	return as
+}
+
+func timePtr(t time.Time) *time.Time { return &t }

@@ -53,9 +53,10 @@ func TestImportFastAPI(t *testing.T) {
 		for _, su := range users {
 			u, err := db.Users.User(ctx, root.ID, gaas.GetUserRequest{UserID: su.ID})
 			require.NoError(t, err, su.Username)
-			want := gaas.Hours(0)
+			var want gaas.Credits
 			if su.Quota != nil {
-				want, _ = store.HoursFromFloat(*su.Quota)
+				h, _ := store.HoursFromFloat(*su.Quota)
+				want = gaas.CreditsOf(h)
 			}
 			assert.Equal(t, want, u.Balance, "balance of %s", su.Username)
 			assert.Equal(t, su.Role == "admin", u.IsAdmin(), "only the exact role admin is an admin: %s", su.Username)
@@ -217,7 +218,7 @@ func TestImportMergeAndDirtyData(t *testing.T) {
 		)
 		yan, err := db.Users.User(ctx, f.admin.ID, gaas.GetUserRequest{UserID: 101})
 		require.NoError(t, err)
-		assert.Equal(t, gaas.Hours(300), yan.Balance)
+		assert.Equal(t, gaas.Credits(300), yan.Balance)
 		assert.True(t, yan.IsAdmin())
 	})
 }
@@ -254,8 +255,8 @@ func TestImportRefundsRejectedAndCancelled(t *testing.T) {
 
 		type entry struct {
 			Kind    gaas.LedgerKind
-			Delta   gaas.Hours
-			Balance gaas.Hours
+			Delta   gaas.Credits
+			Balance gaas.Credits
 		}
 		ledger := func(userID int64) []entry {
 			page, err := db.Quota.Ledger(ctx, 1, gaas.LedgerRequest{UserID: userID, Page: gaas.Page{Limit: 100}})
@@ -273,7 +274,7 @@ func TestImportRefundsRejectedAndCancelled(t *testing.T) {
 			{gaas.LedgerCharge, -500, 7500}, {gaas.LedgerRefund, 500, 8000},
 			{gaas.LedgerCharge, -3000, 5000},
 			{gaas.LedgerCharge, -1000, 4000},
-			{gaas.LedgerCharge, 0, 4000},
+			// Job 6, of no hours, drew nothing: it has no charge entry.
 		}, ledger(10))
 		assert.Equal(t, []entry{
 			{gaas.LedgerSet, 2000, 2000},
@@ -286,7 +287,7 @@ func TestImportRefundsRejectedAndCancelled(t *testing.T) {
 		require.NoError(t, err)
 		balance, err := db.Quota.Balance(ctx, 1, gaas.BalanceRequest{UserID: 10})
 		require.NoError(t, err)
-		assert.Equal(t, gaas.Hours(5000), balance)
+		assert.Equal(t, gaas.Credits(5000), balance)
 		requireChecked(t, db)
 	})
 }

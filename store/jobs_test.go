@@ -23,7 +23,7 @@ func TestSubmit(t *testing.T) {
 		f := newFixture(t, db)
 
 		t.Run("charges_and_records_pending", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "python train.py", GPUType: "NVIDIA A100", EstimatedHours: 2500})
 			require.NoError(t, err)
 			assert.Equal(t, u.ID, j.UserID)
@@ -31,7 +31,7 @@ func TestSubmit(t *testing.T) {
 			assert.Equal(t, gaas.Hours(2500), j.EstimatedHours)
 			assert.Nil(t, j.ActualHours)
 			assert.False(t, j.CreatedAt.IsZero())
-			assert.Equal(t, 7500*gaas.MilliHour, f.balance(t, u.ID))
+			assert.Equal(t, 7500*gaas.MilliCredit, f.balance(t, u.ID))
 
 			got, err := db.Jobs.Get(ctx, u.ID, gaas.GetJobRequest{JobID: j.ID})
 			require.NoError(t, err)
@@ -41,31 +41,32 @@ func TestSubmit(t *testing.T) {
 			require.NoError(t, err)
 			last := led.Items[len(led.Items)-1]
 			assert.Equal(t, gaas.LedgerCharge, last.Kind)
-			assert.Equal(t, gaas.Hours(-2500), last.Delta)
-			assert.Equal(t, gaas.Hours(7500), last.Balance)
+			assert.Equal(t, gaas.Credits(-2500), last.Delta)
+			assert.Equal(t, gaas.Credits(7500), last.Balance)
 			require.NotNil(t, last.JobID)
 			assert.Equal(t, j.ID, *last.JobID)
 		})
 
 		t.Run("insufficient_quota_writes_nothing", func(t *testing.T) {
-			u := f.user(t, 2*gaas.Hour)
+			u := f.user(t, 2*gaas.Credit)
 			_, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: 2001})
 			require.ErrorIs(t, err, gaas.ErrQuotaExceeded)
 			var qe *gaas.QuotaError
 			require.ErrorAs(t, err, &qe)
-			assert.Equal(t, gaas.Hours(2001), qe.Asked)
-			assert.Equal(t, 2*gaas.Hour, qe.Remaining)
-			assert.Contains(t, err.Error(), "asked for 2.001 hours, 2 left")
-			assert.Equal(t, 2*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, gaas.Credits(2001), qe.Asked)
+			assert.Equal(t, 2*gaas.Credit, qe.Remaining)
+			assert.Equal(t, "A100", qe.GPUType)
+			assert.Contains(t, err.Error(), "asked for 2.001 credits, 2 left for GPU type A100")
+			assert.Equal(t, 2*gaas.Credit, f.balance(t, u.ID))
 			page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{})
 			require.NoError(t, err)
 			assert.Empty(t, page.Items)
 		})
 
 		t.Run("whole_balance_can_be_spent", func(t *testing.T) {
-			u := f.user(t, 3*gaas.Hour)
+			u := f.user(t, 3*gaas.Credit)
 			f.submit(t, u.ID, 3*gaas.Hour)
-			assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
+			assert.Equal(t, gaas.Credits(0), f.balance(t, u.ID))
 		})
 
 		t.Run("unknown_caller", func(t *testing.T) {
@@ -91,18 +92,18 @@ func TestSubmit(t *testing.T) {
 		}
 		for _, tc := range invalid {
 			t.Run("invalid/"+tc.name, func(t *testing.T) {
-				u := f.user(t, 10*gaas.Hour)
+				u := f.user(t, 10*gaas.Credit)
 				_, err := db.Jobs.Submit(ctx, u.ID, tc.req)
 				require.ErrorIs(t, err, gaas.ErrInvalid)
 				var ve *gaas.ValidationError
 				require.ErrorAs(t, err, &ve)
 				assert.Equal(t, tc.field, ve.Fields[0].Field)
-				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+				assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 			})
 		}
 
 		t.Run("long_command_in_characters_is_fine", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: strings.Repeat("é", 8192), GPUType: "A100", EstimatedHours: 1})
 			require.NoError(t, err)
 			assert.Equal(t, strings.Repeat("é", 8192), j.Command)
@@ -115,23 +116,23 @@ func TestSubmit(t *testing.T) {
 func TestSubmitHoursAreExact(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		u := f.user(t, 10*gaas.Hour)
+		u := f.user(t, 10*gaas.Credit)
 		tenth, err := gaas.ParseHours("0.1")
 		require.NoError(t, err)
 		for range 100 {
 			f.submit(t, u.ID, tenth)
 		}
-		assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
+		assert.Equal(t, gaas.Credits(0), f.balance(t, u.ID))
 		_, err = db.Jobs.Submit(context.Background(), u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: tenth})
 		assert.ErrorIs(t, err, gaas.ErrQuotaExceeded)
 
 		// Granting 0.1 ten times and spending 1.0 leaves exactly zero too.
 		for range 10 {
-			_, err := db.Quota.Grant(context.Background(), f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: tenth, Reason: "tenth"})
+			_, err := db.Quota.Grant(context.Background(), f.admin.ID, gaas.GrantRequest{UserID: u.ID, Delta: gaas.Credits(tenth), Reason: "tenth"})
 			require.NoError(t, err)
 		}
 		f.submit(t, u.ID, gaas.Hour)
-		assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
+		assert.Equal(t, gaas.Credits(0), f.balance(t, u.ID))
 	})
 }
 
@@ -140,7 +141,7 @@ func TestSubmitHoursAreExact(t *testing.T) {
 func TestSubmitConcurrent(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		u := f.user(t, 10*gaas.Hour)
+		u := f.user(t, 10*gaas.Credit)
 		var (
 			wg              sync.WaitGroup
 			mu              sync.Mutex
@@ -168,7 +169,7 @@ func TestSubmitConcurrent(t *testing.T) {
 		require.Empty(t, unexpectedError)
 		assert.Equal(t, 10, ok)
 		assert.Equal(t, 54, refused)
-		assert.Equal(t, gaas.Hours(0), f.balance(t, u.ID))
+		assert.Equal(t, gaas.Credits(0), f.balance(t, u.ID))
 		page, err := db.Jobs.List(context.Background(), u.ID, gaas.JobFilter{})
 		require.NoError(t, err)
 		assert.Len(t, page.Items, 10)
@@ -182,17 +183,17 @@ func TestSubmitIdempotent(t *testing.T) {
 		req := gaas.SubmitRequest{Command: "python train.py", GPUType: "A100", EstimatedHours: 2 * gaas.Hour, IdempotencyKey: "key-1"}
 
 		t.Run("retry_returns_first_job", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			first, err := db.Jobs.Submit(ctx, u.ID, req)
 			require.NoError(t, err)
 			again, err := db.Jobs.Submit(ctx, u.ID, req)
 			require.NoError(t, err)
 			assert.Equal(t, first, again)
-			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 8*gaas.Credit, f.balance(t, u.ID))
 		})
 
 		t.Run("retry_after_the_quota_ran_out_still_returns_the_job", func(t *testing.T) {
-			u := f.user(t, 2*gaas.Hour)
+			u := f.user(t, 2*gaas.Credit)
 			first, err := db.Jobs.Submit(ctx, u.ID, req)
 			require.NoError(t, err)
 			again, err := db.Jobs.Submit(ctx, u.ID, req)
@@ -201,18 +202,18 @@ func TestSubmitIdempotent(t *testing.T) {
 		})
 
 		t.Run("same_key_different_request_conflicts", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			_, err := db.Jobs.Submit(ctx, u.ID, req)
 			require.NoError(t, err)
 			other := req
 			other.EstimatedHours = 3 * gaas.Hour
 			_, err = db.Jobs.Submit(ctx, u.ID, other)
 			require.ErrorIs(t, err, gaas.ErrConflict)
-			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 8*gaas.Credit, f.balance(t, u.ID))
 		})
 
 		t.Run("keys_are_scoped_per_user", func(t *testing.T) {
-			a, b := f.user(t, 10*gaas.Hour), f.user(t, 10*gaas.Hour)
+			a, b := f.user(t, 10*gaas.Credit), f.user(t, 10*gaas.Credit)
 			ja, err := db.Jobs.Submit(ctx, a.ID, req)
 			require.NoError(t, err)
 			jb, err := db.Jobs.Submit(ctx, b.ID, req)
@@ -222,7 +223,7 @@ func TestSubmitIdempotent(t *testing.T) {
 		})
 
 		t.Run("racing_retries_make_one_job", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			ids := make([]int64, 32)
 			errs := make([]error, 32)
 			var wg sync.WaitGroup
@@ -237,7 +238,7 @@ func TestSubmitIdempotent(t *testing.T) {
 				require.NoError(t, errs[i])
 				assert.Equal(t, ids[0], ids[i])
 			}
-			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 8*gaas.Credit, f.balance(t, u.ID))
 		})
 	})
 }
@@ -278,7 +279,7 @@ func TestTransitionTable(t *testing.T) {
 		for _, from := range gaas.Statuses() {
 			for _, to := range gaas.Statuses() {
 				t.Run(string(from)+"_to_"+string(to), func(t *testing.T) {
-					u := f.user(t, 10*gaas.Hour)
+					u := f.user(t, 10*gaas.Credit)
 					j := f.reach(t, u, from)
 					before := f.balance(t, u.ID)
 					got, err := db.Jobs.Transition(context.Background(), f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: to})
@@ -292,7 +293,7 @@ func TestTransitionTable(t *testing.T) {
 						assert.Equal(t, to, got.Status)
 						want := before
 						if to.RefundsAll() {
-							want += j.EstimatedHours
+							want += j.Cost
 						}
 						assert.Equal(t, want, f.balance(t, u.ID))
 					default:
@@ -317,34 +318,34 @@ func TestTransition(t *testing.T) {
 		f := newFixture(t, db)
 
 		t.Run("completed_with_actual_hours_refunds_the_difference", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusRunning)
 			got, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted, ActualHours: hoursPtr(1250)})
 			require.NoError(t, err)
 			require.NotNil(t, got.ActualHours)
 			assert.Equal(t, gaas.Hours(1250), *got.ActualHours)
-			assert.Equal(t, gaas.Hours(8000+750), f.balance(t, u.ID))
+			assert.Equal(t, gaas.Credits(8000+750), f.balance(t, u.ID))
 		})
 
 		t.Run("failed_with_zero_actual_hours_refunds_all", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusRunning)
 			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusFailed, ActualHours: hoursPtr(0)})
 			require.NoError(t, err)
-			assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 		})
 
 		t.Run("completed_without_actual_hours_keeps_the_charge", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusRunning)
 			got, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted})
 			require.NoError(t, err)
 			assert.Nil(t, got.ActualHours)
-			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 8*gaas.Credit, f.balance(t, u.ID))
 		})
 
 		t.Run("actual_hours_above_estimate", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusRunning)
 			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted, ActualHours: hoursPtr(2001)})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
@@ -354,28 +355,28 @@ func TestTransition(t *testing.T) {
 		})
 
 		t.Run("actual_hours_with_another_status", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusPending)
 			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved, ActualHours: hoursPtr(1)})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 		})
 
 		t.Run("negative_actual_hours", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusRunning)
 			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusCompleted, ActualHours: hoursPtr(-1)})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 		})
 
 		t.Run("unknown_status", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusPending)
 			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: "DONE"})
 			require.ErrorIs(t, err, gaas.ErrInvalid)
 		})
 
 		t.Run("not_an_admin", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusPending)
 			_, err := db.Jobs.Transition(ctx, u.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved})
 			require.ErrorIs(t, err, gaas.ErrForbidden)
@@ -387,7 +388,7 @@ func TestTransition(t *testing.T) {
 		})
 
 		t.Run("demoted_admin_loses_rights_at_once", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			other, err := db.Accounts.EnsureAdmin(ctx, fmt.Sprintf("admin%d", u.ID), "unused-hash", false)
 			require.NoError(t, err)
 			j := f.reach(t, u, gaas.StatusPending)
@@ -406,7 +407,7 @@ func TestTransitionConcurrent(t *testing.T) {
 		f := newFixture(t, db)
 		for _, to := range []gaas.JobStatus{gaas.StatusRejected, gaas.StatusCancelled} {
 			t.Run(string(to), func(t *testing.T) {
-				u := f.user(t, 10*gaas.Hour)
+				u := f.user(t, 10*gaas.Credit)
 				j := f.reach(t, u, gaas.StatusPending)
 				var wg sync.WaitGroup
 				errs := make([]error, 16)
@@ -425,7 +426,7 @@ func TestTransitionConcurrent(t *testing.T) {
 						require.ErrorIs(t, err, gaas.ErrInvalidTransition, "only the loser of a reject/cancel race may fail")
 					}
 				}
-				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+				assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 				led, err := db.Quota.Ledger(ctx, u.ID, gaas.LedgerRequest{UserID: u.ID})
 				require.NoError(t, err)
 				refunds := 0
@@ -446,34 +447,34 @@ func TestCancel(t *testing.T) {
 		f := newFixture(t, db)
 		for _, from := range []gaas.JobStatus{gaas.StatusPending, gaas.StatusApproved} {
 			t.Run("owner_from_"+string(from), func(t *testing.T) {
-				u := f.user(t, 10*gaas.Hour)
+				u := f.user(t, 10*gaas.Credit)
 				j := f.reach(t, u, from)
 				got, err := db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 				require.NoError(t, err)
 				assert.Equal(t, gaas.StatusCancelled, got.Status)
-				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+				assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 				again, err := db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 				require.NoError(t, err, "cancelling twice is a safe retry")
 				assert.Equal(t, got, again)
-				assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+				assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 			})
 		}
 		t.Run("admin", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusPending)
 			_, err := db.Jobs.Cancel(ctx, f.admin.ID, gaas.CancelRequest{JobID: j.ID})
 			require.NoError(t, err)
-			assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 		})
 		t.Run("someone_else_is_told_it_does_not_exist", func(t *testing.T) {
-			u, other := f.user(t, 10*gaas.Hour), f.user(t, 10*gaas.Hour)
+			u, other := f.user(t, 10*gaas.Credit), f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusPending)
 			_, err := db.Jobs.Cancel(ctx, other.ID, gaas.CancelRequest{JobID: j.ID})
 			require.ErrorIs(t, err, gaas.ErrNotFound)
-			assert.Equal(t, 8*gaas.Hour, f.balance(t, u.ID))
+			assert.Equal(t, 8*gaas.Credit, f.balance(t, u.ID))
 		})
 		t.Run("running_job", func(t *testing.T) {
-			u := f.user(t, 10*gaas.Hour)
+			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusRunning)
 			_, err := db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 			require.ErrorIs(t, err, gaas.ErrInvalidTransition)
@@ -485,7 +486,7 @@ func TestGetAndList(t *testing.T) {
 	ctx := context.Background()
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		a, b := f.user(t, 100*gaas.Hour), f.user(t, 100*gaas.Hour)
+		a, b := f.user(t, 100*gaas.Credit), f.user(t, 100*gaas.Credit)
 		ja := f.submit(t, a.ID, gaas.Hour)
 		jb := f.submit(t, b.ID, gaas.Hour)
 		jb2 := f.reach(t, b, gaas.StatusApproved)
@@ -544,7 +545,7 @@ func TestListPagingWhileJobsArrive(t *testing.T) {
 	ctx := context.Background()
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		u := f.user(t, 1000*gaas.Hour)
+		u := f.user(t, 1000*gaas.Credit)
 		var want []int64
 		for range 20 {
 			want = append([]int64{f.submit(t, u.ID, gaas.Hour).ID}, want...)
@@ -579,7 +580,7 @@ func TestListJobsFilters(t *testing.T) {
 		now.Store(t0.UnixNano())
 		db := openStore(t, b.dsn(t), store.Options{Now: func() time.Time { return time.Unix(0, now.Load()) }})
 		f := newFixture(t, db)
-		u := f.user(t, 100*gaas.Hour)
+		u := f.user(t, 100*gaas.Credit)
 		made := map[string]int64{}
 		for _, j := range []struct {
 			name, gpu string

@@ -80,7 +80,7 @@ type modelJob struct {
 type modelUser struct {
 	id      int64
 	role    gaas.Role
-	balance gaas.Hours
+	balance gaas.Credits
 	jobs    []*modelJob
 	keys    map[string]*modelJob
 }
@@ -137,7 +137,7 @@ func (m *modelWorker) step(i int) {
 	case op < 72:
 		m.cancel(u)
 	case op < 80:
-		delta := m.hours(5*gaas.Hour) - 2*gaas.Hour
+		delta := gaas.Credits(m.hours(5*gaas.Hour) - 2*gaas.Hour)
 		if delta == 0 {
 			delta = 1
 		}
@@ -152,7 +152,7 @@ func (m *modelWorker) step(i int) {
 		u.balance += delta
 		require.Equal(m.t, u.balance, got.Balance)
 	case op < 84:
-		b := m.hours(8 * gaas.Hour)
+		b := gaas.Credits(m.hours(8 * gaas.Hour))
 		got, err := m.db.Quota.Set(ctx, m.root, gaas.SetBalanceRequest{UserID: u.id, Balance: b, Reason: "model set"})
 		require.NoError(m.t, err)
 		u.balance = b
@@ -216,10 +216,10 @@ func (m *modelWorker) expectSubmit(u *modelUser, req gaas.SubmitRequest, got gaa
 		}
 		return
 	}
-	if req.EstimatedHours > u.balance {
+	if gaas.Credits(req.EstimatedHours) > u.balance {
 		var qe *gaas.QuotaError
 		require.ErrorAs(t, err, &qe)
-		require.Equal(t, gaas.QuotaError{Asked: req.EstimatedHours, Remaining: u.balance}, *qe)
+		require.Equal(t, gaas.QuotaError{Asked: gaas.Credits(req.EstimatedHours), Remaining: u.balance, GPUType: req.GPUType}, *qe)
 		return
 	}
 	require.NoError(t, err)
@@ -229,7 +229,7 @@ func (m *modelWorker) expectSubmit(u *modelUser, req gaas.SubmitRequest, got gaa
 	if req.IdempotencyKey != "" {
 		u.keys[req.IdempotencyKey] = j
 	}
-	u.balance -= req.EstimatedHours
+	u.balance -= gaas.Credits(req.EstimatedHours)
 }
 
 // racingRetries sends one new idempotent request from four goroutines at
@@ -272,11 +272,11 @@ func (m *modelWorker) applyMove(u *modelUser, j *modelJob, to gaas.JobStatus, ac
 	j.status = to
 	switch {
 	case to.RefundsAll():
-		u.balance += j.estimate
+		u.balance += gaas.Credits(j.estimate)
 	case actual != nil:
 		a := *actual
 		j.actual = &a
-		u.balance += j.estimate - a
+		u.balance += gaas.Credits(j.estimate - a)
 	}
 	return nil
 }
@@ -347,7 +347,7 @@ func (m *modelWorker) racingEnd(u *modelUser) {
 		}
 	}
 	j.status = got.Status
-	u.balance += j.estimate
+	u.balance += gaas.Credits(j.estimate)
 }
 
 func (m *modelWorker) cancel(u *modelUser) {

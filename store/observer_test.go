@@ -17,9 +17,9 @@ import (
 type recorder struct {
 	mu        sync.Mutex
 	submitted []gaas.Job
-	refused   []gaas.Hours
+	refused   []gaas.Credits
 	moves     []string
-	refunded  gaas.Hours
+	refunded  gaas.Credits
 	batched   int
 }
 
@@ -29,13 +29,13 @@ func (r *recorder) JobSubmitted(j gaas.Job) {
 	r.submitted = append(r.submitted, j)
 }
 
-func (r *recorder) QuotaExceeded(asked gaas.Hours) {
+func (r *recorder) QuotaExceeded(asked gaas.Credits) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.refused = append(r.refused, asked)
 }
 
-func (r *recorder) JobMoved(from, to gaas.JobStatus, refund gaas.Hours) {
+func (r *recorder) JobMoved(from, to gaas.JobStatus, refund gaas.Credits) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.moves = append(r.moves, string(from)+">"+string(to))
@@ -54,7 +54,7 @@ func TestObserverHearsWhatWasCommitted(t *testing.T) {
 		db := openStore(t, b.dsn(t), store.Options{Observer: rec})
 		f := newFixture(t, db)
 		ctx := context.Background()
-		u := f.user(t, 3*gaas.Hour)
+		u := f.user(t, 3*gaas.Credit)
 
 		keyed := gaas.SubmitRequest{Command: "a", GPUType: "g", EstimatedHours: gaas.Hour, IdempotencyKey: "k1"}
 		first, err := db.Jobs.Submit(ctx, u.ID, keyed)
@@ -84,9 +84,9 @@ func TestObserverHearsWhatWasCommitted(t *testing.T) {
 		require.Len(t, rec.submitted, 2)
 		assert.Equal(t, []int64{first.ID, second.ID}, []int64{rec.submitted[0].ID, rec.submitted[1].ID})
 		assert.Equal(t, 2*gaas.Hour, rec.submitted[1].EstimatedHours)
-		assert.Equal(t, []gaas.Hours{500}, rec.refused)
+		assert.Equal(t, []gaas.Credits{500}, rec.refused)
 		assert.Equal(t, []string{"PENDING>REJECTED", "PENDING>APPROVED", "APPROVED>RUNNING", "RUNNING>COMPLETED"}, rec.moves)
-		assert.Equal(t, gaas.Hour+500, rec.refunded)
+		assert.Equal(t, gaas.Credit+500, rec.refunded)
 		assert.Equal(t, 4, rec.batched, "every submission, replay and refusal included, went through a committed batch")
 	})
 }

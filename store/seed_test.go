@@ -24,7 +24,7 @@ func TestSeedForLoad(t *testing.T) {
 		assert.Equal(t, 51, report.Users)
 		assert.Equal(t, 1234, report.Jobs)
 		// The store goes on as usual after it.
-		u := f.user(t, 5*gaas.Hour)
+		u := f.user(t, 5*gaas.Credit)
 		j := f.submit(t, u.ID, gaas.Hour)
 		assert.Equal(t, int64(1235), j.ID)
 	})

@@ -27,11 +27,11 @@ func TestOpenFile(t *testing.T) {
 	assert.ErrorContains(t, err, "directory "+filepath.Dir(path)+" does not exist")
 
 	path = filepath.Join(t.TempDir(), "gaas #1.db")
-	db, err := store.Open(ctx, path, store.Options{DefaultQuota: 3 * gaas.Hour})
+	db, err := store.Open(ctx, path, store.Options{DefaultQuota: 3 * gaas.Credit})
 	require.NoError(t, err)
 	u, err := db.Accounts.CreateUser(ctx, "alice", "h", gaas.RoleUser)
 	require.NoError(t, err)
-	assert.Equal(t, 3*gaas.Hour, u.Balance)
+	assert.Equal(t, 3*gaas.Credit, u.Balance)
 	key, err := db.SigningKey(ctx)
 	require.NoError(t, err)
 	assert.Len(t, key, 32)
@@ -115,7 +115,7 @@ func testSchemaGuards(t *testing.T, dsn string) {
 	ctx := context.Background()
 	db := openStore(t, dsn, store.Options{})
 	f := newFixture(t, db)
-	u := f.user(t, gaas.Hour)
+	u := f.user(t, gaas.Credit)
 	f.submit(t, u.ID, gaas.Hour)
 
 	raw := rawOpen(t, dsn)
@@ -264,7 +264,7 @@ func TestOpenFileURI(t *testing.T) {
 func writeAndRead(t *testing.T, db *store.DB) (gaas.User, gaas.Job) {
 	t.Helper()
 	f := newFixture(t, db)
-	u := f.user(t, 10*gaas.Hour)
+	u := f.user(t, 10*gaas.Credit)
 	j := f.submit(t, u.ID, gaas.Hour)
 	assertReads(t, db, u, j)
 	return u, j

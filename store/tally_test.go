@@ -22,7 +22,7 @@ func TestTally(t *testing.T) {
 		assert.Empty(t, empty.Accounts)
 
 		f := newFixture(t, db)
-		u := f.user(t, 10*gaas.Hour)
+		u := f.user(t, 10*gaas.Credit)
 		f.user(t, 0)
 		f.submit(t, u.ID, 2500)
 		f.submit(t, u.ID, 1001)

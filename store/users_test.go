@@ -222,7 +222,7 @@ func TestDisable(t *testing.T) {
 	ctx := context.Background()
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		u := f.user(t, 10*gaas.Hour)
+		u := f.user(t, 10*gaas.Credit)
 
 		_, err := db.Users.SetDisabled(ctx, u.ID, gaas.SetDisabledRequest{UserID: f.admin.ID, Disabled: true})
 		require.ErrorIs(t, err, gaas.ErrForbidden, "only admins disable")
@@ -242,7 +242,7 @@ func TestDisable(t *testing.T) {
 			_, err = db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour, IdempotencyKey: key})
 			assert.ErrorIs(t, err, gaas.ErrUnauthorized, "key %q", key)
 		}
-		assert.Equal(t, 10*gaas.Hour, f.balance(t, u.ID), "nothing was charged")
+		assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID), "nothing was charged")
 		again, err := db.Users.SetDisabled(ctx, f.admin.ID, gaas.SetDisabledRequest{UserID: u.ID, Disabled: true})
 		require.NoError(t, err)
 		assert.Equal(t, d, again, "disabling twice changes nothing")

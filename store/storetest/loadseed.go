@@ -12,9 +12,10 @@ import (
 	"github.com/gaas-io/gaas/store"
 )
 
-// SeedForLoad fills db with users accounts "seed-N" (who cannot log in)
-// with a large balance, and jobs spread over them and over the statuses
-// whose charge stands whole, each with its charge, so that the ledger
+// SeedForLoad fills db with users "seed-N" (who cannot log in), each with
+// a personal account whose default allocation holds a large balance, and
+// jobs spread over them and over the statuses whose charge stands whole,
+// each drawn from that allocation with its charge, so that the ledger
 // invariants hold. It is for load and scale tests (gaas-load -seed-db, the
 // store's benchmarks with GAAS_BENCH_SEED), not part of the library: it
 // writes rows straight into the store's tables, in multi-row INSERTs, a
@@ -30,12 +31,16 @@ func SeedForLoad(ctx context.Context, db *store.DB, users, jobs int) error {
 	}
 	const chunk = 2000
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	firstUser, err := s.nextID("users")
-	if err != nil {
-		return err
+	var err error
+	var first [3]int64 // the next id of users, accounts and allocations
+	for i, table := range []string{"users", "accounts", "allocations"} {
+		if first[i], err = s.nextID(table); err != nil {
+			return err
+		}
 	}
-	balance := int64(1000 * gaas.Hour)
-	const est = int64(100) // 0.1 hours a job
+	firstUser, firstAccount, firstAllocation := first[0], first[1], first[2]
+	balance := int64(1000 * gaas.Credit)
+	const est = int64(100) // 0.1 hours a job, at rate 1 on one GPU
 	jobsFor := func(u int) int64 {
 		n := jobs / users
 		if u < jobs%users {
@@ -43,18 +48,33 @@ func SeedForLoad(ctx context.Context, db *store.DB, users, jobs int) error {
 		}
 		return int64(n)
 	}
+	// Each user has a personal account whose default allocation holds the
+	// balance; its remaining is what the user's jobs leave of it.
 	for start := 0; start < users; start += chunk {
-		var u, l []any
+		var u, a, al, l []any
 		for i := start; i < min(start+chunk, users); i++ {
-			id := firstUser + int64(i)
-			u = append(u, id, fmt.Sprintf("seed-%d", id), "!", "user", balance-jobsFor(i)*est, now)
-			l = append(l, id, nil, id, "grant", balance, balance, "seed", now)
+			id, account, allocation := firstUser+int64(i), firstAccount+int64(i), firstAllocation+int64(i)
+			u = append(u, id, fmt.Sprintf("seed-%d", id), "!", "user", now)
+			a = append(a, account, id, now)
+			al = append(al, allocation, account, balance, balance-jobsFor(i)*est, now, true, "default allocation", id, now)
+			l = append(l, account, allocation, nil, id, "grant", balance, balance, balance, "seed", now)
 		}
 		if err := s.inTx(func(tx *sql.Tx) error {
-			if err := s.insert(tx, "users (id, username, password_hash, role, balance, created_at)", 6, u); err != nil {
-				return err
+			for _, rows := range []struct {
+				table string
+				cols  int
+				args  []any
+			}{
+				{"users (id, username, password_hash, role, created_at)", 5, u},
+				{"accounts (id, user_id, created_at)", 3, a},
+				{"allocations (id, account_id, amount, remaining, starts_at, is_default, reason, actor_id, created_at)", 9, al},
+				{ledgerColumns, 10, l},
+			} {
+				if err := s.insert(tx, rows.table, rows.cols, rows.args); err != nil {
+					return err
+				}
 			}
-			return s.insert(tx, ledgerColumns, 8, l)
+			return nil
 		}); err != nil {
 			return fmt.Errorf("storetest: seed users: %w", err)
 		}
@@ -72,23 +92,24 @@ func SeedForLoad(ctx context.Context, db *store.DB, users, jobs int) error {
 		for i := start; i < min(start+chunk, jobs); i++ {
 			id := firstJob + int64(i)
 			u := i % users
-			uid := firstUser + int64(u)
+			uid, account, allocation := firstUser+int64(u), firstAccount+int64(u), firstAllocation+int64(u)
 			charged[u] += est
-			j = append(j, id, uid, fmt.Sprintf("python train.py --seed %d", i), "NVIDIA A100", est, statuses[i%len(statuses)], now, now)
-			l = append(l, uid, id, uid, "charge", -est, balance-charged[u], fmt.Sprintf("job %d submitted", id), now)
+			j = append(j, id, uid, account, fmt.Sprintf("python train.py --seed %d", i), "NVIDIA A100", 1, est, int64(gaas.RateOne), est,
+				fmt.Sprintf("%d:%d", allocation, est), statuses[i%len(statuses)], now, now)
+			l = append(l, account, allocation, id, uid, "charge", -est, balance-charged[u], balance-charged[u], fmt.Sprintf("job %d submitted", id), now)
 		}
 		if err := s.inTx(func(tx *sql.Tx) error {
-			if err := s.insert(tx, "jobs (id, user_id, command, gpu_type, estimated, status, created_at, updated_at)", 8, j); err != nil {
+			if err := s.insert(tx, "jobs (id, user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, created_at, updated_at)", 13, j); err != nil {
 				return err
 			}
-			return s.insert(tx, ledgerColumns, 8, l)
+			return s.insert(tx, ledgerColumns, 10, l)
 		}); err != nil {
 			return fmt.Errorf("storetest: seed jobs: %w", err)
 		}
 	}
 	if s.postgres {
 		// The rows were given their ids: move the sequences past them.
-		for _, table := range []string{"users", "jobs"} {
+		for _, table := range []string{"users", "accounts", "allocations", "jobs"} {
 			if _, err := s.w.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('"+table+"', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM "+table+"), false)"); err != nil {
 				return fmt.Errorf("storetest: seed: %w", err)
 			}
@@ -97,7 +118,7 @@ func SeedForLoad(ctx context.Context, db *store.DB, users, jobs int) error {
 	return nil
 }
 
-const ledgerColumns = "ledger (user_id, job_id, actor_id, kind, delta, balance, reason, created_at)"
+const ledgerColumns = "ledger (account_id, allocation_id, job_id, actor_id, kind, delta, remaining, balance, reason, created_at)"
 
 type seeder struct {
 	ctx      context.Context
