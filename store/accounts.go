@@ -87,7 +87,11 @@ func (s *Accounts) Credentials(ctx context.Context, username string) (gaas.User,
 	if err != nil {
 		return gaas.User{}, "", fmt.Errorf("store: credentials: %w", mapErr(err))
 	}
-	return u.user(), u.PasswordHash, nil
+	p, err := s.db.present(ctx, u)
+	if err != nil {
+		return gaas.User{}, "", err
+	}
+	return p, u.PasswordHash, nil
 }
 
 // SetPasswordHash replaces a user's password hash, if it is still old; a
