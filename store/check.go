@@ -51,11 +51,12 @@ var maxCredits = strconv.FormatInt(int64(gaas.MaxCredits), 10)
 const maxViolations = 100
 
 // Check verifies the invariants that no sequence of requests may break:
-// each allocation's remaining is the sum of its ledger entries and its
-// amount the sum of its grants and sets, neither negative nor above
-// gaas.MaxCredits; each entry's remaining follows its allocation's
-// previous entry, and its balance the account's previous entry, by its
-// delta (so each account's balance is the sum of its allocations); every
+// each allocation's remaining is the sum of its ledger entries, neither
+// negative nor above gaas.MaxCredits, and its amount the sum of its grants
+// and sets (which for a default allocation set again and again may pass
+// the maximum: it is a history, not a holding); each entry's remaining
+// follows its allocation's previous entry, and its balance the account's
+// previous entry, by its delta (so each account's balance is the sum of its allocations); every
 // user has one account and every account one default allocation; every
 // job cost gaas.Cost of its estimate, GPUs and rate, drew that cost in
 // charges, one for each allocation its draws name, and was refunded what
@@ -115,8 +116,8 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			WHERE t.balance != t.prev + t.delta OR t.remaining != t.prev_remaining + t.delta OR t.balance < 0 OR t.remaining < 0`},
 		{"balance-max", `
 			SELECT ac.user_id, 0 AS job_id, 0 AS entry_id, al.id AS allocation_id,
-			       'amount ' || al.amount || ' is above the maximum of ' || ` + maxCredits + ` AS detail
-			FROM allocations al JOIN accounts ac ON ac.id = al.account_id WHERE al.amount > ` + maxCredits + `
+			       'remaining ' || al.remaining || ' is above the maximum of ' || ` + maxCredits + ` AS detail
+			FROM allocations al JOIN accounts ac ON ac.id = al.account_id WHERE al.remaining > ` + maxCredits + `
 			UNION ALL
 			SELECT ac.user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id, l.allocation_id,
 			       'balance ' || l.balance || ' after this entry is above the maximum of ' || ` + maxCredits + ` AS detail
