@@ -133,6 +133,19 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			SELECT COALESCE(a.user_id, 0), 0, 0, al.id, 'default allocation with a scope or an end'
 			FROM allocations al JOIN accounts a ON a.id = al.account_id
 			WHERE al.is_default = TRUE AND (al.gpu_types IS NOT NULL OR al.expires_at IS NOT NULL)`},
+		// Each charge takes what one of its job's draws says from that
+		// draw's allocation, and no two take from one allocation: with
+		// checkJobs's count and sum, the charges are the draws.
+		{"job", `
+			SELECT ac.user_id AS user_id, l.job_id AS job_id, l.id AS entry_id, l.allocation_id AS allocation_id,
+			       'charge of ' || (-l.delta) || ' from allocation ' || l.allocation_id || ' is not one of the draws ' || j.draws AS detail
+			FROM ledger l JOIN jobs j ON j.id = l.job_id JOIN accounts ac ON ac.id = l.account_id
+			WHERE l.kind = 'charge' AND (',' || j.draws || ',') NOT LIKE ('%,' || l.allocation_id || ':' || (-l.delta) || ',%')
+			UNION ALL
+			SELECT ac.user_id, l.job_id, 0, l.allocation_id, count(*) || ' charges from one allocation'
+			FROM ledger l JOIN accounts ac ON ac.id = l.account_id
+			WHERE l.kind = 'charge' AND l.job_id IS NOT NULL
+			GROUP BY l.job_id, l.allocation_id, ac.user_id HAVING count(*) > 1`},
 		{"entry", `
 			SELECT COALESCE(ac.user_id, 0) AS user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id, l.allocation_id,
 			       CASE WHEN l.job_id IS NOT NULL AND j.id IS NULL THEN 'names a job that does not exist'
