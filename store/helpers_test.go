@@ -157,3 +157,50 @@ func (f *fixture) allocations(t *testing.T, userID int64) []gaas.Allocation {
 }
 
 func timePtr(t time.Time) *time.Time { return &t }
+
+// clock is a clock for store.Options.Now that moves only when told.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(at time.Time) *clock {
+	c := &clock{}
+	c.Set(at)
+	return c
+}
+
+func (c *clock) Now() time.Time                { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Set(at time.Time)              { c.ns.Store(at.UnixNano()) }
+func (c *clock) Add(d time.Duration)           { c.ns.Add(int64(d)) }
+func (c *clock) At(d time.Duration) *time.Time { return timePtr(c.Now().Add(d)) }
+
+// t0 is when tests with a clock begin.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ledger reads a user's whole ledger, as the admin.
+func (f *fixture) ledger(t *testing.T, userID int64) []gaas.LedgerEntry {
+	t.Helper()
+	var out []gaas.LedgerEntry
+	cursor := ""
+	for {
+		page, err := f.db.Quota.Ledger(context.Background(), f.admin.ID, gaas.LedgerRequest{UserID: userID, Page: gaas.Page{Limit: gaas.MaxLimit, Cursor: cursor}})
+		require.NoError(t, err)
+		out = append(out, page.Items...)
+		if cursor = page.NextCursor; cursor == "" {
+			return out
+		}
+	}
+}
+
+// move takes a job through statuses, as the admin.
+func (f *fixture) move(t *testing.T, j gaas.Job, actual *gaas.Hours, to ...gaas.JobStatus) gaas.Job {
+	t.Helper()
+	for i, s := range to {
+		req := gaas.TransitionRequest{JobID: j.ID, To: s}
+		if i == len(to)-1 {
+			req.ActualHours = actual
+		}
+		var err error
+		j, err = f.db.Jobs.Transition(context.Background(), f.admin.ID, req)
+		require.NoError(t, err)
+	}
+	return j
+}
