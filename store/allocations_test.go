@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 // allocationFixture is a store on a clock that moves only when told.
@@ -420,5 +424,87 @@ func TestQuotaActsOnTheDefaultAllocation(t *testing.T) {
 		got, err = db.Quota.Grant(ctx, f.admin.ID, gaas.GrantRequest{UserID: v.ID, Delta: gaas.Credit, Reason: "grant"})
 		require.NoError(t, err)
 		assert.Equal(t, 4*gaas.Credit, got.Balance)
+	})
+}
+
+// Many goroutines submitting for one user, of a type a scoped allocation
+// pays for and of one only the default allocation pays for, at a rate and
+// on several GPUs, never overdraw either: every allocation gives exactly
+// what the accepted jobs drew from it, those draws are what the jobs cost,
+// and the scoped allocation pays for its type alone.
+func TestSubmitConcurrentAcrossAllocations(t *testing.T) {
+	seed := storetest.Seed(t)
+	ctx := context.Background()
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.gpuType(t, gaas.CreateGPUTypeRequest{Name: "A100", Rate: rate(1, 500), MaxGPUsPerJob: 2})
+		f.gpuType(t, gaas.CreateGPUTypeRequest{Name: "T4", Rate: rate(0, 700)})
+		u := f.user(t, 10*gaas.Credit)
+		scoped := f.allocation(t, gaas.CreateAllocationRequest{UserID: u.ID, Amount: 7 * gaas.Credit, GPUTypes: []string{"A100"}})
+		dflt := f.allocations(t, u.ID)[0]
+		require.True(t, dflt.Default)
+
+		var (
+			wg         sync.WaitGroup
+			mu         sync.Mutex
+			accepted   []gaas.Job
+			refused    int
+			unexpected []error
+		)
+		for w := range 24 {
+			rnd := rand.New(rand.NewPCG(seed, uint64(w)))
+			wg.Go(func() {
+				for range 8 {
+					req := gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hours(100 + rnd.IntN(900)), GPUCount: 1 + rnd.IntN(2)}
+					if rnd.IntN(3) == 0 {
+						req.GPUType = "T4"
+					}
+					j, err := db.Jobs.Submit(ctx, u.ID, req)
+					mu.Lock()
+					switch {
+					case err == nil:
+						accepted = append(accepted, j)
+					case errors.Is(err, gaas.ErrQuotaExceeded):
+						refused++
+					default:
+						unexpected = append(unexpected, err)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		require.Empty(t, unexpected)
+		require.NotZero(t, refused, "the run asks for more than the allocations hold")
+
+		drawn := map[int64]gaas.Credits{}
+		var cost gaas.Credits
+		for _, j := range accepted {
+			want, ok := gaas.Cost(j.EstimatedHours, j.GPUCount, j.Rate)
+			require.True(t, ok)
+			assert.Equal(t, want, j.Cost, "job %d", j.ID)
+			cost += j.Cost
+			var sum gaas.Credits
+			for _, d := range j.Draws {
+				sum += d.Amount
+				drawn[d.AllocationID] += d.Amount
+				if d.AllocationID == scoped.ID {
+					assert.Equal(t, "A100", j.GPUType, "job %d drew from the scoped allocation", j.ID)
+				}
+			}
+			assert.Equal(t, j.Cost, sum, "job %d", j.ID)
+		}
+		left := map[int64]gaas.Credits{}
+		for _, a := range f.allocations(t, u.ID) {
+			left[a.ID] = a.Remaining
+			assert.GreaterOrEqual(t, a.Remaining, gaas.Credits(0))
+		}
+		assert.Equal(t, 10*gaas.Credit-drawn[dflt.ID], left[dflt.ID])
+		assert.Equal(t, 7*gaas.Credit-drawn[scoped.ID], left[scoped.ID])
+		assert.Equal(t, 17*gaas.Credit-cost, f.balance(t, u.ID), "credits taken are the costs of the accepted jobs")
+		page, err := db.Jobs.List(ctx, u.ID, gaas.JobFilter{Page: gaas.Page{Limit: gaas.MaxLimit}})
+		require.NoError(t, err)
+		assert.Len(t, page.Items, len(accepted))
+		// openStore's clean-up runs Check.
 	})
 }
