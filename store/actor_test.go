@@ -57,17 +57,8 @@ func TestMigrationLedgerActorSystem(t *testing.T) {
 		if !b.shared {
 			t.Skip("needs a second connection to the same database")
 		}
-		dsn := b.dsn(t)
-		raw := rawOpen(t, dsn)
-		dir := "migrations/sqlite"
-		var bdb *bun.DB
-		if store.IsPostgres(dsn) {
-			dir = "migrations/postgres"
-			bdb = bun.NewDB(raw, pgdialect.New())
-		} else {
-			bdb = bun.NewDB(raw, sqlitedialect.New())
-		}
-		migrateUpTo(t, bdb, dir, "0003")
+		dsn, bdb := databaseAt(t, b, "0003")
+		raw := bdb.DB
 		for _, q := range []string{
 			`INSERT INTO users (username, password_hash, role, balance, created_at) VALUES ('root', 'h', 'admin', 0, '2026-01-01')`,
 			`INSERT INTO users (username, password_hash, role, balance, created_at) VALUES ('ann', 'h', 'user', 4000, '2026-01-01')`,
@@ -115,6 +106,26 @@ func TestMigrationLedgerActorSystem(t *testing.T) {
 		}
 		requireChecked(t, db)
 	})
+}
+
+// databaseAt makes a fresh database of backend b that the store's
+// migrations have brought up to the one numbered last, as an older gaas
+// left it, and returns its DSN and a handle on it that goes around the
+// store.
+func databaseAt(t *testing.T, b backend, last string) (string, *bun.DB) {
+	t.Helper()
+	dsn := b.dsn(t)
+	raw := rawOpen(t, dsn)
+	dir := "migrations/sqlite"
+	var bdb *bun.DB
+	if store.IsPostgres(dsn) {
+		dir = "migrations/postgres"
+		bdb = bun.NewDB(raw, pgdialect.New())
+	} else {
+		bdb = bun.NewDB(raw, sqlitedialect.New())
+	}
+	migrateUpTo(t, bdb, dir, last)
+	return dsn, bdb
 }
 
 // migrateUpTo applies the store's migrations in dir up to and including

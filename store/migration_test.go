@@ -7,8 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
-	"github.com/uptrace/bun/dialect/sqlitedialect"
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
@@ -107,17 +105,7 @@ func TestMigrationToAllocations(t *testing.T) {
 		if !b.shared {
 			t.Skip("needs a second connection to the same database")
 		}
-		dsn := b.dsn(t)
-		raw := rawOpen(t, dsn)
-		dir := "migrations/sqlite"
-		var bdb *bun.DB
-		if store.IsPostgres(dsn) {
-			dir = "migrations/postgres"
-			bdb = bun.NewDB(raw, pgdialect.New())
-		} else {
-			bdb = bun.NewDB(raw, sqlitedialect.New())
-		}
-		migrateUpTo(t, bdb, dir, "0004")
+		dsn, bdb := databaseAt(t, b, "0004")
 
 		o := &oldStore{t: t, db: bdb, balances: map[int64]gaas.Hours{}}
 		root := o.user("root", gaas.RoleAdmin)
