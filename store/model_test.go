@@ -279,7 +279,8 @@ type modelWorker struct {
 	seen map[string]int
 }
 
-// phase runs operations from to until, and checks every user at its end.
+// phase runs operations from to until, and checks every user at its end
+// (their ledgers are read once, at the end of the run).
 func (m *modelWorker) phase(from, until int) {
 	i := from
 	defer func() {
@@ -292,7 +293,9 @@ func (m *modelWorker) phase(from, until int) {
 			return
 		}
 	}
-	m.verifyAll()
+	for _, u := range m.users {
+		m.verify(u)
+	}
 }
 
 // addTypes puts the worker's GPU types in the catalogue: one with a limit
