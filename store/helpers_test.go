@@ -151,9 +151,21 @@ func (f *fixture) allocation(t *testing.T, req gaas.CreateAllocationRequest) gaa
 // allocations lists every allocation of a user, ended ones too, as the admin.
 func (f *fixture) allocations(t *testing.T, userID int64) []gaas.Allocation {
 	t.Helper()
-	as, err := f.db.Allocations.Allocations(context.Background(), f.admin.ID, gaas.AllocationsRequest{UserID: userID, Ended: true})
-	require.NoError(t, err)
-	return as
+	return listAllocations(t, f.db, f.admin.ID, gaas.AllocationsRequest{UserID: userID, Ended: true})
+}
+
+// listAllocations reads every page of a listing of allocations, for caller.
+func listAllocations(t require.TestingT, db *store.DB, caller int64, req gaas.AllocationsRequest) []gaas.Allocation {
+	var out []gaas.Allocation
+	req.Limit = gaas.MaxLimit
+	for {
+		page, err := db.Allocations.Allocations(context.Background(), caller, req)
+		require.NoError(t, err)
+		out = append(out, page.Items...)
+		if req.Cursor = page.NextCursor; req.Cursor == "" {
+			return out
+		}
+	}
 }
 
 func timePtr(t time.Time) *time.Time { return &t }

@@ -319,8 +319,7 @@ func (m *modelWorker) addUser() {
 	*(n.(*int))++
 	u, err := m.db.Accounts.CreateUser(context.Background(), fmt.Sprintf("%s-u%d", m.name, *(n.(*int))), "h", gaas.RoleUser)
 	require.NoError(m.t, err)
-	as, err := m.db.Allocations.Allocations(context.Background(), m.root, gaas.AllocationsRequest{UserID: u.ID})
-	require.NoError(m.t, err)
+	as := listAllocations(m.t, m.db, m.root, gaas.AllocationsRequest{UserID: u.ID})
 	require.Len(m.t, as, 1)
 	mu := &modelUser{id: u.ID, role: gaas.RoleUser, keys: map[string]*modelJob{}}
 	mu.allocs = []*modelAlloc{{id: as[0].ID, remaining: u.Balance, starts: as[0].StartsAt, isDefault: true}}
@@ -741,8 +740,7 @@ func (m *modelWorker) verify(u *modelUser) {
 	bal, err := m.db.Quota.Balance(ctx, u.id, gaas.BalanceRequest{UserID: u.id})
 	require.NoError(m.t, err)
 	require.Equal(m.t, u.balance(m.now()), bal, "balance of user %d at %s", u.id, m.now())
-	as, err := m.db.Allocations.Allocations(ctx, u.id, gaas.AllocationsRequest{UserID: u.id, Ended: true})
-	require.NoError(m.t, err)
+	as := listAllocations(m.t, m.db, u.id, gaas.AllocationsRequest{UserID: u.id, Ended: true})
 	require.Len(m.t, as, len(u.allocs))
 	for i, a := range u.allocs {
 		if a.ended(m.now()) && a.remaining > 0 {

@@ -29,7 +29,7 @@ func TestTally(t *testing.T) {
 		got, err := db.Tally(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, map[gaas.JobStatus]int64{gaas.StatusPending: 2}, got.Jobs)
-		assert.Equal(t, map[gaas.JobStatus]gaas.Hours{gaas.StatusPending: 3501}, got.Reserved)
+		assert.Equal(t, map[gaas.JobStatus]gaas.Credits{gaas.StatusPending: 3501}, got.Reserved)
 		assert.Equal(t, map[gaas.AccountKind]int64{{Role: gaas.RoleAdmin}: 1, {Role: gaas.RoleUser}: 2}, got.Accounts)
 	})
 }
