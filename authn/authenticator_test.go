@@ -35,7 +35,7 @@ func TestRegisterAndLogin(t *testing.T) {
 	u, err := a.Register(ctx, gaas.RegisterRequest{Username: "alice", Password: "correct horse"})
 	require.NoError(t, err)
 	assert.Equal(t, gaas.RoleUser, u.Role)
-	assert.Equal(t, 10*gaas.Hour, u.Balance)
+	assert.Equal(t, 10*gaas.Credit, u.Balance)
 
 	_, err = a.Register(ctx, gaas.RegisterRequest{Username: "Alice", Password: "another password"})
 	assert.ErrorIs(t, err, gaas.ErrConflict)

@@ -48,7 +48,7 @@ func lookupGPUType(ctx context.Context, idb bun.IDB, name string) (gpuTypeRow, e
 }
 
 // unknownType is the refusal of a GPU type the catalogue does not hold, as
-// a *gaas.ValidationError on field listing the enabled types; or, when the
+// a *gaas.ValidationError on field listing the types (enabled ones first); or, when the
 // catalogue is empty, nil: any type is then accepted (open mode).
 func unknownType(ctx context.Context, idb bun.IDB, field, name string) error {
 	var names []string
