@@ -154,26 +154,34 @@ func (r CreateAllocationRequest) Validate() error {
 	if r.Amount <= 0 || r.Amount > MaxCredits {
 		v.Add("amount", "must be greater than 0 and at most %s", MaxCredits)
 	}
-	if r.GPUTypes != nil {
-		if len(r.GPUTypes) == 0 || len(r.GPUTypes) > MaxGPUTypesPerAllocation {
-			v.Add("gpu_types", "must name 1 to %d GPU types, or be absent for every type", MaxGPUTypesPerAllocation)
-		}
-		for i, name := range r.GPUTypes {
-			if err := ValidateGPUType(name); err != nil {
-				v.Add("gpu_types", "entry %d %s", i+1, err.(*ValidationError).Fields[0].Message)
-				break
-			}
-			if slices.ContainsFunc(r.GPUTypes[:i], func(s string) bool { return strings.EqualFold(s, name) }) {
-				v.Add("gpu_types", "names %q twice", name)
-				break
-			}
-		}
-	}
+	validateScope(v, r.GPUTypes)
 	if r.ExpiresAt != nil && !r.StartsAt.IsZero() && !r.ExpiresAt.After(r.StartsAt) {
 		v.Add("expires_at", "must be after starts_at")
 	}
 	reasonText.add(v, "reason", r.Reason)
 	return v.Err()
+}
+
+// validateScope checks a list of GPU types that bounds what something pays
+// for or may use: nil (every type), or 1 to MaxGPUTypesPerAllocation
+// distinct names.
+func validateScope(v *ValidationError, names []string) {
+	if names == nil {
+		return
+	}
+	if len(names) == 0 || len(names) > MaxGPUTypesPerAllocation {
+		v.Add("gpu_types", "must name 1 to %d GPU types, or be absent for every type", MaxGPUTypesPerAllocation)
+	}
+	for i, name := range names {
+		if err := ValidateGPUType(name); err != nil {
+			v.Add("gpu_types", "entry %d %s", i+1, err.(*ValidationError).Fields[0].Message)
+			return
+		}
+		if slices.ContainsFunc(names[:i], func(s string) bool { return strings.EqualFold(s, name) }) {
+			v.Add("gpu_types", "names %q twice", name)
+			return
+		}
+	}
 }
 
 // AllocationsRequest asks Allocations.Allocations for a page of user
