@@ -79,16 +79,29 @@ const (
 	ActionReadAllocations  Action = "read allocations"  // Allocations; the target is the user who holds them
 	ActionCreateAllocation Action = "create allocation" // CreateAllocation; the target is the user
 	ActionUpdateAllocation Action = "update allocation" // UpdateAllocation, decided before the allocation is read
+
+	// Actions on a project, decided by AllowProject from the caller's
+	// role in it.
+	ActionCreateProject     Action = "create project"      // CreateProject
+	ActionReadProject       Action = "read project"        // Project, Members, the project's balance
+	ActionUpdateProject     Action = "update project"      // UpdateProject
+	ActionAppointManager    Action = "appoint manager"     // SetMember or RemoveMember of a manager
+	ActionManageMembers     Action = "manage members"      // SetMember or RemoveMember of a member
+	ActionGrantProject      Action = "grant project"       // an allocation for the project
+	ActionReadProjectLedger Action = "read project ledger" // the project's ledger and jobs
+	ActionChargeProject     Action = "charge project"      // Submit against the project
 )
 
 // Who a rule admits.
 type party uint8
 
 const (
-	byAdmin  party = 1 << iota // an enabled admin
-	byOwner                    // the user the target belongs to (a job's owner, a user themselves)
-	bySystem                   // the system, under any name
-	byAnyone                   // any enabled user
+	byAdmin   party = 1 << iota // an enabled admin
+	byOwner                     // the user the target belongs to (a job's owner, a user themselves)
+	bySystem                    // the system, under any name
+	byAnyone                    // any enabled user
+	byManager                   // a manager of the project in question
+	byMember                    // a member (not a manager) of the project in question
 )
 
 // rule says who may take an action, and what anyone else is told: a
@@ -119,6 +132,15 @@ var policy = map[Action]rule{
 	ActionReadAllocations:  {byAdmin | byOwner | bySystem, ErrNotFound},
 	ActionCreateAllocation: {byAdmin | bySystem, ErrForbidden},
 	ActionUpdateAllocation: {byAdmin | bySystem, ErrForbidden},
+
+	ActionCreateProject:     {byAdmin | bySystem, ErrForbidden},
+	ActionReadProject:       {byAdmin | bySystem | byManager | byMember, ErrNotFound},
+	ActionUpdateProject:     {byAdmin | bySystem, ErrForbidden},
+	ActionAppointManager:    {byAdmin | bySystem, ErrForbidden},
+	ActionManageMembers:     {byAdmin | bySystem | byManager, ErrForbidden},
+	ActionGrantProject:      {byAdmin | bySystem, ErrForbidden},
+	ActionReadProjectLedger: {byAdmin | bySystem | byManager, ErrForbidden},
+	ActionChargeProject:     {byManager | byMember, ErrForbidden},
 }
 
 // Actions returns every action the policy knows, sorted.
@@ -129,6 +151,40 @@ func Actions() []Action {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// AllowProject decides whether p, whose role in a project is role (empty
+// when p is not one of its members), may take action a on it. Whoever may
+// not read the project is told it does not exist (ErrNotFound), whatever
+// the action, so that no refusal tells a stranger which projects exist.
+func AllowProject(p Principal, a Action, role ProjectRole) error {
+	if err := p.Active(); err != nil {
+		return err
+	}
+	r, ok := policy[a]
+	if !ok {
+		return fmt.Errorf("%s may not %s: no such action: %w", p, a, ErrForbidden)
+	}
+	admits := func(r rule) bool {
+		switch {
+		case p.IsSystem():
+			return r.who&bySystem != 0
+		case p.Role == RoleAdmin && r.who&byAdmin != 0:
+			return true
+		case role == ProjectManager:
+			return r.who&byManager != 0
+		case role == ProjectMember:
+			return r.who&byMember != 0
+		}
+		return false
+	}
+	switch {
+	case admits(r):
+		return nil
+	case !admits(policy[ActionReadProject]):
+		return fmt.Errorf("%s may not see the project: %w", p, ErrNotFound)
+	}
+	return fmt.Errorf("%s may not %s: %w", p, a, r.refusal)
 }
 
 // Allow decides whether p may take action a on a target that belongs to

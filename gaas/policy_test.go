@@ -50,6 +50,17 @@ func TestAllow(t *testing.T) {
 		gaas.ActionReadAllocations:  {ok, ok, hide, unauth, ok},
 		gaas.ActionCreateAllocation: {ok, forbid, forbid, unauth, ok},
 		gaas.ActionUpdateAllocation: {ok, forbid, forbid, unauth, ok},
+
+		// Actions on projects, asked of Allow: a user is no one's
+		// manager or member here (AllowProject decides those).
+		gaas.ActionCreateProject:     {ok, forbid, forbid, unauth, ok},
+		gaas.ActionReadProject:       {ok, hide, hide, unauth, ok},
+		gaas.ActionUpdateProject:     {ok, forbid, forbid, unauth, ok},
+		gaas.ActionAppointManager:    {ok, forbid, forbid, unauth, ok},
+		gaas.ActionManageMembers:     {ok, forbid, forbid, unauth, ok},
+		gaas.ActionGrantProject:      {ok, forbid, forbid, unauth, ok},
+		gaas.ActionReadProjectLedger: {ok, forbid, forbid, unauth, ok},
+		gaas.ActionChargeProject:     {forbid, forbid, forbid, unauth, forbid},
 	}
 	actions := gaas.Actions()
 	assert.Len(t, want, len(actions), "every action of the policy has a row here")
@@ -68,6 +79,57 @@ func TestAllow(t *testing.T) {
 					if other != row[i] {
 						assert.False(t, errors.Is(got, other), "%s %s: %v is also %v", pr.name, a, got, other)
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestAllowProject holds the policy of projects to a table: for each
+// action on a project, what each principal gets by their role in it.
+// Whoever cannot see the project is told it does not exist.
+func TestAllowProject(t *testing.T) {
+	user := gaas.Principal{UserID: 2, Role: gaas.RoleUser}
+	principals := []struct {
+		name string
+		p    gaas.Principal
+		role gaas.ProjectRole
+	}{
+		{"admin", gaas.Principal{UserID: 1, Role: gaas.RoleAdmin}, ""},
+		{"manager", user, gaas.ProjectManager},
+		{"member", user, gaas.ProjectMember},
+		{"stranger", user, ""},
+		{"disabled manager", gaas.Principal{UserID: 2, Role: gaas.RoleUser, Disabled: true}, gaas.ProjectManager},
+		{"system", gaas.System(gaas.SystemImport), ""},
+	}
+	var (
+		ok     error
+		forbid = gaas.ErrForbidden
+		hide   = gaas.ErrNotFound
+		unauth = gaas.ErrUnauthorized
+	)
+	// Columns: admin, manager, member, stranger, disabled manager, system.
+	want := map[gaas.Action][6]error{
+		gaas.ActionCreateProject:     {ok, forbid, forbid, hide, unauth, ok},
+		gaas.ActionReadProject:       {ok, ok, ok, hide, unauth, ok},
+		gaas.ActionUpdateProject:     {ok, forbid, forbid, hide, unauth, ok},
+		gaas.ActionAppointManager:    {ok, forbid, forbid, hide, unauth, ok},
+		gaas.ActionManageMembers:     {ok, ok, forbid, hide, unauth, ok},
+		gaas.ActionGrantProject:      {ok, forbid, forbid, hide, unauth, ok},
+		gaas.ActionReadProjectLedger: {ok, ok, forbid, hide, unauth, ok},
+		gaas.ActionChargeProject:     {forbid, ok, ok, hide, unauth, forbid},
+	}
+	for a, row := range want {
+		for i, pr := range principals {
+			got := gaas.AllowProject(pr.p, a, pr.role)
+			if row[i] == nil {
+				assert.NoError(t, got, "%s may %s", pr.name, a)
+				continue
+			}
+			assert.ErrorIs(t, got, row[i], "%s may not %s", pr.name, a)
+			for _, other := range []error{gaas.ErrForbidden, gaas.ErrNotFound, gaas.ErrUnauthorized} {
+				if other != row[i] {
+					assert.False(t, errors.Is(got, other), "%s %s: %v is also %v", pr.name, a, got, other)
 				}
 			}
 		}
