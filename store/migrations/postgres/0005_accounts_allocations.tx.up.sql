@@ -95,7 +95,8 @@ ALTER TABLE jobs ALTER COLUMN account_id SET NOT NULL;
 --bun:split
 
 -- Every entry is the change of one allocation, with its remaining after it
--- and the account's balance after it; entries may expire and revoke. The
+-- and the account's balance after it; entries may also expire, revoke, and
+-- transfer credits from a project to its sub-projects. The
 -- append-only trigger stands aside while the existing entries are
 -- attributed to their default allocations.
 ALTER TABLE ledger DISABLE TRIGGER ledger_no_update;
@@ -125,7 +126,7 @@ ALTER TABLE ledger DROP CONSTRAINT ledger_kind_check;
 
 --bun:split
 
-ALTER TABLE ledger ADD CONSTRAINT ledger_kind_check CHECK (kind IN ('grant', 'set', 'charge', 'refund', 'expire', 'revoke'));
+ALTER TABLE ledger ADD CONSTRAINT ledger_kind_check CHECK (kind IN ('grant', 'set', 'charge', 'refund', 'expire', 'revoke', 'transfer'));
 
 --bun:split
 

@@ -104,7 +104,8 @@ UPDATE jobs SET account_id = (SELECT a.id FROM accounts a WHERE a.user_id = jobs
 --bun:split
 
 -- Every entry is the change of one allocation, with its remaining after it
--- and the account's balance after it; entries may expire and revoke. The
+-- and the account's balance after it; entries may also expire, revoke, and
+-- transfer credits from a project to its sub-projects. The
 -- table is built again, as in 0004, to change its columns and kinds.
 CREATE TABLE ledger_new (
     id            INTEGER PRIMARY KEY,
@@ -113,7 +114,7 @@ CREATE TABLE ledger_new (
     job_id        INTEGER REFERENCES jobs (id),
     actor_id      INTEGER REFERENCES users (id),
     actor_system  TEXT CHECK (actor_system <> ''),
-    kind          TEXT    NOT NULL CHECK (kind IN ('grant', 'set', 'charge', 'refund', 'expire', 'revoke')),
+    kind          TEXT    NOT NULL CHECK (kind IN ('grant', 'set', 'charge', 'refund', 'expire', 'revoke', 'transfer')),
     delta         INTEGER NOT NULL, -- milli-credits
     remaining     INTEGER NOT NULL CHECK (remaining >= 0),
     balance       INTEGER NOT NULL CHECK (balance >= 0),
