@@ -99,6 +99,7 @@ type DB struct {
 	observer     Observer
 
 	batch     *batcher
+	ckpt      *checkpointer // a SQLite file's; nil otherwise
 	hot       hotStatements
 	closeOnce sync.Once
 	closeErr  error
@@ -213,12 +214,9 @@ func (db *DB) openSQLite(ctx context.Context, dsn string, opts Options) error {
 	}
 	if !target.memory {
 		pragmas = append(pragmas, "PRAGMA journal_mode = WAL",
-			// Checkpoint every 10,000 pages (40 MiB of log) rather than
-			// every 1,000: a checkpoint runs in the committing writer and
-			// waits for two fsyncs, and the pages a submission dirties
-			// (table tails, index leaves, the user's row) are written back
-			// once per checkpoint however often they changed since.
-			"PRAGMA wal_autocheckpoint = 10000")
+			// The checkpointer (checkpoint.go) copies the log back off the
+			// writer's path; the writer's own checkpoint is a backstop.
+			fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", backstopPages))
 	}
 	// Writing transactions take the lock at BEGIN (BEGIN IMMEDIATE), so two
 	// processes on one file queue on busy_timeout instead of failing when a
@@ -243,6 +241,9 @@ func (db *DB) openSQLite(ctx context.Context, dsn string, opts Options) error {
 		w.Close()
 		db.r.DB.Close()
 		return fmt.Errorf("store: open: %w", err)
+	}
+	if !target.memory {
+		db.ckpt = startCheckpointer(sql.OpenDB(&connector{dsn: target.uri, path: target.path, pragmas: pragmas}), w)
 	}
 	return nil
 }
@@ -473,7 +474,10 @@ func (db *DB) Close() error {
 			db.batch.close()
 		}
 		db.hot.close()
-		db.closeErr = db.w.Close()
+		if db.ckpt != nil {
+			db.closeErr = db.ckpt.close()
+		}
+		db.closeErr = errors.Join(db.closeErr, db.w.Close())
 		if db.r != db.w {
 			db.closeErr = errors.Join(db.closeErr, db.r.Close())
 		}
