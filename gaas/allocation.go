@@ -134,11 +134,12 @@ func Returns(draws []Draw, refund Credits) []Draw {
 // MaxGPUTypesPerAllocation bounds the scope of one allocation.
 const MaxGPUTypesPerAllocation = 64
 
-// CreateAllocationRequest gives user UserID an allocation of Amount
-// credits, for GPUTypes (nil: every type), from StartsAt (zero: now) until
-// ExpiresAt (nil: no end).
+// CreateAllocationRequest gives user UserID, or project ProjectID, an
+// allocation of Amount credits, for GPUTypes (nil: every type), from
+// StartsAt (zero: now) until ExpiresAt (nil: no end).
 type CreateAllocationRequest struct {
 	UserID    int64
+	ProjectID int64
 	Amount    Credits
 	GPUTypes  []string
 	StartsAt  time.Time
@@ -185,11 +186,12 @@ func validateScope(v *ValidationError, names []string) {
 }
 
 // AllocationsRequest asks Allocations.Allocations for a page of user
-// UserID's allocations; ended ones (past their expiry, or ended early)
-// are listed only when Ended is true.
+// UserID's allocations, or project ProjectID's; ended ones (past their
+// expiry, or ended early) are listed only when Ended is true.
 type AllocationsRequest struct {
-	UserID int64
-	Ended  bool
+	UserID    int64
+	ProjectID int64
+	Ended     bool
 	Page
 }
 

@@ -70,7 +70,7 @@ func (s *Accounts) createUser(ctx context.Context, tx bun.Tx, username, password
 		return userRow{}, mapErr(err)
 	}
 	var err error
-	u.AccountID, _, err = newAccount(ctx, tx, u.ID, s.db.defaultQuota, gaas.System(gaas.SystemRegistration), u.CreatedAt)
+	u.AccountID, _, err = newAccount(ctx, tx, &u.ID, s.db.defaultQuota, gaas.System(gaas.SystemRegistration), u.CreatedAt)
 	u.Balance = s.db.defaultQuota
 	return u, err
 }

@@ -286,12 +286,9 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 	}
 	var out allocationRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		if err := allow(ctx, tx, p, gaas.ActionCreateAllocation, req.UserID); err != nil {
-			return err
-		}
-		account, err := accountOf(ctx, tx, req.UserID)
+		account, err := holderAccount(ctx, tx, p, req.UserID, req.ProjectID, gaas.ActionCreateAllocation, gaas.ActionGrantProject)
 		if err != nil {
-			return fmt.Errorf("user %d: %w", req.UserID, err)
+			return err
 		}
 		scope, err := canonicalScope(ctx, tx, req.GPUTypes)
 		if err != nil {
@@ -308,7 +305,7 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 			return mapErr(err)
 		}
 		if live >= gaas.MaxLiveAllocations {
-			return fmt.Errorf("user %d already has %d allocations holding credits, the most an account may have: %w", req.UserID, live, gaas.ErrConflict)
+			return fmt.Errorf("%s already has %d allocations holding credits, the most an account may have: %w", holder(req.UserID, req.ProjectID), live, gaas.ErrConflict)
 		}
 		out = allocationRow{
 			AccountID: account, GPUTypes: encodeScope(scope), StartsAt: req.StartsAt.UTC().Truncate(time.Microsecond),
@@ -328,9 +325,37 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 		})
 	})
 	if err != nil {
-		return gaas.Allocation{}, fmt.Errorf("store: create allocation for user %d: %w", req.UserID, mapErr(err))
+		return gaas.Allocation{}, fmt.Errorf("store: create allocation for %s: %w", holder(req.UserID, req.ProjectID), mapErr(err))
 	}
 	return out.allocation(), nil
+}
+
+// holderAccount is the account of user userID or, when projectID is not 0,
+// of that project, for p, whom the policy must let take userAction on the
+// user or projectAction on the project.
+func holderAccount(ctx context.Context, idb bun.IDB, p gaas.Principal, userID, projectID int64, userAction, projectAction gaas.Action) (int64, error) {
+	if (userID == 0) == (projectID == 0) {
+		return 0, gaas.Invalid("project_id", "an allocation is a user's or a project's: name exactly one")
+	}
+	if projectID != 0 {
+		pr, err := visibleProject(ctx, idb, p, projectRef(projectID), projectAction)
+		return pr.AccountID, err
+	}
+	if err := allow(ctx, idb, p, userAction, userID); err != nil {
+		return 0, err
+	}
+	account, err := accountOf(ctx, idb, userID)
+	if err != nil {
+		return 0, fmt.Errorf("user %d: %w", userID, err)
+	}
+	return account, nil
+}
+
+func holder(userID, projectID int64) string {
+	if projectID != 0 {
+		return fmt.Sprintf("project %d", projectID)
+	}
+	return fmt.Sprintf("user %d", userID)
 }
 
 // insertAllocation inserts r empty (its grant entry fills it) and sets its id.
@@ -348,15 +373,12 @@ func (s *AllocationService) Allocations(ctx context.Context, caller int64, req g
 
 func (s *AllocationService) listBy(ctx context.Context, p gaas.Principal, req gaas.AllocationsRequest) (gaas.AllocationPage, error) {
 	limit, after, err := readPage(req.Page, 0)
-	if err == nil {
-		err = allow(ctx, s.db.r, p, gaas.ActionReadAllocations, req.UserID)
-	}
 	var account int64
 	if err == nil {
-		account, err = accountOf(ctx, s.db.r, req.UserID)
+		account, err = holderAccount(ctx, s.db.r, p, req.UserID, req.ProjectID, gaas.ActionReadAllocations, gaas.ActionReadProject)
 	}
 	if err != nil {
-		return gaas.AllocationPage{}, fmt.Errorf("store: allocations of user %d: %w", req.UserID, err)
+		return gaas.AllocationPage{}, fmt.Errorf("store: allocations of %s: %w", holder(req.UserID, req.ProjectID), err)
 	}
 	where, args := "account_id = ? AND id > ?", []any{account, after}
 	now := s.db.timestamp()
@@ -366,7 +388,7 @@ func (s *AllocationService) listBy(ctx context.Context, p gaas.Principal, req ga
 	var rows []allocationRow
 	if err := query(ctx, s.db.r, &rows, "SELECT "+allocationColumns+" FROM allocations WHERE "+where+" ORDER BY id LIMIT ?",
 		append(args, limit+1)...); err != nil {
-		return gaas.AllocationPage{}, fmt.Errorf("store: allocations of user %d: %w", req.UserID, mapErr(err))
+		return gaas.AllocationPage{}, fmt.Errorf("store: allocations of %s: %w", holder(req.UserID, req.ProjectID), mapErr(err))
 	}
 	var out gaas.AllocationPage
 	rows, out.NextCursor = cutPage(rows, limit, func(r allocationRow) int64 { return r.ID })
@@ -451,9 +473,9 @@ func defaultAllocation(ctx context.Context, idb bun.IDB, accountID int64) (alloc
 	return r, mapErr(err)
 }
 
-// newAccount opens a personal account for user, with its default
-// allocation holding quota, given by p, and returns both ids.
-func newAccount(ctx context.Context, tx bun.IDB, userID int64, quota gaas.Credits, p gaas.Principal, at time.Time) (account, allocation int64, err error) {
+// newAccount opens an account, a user's own or (userID nil) a project's,
+// with its default allocation holding quota, given by p, and returns both ids.
+func newAccount(ctx context.Context, tx bun.IDB, userID *int64, quota gaas.Credits, p gaas.Principal, at time.Time) (account, allocation int64, err error) {
 	if err := query(ctx, tx, &account, "INSERT INTO accounts (user_id, created_at) VALUES (?, ?) RETURNING id", userID, at); err != nil {
 		return 0, 0, mapErr(err)
 	}

@@ -170,7 +170,7 @@ func (db *DB) ImportFastAPI(ctx context.Context, fromPath string, opts ImportOpt
 				u.id, u.username, u.hash, string(u.role), now); err != nil {
 				return err
 			}
-			account, allocation, err := newAccount(ctx, tx, u.id, 0, gaas.System(gaas.SystemImport), now)
+			account, allocation, err := newAccount(ctx, tx, &u.id, 0, gaas.System(gaas.SystemImport), now)
 			if err != nil {
 				return err
 			}

@@ -109,6 +109,7 @@ type DB struct {
 	Users       *UserService
 	Catalogue   *CatalogueService
 	Allocations *AllocationService
+	Projects    *ProjectService
 	// Accounts is for authn and trusted set-up code: no caller check.
 	Accounts *Accounts
 }
@@ -174,6 +175,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Users = &UserService{db: db}
 	db.Catalogue = &CatalogueService{db: db}
 	db.Allocations = &AllocationService{db: db}
+	db.Projects = &ProjectService{db: db}
 	db.Accounts = &Accounts{db: db}
 	workers := 1
 	if db.postgres {
