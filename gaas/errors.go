@@ -66,6 +66,30 @@ func (e *QuotaError) Error() string {
 // Is reports whether target is ErrQuotaExceeded.
 func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
 
+// LimitError says which bound of a project stopped a job: a member's
+// limit, or the cap of the project or one of its ancestors, and how much
+// was left there. It matches ErrQuotaExceeded with errors.Is.
+type LimitError struct {
+	// Bound is LimitMember or LimitCap.
+	Bound     string
+	Project   string // the project whose member limit or cap it is
+	Asked     Credits
+	Remaining Credits
+}
+
+// What a LimitError's Bound names.
+const (
+	LimitMember = "member limit"
+	LimitCap    = "project cap"
+)
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s: asked for %s credits, %s left under the %s of project %s", ErrQuotaExceeded, e.Asked, e.Remaining, e.Bound, e.Project)
+}
+
+// Is reports whether target is ErrQuotaExceeded.
+func (e *LimitError) Is(target error) bool { return target == ErrQuotaExceeded }
+
 // TransitionError says which move a job was refused. It matches
 // ErrInvalidTransition with errors.Is.
 type TransitionError struct {

@@ -102,6 +102,10 @@ type SubmitRequest struct {
 	EstimatedHours Hours
 	// GPUCount is how many GPUs the job uses; 0 means 1.
 	GPUCount int
+	// Project, when set, is the project the job is charged to; empty
+	// charges the caller's default project if they set one, else their
+	// own account.
+	Project ProjectRef
 	// IdempotencyKey, when set, makes retries safe: the same key with the
 	// same request returns the first job and charges nothing more. Keys are
 	// scoped to the caller.

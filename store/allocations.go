@@ -129,12 +129,11 @@ func loadAllocations(ctx context.Context, idb bun.IDB, all bool, accounts ...int
 	if len(accounts) == 0 {
 		return nil, nil
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(accounts)), ", ")
 	args := make([]any, len(accounts))
 	for i, a := range accounts {
 		args[i] = a
 	}
-	q := "SELECT " + allocationColumns + " FROM allocations WHERE account_id IN (" + marks + ")"
+	q := "SELECT " + allocationColumns + " FROM allocations WHERE account_id IN (" + marks(len(accounts)) + ")"
 	if !all {
 		q += " AND remaining > 0"
 	}
@@ -163,6 +162,7 @@ type entry struct {
 	AccountID    int64
 	AllocationID int64
 	JobID        *int64
+	MemberID     *int64 // for a project's charge or refund, the member whose job it is
 	Actor        ledgerActor
 	Kind         gaas.LedgerKind
 	Delta        gaas.Credits
@@ -173,13 +173,18 @@ type entry struct {
 // appendEntrySQL appends an entry with its allocation's remaining and its
 // account's balance after it, as the transaction sees them: the change
 // must already be made, in the same transaction, under the account's lock.
-const appendEntrySQL = "INSERT INTO ledger (account_id, allocation_id, job_id, actor_id, actor_system, kind, delta, remaining, balance, reason, created_at)" +
-	" VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT remaining FROM allocations WHERE id = ?)," +
+const appendEntrySQL = "INSERT INTO ledger (account_id, allocation_id, job_id, member_id, actor_id, actor_system, kind, delta, remaining, balance, reason, created_at)" +
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT remaining FROM allocations WHERE id = ?)," +
 	" (SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM allocations WHERE account_id = ?), ?, ?)"
 
+// args are appendEntrySQL's arguments for e.
+func (e entry) args() []any {
+	return []any{e.AccountID, e.AllocationID, e.JobID, e.MemberID, e.Actor.ActorID, e.Actor.ActorSystem,
+		string(e.Kind), int64(e.Delta), e.AllocationID, e.AccountID, e.Reason, e.At}
+}
+
 func appendEntry(ctx context.Context, idb bun.IDB, e entry) error {
-	_, err := exec(ctx, idb, appendEntrySQL, e.AccountID, e.AllocationID, e.JobID, e.Actor.ActorID, e.Actor.ActorSystem,
-		string(e.Kind), int64(e.Delta), e.AllocationID, e.AccountID, e.Reason, e.At)
+	_, err := exec(ctx, idb, appendEntrySQL, e.args()...)
 	return err
 }
 

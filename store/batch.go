@@ -219,6 +219,11 @@ func (b *batcher) commit(ctx context.Context, deadline time.Time, order []*submi
 	err = b.db.tx(ctx, func(tx bun.Tx) error {
 		failed = -1
 		hot := b.db.hot.in(tx)
+		if b.db.postgres {
+			if err := b.db.Jobs.lockBatch(ctx, tx, hot, order); err != nil {
+				return err
+			}
+		}
 		for i, c := range order {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("after %d of its submissions: %w", i, context.DeadlineExceeded)

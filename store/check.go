@@ -14,7 +14,7 @@ import (
 
 // Violation is one thing Check found wrong.
 type Violation struct {
-	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "job", "entry"
+	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "project", "job", "entry"
 	UserID       int64  `bun:"user_id"`       // the user concerned, or 0
 	JobID        int64  `bun:"job_id"`        // the job concerned, or 0
 	EntryID      int64  `bun:"entry_id"`      // the ledger entry concerned, or 0
@@ -146,10 +146,29 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			FROM ledger l JOIN accounts ac ON ac.id = l.account_id
 			WHERE l.kind = 'charge' AND l.job_id IS NOT NULL
 			GROUP BY l.job_id, l.allocation_id, ac.user_id HAVING count(*) > 1`},
+		{"project", `
+			WITH RECURSIVE tree(root, id) AS (
+			    SELECT id, id FROM projects
+			    UNION ALL SELECT t.root, p.id FROM projects p JOIN tree t ON p.parent_id = t.id),
+			net(project_id, user_id, amount) AS (
+			    SELECT p.id, j.user_id, j.cost - COALESCE(r.total, 0)
+			    FROM jobs j JOIN projects p ON p.account_id = j.account_id
+			    LEFT JOIN (SELECT job_id, SUM(delta) AS total FROM ledger WHERE kind = 'refund' AND job_id IS NOT NULL GROUP BY job_id) r
+			         ON r.job_id = j.id)
+			SELECT 0 AS user_id, 0 AS job_id, 0 AS entry_id, 0 AS allocation_id,
+			       'project ' || pr.id || ' has spent ' || pr.spent || ', but its jobs and its descendants'' net ' || COALESCE(SUM(n.amount), 0) AS detail
+			FROM projects pr JOIN tree t ON t.root = pr.id LEFT JOIN net n ON n.project_id = t.id
+			GROUP BY pr.id, pr.spent HAVING pr.spent != COALESCE(SUM(n.amount), 0)
+			UNION ALL
+			SELECT m.user_id, 0, 0, 0,
+			       'member of project ' || m.project_id || ' has spent ' || m.spent || ', but their jobs there net ' || COALESCE(SUM(n.amount), 0)
+			FROM project_members m LEFT JOIN net n ON n.project_id = m.project_id AND n.user_id = m.user_id
+			GROUP BY m.project_id, m.user_id, m.spent HAVING m.spent != COALESCE(SUM(n.amount), 0)`},
 		{"entry", `
 			SELECT COALESCE(ac.user_id, 0) AS user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id, l.allocation_id,
 			       CASE WHEN l.job_id IS NOT NULL AND j.id IS NULL THEN 'names a job that does not exist'
 			            WHEN j.id IS NOT NULL AND j.account_id != l.account_id THEN 'names a job of account ' || j.account_id
+			            WHEN l.member_id IS NOT NULL AND (j.id IS NULL OR l.member_id != j.user_id) THEN 'names member ' || l.member_id || ' of another''s job'
 			            WHEN al.id IS NULL THEN 'names an allocation that does not exist'
 			            WHEN al.account_id != l.account_id THEN 'names an allocation of account ' || al.account_id
 			            WHEN l.kind IN ('charge', 'refund') AND l.job_id IS NULL THEN l.kind || ' without a job'
@@ -165,6 +184,7 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id LEFT JOIN accounts ac ON ac.id = l.account_id
 			     LEFT JOIN allocations al ON al.id = l.allocation_id LEFT JOIN users a ON a.id = l.actor_id
 			WHERE (l.job_id IS NOT NULL AND (j.id IS NULL OR j.account_id != l.account_id))
+			   OR (l.member_id IS NOT NULL AND (j.id IS NULL OR l.member_id != j.user_id))
 			   OR al.id IS NULL OR al.account_id != l.account_id
 			   OR (l.kind IN ('charge', 'refund') AND l.job_id IS NULL)
 			   OR (l.kind IN ('grant', 'set', 'revoke') AND l.job_id IS NOT NULL)

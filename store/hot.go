@@ -40,7 +40,7 @@ const (
 )
 
 var hotSQL = [nHot]string{
-	hotAccount: "SELECT a.id, u.disabled FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.id = ?",
+	hotAccount: "SELECT a.id, u.disabled, u.role, u.default_project_id FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.id = ?",
 	hotGPUType: "SELECT name, rate, max_gpus_per_job, enabled FROM gpu_types WHERE lower(name) = lower(?)",
 	hotAllocations: "SELECT id, remaining, gpu_types, starts_at, expires_at FROM allocations" +
 		" WHERE account_id = ? AND remaining > 0",
@@ -56,6 +56,11 @@ type hotTx struct {
 	prepared *hotStatements
 	tx       bun.Tx
 	bound    [nHot]*sql.Stmt
+
+	// On PostgreSQL, the callers read and the accounts locked before the
+	// batch is applied (JobService.lockBatch); nil on SQLite.
+	callers map[int64]submitter
+	locked  map[int64]bool
 }
 
 func (h *hotStatements) in(tx bun.Tx) *hotTx {
@@ -70,12 +75,26 @@ func (h *hotTx) stmt(ctx context.Context, i int) *sql.Stmt {
 	return h.bound[i]
 }
 
-// account reads the caller's account and whether they are disabled; on
-// PostgreSQL it locks the account until the transaction ends. A caller
-// who does not exist is gaas.ErrNotFound.
-func (h *hotTx) account(ctx context.Context, user int64) (account int64, disabled bool, err error) {
-	err = h.stmt(ctx, hotAccount).QueryRowContext(ctx, user).Scan(&account, &disabled)
-	return account, disabled, mapErr(err)
+// submitter is what a submission needs of its caller.
+type submitter struct {
+	account        int64 // their own
+	disabled       bool
+	role           gaas.Role
+	defaultProject *int64
+}
+
+// principal is the submitter acting.
+func (s submitter) principal(id int64) gaas.Principal {
+	return gaas.Principal{UserID: id, Role: s.role, Disabled: s.disabled}
+}
+
+// caller reads the caller of a submission. A caller who does not exist is
+// gaas.ErrNotFound.
+func (h *hotTx) caller(ctx context.Context, user int64) (s submitter, err error) {
+	var role string
+	err = h.stmt(ctx, hotAccount).QueryRowContext(ctx, user).Scan(&s.account, &s.disabled, &role, &s.defaultProject)
+	s.role = gaas.Role(role)
+	return s, mapErr(err)
 }
 
 // price is priceFor with the lookup of the type prepared: the catalogue's
@@ -154,21 +173,20 @@ func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
 	return err
 }
 
-// recordCharge appends the ledger entry of draw d of job j's charge.
-func (h *hotTx) recordCharge(ctx context.Context, j *jobRow, d gaas.Draw) error {
-	_, err := h.stmt(ctx, hotInsertCharge).ExecContext(ctx,
-		j.AccountID, d.AllocationID, j.ID, j.UserID, nil, string(gaas.LedgerCharge), -int64(d.Amount), d.AllocationID, j.AccountID,
-		"job "+strconv.FormatInt(j.ID, 10)+" submitted", j.CreatedAt)
+// recordCharge appends the ledger entry of draw d of job j's charge; member
+// is the job's owner when it is charged to a project.
+func (h *hotTx) recordCharge(ctx context.Context, j *jobRow, d gaas.Draw, member *int64) error {
+	_, err := h.stmt(ctx, hotInsertCharge).ExecContext(ctx, entry{
+		AccountID: j.AccountID, AllocationID: d.AllocationID, JobID: &j.ID, MemberID: member, Actor: byUser(j.UserID),
+		Kind: gaas.LedgerCharge, Delta: -d.Amount, Reason: "job " + strconv.FormatInt(j.ID, 10) + " submitted", At: j.CreatedAt,
+	}.args()...)
 	return err
 }
 
 func (db *DB) prepareHot(ctx context.Context) error {
 	db.hot.postgres = db.postgres
 	for i, q := range hotSQL {
-		switch {
-		case db.postgres && i == hotAccount:
-			q += " FOR UPDATE OF a"
-		case db.postgres && i == hotInsertJob:
+		if db.postgres && i == hotInsertJob {
 			q += " RETURNING id"
 		}
 		if db.postgres {

@@ -134,17 +134,23 @@ func (e keyReused) Unwrap() error { return e.error }
 // undoes this submission alone (see batch.go).
 func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller int64, req gaas.SubmitRequest) (submitResult, error) {
 	refuse := func(err error) (submitResult, error) { return submitResult{err: err}, nil }
-	// The caller's account, locked on PostgreSQL until the batch commits:
-	// every change of its allocations queues behind this one, and a retry
-	// racing its first attempt finds the first job once that commits,
-	// instead of finding no job and then allocations it already spent.
-	account, disabled, err := hot.account(ctx, caller)
+	// On PostgreSQL the batch has locked the caller's account, and every
+	// account the submission may change, until it commits (lockBatch):
+	// every change of those allocations queues behind this one, and a
+	// retry racing its first attempt finds the first job once that
+	// commits, instead of finding no job and then allocations it already
+	// spent.
+	who, read := hot.callers[caller]
+	var err error
+	if !read {
+		who, err = hot.caller(ctx, caller)
+	}
 	switch {
-	case errors.Is(err, gaas.ErrNotFound):
+	case errors.Is(err, gaas.ErrNotFound) || (hot.callers != nil && !read):
 		return refuse(fmt.Errorf("the user does not exist: %w", gaas.ErrUnauthorized))
 	case err != nil:
 		return submitResult{}, err
-	case disabled:
+	case who.disabled:
 		return refuse(fmt.Errorf("caller %d is disabled: %w", caller, gaas.ErrUnauthorized))
 	}
 	var key *string
@@ -161,6 +167,16 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 			return submitResult{}, err
 		}
 	}
+	target, refusal, err := resolveTarget(ctx, tx, caller, who, req.Project)
+	switch {
+	case err != nil:
+		return submitResult{}, err
+	case refusal != nil:
+		return refuse(refusal)
+	case hot.locked != nil && !hot.locked[target.account]:
+		// The caller's default project changed between the locks and now.
+		return refuse(fmt.Errorf("%w: the caller's default project changed while the submission waited", gaas.ErrUnavailable))
+	}
 	gpus := gpuCount(req)
 	gpuType, rate, err := hot.price(ctx, req.GPUType, gpus)
 	var invalid *gaas.ValidationError
@@ -174,7 +190,10 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		return refuse(gaas.Invalid("estimated_hours", "%s hours of %d GPUs at %s credits an hour cost more than the maximum of %s credits",
 			req.EstimatedHours, gpus, rate, gaas.MaxCredits))
 	}
-	allocs, err := hot.allocations(ctx, account)
+	if err := target.check(gpuType, cost); err != nil {
+		return refuse(err)
+	}
+	allocs, err := hot.allocations(ctx, target.account)
 	if err != nil {
 		return submitResult{}, err
 	}
@@ -184,7 +203,7 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		return refuse(&gaas.QuotaError{Asked: cost, Remaining: available, GPUType: gpuType})
 	}
 	j := jobRow{
-		UserID: caller, AccountID: account, Command: req.Command, GPUType: gpuType, GPUCount: gpus,
+		UserID: caller, AccountID: target.account, Command: req.Command, GPUType: gpuType, GPUCount: gpus,
 		Estimated: int64(req.EstimatedHours), Rate: int64(rate), Cost: int64(cost), Draws: encodeDraws(draws),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
@@ -197,9 +216,12 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		if err := hot.draw(ctx, d); err != nil {
 			return submitResult{}, err
 		}
-		if err := hot.recordCharge(ctx, &j, d); err != nil {
+		if err := hot.recordCharge(ctx, &j, d, target.memberID()); err != nil {
 			return submitResult{}, mapErr(err)
 		}
+	}
+	if err := target.spend(ctx, tx, cost); err != nil {
+		return submitResult{}, mapErr(err)
 	}
 	return submitResult{job: j, fresh: true}, nil
 }
@@ -384,17 +406,21 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 	if err != nil {
 		return 0, fmt.Errorf("job %d: %w", j.ID, err)
 	}
-	if err := s.db.lockAccount(ctx, tx, j.AccountID); err != nil {
+	target, err := jobTarget(ctx, tx, j)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.db.lockAccounts(ctx, tx, append(chainAccounts(target.chain), j.AccountID)...); err != nil {
 		return 0, err
 	}
 	reason := fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to)))
 	for _, back := range gaas.Returns(draws, refund) {
 		if err := giveBack(ctx, tx, entry{
-			AccountID: j.AccountID, AllocationID: back.AllocationID, JobID: &j.ID, Actor: byUser(actor),
+			AccountID: j.AccountID, AllocationID: back.AllocationID, JobID: &j.ID, MemberID: target.memberID(), Actor: byUser(actor),
 			Kind: gaas.LedgerRefund, Delta: back.Amount, Reason: reason, At: now,
 		}); err != nil {
 			return 0, err
 		}
 	}
-	return refund, nil
+	return refund, target.spend(ctx, tx, -refund)
 }
