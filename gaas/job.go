@@ -72,6 +72,9 @@ type Job struct {
 	ID        int64
 	UserID    int64
 	AccountID int64
+	// ProjectID is the project the job is charged to; 0 for its owner's
+	// own account.
+	ProjectID int64
 	Command   string
 	// GPUType is the type as the catalogue spells it (in open mode, as
 	// submitted).
@@ -154,6 +157,9 @@ type JobFilter struct {
 	// GPUType lists the jobs of that GPU type: a type of the catalogue in
 	// any letter case, any other exactly as submitted.
 	GPUType string
+	// ProjectID lists the jobs charged to that project, for its managers
+	// and admins.
+	ProjectID int64
 	// Since and Until bound CreatedAt: Since included, Until not.
 	Since, Until time.Time
 	Page
@@ -212,7 +218,9 @@ type JobService interface {
 	// A non-admin naming another user in the filter gets ErrForbidden.
 	List(ctx context.Context, caller int64, filter JobFilter) (JobPage, error)
 
-	// Transition moves a job to another status (admin only: ErrForbidden).
+	// Transition moves a job to another status (admin only: ErrForbidden;
+	// a manager of the project a PENDING job is charged to approves or
+	// rejects it when the project lets managers approve).
 	// Entering REJECTED or CANCELLED refunds its whole cost; entering
 	// COMPLETED or FAILED with actual hours (0 ≤ actual ≤ estimate) refunds
 	// the difference between its cost and the Cost of the actual hours, as

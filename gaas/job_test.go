@@ -70,7 +70,7 @@ func TestSubmitRequestGPUCount(t *testing.T) {
 func TestLedgerKinds(t *testing.T) {
 	kinds := gaas.LedgerKinds()
 	assert.ElementsMatch(t, []gaas.LedgerKind{
-		gaas.LedgerGrant, gaas.LedgerSet, gaas.LedgerCharge, gaas.LedgerRefund, gaas.LedgerExpire, gaas.LedgerRevoke,
+		gaas.LedgerGrant, gaas.LedgerSet, gaas.LedgerCharge, gaas.LedgerRefund, gaas.LedgerExpire, gaas.LedgerRevoke, gaas.LedgerTransfer,
 	}, kinds)
 	seen := map[gaas.LedgerKind]bool{}
 	for _, k := range kinds {

@@ -208,6 +208,63 @@ type MemberPage struct {
 	NextCursor string
 }
 
+// ProjectLedgerRequest asks for a page of project ProjectID's ledger.
+type ProjectLedgerRequest struct {
+	ProjectID int64
+	Page
+}
+
+// SetDefaultProjectRequest makes Project the caller's default: where
+// their jobs go when they name no project. An empty Project clears it.
+type SetDefaultProjectRequest struct {
+	Project ProjectRef
+}
+
+// MembershipsRequest asks for a page of the caller's projects.
+type MembershipsRequest struct {
+	Page
+}
+
+// Membership is one of a user's projects, as they see it: the project,
+// their place in it, what the project's active allocations hold now, and
+// what their limit leaves them (nil: no limit).
+type Membership struct {
+	Project   Project
+	Member    Member
+	Balance   Credits
+	LimitLeft *Credits
+	Default   bool // the project their jobs go to when they name none
+}
+
+// MembershipPage is one page of memberships, in order of project id.
+type MembershipPage struct {
+	Items      []Membership
+	NextCursor string
+}
+
+// TransferRequest gives Amount credits of project FromID to its
+// sub-project ToID, as a new allocation of ToID that ends at ExpiresAt
+// (nil: never). The credits come from FromID's active allocations that
+// pay for every GPU type and last at least as long, in draw order; a
+// manager divides a project's credits this way, and creates none.
+type TransferRequest struct {
+	FromID    int64
+	ToID      int64
+	Amount    Credits
+	ExpiresAt *time.Time
+	Reason    string
+}
+
+// Validate lists every field of r that breaks a rule.
+func (r TransferRequest) Validate() error {
+	v := &ValidationError{}
+	if r.Amount <= 0 || r.Amount > MaxCredits {
+		v.Add("amount", "must be greater than 0 and at most %s", MaxCredits)
+	}
+	reasonText.add(v, "reason", r.Reason)
+	return v.Err()
+}
+
 // Projects keeps projects and their members. Every method takes the
 // caller's user id, then a request that names everything else.
 type Projects interface {
@@ -235,4 +292,20 @@ type Projects interface {
 
 	// Members lists a project's members, to an admin or a member.
 	Members(ctx context.Context, caller int64, req MembersRequest) (MemberPage, error)
+
+	// ProjectLedger lists a project's ledger, oldest first, to an admin or
+	// a manager.
+	ProjectLedger(ctx context.Context, caller int64, req ProjectLedgerRequest) (LedgerPage, error)
+
+	// Memberships lists the caller's projects, with balances and what
+	// their limits leave.
+	Memberships(ctx context.Context, caller int64, req MembershipsRequest) (MembershipPage, error)
+
+	// SetDefaultProject sets or clears the caller's default project, one
+	// they are a member of.
+	SetDefaultProject(ctx context.Context, caller int64, req SetDefaultProjectRequest) error
+
+	// Transfer gives credits of a project to one of its sub-projects
+	// (admins, or the project's managers).
+	Transfer(ctx context.Context, caller int64, req TransferRequest) (Allocation, error)
 }

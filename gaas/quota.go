@@ -29,11 +29,14 @@ const (
 	// LedgerRevoke takes what remains of an allocation that an admin ends
 	// early.
 	LedgerRevoke LedgerKind = "revoke"
+	// LedgerTransfer moves credits from a project's allocations (negative)
+	// to a new allocation of one of its sub-projects (positive).
+	LedgerTransfer LedgerKind = "transfer"
 )
 
 // LedgerKinds returns every kind of entry.
 func LedgerKinds() []LedgerKind {
-	return []LedgerKind{LedgerGrant, LedgerSet, LedgerCharge, LedgerRefund, LedgerExpire, LedgerRevoke}
+	return []LedgerKind{LedgerGrant, LedgerSet, LedgerCharge, LedgerRefund, LedgerExpire, LedgerRevoke, LedgerTransfer}
 }
 
 // LedgerEntry is one change of one allocation of an account. The ledger is
@@ -45,9 +48,11 @@ type LedgerEntry struct {
 	ID           int64
 	AccountID    int64
 	AllocationID int64
-	// UserID is the user whose personal account it is.
+	// UserID is the user whose personal account it is; 0 for a project's.
 	UserID int64
-	JobID  *int64
+	// MemberID, for a project's charge or refund, is the member whose job it is.
+	MemberID int64
+	JobID    *int64
 	// Who made the change: the user ActorID, or, when ActorID is 0, the
 	// system under the name ActorSystem (SystemImport, SystemRegistration).
 	ActorID     int64

@@ -193,7 +193,7 @@ func appendEntry(ctx context.Context, idb bun.IDB, e entry) error {
 // by the database's CHECK; callers check first.
 func change(ctx context.Context, idb bun.IDB, e entry) error {
 	q := "UPDATE allocations SET remaining = remaining + ? WHERE id = ?"
-	if e.Kind == gaas.LedgerGrant || e.Kind == gaas.LedgerSet {
+	if givesAmount(e.Kind, e.Delta) {
 		q = "UPDATE allocations SET remaining = remaining + ?, amount = amount + ? WHERE id = ?"
 		_, err := exec(ctx, idb, q, int64(e.Delta), int64(e.Delta), e.AllocationID)
 		if err != nil {
@@ -205,6 +205,12 @@ func change(ctx context.Context, idb bun.IDB, e entry) error {
 		return err
 	}
 	return appendEntry(ctx, idb, e)
+}
+
+// givesAmount reports whether an entry of kind with delta adds to its
+// allocation's amount: grants and sets, and the credits a transfer brings.
+func givesAmount(kind gaas.LedgerKind, delta gaas.Credits) bool {
+	return kind == gaas.LedgerGrant || kind == gaas.LedgerSet || (kind == gaas.LedgerTransfer && delta > 0)
 }
 
 // giveBack returns credits to an allocation (a refund), and when the

@@ -121,6 +121,14 @@ func (t chargeTarget) spend(ctx context.Context, idb bun.IDB, delta gaas.Credits
 	return err
 }
 
+// projectID is the project charged, or nil for the caller's own account.
+func (t chargeTarget) projectID() *int64 {
+	if len(t.chain) == 0 {
+		return nil
+	}
+	return &t.chain[0].ID
+}
+
 // memberID is the member whose job a project's charge is, for the ledger.
 func (t chargeTarget) memberID() *int64 {
 	if len(t.chain) == 0 {
@@ -153,14 +161,11 @@ func (db *DB) lockAccounts(ctx context.Context, tx bun.IDB, accounts ...int64) e
 // account.
 func jobTarget(ctx context.Context, idb bun.IDB, j *jobRow) (chargeTarget, error) {
 	t := chargeTarget{account: j.AccountID}
-	var id int64
-	err := query(ctx, idb, &id, "SELECT id FROM projects WHERE account_id = ?", j.AccountID)
-	if errors.Is(mapErr(err), gaas.ErrNotFound) {
+	if j.ProjectID == nil {
 		return t, nil
-	} else if err != nil {
-		return t, mapErr(err)
 	}
-	if t.chain, err = projectChain(ctx, idb, id); err != nil {
+	var err error
+	if t.chain, err = projectChain(ctx, idb, *j.ProjectID); err != nil {
 		return t, err
 	}
 	t.member.UserID = j.UserID

@@ -100,11 +100,11 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 		{"allocation", `
 			SELECT ac.user_id AS user_id, 0 AS job_id, 0 AS entry_id, al.id AS allocation_id,
 			       'remaining ' || al.remaining || ' and amount ' || al.amount || ' but entries sum to ' || COALESCE(SUM(l.delta), 0) ||
-			       ' and grants and sets to ' || COALESCE(SUM(CASE WHEN l.kind IN ('grant', 'set') THEN l.delta ELSE 0 END), 0) AS detail
+			       ' and grants and sets to ' || COALESCE(SUM(CASE WHEN l.kind IN ('grant', 'set') OR (l.kind = 'transfer' AND l.delta > 0) THEN l.delta ELSE 0 END), 0) AS detail
 			FROM allocations al JOIN accounts ac ON ac.id = al.account_id LEFT JOIN ledger l ON l.allocation_id = al.id
 			GROUP BY al.id, ac.user_id, al.remaining, al.amount
 			HAVING al.remaining < 0 OR al.remaining != COALESCE(SUM(l.delta), 0)
-			    OR al.amount != COALESCE(SUM(CASE WHEN l.kind IN ('grant', 'set') THEN l.delta ELSE 0 END), 0)`},
+			    OR al.amount != COALESCE(SUM(CASE WHEN l.kind IN ('grant', 'set') OR (l.kind = 'transfer' AND l.delta > 0) THEN l.delta ELSE 0 END), 0)`},
 		{"running-balance", `
 			SELECT ac.user_id, COALESCE(t.job_id, 0) AS job_id, t.id AS entry_id, t.allocation_id,
 			       'balance ' || t.balance || ' and remaining ' || t.remaining || ' after delta ' || t.delta ||
@@ -172,7 +172,7 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			            WHEN al.id IS NULL THEN 'names an allocation that does not exist'
 			            WHEN al.account_id != l.account_id THEN 'names an allocation of account ' || al.account_id
 			            WHEN l.kind IN ('charge', 'refund') AND l.job_id IS NULL THEN l.kind || ' without a job'
-			            WHEN l.kind IN ('grant', 'set', 'revoke') AND l.job_id IS NOT NULL THEN l.kind || ' names a job'
+			            WHEN l.kind IN ('grant', 'set', 'revoke', 'transfer') AND l.job_id IS NOT NULL THEN l.kind || ' names a job'
 			            WHEN l.kind = 'charge' AND l.delta > 0 THEN 'positive charge'
 			            WHEN l.kind = 'refund' AND l.delta < 0 THEN 'negative refund'
 			            WHEN l.kind IN ('expire', 'revoke') AND l.delta > 0 THEN 'positive ' || l.kind
@@ -187,7 +187,7 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			   OR (l.member_id IS NOT NULL AND (j.id IS NULL OR l.member_id != j.user_id))
 			   OR al.id IS NULL OR al.account_id != l.account_id
 			   OR (l.kind IN ('charge', 'refund') AND l.job_id IS NULL)
-			   OR (l.kind IN ('grant', 'set', 'revoke') AND l.job_id IS NOT NULL)
+			   OR (l.kind IN ('grant', 'set', 'revoke', 'transfer') AND l.job_id IS NOT NULL)
 			   OR (l.kind = 'charge' AND l.delta > 0) OR (l.kind = 'refund' AND l.delta < 0)
 			   OR (l.kind IN ('expire', 'revoke') AND l.delta > 0)
 			   OR (l.actor_id IS NULL) = (l.actor_system IS NULL) OR l.actor_system = ''

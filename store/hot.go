@@ -45,8 +45,8 @@ var hotSQL = [nHot]string{
 	hotAllocations: "SELECT id, remaining, gpu_types, starts_at, expires_at FROM allocations" +
 		" WHERE account_id = ? AND remaining > 0",
 	hotDraw: "UPDATE allocations SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
-	hotInsertJob: "INSERT INTO jobs (user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, idempotency_key, created_at, updated_at)" +
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	hotInsertJob: "INSERT INTO jobs (user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, idempotency_key, created_at, updated_at)" +
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	hotInsertCharge: appendEntrySQL,
 }
 
@@ -160,7 +160,7 @@ func (h *hotTx) draw(ctx context.Context, d gaas.Draw) error {
 // insertJobRow inserts j and sets its id.
 func (h *hotTx) insertJobRow(ctx context.Context, j *jobRow) error {
 	stmt := h.stmt(ctx, hotInsertJob)
-	args := []any{j.UserID, j.AccountID, j.Command, j.GPUType, j.GPUCount, j.Estimated, j.Rate, j.Cost, j.Draws,
+	args := []any{j.UserID, j.AccountID, j.ProjectID, j.Command, j.GPUType, j.GPUCount, j.Estimated, j.Rate, j.Cost, j.Draws,
 		j.Status, j.IdempotencyKey, j.CreatedAt, j.UpdatedAt}
 	if h.prepared.postgres {
 		return stmt.QueryRowContext(ctx, args...).Scan(&j.ID)

@@ -17,6 +17,7 @@ type jobRow struct {
 	ID             int64     `bun:"id"`
 	UserID         int64     `bun:"user_id"`
 	AccountID      int64     `bun:"account_id"`
+	ProjectID      *int64    `bun:"project_id"`
 	Command        string    `bun:"command"`
 	GPUType        string    `bun:"gpu_type"`
 	GPUCount       int       `bun:"gpu_count"`
@@ -31,7 +32,7 @@ type jobRow struct {
 	UpdatedAt      time.Time `bun:"updated_at"`
 }
 
-const jobColumns = "id, user_id, account_id, command, gpu_type, gpu_count, estimated, actual, rate, cost, draws, status, idempotency_key, created_at, updated_at"
+const jobColumns = "id, user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, actual, rate, cost, draws, status, idempotency_key, created_at, updated_at"
 
 func (r *jobRow) job() gaas.Job {
 	j := gaas.Job{
@@ -40,6 +41,9 @@ func (r *jobRow) job() gaas.Job {
 		Status: gaas.JobStatus(r.Status), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	j.Draws, _ = decodeDraws(r.Draws) // written by encodeDraws; Check reports any other
+	if r.ProjectID != nil {
+		j.ProjectID = *r.ProjectID
+	}
 	if r.Actual != nil {
 		a := gaas.Hours(*r.Actual)
 		j.ActualHours = &a
@@ -203,7 +207,7 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		return refuse(&gaas.QuotaError{Asked: cost, Remaining: available, GPUType: gpuType})
 	}
 	j := jobRow{
-		UserID: caller, AccountID: target.account, Command: req.Command, GPUType: gpuType, GPUCount: gpus,
+		UserID: caller, AccountID: target.account, ProjectID: target.projectID(), Command: req.Command, GPUType: gpuType, GPUCount: gpus,
 		Estimated: int64(req.EstimatedHours), Rate: int64(rate), Cost: int64(cost), Draws: encodeDraws(draws),
 		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
@@ -267,13 +271,21 @@ func (s *JobService) listBy(ctx context.Context, p gaas.Principal, f gaas.JobFil
 		}
 		p = c.principal()
 	}
-	if f.UserID == 0 && gaas.Allow(p, gaas.ActionListJobs, 0) != nil {
-		f.UserID = p.UserID // everyone's jobs are not for the caller to see: their own are
-	}
-	if err := gaas.Allow(p, gaas.ActionListJobs, f.UserID); err != nil {
-		return gaas.JobPage{}, fmt.Errorf("store: list jobs of user %d: %w", f.UserID, err)
-	}
 	where, args := "id < ?", []any{before}
+	if f.ProjectID != 0 {
+		// A project's jobs, for its managers and admins.
+		if _, err := visibleProject(ctx, s.db.r, p, projectRef(f.ProjectID), gaas.ActionReadProjectLedger); err != nil {
+			return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
+		}
+		where, args = where+" AND project_id = ?", append(args, f.ProjectID)
+	} else {
+		if f.UserID == 0 && gaas.Allow(p, gaas.ActionListJobs, 0) != nil {
+			f.UserID = p.UserID // everyone's jobs are not for the caller to see: their own are
+		}
+		if err := gaas.Allow(p, gaas.ActionListJobs, f.UserID); err != nil {
+			return gaas.JobPage{}, fmt.Errorf("store: list jobs of user %d: %w", f.UserID, err)
+		}
+	}
 	if f.UserID != 0 {
 		where, args = where+" AND user_id = ?", append(args, f.UserID)
 	}
@@ -319,18 +331,52 @@ func (s *JobService) Transition(ctx context.Context, caller int64, req gaas.Tran
 	}
 	// Who may move a job does not depend on the job, so the policy is asked
 	// before the job is read: a caller who may not ask learns nothing of
-	// which jobs exist.
-	return s.move(ctx, caller, id, to, actual, func(c userRow, j *jobRow) error {
-		if j != nil {
+	// which jobs exist. The one exception is a manager of a project that
+	// lets managers approve, who may approve or reject its PENDING jobs:
+	// any other job is refused them alike, whether it exists or not.
+	var managing bool
+	job, err := s.move(ctx, caller, id, to, actual, func(tx bun.Tx, c userRow, j *jobRow) error {
+		if j == nil {
+			err := gaas.Allow(c.principal(), gaas.ActionMoveJob, 0)
+			if errors.Is(err, gaas.ErrForbidden) && (to == gaas.StatusApproved || to == gaas.StatusRejected) {
+				var n int
+				if qerr := query(ctx, tx, &n, "SELECT count(*) FROM project_members m JOIN projects p ON p.id = m.project_id"+
+					" WHERE m.user_id = ? AND m.role = ? AND m.active = ? AND p.managers_approve = ?",
+					c.ID, string(gaas.ProjectManager), true, true); qerr != nil {
+					return qerr
+				}
+				managing = n > 0
+				if managing {
+					return nil
+				}
+			}
+			return err
+		}
+		if !managing {
 			return nil
 		}
-		return gaas.Allow(c.principal(), gaas.ActionMoveJob, 0)
+		refused := fmt.Errorf("user %d may not move job %d: %w", c.ID, j.ID, gaas.ErrForbidden)
+		if j.ProjectID == nil || gaas.JobStatus(j.Status) != gaas.StatusPending {
+			return refused
+		}
+		var approve bool
+		if err := query(ctx, tx, &approve, "SELECT managers_approve FROM projects WHERE id = ?", *j.ProjectID); err != nil {
+			return err
+		}
+		if !approve || mustRole(ctx, tx, *j.ProjectID, c.ID) != gaas.ProjectManager {
+			return refused
+		}
+		return nil
 	})
+	if managing && errors.Is(err, gaas.ErrNotFound) {
+		err = fmt.Errorf("store: move job %d to %s: %w", id, to, gaas.ErrForbidden)
+	}
+	return job, err
 }
 
 // Cancel implements gaas.JobService.
 func (s *JobService) Cancel(ctx context.Context, caller int64, req gaas.CancelRequest) (gaas.Job, error) {
-	return s.move(ctx, caller, req.JobID, gaas.StatusCancelled, nil, func(c userRow, j *jobRow) error {
+	return s.move(ctx, caller, req.JobID, gaas.StatusCancelled, nil, func(_ bun.Tx, c userRow, j *jobRow) error {
 		if j == nil {
 			return nil
 		}
@@ -342,7 +388,7 @@ func (s *JobService) Cancel(ctx context.Context, caller int64, req gaas.CancelRe
 // the caller, and refunds what the new status returns. allow is called
 // twice: with a nil job before the job is read, and then with the job.
 func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours,
-	allow func(c userRow, j *jobRow) error) (gaas.Job, error) {
+	allow func(tx bun.Tx, c userRow, j *jobRow) error) (gaas.Job, error) {
 	var (
 		j      jobRow
 		from   gaas.JobStatus
@@ -353,13 +399,13 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 		if err != nil {
 			return err
 		}
-		if err := allow(c, nil); err != nil {
+		if err := allow(tx, c, nil); err != nil {
 			return err
 		}
 		if j, err = loadJobLocked(ctx, tx, id, s.db.lockRow); err != nil {
 			return err
 		}
-		if err := allow(c, &j); err != nil {
+		if err := allow(tx, c, &j); err != nil {
 			return err
 		}
 		from = gaas.JobStatus(j.Status)

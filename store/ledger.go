@@ -34,6 +34,7 @@ type ledgerRow struct {
 	AccountID    int64  `bun:"account_id"`
 	AllocationID int64  `bun:"allocation_id"`
 	JobID        *int64 `bun:"job_id"`
+	MemberID     *int64 `bun:"member_id"`
 	ledgerActor
 	Kind      string    `bun:"kind"`
 	Delta     int64     `bun:"delta"`
@@ -43,7 +44,7 @@ type ledgerRow struct {
 	CreatedAt time.Time `bun:"created_at"`
 }
 
-const ledgerColumns = "id, account_id, allocation_id, job_id, actor_id, actor_system, kind, delta, remaining, balance, reason, created_at"
+const ledgerColumns = "id, account_id, allocation_id, job_id, member_id, actor_id, actor_system, kind, delta, remaining, balance, reason, created_at"
 
 func (r *ledgerRow) entry(userID int64) gaas.LedgerEntry {
 	e := gaas.LedgerEntry{
@@ -56,6 +57,9 @@ func (r *ledgerRow) entry(userID int64) gaas.LedgerEntry {
 	}
 	if r.ActorSystem != nil {
 		e.ActorSystem = *r.ActorSystem
+	}
+	if r.MemberID != nil {
+		e.MemberID = *r.MemberID
 	}
 	return e
 }
@@ -187,18 +191,23 @@ func (s *QuotaService) Ledger(ctx context.Context, caller int64, req gaas.Ledger
 
 // ledgerBy is Ledger for a principal, which may be the system (gaas.System).
 func (s *QuotaService) ledgerBy(ctx context.Context, p gaas.Principal, req gaas.LedgerRequest) (gaas.LedgerPage, error) {
-	userID := req.UserID
-	limit, after, err := readPage(req.Page, 0)
+	u, err := visibleUser(ctx, s.db.r, p, req.UserID)
 	if err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
 	}
-	u, err := visibleUser(ctx, s.db.r, p, userID)
+	return ledgerPage(ctx, s.db.r, u.AccountID, req.UserID, req.Page)
+}
+
+// ledgerPage reads a page of an account's ledger, whose owner is user
+// userID (0 for a project's).
+func ledgerPage(ctx context.Context, idb bun.IDB, account, userID int64, page gaas.Page) (gaas.LedgerPage, error) {
+	limit, after, err := readPage(page, 0)
 	if err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", err)
 	}
 	var rows []ledgerRow
-	if err := query(ctx, s.db.r, &rows, "SELECT "+ledgerColumns+" FROM ledger WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
-		u.AccountID, after, limit+1); err != nil {
+	if err := query(ctx, idb, &rows, "SELECT "+ledgerColumns+" FROM ledger WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+		account, after, limit+1); err != nil {
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", mapErr(err))
 	}
 	var out gaas.LedgerPage

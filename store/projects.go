@@ -414,3 +414,176 @@ func (s *ProjectService) membersBy(ctx context.Context, p gaas.Principal, req ga
 	}
 	return out, nil
 }
+
+// ProjectLedger implements gaas.Projects.
+func (s *ProjectService) ProjectLedger(ctx context.Context, caller int64, req gaas.ProjectLedgerRequest) (gaas.LedgerPage, error) {
+	return s.ledgerBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+func (s *ProjectService) ledgerBy(ctx context.Context, p gaas.Principal, req gaas.ProjectLedgerRequest) (gaas.LedgerPage, error) {
+	pr, err := visibleProject(ctx, s.db.r, p, projectRef(req.ProjectID), gaas.ActionReadProjectLedger)
+	if err != nil {
+		return gaas.LedgerPage{}, fmt.Errorf("store: project ledger: %w", err)
+	}
+	return ledgerPage(ctx, s.db.r, pr.AccountID, 0, req.Page)
+}
+
+// Memberships implements gaas.Projects.
+func (s *ProjectService) Memberships(ctx context.Context, caller int64, req gaas.MembershipsRequest) (gaas.MembershipPage, error) {
+	limit, after, err := readPage(req.Page, 0)
+	var c userRow
+	if err == nil {
+		c, err = loadCaller(ctx, s.db.r, caller)
+	}
+	if err != nil {
+		return gaas.MembershipPage{}, fmt.Errorf("store: memberships: %w", err)
+	}
+	var projects []projectRow
+	if err := query(ctx, s.db.r, &projects, "SELECT "+projectColumns+" FROM projects WHERE id > ?"+
+		" AND id IN (SELECT project_id FROM project_members WHERE user_id = ? AND active = ?) ORDER BY id LIMIT ?",
+		after, caller, true, limit+1); err != nil {
+		return gaas.MembershipPage{}, fmt.Errorf("store: memberships: %w", mapErr(err))
+	}
+	var out gaas.MembershipPage
+	projects, out.NextCursor = cutPage(projects, limit, func(r projectRow) int64 { return r.ID })
+	accounts := make([]int64, len(projects))
+	for i, pr := range projects {
+		accounts[i] = pr.AccountID
+	}
+	held, err := balances(ctx, s.db.r, s.db.timestamp(), accounts...)
+	if err != nil {
+		return gaas.MembershipPage{}, fmt.Errorf("store: memberships: %w", err)
+	}
+	var def *int64
+	if err := query(ctx, s.db.r, &def, "SELECT default_project_id FROM users WHERE id = ?", c.ID); err != nil {
+		return gaas.MembershipPage{}, fmt.Errorf("store: memberships: %w", mapErr(err))
+	}
+	out.Items = make([]gaas.Membership, len(projects))
+	for i, pr := range projects {
+		m, err := loadMember(ctx, s.db.r, pr.ID, caller)
+		if err != nil {
+			return gaas.MembershipPage{}, fmt.Errorf("store: memberships: %w", err)
+		}
+		ms := gaas.Membership{Project: pr.project(), Member: m.member(), Balance: held[pr.AccountID], Default: def != nil && *def == pr.ID}
+		if ms.Member.Limit != nil {
+			left := max(*ms.Member.Limit-ms.Member.Spent, 0)
+			ms.LimitLeft = &left
+		}
+		out.Items[i] = ms
+	}
+	return out, nil
+}
+
+// SetDefaultProject implements gaas.Projects.
+func (s *ProjectService) SetDefaultProject(ctx context.Context, caller int64, req gaas.SetDefaultProjectRequest) error {
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		c, err := loadCaller(ctx, tx, caller)
+		if err != nil {
+			return err
+		}
+		var id *int64
+		if req.Project != "" {
+			pr, err := visibleProject(ctx, tx, c.principal(), req.Project, gaas.ActionReadProject)
+			if err != nil {
+				return err
+			}
+			if err := gaas.AllowProject(c.principal(), gaas.ActionChargeProject, mustRole(ctx, tx, pr.ID, caller)); err != nil {
+				return fmt.Errorf("project %s: %w", req.Project, err)
+			}
+			id = &pr.ID
+		}
+		_, err = exec(ctx, tx, "UPDATE users SET default_project_id = ? WHERE id = ?", id, caller)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set default project: %w", mapErr(err))
+	}
+	return nil
+}
+
+// mustRole is user's role in project, "" when they are none or it cannot be read.
+func mustRole(ctx context.Context, idb bun.IDB, project, user int64) gaas.ProjectRole {
+	m, err := loadMember(ctx, idb, project, user)
+	if err != nil {
+		return ""
+	}
+	return m.role()
+}
+
+// Transfer implements gaas.Projects.
+func (s *ProjectService) Transfer(ctx context.Context, caller int64, req gaas.TransferRequest) (gaas.Allocation, error) {
+	return s.transferBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+func (s *ProjectService) transferBy(ctx context.Context, p gaas.Principal, req gaas.TransferRequest) (gaas.Allocation, error) {
+	if err := req.Validate(); err != nil {
+		return gaas.Allocation{}, fmt.Errorf("store: transfer: %w", err)
+	}
+	now := s.db.timestamp()
+	if req.ExpiresAt != nil && !req.ExpiresAt.After(now) {
+		return gaas.Allocation{}, fmt.Errorf("store: transfer: %w", gaas.Invalid("expires_at", "must be in the future"))
+	}
+	var out allocationRow
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		from, err := visibleProject(ctx, tx, p, projectRef(req.FromID), gaas.ActionManageMembers)
+		if err != nil {
+			return err
+		}
+		to, err := loadProject(ctx, tx, projectRef(req.ToID))
+		if errors.Is(err, gaas.ErrNotFound) || (err == nil && (to.ParentID == nil || *to.ParentID != from.ID)) {
+			return gaas.Invalid("to", "must be a sub-project of project %s", from.Name)
+		} else if err != nil {
+			return err
+		}
+		if err := s.db.lockAccounts(ctx, tx, from.AccountID, to.AccountID); err != nil {
+			return err
+		}
+		// Only credits that pay for every type and last as long as the
+		// new allocation move: a transfer never widens or lengthens them.
+		rows, err := loadAllocations(ctx, tx, false, from.AccountID)
+		if err != nil {
+			return err
+		}
+		var usable []gaas.Allocation
+		for i := range rows {
+			a := rows[i].allocation()
+			lasts := a.ExpiresAt == nil || (req.ExpiresAt != nil && !a.ExpiresAt.Before(*req.ExpiresAt))
+			if a.GPUTypes == nil && lasts {
+				usable = append(usable, a)
+			}
+		}
+		draws, available := gaas.PlanDraws(usable, "", req.Amount, now)
+		if draws == nil {
+			return &gaas.QuotaError{Asked: req.Amount, Remaining: available}
+		}
+		if err := roomFor(ctx, tx, to.AccountID, req.Amount, "amount"); err != nil {
+			return err
+		}
+		reason := req.Reason
+		if reason == "" {
+			reason = fmt.Sprintf("from project %s to %s", from.Name, to.Name)
+		}
+		who := actor(p)
+		for _, d := range draws {
+			if err := change(ctx, tx, entry{AccountID: from.AccountID, AllocationID: d.AllocationID, Actor: who,
+				Kind: gaas.LedgerTransfer, Delta: -d.Amount, Reason: reason, At: now}); err != nil {
+				return err
+			}
+		}
+		out = allocationRow{AccountID: to.AccountID, StartsAt: now, ExpiresAt: req.ExpiresAt, Reason: reason, ledgerActor: who, CreatedAt: now}
+		if out.ExpiresAt != nil {
+			t := out.ExpiresAt.UTC().Truncate(time.Microsecond)
+			out.ExpiresAt = &t
+		}
+		if err := insertAllocation(ctx, tx, &out); err != nil {
+			return err
+		}
+		out.Amount, out.Remaining = int64(req.Amount), int64(req.Amount)
+		return change(ctx, tx, entry{AccountID: to.AccountID, AllocationID: out.ID, Actor: who,
+			Kind: gaas.LedgerTransfer, Delta: req.Amount, Reason: reason, At: now})
+	})
+	if err != nil {
+		return gaas.Allocation{}, fmt.Errorf("store: transfer from project %d to %d: %w", req.FromID, req.ToID, mapErr(err))
+	}
+	return out.allocation(), nil
+}

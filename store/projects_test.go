@@ -230,3 +230,92 @@ func TestProjectRaces(t *testing.T) {
 		assertInvariants(t, db)
 	})
 }
+
+// TestProjectManagers: a manager divides the project's credits among its
+// sub-projects without creating any, approves its jobs when the project
+// lets managers, reads its ledger and jobs; members set a default project
+// and see their memberships.
+func TestProjectManagers(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		l := newLab(t, f)
+		admin := f.admin.ID
+
+		sub, err := db.Projects.CreateProject(ctx, admin, gaas.CreateProjectRequest{Name: "qlab-theory", ParentID: l.lab.ID})
+		require.NoError(t, err)
+		_, err = db.Projects.SetMember(ctx, l.pi.ID, gaas.SetMemberRequest{ProjectID: sub.ID, UserID: l.ann.ID, Role: gaas.ProjectMember})
+		assert.ErrorIs(t, err, gaas.ErrNotFound, "the lab's manager is no member of the sub-project")
+		_, err = db.Projects.SetMember(ctx, admin, gaas.SetMemberRequest{ProjectID: sub.ID, UserID: l.ann.ID, Role: gaas.ProjectMember})
+		require.NoError(t, err)
+
+		// The PI moves 30 of the lab's 100 to the sub-project; more than
+		// the lab holds is refused, and so is a project that is not its child.
+		a, err := db.Projects.Transfer(ctx, l.pi.ID, gaas.TransferRequest{FromID: l.lab.ID, ToID: sub.ID, Amount: 30 * gaas.Credit})
+		require.NoError(t, err)
+		assert.Equal(t, 30*gaas.Credit, a.Remaining)
+		_, err = db.Projects.Transfer(ctx, l.pi.ID, gaas.TransferRequest{FromID: l.lab.ID, ToID: sub.ID, Amount: 71 * gaas.Credit})
+		var short *gaas.QuotaError
+		require.ErrorAs(t, err, &short)
+		assert.Equal(t, 70*gaas.Credit, short.Remaining)
+		_, err = db.Projects.Transfer(ctx, l.pi.ID, gaas.TransferRequest{FromID: l.lab.ID, ToID: l.dept.ID, Amount: gaas.Credit})
+		assert.ErrorIs(t, err, gaas.ErrInvalid)
+		_, err = db.Projects.Transfer(ctx, l.ann.ID, gaas.TransferRequest{FromID: l.lab.ID, ToID: sub.ID, Amount: gaas.Credit})
+		assert.ErrorIs(t, err, gaas.ErrForbidden, "a member divides nothing")
+
+		// Ann's default project takes her jobs when she names none.
+		require.NoError(t, db.Projects.SetDefaultProject(ctx, l.ann.ID, gaas.SetDefaultProjectRequest{Project: "qlab-theory"}))
+		assert.ErrorIs(t, db.Projects.SetDefaultProject(ctx, l.stranger.ID, gaas.SetDefaultProjectRequest{Project: "qlab"}), gaas.ErrNotFound)
+		j, err := f.submitTo("", l.ann.ID, 4*gaas.Hour)
+		require.NoError(t, err)
+		assert.Equal(t, sub.ID, j.ProjectID)
+		ms, err := db.Projects.Memberships(ctx, l.ann.ID, gaas.MembershipsRequest{})
+		require.NoError(t, err)
+		require.Len(t, ms.Items, 2)
+		assert.Equal(t, "qlab", ms.Items[0].Project.Name)
+		assert.Equal(t, 70*gaas.Credit, ms.Items[0].Balance)
+		assert.Equal(t, l.annLim, *ms.Items[0].LimitLeft)
+		assert.True(t, ms.Items[1].Default)
+		assert.Equal(t, 26*gaas.Credit, ms.Items[1].Balance)
+		assert.Nil(t, ms.Items[1].LimitLeft)
+
+		// The lab does not let managers approve: only admins do. Once it
+		// does, the PI approves the lab's jobs, and nobody else's.
+		lj, err := f.submitTo("qlab", l.bob.ID, gaas.Hour)
+		require.NoError(t, err)
+		own := f.submit(t, f.user(t, 5*gaas.Credit).ID, gaas.Hour)
+		move := func(id int64, to gaas.JobStatus) error {
+			_, err := db.Jobs.Transition(ctx, l.pi.ID, gaas.TransitionRequest{JobID: id, To: to})
+			return err
+		}
+		assert.ErrorIs(t, move(lj.ID, gaas.StatusApproved), gaas.ErrForbidden)
+		yes := true
+		_, err = db.Projects.UpdateProject(ctx, admin, gaas.UpdateProjectRequest{ProjectID: l.lab.ID, ManagersApprove: &yes})
+		require.NoError(t, err)
+		assert.NoError(t, move(lj.ID, gaas.StatusApproved))
+		assert.ErrorIs(t, move(lj.ID, gaas.StatusRunning), gaas.ErrForbidden, "approving is all a manager may do")
+		assert.ErrorIs(t, move(own.ID, gaas.StatusApproved), gaas.ErrForbidden, "another's job")
+		assert.ErrorIs(t, move(j.ID, gaas.StatusApproved), gaas.ErrForbidden, "the sub-project's job: the PI manages the lab only")
+		assert.ErrorIs(t, move(999999, gaas.StatusApproved), gaas.ErrForbidden, "a job that does not exist is refused alike")
+
+		jobs, err := db.Jobs.List(ctx, l.pi.ID, gaas.JobFilter{ProjectID: l.lab.ID})
+		require.NoError(t, err)
+		require.Len(t, jobs.Items, 1)
+		assert.Equal(t, lj.ID, jobs.Items[0].ID)
+		_, err = db.Jobs.List(ctx, l.ann.ID, gaas.JobFilter{ProjectID: l.lab.ID})
+		assert.ErrorIs(t, err, gaas.ErrForbidden, "a member does not list the project's jobs")
+		ledger, err := db.Projects.ProjectLedger(ctx, l.pi.ID, gaas.ProjectLedgerRequest{ProjectID: l.lab.ID})
+		require.NoError(t, err)
+		var kinds []gaas.LedgerKind
+		for _, e := range ledger.Items {
+			kinds = append(kinds, e.Kind)
+			if e.Kind == gaas.LedgerCharge {
+				assert.Equal(t, l.bob.ID, e.MemberID)
+			}
+		}
+		assert.Equal(t, []gaas.LedgerKind{gaas.LedgerGrant, gaas.LedgerTransfer, gaas.LedgerCharge}, kinds)
+		_, err = db.Projects.ProjectLedger(ctx, l.ann.ID, gaas.ProjectLedgerRequest{ProjectID: l.lab.ID})
+		assert.ErrorIs(t, err, gaas.ErrForbidden)
+		assertInvariants(t, db)
+	})
+}

@@ -43,8 +43,13 @@ CREATE INDEX project_members_user_id ON project_members (user_id);
 
 --bun:split
 
--- A project's jobs are listed by its account.
-CREATE INDEX jobs_account_id ON jobs (account_id, id);
+-- The project a job is charged to, if any; its jobs are listed by it, and
+-- the index holds no job of a user's own account.
+ALTER TABLE jobs ADD COLUMN project_id BIGINT REFERENCES projects (id);
+
+--bun:split
+
+CREATE INDEX jobs_project_id ON jobs (project_id, id) WHERE project_id IS NOT NULL;
 
 --bun:split
 
