@@ -163,3 +163,54 @@ func TestCheckProgress(t *testing.T) {
 	assert.Equal(t, call{total, total}, calls[len(calls)-1])
 	assert.Len(t, calls, total, "one call per step")
 }
+
+// TestCheckFindsProjectViolations: what a project and its members have
+// spent is held to their jobs, and a charge's member to its job.
+func TestCheckFindsProjectViolations(t *testing.T) {
+	type state struct{ project, parent, member, other, job, account, allocation int64 }
+	cases := []struct {
+		rule   string
+		damage func(s state) string
+	}{
+		{"project", func(s state) string { return fmt.Sprintf("UPDATE projects SET spent = spent + 1 WHERE id = %d", s.project) }},
+		{"project", func(s state) string { return fmt.Sprintf("UPDATE projects SET spent = spent - 1 WHERE id = %d", s.parent) }},
+		{"project", func(s state) string {
+			return fmt.Sprintf("UPDATE project_members SET spent = spent + 1 WHERE project_id = %d AND user_id = %d", s.project, s.member)
+		}},
+		{"entry", func(s state) string {
+			// A zero entry, so every sum stays right: only its member is wrong.
+			return fmt.Sprintf("INSERT INTO ledger (account_id, allocation_id, job_id, member_id, actor_id, kind, delta, remaining, balance, reason, created_at)"+
+				" SELECT account_id, allocation_id, job_id, %d, actor_id, 'refund', 0, remaining, balance, 'around the store', created_at"+
+				" FROM ledger WHERE job_id = %d", s.other, s.job)
+		}},
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("needs a second connection to the same database")
+		}
+		for i, tc := range cases {
+			t.Run(fmt.Sprintf("%d_%s", i, tc.rule), func(t *testing.T) {
+				ctx := context.Background()
+				dsn := b.dsn(t)
+				db, err := store.Open(ctx, dsn, store.Options{})
+				require.NoError(t, err)
+				defer db.Close()
+				f := newFixture(t, db)
+				l := newLab(t, f)
+				j, err := f.submitTo("qlab", l.ann.ID, 2*gaas.Hour)
+				require.NoError(t, err)
+				assertInvariants(t, db)
+				q := tc.damage(state{project: l.lab.ID, parent: l.dept.ID, member: l.ann.ID, other: l.bob.ID, job: j.ID,
+					account: l.lab.AccountID, allocation: j.Draws[0].AllocationID})
+				_, err = rawOpen(t, dsn).ExecContext(ctx, q)
+				require.NoError(t, err, q)
+				report, err := db.Check(ctx)
+				require.NoError(t, err)
+				require.NotEmpty(t, report.Violations, "Check missed: %s", q)
+				for _, v := range report.Violations {
+					assert.Equal(t, tc.rule, v.Rule, "%s", v)
+				}
+			})
+		}
+	})
+}
