@@ -172,8 +172,12 @@ func TestCheckFindsProjectViolations(t *testing.T) {
 		rule   string
 		damage func(s state) string
 	}{
-		{"project", func(s state) string { return fmt.Sprintf("UPDATE projects SET spent = spent + 1 WHERE id = %d", s.project) }},
-		{"project", func(s state) string { return fmt.Sprintf("UPDATE projects SET spent = spent - 1 WHERE id = %d", s.parent) }},
+		{"project", func(s state) string {
+			return fmt.Sprintf("UPDATE projects SET spent = spent + 1 WHERE id = %d", s.project)
+		}},
+		{"project", func(s state) string {
+			return fmt.Sprintf("UPDATE projects SET spent = spent - 1 WHERE id = %d", s.parent)
+		}},
 		{"project", func(s state) string {
 			return fmt.Sprintf("UPDATE project_members SET spent = spent + 1 WHERE project_id = %d AND user_id = %d", s.project, s.member)
 		}},
