@@ -89,3 +89,49 @@ func (a Acting) Allocations(ctx context.Context, req gaas.AllocationsRequest) (g
 func (a Acting) UpdateAllocation(ctx context.Context, req gaas.UpdateAllocationRequest) (gaas.Allocation, error) {
 	return a.db.Allocations.updateBy(ctx, a.p, req)
 }
+
+// CreateProject is Projects.CreateProject for the principal.
+func (a Acting) CreateProject(ctx context.Context, req gaas.CreateProjectRequest) (gaas.Project, error) {
+	return a.db.Projects.createBy(ctx, a.p, req)
+}
+
+// Project is Projects.Project for the principal.
+func (a Acting) Project(ctx context.Context, req gaas.GetProjectRequest) (gaas.Project, error) {
+	return a.db.Projects.projectBy(ctx, a.p, req)
+}
+
+// Projects is Projects.Projects for the principal.
+func (a Acting) Projects(ctx context.Context, req gaas.ProjectsRequest) (gaas.ProjectPage, error) {
+	return a.db.Projects.listBy(ctx, a.p, req)
+}
+
+// UpdateProject is Projects.UpdateProject for the principal.
+func (a Acting) UpdateProject(ctx context.Context, req gaas.UpdateProjectRequest) (gaas.Project, error) {
+	return a.db.Projects.updateBy(ctx, a.p, req)
+}
+
+// SetMember is Projects.SetMember for the principal.
+func (a Acting) SetMember(ctx context.Context, req gaas.SetMemberRequest) (gaas.Member, error) {
+	return a.db.Projects.setMemberBy(ctx, a.p, req)
+}
+
+// RemoveMember is Projects.RemoveMember for the principal.
+func (a Acting) RemoveMember(ctx context.Context, req gaas.RemoveMemberRequest) error {
+	return a.db.Projects.removeMemberBy(ctx, a.p, req)
+}
+
+// Members is Projects.Members for the principal.
+func (a Acting) Members(ctx context.Context, req gaas.MembersRequest) (gaas.MemberPage, error) {
+	return a.db.Projects.membersBy(ctx, a.p, req)
+}
+
+// ProjectLedger is Projects.ProjectLedger for the principal.
+func (a Acting) ProjectLedger(ctx context.Context, req gaas.ProjectLedgerRequest) (gaas.LedgerPage, error) {
+	return a.db.Projects.ledgerBy(ctx, a.p, req)
+}
+
+// Transfer is Projects.Transfer for the principal, whom the new allocation
+// and the ledger name as its maker.
+func (a Acting) Transfer(ctx context.Context, req gaas.TransferRequest) (gaas.Allocation, error) {
+	return a.db.Projects.transferBy(ctx, a.p, req)
+}
