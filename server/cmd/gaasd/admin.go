@@ -46,6 +46,15 @@ const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
                              [-expires TIME | -for DURATION] [-reason TEXT] [-json]
        gaasd allocations end ID [-reason TEXT] [-json]
        gaasd allocations shorten ID -expires TIME [-reason TEXT] [-json]
+       gaasd project add -name NAME [-parent PROJECT] [-cap CREDITS] [-description TEXT] [-managers-approve] [-json]
+       gaasd project list [-json]
+       gaasd project show PROJECT [-json]
+       gaasd project member PROJECT -user NAME|ID -role manager|member [-limit CREDITS] [-gpu-types A100,H100] [-json]
+       gaasd project member PROJECT -user NAME|ID -remove [-json]
+       gaasd project grant PROJECT -amount CREDITS [-gpu-types A100,H100] [-starts TIME]
+                           [-expires TIME | -for DURATION] [-reason TEXT] [-json]
+       gaasd project set PROJECT [-cap CREDITS | -no-cap] [-description TEXT] [-managers-approve=true|false] [-json]
+       gaasd project transfer PROJECT -to SUBPROJECT -amount CREDITS [-expires TIME] [-reason TEXT] [-json]
 
 Works on the database that -db (or GAAS_DB) names directly, with no server
 running or while one runs. Changes are made by the system principal
@@ -53,11 +62,14 @@ running or while one runs. Changes are made by the system principal
 the ledger names it as the actor of grants, sets and revocations. CREDITS
 and RATE are decimal numbers of credits (a credit is one GPU-hour at rate
 1), TIME is RFC 3339 (2026-12-01T00:00:00Z). quota grant and set change a
-user's default allocation. gpu-types apply brings the catalogue to a
+user's default allocation. PROJECT is a project's name or id; project
+show lists its members and all its allocations, project grant gives it an
+allocation, project transfer gives some of its credits to a sub-project as
+a new allocation of it. gpu-types apply brings the catalogue to a
 catalogue file, as gaasd -catalogue does at start-up: each type of the file
 is created or updated, any other type is retired. Output is aligned
-columns, or JSON with -json. Exit status: 0 done, 1 refused (no such user,
-name taken, invalid value), 2 a usage error.
+columns, or JSON with -json. Exit status: 0 done, 1 refused (no such user
+or project, name taken, invalid value, not enough credits), 2 a usage error.
 
 A catalogue file:
 
@@ -83,12 +95,14 @@ type adminCmd struct {
 	actor    gaas.Principal
 }
 
-// runAdmin is "gaasd user ...", "gaasd quota ...", "gaasd jobs ...", "gaasd gpu-types ..." and "gaasd allocations ...".
+// runAdmin is "gaasd user ...", "gaasd quota ...", "gaasd jobs ...", "gaasd gpu-types ...", "gaasd allocations ..."
+// and "gaasd project ...".
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	group := args[0]
 	verbs := map[string][]string{
 		"user": {"add", "list", "show", "passwd", "disable", "enable", "role"}, "quota": {"grant", "set", "show"}, "jobs": {"list"},
 		"gpu-types": {"list", "add", "set", "apply"}, "allocations": {"list", "add", "end", "shorten"},
+		"project": {"add", "list", "show", "member", "grant", "set", "transfer"},
 	}[group]
 	if len(args) < 2 {
 		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
@@ -117,6 +131,8 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return c.gpuTypes(ctx, verb, args[2:])
 	case "allocations":
 		return c.allocations(ctx, verb, args[2:])
+	case "project":
+		return c.projects(ctx, verb, args[2:])
 	}
 	switch group + " " + verb {
 	case "user add":

@@ -21,44 +21,14 @@ func (c *adminCmd) allocations(ctx context.Context, verb string, args []string) 
 		return c.run(ctx, args, 0, func() error { return c.allocationsList(ctx, *owner, *ended) })
 	case "add":
 		var req gaas.CreateAllocationRequest
-		var lasts time.Duration
 		owner := c.fs.String("user", "", "the `user` to give it to, by name or id (required)")
-		c.fs.Func("amount", "its `credits` (required)", func(s string) (err error) {
-			req.Amount, err = gaas.ParseCredits(s)
-			return err
-		})
-		c.fs.Func("gpu-types", "the GPU `types` it pays for, comma separated, such as A100,H100; every type when not given",
-			func(s string) error {
-				req.GPUTypes = strings.Split(s, ",")
-				for i := range req.GPUTypes {
-					req.GPUTypes[i] = strings.TrimSpace(req.GPUTypes[i])
-				}
-				return nil
-			})
-		c.fs.Func("starts", "when it starts, RFC 3339 such as 2026-12-01T00:00:00Z; now when not given",
-			timeFlag(func(t time.Time) { req.StartsAt = t }))
-		c.fs.Func("expires", "when it ends, RFC 3339; it never ends when neither this nor -for is given",
-			timeFlag(func(t time.Time) { req.ExpiresAt = &t }))
-		c.fs.Func("for", "how long it lasts from its start, such as 720h; instead of -expires", func(s string) (err error) {
-			if lasts, err = time.ParseDuration(s); err == nil && lasts <= 0 {
-				err = errors.New("must be a positive duration")
-			}
-			return err
-		})
-		c.fs.StringVar(&req.Reason, "reason", "", "why, recorded with it and in the ledger")
+		settle := c.allocationFlags(&req)
 		return c.run(ctx, args, 0, func() error {
-			switch {
-			case *owner == "" || !c.given("amount"):
+			if *owner == "" || !c.given("amount") {
 				return fmt.Errorf("%w: -user and -amount are required", errUsage)
-			case lasts != 0 && req.ExpiresAt != nil:
-				return fmt.Errorf("%w: give -expires or -for, not both", errUsage)
-			case lasts != 0:
-				start := req.StartsAt
-				if start.IsZero() {
-					start = time.Now()
-				}
-				end := start.Add(lasts)
-				req.ExpiresAt = &end
+			}
+			if err := settle(); err != nil {
+				return err
 			}
 			return c.allocationAdd(ctx, *owner, req)
 		})
@@ -77,6 +47,64 @@ func (c *adminCmd) allocations(ctx context.Context, verb string, args []string) 
 			}
 			return c.allocationUpdate(ctx, req)
 		})
+	}
+}
+
+// allocationFlags defines the flags of a new allocation, which fill req:
+// -amount, -gpu-types, -starts, -expires or -for, and -reason. The
+// function it returns, called after parsing, works out the end that -for
+// gives, or returns a usage error.
+func (c *adminCmd) allocationFlags(req *gaas.CreateAllocationRequest) func() error {
+	var lasts time.Duration
+	c.fs.Func("amount", "its `credits` (required)", creditsFlag(func(a gaas.Credits) { req.Amount = a }))
+	c.fs.Func("gpu-types", "the GPU `types` it pays for, comma separated, such as A100,H100; every type when not given",
+		listFlag(func(types []string) { req.GPUTypes = types }))
+	c.fs.Func("starts", "when it starts, RFC 3339 such as 2026-12-01T00:00:00Z; now when not given",
+		timeFlag(func(t time.Time) { req.StartsAt = t }))
+	c.fs.Func("expires", "when it ends, RFC 3339; it never ends when neither this nor -for is given",
+		timeFlag(func(t time.Time) { req.ExpiresAt = &t }))
+	c.fs.Func("for", "how long it lasts from its start, such as 720h; instead of -expires", func(s string) (err error) {
+		if lasts, err = time.ParseDuration(s); err == nil && lasts <= 0 {
+			err = errors.New("must be a positive duration")
+		}
+		return err
+	})
+	c.fs.StringVar(&req.Reason, "reason", "", "why, recorded with it and in the ledger")
+	return func() error {
+		switch {
+		case lasts != 0 && req.ExpiresAt != nil:
+			return fmt.Errorf("%w: give -expires or -for, not both", errUsage)
+		case lasts != 0:
+			start := req.StartsAt
+			if start.IsZero() {
+				start = time.Now()
+			}
+			end := start.Add(lasts)
+			req.ExpiresAt = &end
+		}
+		return nil
+	}
+}
+
+// creditsFlag parses a flag of credits and gives it to set.
+func creditsFlag(set func(gaas.Credits)) func(string) error {
+	return func(s string) error {
+		c, err := gaas.ParseCredits(s)
+		set(c)
+		return err
+	}
+}
+
+// listFlag parses a comma-separated flag, such as A100,H100, and gives
+// the trimmed names to set.
+func listFlag(set func([]string)) func(string) error {
+	return func(s string) error {
+		names := strings.Split(s, ",")
+		for i := range names {
+			names[i] = strings.TrimSpace(names[i])
+		}
+		set(names)
+		return nil
 	}
 }
 
@@ -183,20 +211,28 @@ func (c *adminCmd) allocationsList(ctx context.Context, owner string, ended bool
 	if err != nil {
 		return err
 	}
+	allocs, err := c.allAllocations(ctx, gaas.AllocationsRequest{UserID: u.ID, Ended: ended})
+	if err != nil {
+		return err
+	}
+	return c.printAllocations(allocs)
+}
+
+// allAllocations lists every allocation req asks for, page by page.
+func (c *adminCmd) allAllocations(ctx context.Context, req gaas.AllocationsRequest) ([]gaas.Allocation, error) {
 	var allocs []gaas.Allocation
-	req := gaas.AllocationsRequest{UserID: u.ID, Ended: ended, Page: gaas.Page{Limit: gaas.MaxLimit}}
+	req.Page = gaas.Page{Limit: gaas.MaxLimit}
 	for {
 		page, err := c.database.As(c.actor).Allocations(ctx, req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		allocs = append(allocs, page.Items...)
 		if page.NextCursor == "" {
-			break
+			return allocs, nil
 		}
 		req.Cursor = page.NextCursor
 	}
-	return c.printAllocations(allocs)
 }
 
 func (c *adminCmd) allocationAdd(ctx context.Context, owner string, req gaas.CreateAllocationRequest) error {

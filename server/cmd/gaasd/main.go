@@ -132,14 +132,15 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd jobs list ...              list jobs from the database directly
        gaasd gpu-types list|add|set|apply ...  manage the GPU catalogue in the database directly
        gaasd allocations list|add|end|shorten ...  manage users' allocations in the database directly
+       gaasd project add|list|show|member|grant|set|transfer ...  manage projects in the database directly
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
 GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.
 
 Exit status: 0 done, 1 refused (check found a broken invariant, healthcheck
-an unhealthy server, user, quota, jobs, gpu-types or allocations a refusal
-such as no such user), 2 a usage error or a failure to start.
+an unhealthy server, user, quota, jobs, gpu-types, allocations or project a
+refusal such as no such user), 2 a usage error or a failure to start.
 
 `
 
@@ -371,7 +372,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
-		case "user", "quota", "jobs", "gpu-types", "allocations":
+		case "user", "quota", "jobs", "gpu-types", "allocations", "project":
 			return runAdmin(ctx, args, getenv, stdout)
 		}
 	}
@@ -379,7 +380,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // subcommands are those "gaasd help SUBCOMMAND" explains.
-var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations"}
+var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations", "project"}
 
 // printVersion prints the module version, commit and date of this build,
 // as GET /version answers them.
