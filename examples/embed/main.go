@@ -4,6 +4,8 @@
 // allocation for one of them that expires, submits a multi-GPU job and a
 // plain one, settles them, lets the allocation expire on a clock it
 // controls, and prints the balances and the ledger that explains them.
+// Then it makes a lab project with an allocation of its own, adds the user
+// to it with a limit, charges a job to the lab and is refused by the limit.
 package main
 
 import (
@@ -50,6 +52,7 @@ func run(ctx context.Context, out io.Writer) error {
 		quota       gaas.Quota         = db.Quota
 		catalogue   gaas.Catalogue     = db.Catalogue
 		allocations gaas.Allocations   = db.Allocations
+		projects    gaas.Projects      = db.Projects
 	)
 
 	admin, err := authenticator.EnsureAdmin(ctx, "root", "an admin password")
@@ -145,6 +148,55 @@ func run(ctx context.Context, out io.Writer) error {
 	for _, e := range ledger.Items {
 		fmt.Fprintf(out, "  %d %-6s %6s -> %5s %5s  %s\n", e.AllocationID, e.Kind, e.Delta, e.Remaining, e.Balance, e.Reason)
 	}
+	return shareLab(ctx, out, admin.ID, caller, projects, allocations, jobs, quota)
+}
+
+// shareLab makes a lab project with an allocation of 100 credits, adds
+// the user as a member who may spend 5 of them, and charges their jobs to
+// the lab until the limit refuses one.
+func shareLab(ctx context.Context, out io.Writer, admin int64, u gaas.User, projects gaas.Projects,
+	allocations gaas.Allocations, jobs gaas.JobService, quota gaas.Quota) error {
+	lab, err := projects.CreateProject(ctx, admin, gaas.CreateProjectRequest{Name: "qlab", Description: "Quantum lab"})
+	if err != nil {
+		return err
+	}
+	if _, err := allocations.CreateAllocation(ctx, admin, gaas.CreateAllocationRequest{
+		ProjectID: lab.ID, Amount: 100 * gaas.Credit, Reason: "lab grant",
+	}); err != nil {
+		return err
+	}
+	limit := 5 * gaas.Credit
+	if _, err := projects.SetMember(ctx, admin, gaas.SetMemberRequest{
+		ProjectID: lab.ID, UserID: u.ID, Role: gaas.ProjectMember, Limit: &limit,
+	}); err != nil {
+		return err
+	}
+	// 3 hours on an A100 cost 3 credits, charged to the lab, not to alice.
+	job := gaas.SubmitRequest{Command: "python sweep.py", GPUType: "A100", EstimatedHours: 3 * gaas.Hour, Project: "qlab"}
+	sweep, err := jobs.Submit(ctx, u.ID, job)
+	if err != nil {
+		return err
+	}
+	printJob(out, sweep)
+	if err := printBalance(ctx, out, quota, u); err != nil {
+		return err
+	}
+	mine, err := projects.Memberships(ctx, u.ID, gaas.MembershipsRequest{})
+	if err != nil {
+		return err
+	}
+	for _, m := range mine.Items {
+		fmt.Fprintf(out, "%s in project %s: the project holds %s credits, %s spent, %s left under the limit\n",
+			u.Username, m.Project.Name, m.Balance, m.Member.Spent, *m.LimitLeft)
+	}
+	// A second one would pass alice's limit, though the lab has credits.
+	_, err = jobs.Submit(ctx, u.ID, job)
+	var limited *gaas.LimitError
+	if !errors.As(err, &limited) {
+		return fmt.Errorf("a job past the member limit: %v", err)
+	}
+	fmt.Fprintf(out, "refused by the %s of project %s: it costs %s credits, %s left\n",
+		limited.Bound, limited.Project, limited.Asked, limited.Remaining)
 	return nil
 }
 

@@ -27,5 +27,9 @@ ledger (allocation, kind, delta -> the allocation's remaining, the balance):
   3 charge    -20 ->    20    30  job 1 submitted
   2 charge     -3 ->     7    27  job 2 submitted
   3 refund   12.5 ->  32.5  39.5  job 1 completed
+job 3 submitted: 3 hours on 1 A100 at 1 = 3 credits, drawn [{5 3}]
+balance of alice: 7 credits
+alice in project qlab: the project holds 97 credits, 3 spent, 2 left under the limit
+refused by the member limit of project qlab: it costs 3 credits, 2 left
 `, out.String())
 }
