@@ -47,12 +47,12 @@ func (c *adminCmd) projects(ctx context.Context, verb string, args []string) err
 			case *remove && (*role != "" || c.given("limit") || c.given("gpu-types")):
 				return fmt.Errorf("%w: -remove takes no -role, -limit or -gpu-types", errUsage)
 			case *remove:
-				return c.memberRemove(ctx, *user)
+				return c.memberChange(ctx, *user, nil)
 			case !gaas.ProjectRole(*role).Valid():
 				return fmt.Errorf("%w: -role must be %s or %s", errUsage, gaas.ProjectManager, gaas.ProjectMember)
 			}
 			req.Role = gaas.ProjectRole(*role)
-			return c.memberSet(ctx, *user, req)
+			return c.memberChange(ctx, *user, &req)
 		})
 	case "grant":
 		var req gaas.CreateAllocationRequest
@@ -347,7 +347,10 @@ func toProjectJSON(p gaas.Project, names map[int64]string) projectJSON {
 	return j
 }
 
-func (c *adminCmd) memberSet(ctx context.Context, user string, req gaas.SetMemberRequest) error {
+// memberChange adds the user to the project or changes their place in it
+// (req), and prints the member; or, when req is nil, takes them out and
+// prints the members left.
+func (c *adminCmd) memberChange(ctx context.Context, user string, req *gaas.SetMemberRequest) error {
 	p, err := c.project(ctx, c.args[0])
 	if err != nil {
 		return err
@@ -356,8 +359,18 @@ func (c *adminCmd) memberSet(ctx context.Context, user string, req gaas.SetMembe
 	if err != nil {
 		return err
 	}
+	if req == nil {
+		if err := c.database.As(c.actor).RemoveMember(ctx, gaas.RemoveMemberRequest{ProjectID: p.ID, UserID: u.ID}); err != nil {
+			return err
+		}
+		members, err := c.members(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		return c.printMembers(ctx, members)
+	}
 	req.ProjectID, req.UserID = p.ID, u.ID
-	m, err := c.database.As(c.actor).SetMember(ctx, req)
+	m, err := c.database.As(c.actor).SetMember(ctx, *req)
 	if err != nil {
 		return err
 	}
@@ -369,26 +382,6 @@ func (c *adminCmd) memberSet(ctx context.Context, user string, req gaas.SetMembe
 		return c.printJSON(rows[0])
 	}
 	return c.printMembers(ctx, []gaas.Member{m})
-}
-
-// memberRemove takes a user out of the project and prints the members left.
-func (c *adminCmd) memberRemove(ctx context.Context, user string) error {
-	p, err := c.project(ctx, c.args[0])
-	if err != nil {
-		return err
-	}
-	u, err := c.userByNameOrID(ctx, user)
-	if err != nil {
-		return err
-	}
-	if err := c.database.As(c.actor).RemoveMember(ctx, gaas.RemoveMemberRequest{ProjectID: p.ID, UserID: u.ID}); err != nil {
-		return err
-	}
-	members, err := c.members(ctx, p.ID)
-	if err != nil {
-		return err
-	}
-	return c.printMembers(ctx, members)
 }
 
 func (c *adminCmd) projectGrant(ctx context.Context, req gaas.CreateAllocationRequest) error {
