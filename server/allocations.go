@@ -58,27 +58,32 @@ func timeField(v *gaas.ValidationError, s *string, field string) *time.Time {
 func handleListAllocations(logger *slog.Logger, allocations gaas.Allocations) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r)
-		var (
-			ended bool
-			page  gaas.Page
-		)
 		if err == nil {
-			ended, err = queryBool(r, "ended")
-		}
-		if err == nil {
-			page, err = readPage(r)
-		}
-		if err == nil {
-			now := time.Now()
-			err = writeListing(w, r, logger, page, func(p gaas.Page) ([]gaas.Allocation, string, error) {
-				got, err := allocations.Allocations(r.Context(), callerID(r), gaas.AllocationsRequest{UserID: id, Ended: ended, Page: p})
-				return got.Items, got.NextCursor, err
-			}, func(a gaas.Allocation) int64 { return a.ID }, func(a gaas.Allocation) allocationResponse { return toAllocation(a, now) })
+			err = listAllocations(w, r, logger, allocations, gaas.AllocationsRequest{UserID: id})
 		}
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "User %d does not exist.", id))
 		}
 	})
+}
+
+// listAllocations answers with a page of the allocations req names, read
+// with the query's ended, limit and cursor.
+func listAllocations(w http.ResponseWriter, r *http.Request, logger *slog.Logger, allocations gaas.Allocations, req gaas.AllocationsRequest) error {
+	ended, err := queryBool(r, "ended")
+	if err != nil {
+		return err
+	}
+	page, err := readPage(r)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	return writeListing(w, r, logger, page, func(p gaas.Page) ([]gaas.Allocation, string, error) {
+		req.Ended, req.Page = ended, p
+		got, err := allocations.Allocations(r.Context(), callerID(r), req)
+		return got.Items, got.NextCursor, err
+	}, func(a gaas.Allocation) int64 { return a.ID }, func(a gaas.Allocation) allocationResponse { return toAllocation(a, now) })
 }
 
 // createAllocationRequest is the body of POST /users/{id}/allocations.
@@ -110,6 +115,15 @@ func (c *createAllocationRequest) Valid() error {
 	return v.Err()
 }
 
+// request is the library's request for the body, to an account not yet named.
+func (c *createAllocationRequest) request() gaas.CreateAllocationRequest {
+	cr := gaas.CreateAllocationRequest{Amount: *c.amount, GPUTypes: c.GPUTypes, ExpiresAt: c.expires, Reason: deref(c.Reason)}
+	if c.starts != nil {
+		cr.StartsAt = *c.starts
+	}
+	return cr
+}
+
 func handleCreateAllocation(logger *slog.Logger, allocations gaas.Allocations) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r)
@@ -122,11 +136,8 @@ func handleCreateAllocation(logger *slog.Logger, allocations gaas.Allocations) h
 			writeError(w, r, logger, err)
 			return
 		}
-		cr := gaas.CreateAllocationRequest{UserID: id, Amount: *req.amount, GPUTypes: req.GPUTypes,
-			ExpiresAt: req.expires, Reason: deref(req.Reason)}
-		if req.starts != nil {
-			cr.StartsAt = *req.starts
-		}
+		cr := req.request()
+		cr.UserID = id
 		a, err := allocations.CreateAllocation(r.Context(), callerID(r), cr)
 		if err != nil {
 			writeError(w, r, logger, userDetail(err, id, "Only admins may give allocations.", ""))

@@ -187,13 +187,27 @@ func handleHealth(logger *slog.Logger, db Pinger) http.Handler {
 	})
 }
 
-func handleMe(logger *slog.Logger, users gaas.UserService) http.Handler {
+// meResponse is the caller, and the first meProjects of their projects.
+type meResponse struct {
+	userResponse
+	Projects []membershipResponse `json:"projects"`
+}
+
+func handleMe(logger *slog.Logger, users gaas.UserService, projects gaas.Projects) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := users.User(r.Context(), callerID(r), gaas.GetUserRequest{UserID: callerID(r)})
+		var ms gaas.MembershipPage
+		if err == nil {
+			ms, err = projects.Memberships(r.Context(), callerID(r), gaas.MembershipsRequest{Page: gaas.Page{Limit: meProjects}})
+		}
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "The token's user no longer exists or is disabled."))
 			return
 		}
-		encode(w, http.StatusOK, toUser(u))
+		out := meResponse{userResponse: toUser(u), Projects: make([]membershipResponse, len(ms.Items))}
+		for i, m := range ms.Items {
+			out.Projects[i] = toMembership(m)
+		}
+		encode(w, http.StatusOK, out)
 	})
 }

@@ -148,6 +148,7 @@ func problemFor(err error) problem {
 			rn *renamed
 			ve *gaas.ValidationError
 			qe *gaas.QuotaError
+			le *gaas.LimitError
 			te *gaas.TransitionError
 		)
 		var names wireNames
@@ -159,6 +160,8 @@ func problemFor(err error) problem {
 			p.Detail = d.detail
 		case errors.As(err, &ve):
 			p.Detail = validationDetail(ve, names)
+		case errors.As(err, &le):
+			p.Detail = limitDetail(le)
 		case errors.As(err, &qe) && qe.GPUType != "":
 			p.Detail = fmt.Sprintf("Not enough credits for GPU type %s: the job costs %s, and %s are available for that type.", qe.GPUType, qe.Asked, qe.Remaining)
 		case errors.As(err, &qe):

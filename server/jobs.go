@@ -27,6 +27,8 @@ type jobResponse struct {
 	Rate     rateJSON       `json:"rate"`
 	Cost     creditsJSON    `json:"cost"`
 	Draws    []drawResponse `json:"draws"`
+
+	ProjectID *int64 `json:"project_id"` // null when charged to the owner's own account
 }
 
 // drawResponse is what a job took from one allocation.
@@ -45,6 +47,7 @@ func toJob(j gaas.Job) jobResponse {
 		EstimatedHours: hoursJSON(j.EstimatedHours), ActualHours: (*hoursJSON)(j.ActualHours), Status: j.Status,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		GPUCount: j.GPUCount, Rate: rateJSON(j.Rate), Cost: creditsJSON(j.Cost), Draws: draws,
+		ProjectID: nonZero(j.ProjectID),
 	}
 }
 
@@ -101,8 +104,10 @@ type submitRequest struct {
 	GPUType        *string         `json:"gpu_type"`
 	EstimatedHours json.RawMessage `json:"estimated_hours"`
 	GPUCount       *int            `json:"gpu_count"`
+	Project        json.RawMessage `json:"project"`
 
-	hours *gaas.Hours
+	hours   *gaas.Hours
+	project gaas.ProjectRef
 }
 
 func (s *submitRequest) Valid() error {
@@ -124,6 +129,7 @@ func (s *submitRequest) Valid() error {
 	if s.GPUCount != nil {
 		validateGPUCount(v, "gpu_count", *s.GPUCount)
 	}
+	s.project, _ = projectField(v, s.Project, "project")
 	return v.Err()
 }
 
@@ -135,7 +141,7 @@ func handleSubmitJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 			return
 		}
 		key, hasKey := r.Header["Idempotency-Key"]
-		sr := gaas.SubmitRequest{Command: *req.Command, GPUType: *req.GPUType, EstimatedHours: *req.hours, GPUCount: 1}
+		sr := gaas.SubmitRequest{Command: *req.Command, GPUType: *req.GPUType, EstimatedHours: *req.hours, GPUCount: 1, Project: req.project}
 		if req.GPUCount != nil {
 			sr.GPUCount = *req.GPUCount
 		}
@@ -152,7 +158,12 @@ func handleSubmitJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 		}
 		job, err := jobs.Submit(r.Context(), callerID(r), sr)
 		if err != nil {
-			writeError(w, r, logger, explain(submitNames.rename(err), gaas.ErrConflict, "The Idempotency-Key was already used for a different request."))
+			err = explain(submitNames.rename(err), gaas.ErrConflict, "The Idempotency-Key was already used for a different request.")
+			if req.project != "" {
+				err = explain(err, gaas.ErrNotFound, "Project %s does not exist.", req.project)
+				err = explain(err, gaas.ErrForbidden, "You may not charge project %s.", req.project)
+			}
+			writeError(w, r, logger, err)
 			return
 		}
 		w.Header().Set("Location", "/jobs/"+itoa(job.ID))
@@ -171,33 +182,37 @@ func validateGPUCount(v *gaas.ValidationError, field string, n int) {
 
 func handleListJobs(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		page, err := readPage(r)
-		f := gaas.JobFilter{Page: page, Status: gaas.JobStatus(r.URL.Query().Get("status"))}
-		if s := r.URL.Query().Get("user_id"); err == nil && s != "" {
-			if f.UserID, err = strconv.ParseInt(s, 10, 64); err != nil || f.UserID <= 0 {
-				err = errField("user_id", "must be a positive integer")
-			}
-		}
-		f.GPUType = r.URL.Query().Get("gpu_type")
-		if err == nil {
-			f.Since, err = queryTime(r, "since")
-		}
-		if err == nil {
-			f.Until, err = queryTime(r, "until")
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		err = writeListing(w, r, logger, f.Page, func(p gaas.Page) ([]gaas.Job, string, error) {
-			f.Page = p
-			got, err := jobs.List(r.Context(), callerID(r), f)
-			return got.Items, got.NextCursor, err
-		}, func(j gaas.Job) int64 { return j.ID }, toJob)
-		if err != nil {
+		if err := listJobs(w, r, logger, jobs, 0); err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrForbidden, "Only admins may list the jobs of another user."))
 		}
 	})
+}
+
+// listJobs answers with a page of the jobs the query's filters name, of
+// project (0: of any, or none).
+func listJobs(w http.ResponseWriter, r *http.Request, logger *slog.Logger, jobs gaas.JobService, project int64) error {
+	page, err := readPage(r)
+	f := gaas.JobFilter{Page: page, Status: gaas.JobStatus(r.URL.Query().Get("status")), ProjectID: project}
+	if s := r.URL.Query().Get("user_id"); err == nil && s != "" {
+		if f.UserID, err = strconv.ParseInt(s, 10, 64); err != nil || f.UserID <= 0 {
+			err = errField("user_id", "must be a positive integer")
+		}
+	}
+	f.GPUType = r.URL.Query().Get("gpu_type")
+	if err == nil {
+		f.Since, err = queryTime(r, "since")
+	}
+	if err == nil {
+		f.Until, err = queryTime(r, "until")
+	}
+	if err != nil {
+		return err
+	}
+	return writeListing(w, r, logger, f.Page, func(p gaas.Page) ([]gaas.Job, string, error) {
+		f.Page = p
+		got, err := jobs.List(r.Context(), callerID(r), f)
+		return got.Items, got.NextCursor, err
+	}, func(j gaas.Job) int64 { return j.ID }, toJob)
 }
 
 func handleGetJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {

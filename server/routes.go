@@ -11,7 +11,7 @@ import (
 
 // addRoutes is the map of the API: every route, in one place.
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services) {
-	auth, users, jobs, quota, catalogue, allocations := svc.Auth, svc.Users, svc.Jobs, svc.Quota, svc.Catalogue, svc.Allocations
+	auth, users, jobs, quota, catalogue, allocations, projects := svc.Auth, svc.Users, svc.Jobs, svc.Quota, svc.Catalogue, svc.Allocations, svc.Projects
 	perUser := newInFlight(cfg.RequestsPerUser)
 	authed := func(h http.Handler) http.Handler { return authenticate(logger, auth, perUser.wrap(h)) }
 	slots := newHashSlots(cfg.HashSlots, cfg.HashWait)
@@ -35,7 +35,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("PATCH /jobs/{id}", authed(queryParams(handleTransitionJob(logger, jobs))))
 	mux.Handle("POST /jobs/{id}/cancel", authed(queryParams(handleCancelJob(logger, jobs))))
 
-	mux.Handle("GET /me", authed(queryParams(handleMe(logger, users))))
+	mux.Handle("GET /me", authed(queryParams(handleMe(logger, users, projects))))
+	mux.Handle("PUT /me/default-project", authed(queryParams(handleSetDefaultProject(logger, projects))))
 	mux.Handle("POST /me/password", authed(queryParams(handleChangePassword(logger, auth, guard, slots))))
 	mux.Handle("POST /me/logout-all", authed(queryParams(handleLogoutAll(logger, auth))))
 	mux.Handle("GET /users", authed(queryParams(handleListUsers(logger, users), "username", "limit", "cursor")))
@@ -51,6 +52,20 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("GET /users/{id}/allocations", authed(queryParams(handleListAllocations(logger, allocations), "ended", "limit", "cursor")))
 	mux.Handle("POST /users/{id}/allocations", authed(queryParams(handleCreateAllocation(logger, allocations))))
 	mux.Handle("PATCH /allocations/{id}", authed(queryParams(handleUpdateAllocation(logger, allocations))))
+
+	mux.Handle("POST /projects", authed(queryParams(handleCreateProject(logger, projects))))
+	mux.Handle("GET /projects", authed(queryParams(handleListProjects(logger, projects), "limit", "cursor")))
+	mux.Handle("GET /projects/{id}", authed(queryParams(handleGetProject(logger, projects))))
+	mux.Handle("PATCH /projects/{id}", authed(queryParams(handleUpdateProject(logger, projects))))
+	mux.Handle("POST /projects/{id}/members", authed(queryParams(handleAddMember(logger, projects))))
+	mux.Handle("GET /projects/{id}/members", authed(queryParams(handleListMembers(logger, projects), "limit", "cursor")))
+	mux.Handle("PATCH /projects/{id}/members/{user_id}", authed(queryParams(handleUpdateMember(logger, projects))))
+	mux.Handle("DELETE /projects/{id}/members/{user_id}", authed(queryParams(handleRemoveMember(logger, projects))))
+	mux.Handle("POST /projects/{id}/allocations", authed(queryParams(handleCreateProjectAllocation(logger, projects, allocations))))
+	mux.Handle("GET /projects/{id}/allocations", authed(queryParams(handleListProjectAllocations(logger, projects, allocations), "ended", "limit", "cursor")))
+	mux.Handle("POST /projects/{id}/transfers", authed(queryParams(handleTransfer(logger, projects))))
+	mux.Handle("GET /projects/{id}/ledger", authed(queryParams(handleProjectLedger(logger, projects), "limit", "cursor")))
+	mux.Handle("GET /projects/{id}/jobs", authed(queryParams(handleProjectJobs(logger, projects, jobs), "status", "user_id", "gpu_type", "since", "until", "limit", "cursor")))
 
 	mux.Handle("GET /gpu-types", authed(queryParams(handleListGPUTypes(logger, catalogue), "retired")))
 	mux.Handle("POST /gpu-types", authed(queryParams(handleCreateGPUType(logger, catalogue))))

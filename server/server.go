@@ -31,6 +31,7 @@ type Services struct {
 	Quota       gaas.Quota
 	Catalogue   gaas.Catalogue
 	Allocations gaas.Allocations
+	Projects    gaas.Projects
 	DB          Pinger
 }
 
@@ -41,7 +42,7 @@ func (s Services) missing() string {
 		nil  bool
 	}{
 		{"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Jobs", s.Jobs == nil}, {"Quota", s.Quota == nil},
-		{"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil}, {"DB", s.DB == nil},
+		{"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil}, {"Projects", s.Projects == nil}, {"DB", s.DB == nil},
 	} {
 		if f.nil {
 			return f.name

@@ -179,7 +179,8 @@ func deref(s *string) string {
 // old names, then where the entry falls among the account's allocations.
 type ledgerResponse struct {
 	ID          int64           `json:"id"`
-	UserID      int64           `json:"user_id"`
+	UserID      *int64          `json:"user_id"`   // null for a project's entries
+	MemberID    *int64          `json:"member_id"` // whose job a project's charge or refund is; else null
 	JobID       *int64          `json:"job_id"`
 	ActorID     *int64          `json:"actor_id"`     // null when the system made the entry
 	ActorSystem *string         `json:"actor_system"` // the system's name; null when a user made it
@@ -195,7 +196,7 @@ type ledgerResponse struct {
 }
 
 func toLedger(e gaas.LedgerEntry) ledgerResponse {
-	out := ledgerResponse{ID: e.ID, UserID: e.UserID, JobID: e.JobID, Kind: e.Kind,
+	out := ledgerResponse{ID: e.ID, UserID: nonZero(e.UserID), MemberID: nonZero(e.MemberID), JobID: e.JobID, Kind: e.Kind,
 		Delta: creditsJSON(e.Delta), Balance: creditsJSON(e.Balance), Reason: e.Reason, CreatedAt: e.CreatedAt,
 		AccountID: e.AccountID, AllocationID: e.AllocationID, AllocationRemaining: creditsJSON(e.Remaining)}
 	if e.ActorSystem != "" {

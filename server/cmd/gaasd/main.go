@@ -512,7 +512,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		scfg.ServeMetrics = cfg.metricsAddr == ""
 	}
 	handler := server.NewServer(logger, scfg, server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, DB: db})
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, DB: db})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
