@@ -123,7 +123,7 @@ func TestLogin(t *testing.T) {
 		h.secret(body["access_token"].(string))
 		me := h.get("/me", body["access_token"].(string))
 		require.Equal(t, http.StatusOK, me.status)
-		assert.JSONEq(t, `{"id": 1, "username": "alice", "role": "user", "gpu_hours_quota": 10.0}`, string(me.body))
+		assert.JSONEq(t, `{"id": 1, "username": "alice", "role": "user", "gpu_hours_quota": 10.0, "projects": []}`, string(me.body))
 	})
 	t.Run("json", func(t *testing.T) {
 		r := h.post("/login", "", `{"username": "alice", "password": "`+password+`"}`)
