@@ -1,0 +1,216 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// idOf is the "id" of an answer, or field of it.
+func idOf(m map[string]any, field ...string) int64 {
+	f := "id"
+	if len(field) > 0 {
+		f = field[0]
+	}
+	return int64(m[f].(float64))
+}
+
+func (h *harness) delete(path, token string) response {
+	return h.do(req{method: http.MethodDelete, path: path, token: token})
+}
+
+// projectJob is the body of a job of hours charged to project (a JSON
+// value: a quoted name or an id).
+func projectJob(project string, hours float64) string {
+	return fmt.Sprintf(`{"command": "python train.py", "gpu_type": "A100", "estimated_hours": %g, "project": %s}`, hours, project)
+}
+
+// labSite is the example of the docs over HTTP: a department capped at
+// 30 credits, a lab under it with 100 credits, a PI who manages the lab,
+// two students with limits of 12 and 40, and a stranger.
+type labSite struct {
+	dept, lab                      map[string]any
+	admin, pi, ann, bob, stranger  string
+	piID, annID, bobID, strangerID int64
+	deptPath, labPath, labIDPath   string
+}
+
+func newLabSite(t *testing.T, h *harness) labSite {
+	t.Helper()
+	var s labSite
+	_, s.admin = h.admin("root")
+	s.piID, s.pi = h.user("pia")
+	s.annID, s.ann = h.user("ann")
+	s.bobID, s.bob = h.user("bob")
+	s.strangerID, s.stranger = h.user("stranger")
+
+	r := h.post("/projects", s.admin, `{"name": "physics", "description": "Department of physics", "cap": 30}`)
+	s.dept = r.created(t)
+	assert.Equal(t, fmt.Sprintf("/projects/%d", idOf(s.dept)), r.header.Get("Location"))
+	s.lab = h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab", "parent_id": %d}`, idOf(s.dept))).created(t)
+	s.deptPath, s.labPath, s.labIDPath = "/projects/physics", "/projects/qlab", fmt.Sprintf("/projects/%d", idOf(s.lab))
+	h.post(s.labPath+"/allocations", s.admin, `{"amount": 100, "reason": "lab grant"}`).created(t)
+	h.post(s.labPath+"/members", s.admin, fmt.Sprintf(`{"user_id": %d, "role": "manager"}`, s.piID)).created(t)
+	for _, m := range []struct {
+		id    int64
+		limit int
+	}{{s.annID, 12}, {s.bobID, 40}} {
+		got := h.post(s.labPath+"/members", s.pi, fmt.Sprintf(`{"user_id": %d, "limit": %d}`, m.id, m.limit)).created(t)
+		assert.Equal(t, map[string]any{"user_id": float64(m.id), "role": "member", "limit": float64(m.limit), "gpu_types": nil, "spent": 0.0}, got)
+	}
+	return s
+}
+
+// TestProjectLab: jobs charged to a project draw from its allocations,
+// count against the member's limit and every cap above, a 400 names the
+// bound that stopped a job and what is left there, and refunds restore
+// each of them.
+func TestProjectLab(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			h := newHarness(t, override{dsn: b.dsn(t)})
+			s := newLabSite(t, h)
+			assert.Equal(t, map[string]any{"id": s.dept["id"], "name": "physics", "description": "Department of physics", "parent_id": nil,
+				"cap": 30.0, "spent": 0.0, "managers_approve": false, "created_at": s.dept["created_at"], "updated_at": s.dept["updated_at"]}, s.dept)
+			assert.Equal(t, s.dept["id"], s.lab["parent_id"])
+			assert.Nil(t, s.lab["cap"])
+
+			annJob := h.post("/jobs", s.ann, projectJob(`"qlab"`, 10)).created(t)
+			assert.Equal(t, s.lab["id"], annJob["project_id"])
+			assert.Equal(t, 10.0, annJob["cost"])
+			assert.Equal(t, 10.0, h.balance(s.annID), "the student's own account pays nothing")
+
+			p := h.post("/jobs", s.ann, projectJob(`"qlab"`, 3)).problem(t, http.StatusBadRequest)
+			assert.Equal(t, "urn:gaas:problem:quota-exceeded", p["type"])
+			assert.Equal(t, "Not enough credits under the member limit of project qlab: the job costs 3, and 2 are left there.", p["detail"])
+			p = h.post("/jobs", s.bob, projectJob(fmt.Sprint(idOf(s.lab)), 25)).problem(t, http.StatusBadRequest)
+			assert.Equal(t, "Not enough credits under the cap of project physics: the job costs 25, and 20 are left there.", p["detail"])
+			bobJob := h.post("/jobs", s.bob, projectJob(`"QLAB"`, 20)).created(t)
+
+			assert.Equal(t, 30.0, h.get(s.deptPath, s.admin).ok(t)["spent"])
+			h.get(s.deptPath, s.pi).problem(t, http.StatusNotFound) // the PI is no member of the department
+
+			// Bob's job is rejected: its 20 come back everywhere.
+			h.patch(fmt.Sprintf("/jobs/%d", idOf(bobJob)), s.admin, `{"status": "REJECTED"}`).ok(t)
+			assert.Equal(t, 10.0, h.get(s.labPath, s.ann).ok(t)["spent"])
+			assert.Equal(t, 10.0, h.get(s.deptPath, s.admin).ok(t)["spent"])
+			spent := map[int64]any{}
+			for _, m := range h.get(s.labPath+"/members", s.pi).items(t) {
+				spent[idOf(m, "user_id")] = m["spent"]
+			}
+			assert.Equal(t, map[int64]any{s.piID: 0.0, s.annID: 10.0, s.bobID: 0.0}, spent)
+
+			me := h.get("/me", s.ann).ok(t)
+			assert.Equal(t, []any{map[string]any{"id": s.lab["id"], "name": "qlab", "role": "member", "balance": 90.0,
+				"limit": 12.0, "limit_left": 2.0, "spent": 10.0, "default": false}}, me["projects"])
+
+			// The project's ledger names the member of each charge and
+			// refund, and no user.
+			var kinds []any
+			for _, e := range h.get(s.labIDPath+"/ledger", s.pi).items(t) {
+				kinds = append(kinds, e["kind"])
+				assert.Nil(t, e["user_id"])
+				if e["kind"] == "charge" || e["kind"] == "refund" {
+					assert.NotNil(t, e["member_id"], "%v", e)
+				} else {
+					assert.Nil(t, e["member_id"], "%v", e)
+				}
+			}
+			assert.Equal(t, []any{"grant", "charge", "charge", "refund"}, kinds)
+			assert.Len(t, h.get(s.labPath+"/jobs", s.pi).items(t), 2)
+			assert.Len(t, h.get(fmt.Sprintf("%s/jobs?user_id=%d", s.labPath, s.annID), s.pi).items(t), 1)
+			allocs := h.get(s.labPath+"/allocations", s.ann).items(t)
+			require.Len(t, allocs, 2, "the default allocation, empty, and the lab's grant")
+			assert.Equal(t, []any{0.0, 90.0}, []any{allocs[0]["remaining"], allocs[1]["remaining"]})
+			assert.Len(t, h.get(s.labPath+"/allocations?ended=true", s.admin).items(t), 2)
+
+			t.Run("managers_approve", func(t *testing.T) {
+				path := fmt.Sprintf("/jobs/%d", idOf(annJob))
+				h.patch(path, s.pi, `{"status": "APPROVED"}`).problem(t, http.StatusForbidden)
+				got := h.patch(s.labPath, s.admin, `{"managers_approve": true}`).ok(t)
+				assert.Equal(t, true, got["managers_approve"])
+				h.patch(path, s.ann, `{"status": "APPROVED"}`).problem(t, http.StatusForbidden)
+				assert.Equal(t, "APPROVED", h.patch(path, s.pi, `{"status": "APPROVED"}`).ok(t)["status"])
+			})
+
+			t.Run("default_project", func(t *testing.T) {
+				r := h.put("/me/default-project", s.ann, `{"project": "qlab"}`)
+				require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+				plain := `{"command": "x", "gpu_type": "A100", "estimated_hours": 1}`
+				assert.Equal(t, s.lab["id"], h.post("/jobs", s.ann, plain).created(t)["project_id"], "the default project pays")
+				projects := h.get("/me", s.ann).ok(t)["projects"].([]any)
+				assert.Equal(t, true, projects[0].(map[string]any)["default"])
+				assert.Equal(t, 1.0, projects[0].(map[string]any)["limit_left"])
+
+				h.put("/me/default-project", s.ann, fmt.Sprintf(`{"project": %d}`, idOf(s.dept))).problem(t, http.StatusNotFound)
+				assert.Equal(t, []string{"project"}, h.put("/me/default-project", s.ann, `{"project": 0}`).errorFields(t))
+				assert.Equal(t, []string{"project"}, h.put("/me/default-project", s.ann, `{}`).errorFields(t))
+				r = h.put("/me/default-project", s.ann, `{"project": null}`)
+				require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+				assert.Nil(t, h.post("/jobs", s.ann, plain).created(t)["project_id"], "the user's own account pays again")
+				assert.Equal(t, 9.0, h.balance(s.annID))
+			})
+
+			t.Run("transfer", func(t *testing.T) {
+				sub := h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab-theory", "parent_id": %d}`, idOf(s.lab))).created(t)
+				a := h.post(s.labPath+"/transfers", s.pi, fmt.Sprintf(`{"to": %d, "amount": 5, "reason": "theory group"}`, idOf(sub))).created(t)
+				assert.Equal(t, 5.0, a["amount"])
+				assert.Equal(t, 5.0, a["remaining"])
+				subAllocs := h.get(fmt.Sprintf("/projects/%d/allocations", idOf(sub)), s.admin).items(t)
+				require.Len(t, subAllocs, 2)
+				assert.Equal(t, a["id"], subAllocs[1]["id"])
+				entries := h.get(s.labPath+"/ledger", s.admin).items(t)
+				last := entries[len(entries)-1]
+				assert.Equal(t, "transfer", last["kind"])
+				assert.Equal(t, -5.0, last["delta_hours"])
+
+				p := h.post(s.labPath+"/transfers", s.pi, fmt.Sprintf(`{"to": %d, "amount": 1000}`, idOf(sub))).problem(t, http.StatusBadRequest)
+				assert.Equal(t, "urn:gaas:problem:quota-exceeded", p["type"])
+				h.post(s.labPath+"/transfers", s.ann, fmt.Sprintf(`{"to": %d, "amount": 1}`, idOf(sub))).problem(t, http.StatusForbidden)
+			})
+
+			t.Run("members", func(t *testing.T) {
+				path := fmt.Sprintf("%s/members/%d", s.labPath, s.bobID)
+				got := h.patch(path, s.pi, `{"limit": 50, "gpu_types": ["A100"]}`).ok(t)
+				assert.Equal(t, map[string]any{"user_id": float64(s.bobID), "role": "member", "limit": 50.0, "gpu_types": []any{"A100"}, "spent": 0.0}, got)
+				got = h.patch(path, s.pi, `{"limit": null}`).ok(t)
+				assert.Nil(t, got["limit"], "null removes the limit")
+				assert.Equal(t, []any{"A100"}, got["gpu_types"], "what is absent stays")
+				h.patch(path, s.pi, `{"role": "manager"}`).problem(t, http.StatusForbidden)
+				h.patch(fmt.Sprintf("%s/members/%d", s.labPath, s.strangerID), s.pi, `{"limit": 1}`).problem(t, http.StatusNotFound)
+
+				r := h.delete(path, s.pi)
+				require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+				h.delete(path, s.pi).problem(t, http.StatusNotFound)
+				for _, m := range h.get(s.labPath+"/members", s.admin).items(t) {
+					assert.NotEqual(t, float64(s.bobID), m["user_id"])
+				}
+				h.post("/jobs", s.bob, projectJob(`"qlab"`, 1)).problem(t, http.StatusNotFound)
+			})
+
+			t.Run("cap_removed", func(t *testing.T) {
+				got := h.patch(s.deptPath, s.admin, `{"cap": null, "description": "Physics"}`).ok(t)
+				assert.Nil(t, got["cap"])
+				assert.Equal(t, "Physics", got["description"])
+				got = h.patch(s.deptPath, s.admin, `{"cap": 100}`).ok(t)
+				assert.Equal(t, 100.0, got["cap"])
+				assert.Equal(t, "Physics", got["description"], "what is absent stays")
+			})
+
+			var names []any
+			for _, p := range h.get("/projects", s.admin).items(t) {
+				names = append(names, p["name"])
+			}
+			assert.Equal(t, []any{"physics", "qlab", "qlab-theory"}, names)
+			names = nil
+			for _, p := range h.get("/projects?limit=1", s.ann).items(t) {
+				names = append(names, p["name"])
+			}
+			assert.Equal(t, []any{"qlab"}, names, "a member sees only their projects")
+			assert.Empty(t, h.get("/projects", s.stranger).items(t))
+		})
+	}
+}
