@@ -214,3 +214,145 @@ func TestProjectLab(t *testing.T) {
 		})
 	}
 }
+
+// TestProjectAuthorization: a stranger is told a project does not exist,
+// a member is refused what is for managers, and a manager what is for
+// admins; nothing they asked for is written.
+func TestProjectAuthorization(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			h := newHarness(t, override{dsn: b.dsn(t)})
+			s := newLabSite(t, h)
+			sub := h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab-theory", "parent_id": %d}`, idOf(s.lab))).created(t)
+			bob := fmt.Sprintf("%s/members/%d", s.labPath, s.bobID)
+			pi := fmt.Sprintf("%s/members/%d", s.labPath, s.piID)
+			transfer := fmt.Sprintf(`{"to": %d, "amount": 1}`, idOf(sub))
+			type call struct{ method, path, body string }
+			routes := []struct {
+				call
+				stranger, member, manager int // 0: the caller may
+			}{
+				{call{"POST", "/projects", `{"name": "mine"}`}, 403, 403, 403},
+				{call{"GET", s.labPath, ""}, 404, 0, 0},
+				{call{"PATCH", s.labPath, `{"cap": 1}`}, 404, 403, 403},
+				{call{"POST", s.labPath + "/members", fmt.Sprintf(`{"user_id": %d, "role": "manager"}`, s.strangerID)}, 404, 403, 403},
+				{call{"POST", s.labPath + "/members", fmt.Sprintf(`{"user_id": %d}`, s.strangerID)}, 404, 403, 0},
+				{call{"GET", s.labPath + "/members", ""}, 404, 0, 0},
+				{call{"PATCH", bob, `{"limit": 1}`}, 404, 403, 0},
+				{call{"PATCH", bob, `{"role": "manager"}`}, 404, 403, 403},
+				{call{"DELETE", pi, ""}, 404, 403, 403},
+				{call{"POST", s.labPath + "/allocations", `{"amount": 1}`}, 404, 403, 403},
+				{call{"GET", s.labPath + "/allocations", ""}, 404, 0, 0},
+				{call{"POST", s.labPath + "/transfers", transfer}, 404, 403, 0},
+				{call{"GET", s.labPath + "/ledger", ""}, 404, 403, 0},
+				{call{"GET", s.labPath + "/jobs", ""}, 404, 403, 0},
+				{call{"POST", "/jobs", projectJob(`"qlab"`, 1)}, 404, 0, 0},
+				{call{"PUT", "/me/default-project", `{"project": "qlab"}`}, 404, 0, 0},
+			}
+			ledger := len(h.get(s.labPath+"/ledger", s.admin).items(t))
+			for _, rt := range routes {
+				for _, who := range []struct {
+					name, token string
+					want        int
+				}{{"stranger", s.stranger, rt.stranger}, {"member", s.ann, rt.member}, {"manager", s.pi, rt.manager}} {
+					if who.want == 0 {
+						continue
+					}
+					r := h.do(req{method: rt.method, path: rt.path, token: who.token, body: rt.body})
+					p := r.problem(t, who.want)
+					if who.want == http.StatusNotFound {
+						assert.Contains(t, p["detail"], "does not exist", "%s %s as %s", rt.method, rt.path, who.name)
+					}
+				}
+			}
+			// What the managers may do, they may: the last column.
+			h.patch(bob, s.pi, `{"limit": 41}`).ok(t)
+			h.post(s.labPath+"/transfers", s.pi, transfer).created(t)
+			assert.Len(t, h.get(s.labPath+"/ledger", s.pi).items(t), ledger+1, "only the manager's transfer was written")
+			assert.Len(t, h.get(s.labPath+"/members", s.admin).items(t), 3, "no member was added or removed")
+			assert.Len(t, h.get("/projects", s.admin).items(t), 3, "no project was made")
+			got := h.get(s.labPath, s.admin).ok(t)
+			assert.Nil(t, got["cap"])
+		})
+	}
+}
+
+// TestProjectInvalid: bad input is a 422 that names its field, and
+// writes nothing.
+func TestProjectInvalid(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			h := newHarness(t, override{dsn: b.dsn(t)})
+			s := newLabSite(t, h)
+			sub := h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab-theory", "parent_id": %d}`, idOf(s.lab))).created(t)
+			bob := fmt.Sprintf("%s/members/%d", s.labPath, s.bobID)
+			to := idOf(sub)
+			cases := []struct {
+				method, path, token, body string
+				fields                    []string
+			}{
+				{"POST", "/projects", s.admin, `{}`, []string{"name"}},
+				{"POST", "/projects", s.admin, `{"name": "2026"}`, []string{"name"}},
+				{"POST", "/projects", s.admin, `{"name": "a b"}`, []string{"name"}},
+				{"POST", "/projects", s.admin, `{"name": "x", "cap": -1}`, []string{"cap"}},
+				{"POST", "/projects", s.admin, `{"name": "x", "cap": "1"}`, []string{"cap"}},
+				{"POST", "/projects", s.admin, `{"name": "x", "cap": 1.0001}`, []string{"cap"}},
+				{"POST", "/projects", s.admin, `{"name": "x", "parent_id": 0}`, []string{"parent_id"}},
+				{"POST", "/projects", s.admin, `{"name": "x", "colour": "red"}`, []string{"colour"}},
+				{"PATCH", s.labPath, s.admin, `{"cap": -1}`, []string{"cap"}},
+				{"PATCH", s.labPath, s.admin, `{"name": "y"}`, []string{"name"}},
+				{"POST", s.labPath + "/members", s.pi, `{"limit": 1}`, []string{"user_id"}},
+				{"POST", s.labPath + "/members", s.pi, fmt.Sprintf(`{"user_id": %d, "role": "owner"}`, s.strangerID), []string{"role"}},
+				{"POST", s.labPath + "/members", s.pi, fmt.Sprintf(`{"user_id": %d, "limit": -1}`, s.strangerID), []string{"limit"}},
+				{"POST", s.labPath + "/members", s.pi, fmt.Sprintf(`{"user_id": %d, "gpu_types": "A100"}`, s.strangerID), []string{"gpu_types"}},
+				{"PATCH", bob, s.pi, fmt.Sprintf(`{"user_id": %d}`, s.bobID), []string{"user_id"}},
+				{"PATCH", bob, s.pi, `{"role": "boss"}`, []string{"role"}},
+				{"POST", s.labPath + "/transfers", s.pi, `{"amount": 1}`, []string{"to"}},
+				{"POST", s.labPath + "/transfers", s.pi, fmt.Sprintf(`{"to": %d}`, to), []string{"amount"}},
+				{"POST", s.labPath + "/transfers", s.pi, fmt.Sprintf(`{"to": %d, "amount": 0}`, to), []string{"amount"}},
+				{"POST", s.labPath + "/transfers", s.pi, fmt.Sprintf(`{"to": %d, "amount": 1, "expires_at": "tomorrow"}`, to), []string{"expires_at"}},
+				{"POST", s.labPath + "/allocations", s.admin, `{"amount": 0.0001}`, []string{"amount"}},
+				{"POST", "/jobs", s.ann, projectJob(`true`, 1), []string{"project"}},
+				{"POST", "/jobs", s.ann, projectJob(`0`, 1), []string{"project"}},
+				{"POST", "/jobs", s.ann, projectJob(`""`, 1), []string{"project"}},
+				{"PUT", "/me/default-project", s.ann, `{"project": 1.5}`, []string{"project"}},
+				{"GET", "/projects?limit=0", s.ann, "", []string{"limit"}},
+				{"GET", "/projects?status=x", s.ann, "", []string{"status"}},
+				{"GET", s.labPath + "/allocations?ended=maybe", s.ann, "", []string{"ended"}},
+				{"GET", s.labPath + "/jobs?since=yesterday", s.pi, "", []string{"since"}},
+			}
+			ledger := h.get(s.labPath+"/ledger", s.admin).items(t)
+			for _, tc := range cases {
+				r := h.do(req{method: tc.method, path: tc.path, token: tc.token, body: tc.body})
+				assert.Equal(t, tc.fields, r.errorFields(t), "%s %s %s", tc.method, tc.path, tc.body)
+			}
+			assert.Equal(t, ledger, h.get(s.labPath+"/ledger", s.admin).items(t), "nothing was charged or moved")
+			assert.Len(t, h.get("/projects", s.admin).items(t), 3, "no project was made")
+			assert.Len(t, h.get(s.labPath+"/members", s.admin).items(t), 3, "no member was added")
+			got := h.get(s.labPath, s.admin).ok(t)
+			assert.Nil(t, got["cap"])
+			assert.Equal(t, 12.0, h.get("/me", s.ann).ok(t)["projects"].([]any)[0].(map[string]any)["limit"])
+			assert.Equal(t, 10.0, h.balance(s.annID))
+		})
+	}
+}
+
+// TestProjectsUnseenByOriginalClients: a client that sends none of the
+// new fields gets its jobs charged to the user's own account, as before.
+func TestProjectsUnseenByOriginalClients(t *testing.T) {
+	h := newHarness(t)
+	id, alice := h.user("alice")
+	_, admin := h.admin("root")
+	h.post("/projects", admin, `{"name": "physics"}`).created(t)
+	job := h.post("/jobs", alice, jobBody).created(t)
+	assert.Nil(t, job["project_id"])
+	assert.Equal(t, 7.5, h.balance(id))
+	p := h.post("/jobs", alice, `{"command": "x", "gpu_type": "A100", "estimated_hours": 8}`).problem(t, http.StatusBadRequest)
+	assert.Equal(t, "Not enough credits for GPU type A100: the job costs 8, and 7.5 are available for that type.", p["detail"])
+	for _, e := range h.get(fmt.Sprintf("/users/%d/ledger", id), alice).items(t) {
+		assert.Equal(t, float64(id), e["user_id"])
+		assert.Nil(t, e["member_id"])
+	}
+	assert.Equal(t, []any{}, h.get("/me", alice).ok(t)["projects"])
+	h.get("/projects/physics", alice).problem(t, http.StatusNotFound)
+}
