@@ -283,9 +283,16 @@ func (m *memberRequest) apply(mem *gaas.SetMemberRequest) {
 	}
 }
 
-// memberDetail words the refusals of a change to the members of project ref.
-func memberDetail(err error, ref gaas.ProjectRef) error {
-	return projectDetail(err, ref, "Only admins appoint managers; a project's managers add, change and remove its members.")
+// memberDetail words the refusals of a change to a member of a project
+// the caller can see: a 404 left is about the user, said by missing.
+func memberDetail(err error, missing string) error {
+	err = explain(err, gaas.ErrForbidden, "Only admins appoint managers; a project's managers add, change and remove its members.")
+	return explain(err, gaas.ErrNotFound, "%s", missing)
+}
+
+// notMember says that user is no member of project p.
+func notMember(user int64, p gaas.Project) string {
+	return fmt.Sprintf("User %d is not a member of project %s.", user, p.Name)
 }
 
 func handleAddMember(logger *slog.Logger, projects gaas.Projects) http.Handler {
@@ -307,7 +314,7 @@ func handleAddMember(logger *slog.Logger, projects gaas.Projects) http.Handler {
 		req.apply(&sr)
 		m, err := projects.SetMember(r.Context(), callerID(r), sr)
 		if err != nil {
-			writeError(w, r, logger, memberDetail(err, pathProject(r)))
+			writeError(w, r, logger, memberDetail(err, fmt.Sprintf("User %d does not exist.", *req.UserID)))
 			return
 		}
 		w.Header().Set("Location", "/projects/"+itoa(p.ID)+"/members/"+itoa(m.UserID))
@@ -339,7 +346,7 @@ func findMember(r *http.Request, projects gaas.Projects, project, user int64) (g
 			}
 		}
 		if got.NextCursor == "" {
-			return gaas.Member{}, errStatus(http.StatusNotFound, "User %d is not a member of project %d.", user, project)
+			return gaas.Member{}, fmt.Errorf("server: user %d in project %d: %w", user, project, gaas.ErrNotFound)
 		}
 		page.Cursor = got.NextCursor
 	}
@@ -362,6 +369,7 @@ func handleUpdateMember(logger *slog.Logger, projects gaas.Projects) http.Handle
 		var m gaas.Member
 		if err == nil {
 			m, err = findMember(r, projects, p.ID, user)
+			err = explain(err, gaas.ErrNotFound, "%s", notMember(user, p))
 		}
 		if err != nil {
 			writeError(w, r, logger, err)
@@ -370,7 +378,7 @@ func handleUpdateMember(logger *slog.Logger, projects gaas.Projects) http.Handle
 		sr := gaas.SetMemberRequest{ProjectID: p.ID, UserID: user, Role: m.Role, Limit: m.Limit, GPUTypes: m.GPUTypes}
 		req.apply(&sr)
 		if m, err = projects.SetMember(r.Context(), callerID(r), sr); err != nil {
-			writeError(w, r, logger, memberDetail(err, pathProject(r)))
+			writeError(w, r, logger, memberDetail(err, notMember(user, p)))
 			return
 		}
 		encode(w, http.StatusOK, toMember(m))
@@ -386,8 +394,7 @@ func handleRemoveMember(logger *slog.Logger, projects gaas.Projects) http.Handle
 		}
 		if err == nil {
 			err = projects.RemoveMember(r.Context(), callerID(r), gaas.RemoveMemberRequest{ProjectID: p.ID, UserID: user})
-			err = explain(err, gaas.ErrNotFound, "User %d is not a member of project %s.", user, p.Name)
-			err = memberDetail(err, pathProject(r))
+			err = memberDetail(err, notMember(user, p))
 		}
 		if err != nil {
 			writeError(w, r, logger, err)

@@ -170,6 +170,8 @@ func TestProjectLab(t *testing.T) {
 				p := h.post(s.labPath+"/transfers", s.pi, fmt.Sprintf(`{"to": %d, "amount": 1000}`, idOf(sub))).problem(t, http.StatusBadRequest)
 				assert.Equal(t, "urn:gaas:problem:quota-exceeded", p["type"])
 				h.post(s.labPath+"/transfers", s.ann, fmt.Sprintf(`{"to": %d, "amount": 1}`, idOf(sub))).problem(t, http.StatusForbidden)
+				assert.Equal(t, []string{"to"}, h.post(s.deptPath+"/transfers", s.admin, fmt.Sprintf(`{"to": %d, "amount": 1}`, idOf(sub))).errorFields(t),
+					"only a project's own sub-projects take its credits")
 			})
 
 			t.Run("members", func(t *testing.T) {
@@ -180,11 +182,15 @@ func TestProjectLab(t *testing.T) {
 				assert.Nil(t, got["limit"], "null removes the limit")
 				assert.Equal(t, []any{"A100"}, got["gpu_types"], "what is absent stays")
 				h.patch(path, s.pi, `{"role": "manager"}`).problem(t, http.StatusForbidden)
-				h.patch(fmt.Sprintf("%s/members/%d", s.labPath, s.strangerID), s.pi, `{"limit": 1}`).problem(t, http.StatusNotFound)
+				p := h.patch(fmt.Sprintf("%s/members/%d", s.labPath, s.strangerID), s.pi, `{"limit": 1}`).problem(t, http.StatusNotFound)
+				assert.Equal(t, fmt.Sprintf("User %d is not a member of project qlab.", s.strangerID), p["detail"])
+				p = h.post(s.labPath+"/members", s.pi, `{"user_id": 999}`).problem(t, http.StatusNotFound)
+				assert.Equal(t, "User 999 does not exist.", p["detail"])
 
 				r := h.delete(path, s.pi)
 				require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
-				h.delete(path, s.pi).problem(t, http.StatusNotFound)
+				p = h.delete(path, s.pi).problem(t, http.StatusNotFound)
+				assert.Equal(t, fmt.Sprintf("User %d is not a member of project qlab.", s.bobID), p["detail"])
 				for _, m := range h.get(s.labPath+"/members", s.admin).items(t) {
 					assert.NotEqual(t, float64(s.bobID), m["user_id"])
 				}

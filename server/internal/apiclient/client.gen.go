@@ -1571,7 +1571,7 @@ type ClientInterface interface {
 
 	// TransferWithBody Give credits to a sub-project
 	//
-	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1580,7 +1580,7 @@ type ClientInterface interface {
 
 	// Transfer Give credits to a sub-project
 	//
-	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2512,7 +2512,7 @@ func (c *Client) UpdateMember(ctx context.Context, id ProjectPath, userId Member
 
 // TransferWithBody Give credits to a sub-project
 //
-// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2531,7 +2531,7 @@ func (c *Client) TransferWithBody(ctx context.Context, id ProjectPath, contentTy
 
 // Transfer Give credits to a sub-project
 //
-// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5507,7 +5507,7 @@ type ClientWithResponsesInterface interface {
 
 	// TransferWithBodyWithResponse Give credits to a sub-project
 	//
-	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5516,7 +5516,7 @@ type ClientWithResponsesInterface interface {
 
 	// TransferWithResponse Give credits to a sub-project
 	//
-	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+	// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11124,7 +11124,7 @@ func (c *ClientWithResponses) UpdateMemberWithResponse(ctx context.Context, id P
 
 // TransferWithBodyWithResponse Give credits to a sub-project
 //
-// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11139,7 +11139,7 @@ func (c *ClientWithResponses) TransferWithBodyWithResponse(ctx context.Context, 
 
 // TransferWithResponse Give credits to a sub-project
 //
-// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly or further below it. Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
+// Admins and the project's managers move `amount` credits of the project's active allocations (those that pay for every GPU type and last at least until `expires_at`) to a new allocation of `to`, a project directly below it (any other is 422). Both ledgers record a `transfer` entry; no credits are made. Not enough credits is a 400.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
