@@ -76,6 +76,9 @@ func TestProjectLab(t *testing.T) {
 			assert.Equal(t, map[string]any{"id": s.dept["id"], "name": "physics", "description": "Department of physics", "parent_id": nil,
 				"cap": 30.0, "spent": 0.0, "managers_approve": false, "created_at": s.dept["created_at"], "updated_at": s.dept["updated_at"]}, s.dept)
 			assert.Equal(t, s.dept["id"], s.lab["parent_id"])
+			p := h.post("/projects", s.admin, `{"name": "PHYSICS"}`).problem(t, http.StatusConflict)
+			assert.Equal(t, `The project name "PHYSICS" is already taken.`, p["detail"])
+			assert.Equal(t, []string{"parent_id"}, h.post("/projects", s.admin, `{"name": "chem", "parent_id": 999}`).errorFields(t))
 			assert.Nil(t, s.lab["cap"])
 
 			annJob := h.post("/jobs", s.ann, projectJob(`"qlab"`, 10)).created(t)
@@ -83,7 +86,7 @@ func TestProjectLab(t *testing.T) {
 			assert.Equal(t, 10.0, annJob["cost"])
 			assert.Equal(t, 10.0, h.balance(s.annID), "the student's own account pays nothing")
 
-			p := h.post("/jobs", s.ann, projectJob(`"qlab"`, 3)).problem(t, http.StatusBadRequest)
+			p = h.post("/jobs", s.ann, projectJob(`"qlab"`, 3)).problem(t, http.StatusBadRequest)
 			assert.Equal(t, "urn:gaas:problem:quota-exceeded", p["type"])
 			assert.Equal(t, "Not enough credits under the member limit of project qlab: the job costs 3, and 2 are left there.", p["detail"])
 			p = h.post("/jobs", s.bob, projectJob(fmt.Sprint(idOf(s.lab)), 25)).problem(t, http.StatusBadRequest)
