@@ -405,6 +405,17 @@ func handleRemoveMember(logger *slog.Logger, projects gaas.Projects) http.Handle
 }
 
 func handleListMembers(logger *slog.Logger, projects gaas.Projects) http.Handler {
+	return handleProjectListing(logger, projects, "Your role does not allow this.",
+		func(r *http.Request, project int64, pg gaas.Page) ([]gaas.Member, string, error) {
+			got, err := projects.Members(r.Context(), callerID(r), gaas.MembersRequest{ProjectID: project, Page: pg})
+			return got.Items, got.NextCursor, err
+		}, func(m gaas.Member) int64 { return m.UserID }, toMember)
+}
+
+// handleProjectListing answers with a page of what list reads of the
+// project of the route; forbidden words a refusal.
+func handleProjectListing[S, T any](logger *slog.Logger, projects gaas.Projects, forbidden string,
+	list func(r *http.Request, project int64, pg gaas.Page) ([]S, string, error), id func(S) int64, conv func(S) T) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := resolveProject(r, projects)
 		var page gaas.Page
@@ -412,13 +423,10 @@ func handleListMembers(logger *slog.Logger, projects gaas.Projects) http.Handler
 			page, err = readPage(r)
 		}
 		if err == nil {
-			err = writeListing(w, r, logger, page, func(pg gaas.Page) ([]gaas.Member, string, error) {
-				got, err := projects.Members(r.Context(), callerID(r), gaas.MembersRequest{ProjectID: p.ID, Page: pg})
-				return got.Items, got.NextCursor, err
-			}, func(m gaas.Member) int64 { return m.UserID }, toMember)
+			err = writeListing(w, r, logger, page, func(pg gaas.Page) ([]S, string, error) { return list(r, p.ID, pg) }, id, conv)
 		}
 		if err != nil {
-			writeError(w, r, logger, projectDetail(err, pathProject(r), "Your role does not allow this."))
+			writeError(w, r, logger, projectDetail(err, pathProject(r), forbidden))
 		}
 	})
 }
@@ -507,22 +515,11 @@ func handleTransfer(logger *slog.Logger, projects gaas.Projects) http.Handler {
 }
 
 func handleProjectLedger(logger *slog.Logger, projects gaas.Projects) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := resolveProject(r, projects)
-		var page gaas.Page
-		if err == nil {
-			page, err = readPage(r)
-		}
-		if err == nil {
-			err = writeListing(w, r, logger, page, func(pg gaas.Page) ([]gaas.LedgerEntry, string, error) {
-				got, err := projects.ProjectLedger(r.Context(), callerID(r), gaas.ProjectLedgerRequest{ProjectID: p.ID, Page: pg})
-				return got.Items, got.NextCursor, err
-			}, func(e gaas.LedgerEntry) int64 { return e.ID }, toLedger)
-		}
-		if err != nil {
-			writeError(w, r, logger, projectDetail(err, pathProject(r), "Only admins and the project's managers may read its ledger."))
-		}
-	})
+	return handleProjectListing(logger, projects, "Only admins and the project's managers may read its ledger.",
+		func(r *http.Request, project int64, pg gaas.Page) ([]gaas.LedgerEntry, string, error) {
+			got, err := projects.ProjectLedger(r.Context(), callerID(r), gaas.ProjectLedgerRequest{ProjectID: project, Page: pg})
+			return got.Items, got.NextCursor, err
+		}, func(e gaas.LedgerEntry) int64 { return e.ID }, toLedger)
 }
 
 func handleProjectJobs(logger *slog.Logger, projects gaas.Projects, jobs gaas.JobService) http.Handler {

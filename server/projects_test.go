@@ -64,6 +64,11 @@ func newLabSite(t *testing.T, h *harness) labSite {
 	return s
 }
 
+// theory makes qlab-theory, a sub-project of the lab.
+func (s labSite) theory(t *testing.T, h *harness) map[string]any {
+	return h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab-theory", "parent_id": %d}`, idOf(s.lab))).created(t)
+}
+
 // TestProjectLab: jobs charged to a project draw from its allocations,
 // count against the member's limit and every cap above, a 400 names the
 // bound that stopped a job and what is left there, and refunds restore
@@ -158,7 +163,7 @@ func TestProjectLab(t *testing.T) {
 			})
 
 			t.Run("transfer", func(t *testing.T) {
-				sub := h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab-theory", "parent_id": %d}`, idOf(s.lab))).created(t)
+				sub := s.theory(t, h)
 				a := h.post(s.labPath+"/transfers", s.pi, fmt.Sprintf(`{"to": %d, "amount": 5, "reason": "theory group"}`, idOf(sub))).created(t)
 				assert.Equal(t, 5.0, a["amount"])
 				assert.Equal(t, 5.0, a["remaining"])
@@ -232,7 +237,7 @@ func TestProjectAuthorization(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			h := newHarness(t, override{dsn: b.dsn(t)})
 			s := newLabSite(t, h)
-			sub := h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab-theory", "parent_id": %d}`, idOf(s.lab))).created(t)
+			sub := s.theory(t, h)
 			bob := fmt.Sprintf("%s/members/%d", s.labPath, s.bobID)
 			pi := fmt.Sprintf("%s/members/%d", s.labPath, s.piID)
 			transfer := fmt.Sprintf(`{"to": %d, "amount": 1}`, idOf(sub))
@@ -293,7 +298,7 @@ func TestProjectInvalid(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			h := newHarness(t, override{dsn: b.dsn(t)})
 			s := newLabSite(t, h)
-			sub := h.post("/projects", s.admin, fmt.Sprintf(`{"name": "qlab-theory", "parent_id": %d}`, idOf(s.lab))).created(t)
+			sub := s.theory(t, h)
 			bob := fmt.Sprintf("%s/members/%d", s.labPath, s.bobID)
 			to := idOf(sub)
 			cases := []struct {
