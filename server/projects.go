@@ -115,11 +115,7 @@ func projectDetail(err error, ref any, forbidden string) error {
 
 // limitDetail words a job refused by a project's member limit or cap.
 func limitDetail(le *gaas.LimitError) string {
-	bound := "the cap"
-	if le.Bound == gaas.LimitMember {
-		bound = "the member limit"
-	}
-	return fmt.Sprintf("Not enough credits under %s of project %s: the job costs %s, and %s are left there.", bound, le.Project, le.Asked, le.Remaining)
+	return fmt.Sprintf("Not enough credits under the %s of project %s: the job costs %s, and %s are left there.", le.Bound, le.Project, le.Asked, le.Remaining)
 }
 
 // createProjectRequest is the body of POST /projects.

@@ -95,7 +95,7 @@ func TestProjectLab(t *testing.T) {
 			assert.Equal(t, "urn:gaas:problem:quota-exceeded", p["type"])
 			assert.Equal(t, "Not enough credits under the member limit of project qlab: the job costs 3, and 2 are left there.", p["detail"])
 			p = h.post("/jobs", s.bob, projectJob(fmt.Sprint(idOf(s.lab)), 25)).problem(t, http.StatusBadRequest)
-			assert.Equal(t, "Not enough credits under the cap of project physics: the job costs 25, and 20 are left there.", p["detail"])
+			assert.Equal(t, "Not enough credits under the project cap of project physics: the job costs 25, and 20 are left there.", p["detail"])
 			bobJob := h.post("/jobs", s.bob, projectJob(`"QLAB"`, 20)).created(t)
 
 			assert.Equal(t, 30.0, h.get(s.deptPath, s.admin).ok(t)["spent"])
