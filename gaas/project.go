@@ -189,6 +189,19 @@ func (r SetMemberRequest) Validate() error {
 	return v.Err()
 }
 
+// UpdateMemberRequest changes what is set of member UserID of project
+// ProjectID, in one step: a role, a limit (SetLimit with Limit nil removes
+// it), GPU types (SetGPUTypes with GPUTypes nil allows every type).
+type UpdateMemberRequest struct {
+	ProjectID   int64
+	UserID      int64
+	Role        *ProjectRole
+	SetLimit    bool
+	Limit       *Credits
+	SetGPUTypes bool
+	GPUTypes    []string
+}
+
 // RemoveMemberRequest takes user UserID out of project ProjectID. Their
 // jobs stay the project's.
 type RemoveMemberRequest struct {
@@ -286,6 +299,10 @@ type Projects interface {
 	// SetMember adds or changes a member: admins appoint anyone; a manager
 	// adds, limits and changes members, but makes no one a manager.
 	SetMember(ctx context.Context, caller int64, req SetMemberRequest) (Member, error)
+
+	// UpdateMember changes a member who is one, by the rules of SetMember;
+	// anyone else is ErrNotFound.
+	UpdateMember(ctx context.Context, caller int64, req UpdateMemberRequest) (Member, error)
 
 	// RemoveMember takes a member out (admins; managers for members).
 	RemoveMember(ctx context.Context, caller int64, req RemoveMemberRequest) error

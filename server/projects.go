@@ -327,27 +327,6 @@ func pathUserID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-// findMember looks for user among the members of project, a page at a
-// time; the store has no lookup of one member.
-func findMember(r *http.Request, projects gaas.Projects, project, user int64) (gaas.Member, error) {
-	page := gaas.Page{Limit: gaas.MaxLimit}
-	for {
-		got, err := projects.Members(r.Context(), callerID(r), gaas.MembersRequest{ProjectID: project, Page: page})
-		if err != nil {
-			return gaas.Member{}, err
-		}
-		for _, m := range got.Items {
-			if m.UserID == user {
-				return m, nil
-			}
-		}
-		if got.NextCursor == "" {
-			return gaas.Member{}, fmt.Errorf("server: user %d in project %d: %w", user, project, gaas.ErrNotFound)
-		}
-		page.Cursor = got.NextCursor
-	}
-}
-
 func handleUpdateMember(logger *slog.Logger, projects gaas.Projects) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := resolveProject(r, projects)
@@ -362,18 +341,18 @@ func handleUpdateMember(logger *slog.Logger, projects gaas.Projects) http.Handle
 		if err == nil && req.UserID != nil {
 			err = errField("user_id", "is not a field of this request: the user is named in the path")
 		}
-		var m gaas.Member
-		if err == nil {
-			m, err = findMember(r, projects, p.ID, user)
-			err = explain(err, gaas.ErrNotFound, "%s", notMember(user, p))
-		}
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
-		sr := gaas.SetMemberRequest{ProjectID: p.ID, UserID: user, Role: m.Role, Limit: m.Limit, GPUTypes: m.GPUTypes}
-		req.apply(&sr)
-		if m, err = projects.SetMember(r.Context(), callerID(r), sr); err != nil {
+		ur := gaas.UpdateMemberRequest{ProjectID: p.ID, UserID: user, SetLimit: len(req.Limit) > 0, Limit: req.limit,
+			SetGPUTypes: len(req.GPUTypes) > 0, GPUTypes: req.gpuTypes}
+		if req.Role != nil {
+			role := gaas.ProjectRole(*req.Role)
+			ur.Role = &role
+		}
+		m, err := projects.UpdateMember(r.Context(), callerID(r), ur)
+		if err != nil {
 			writeError(w, r, logger, memberDetail(err, notMember(user, p)))
 			return
 		}

@@ -291,26 +291,62 @@ func (s *ProjectService) SetMember(ctx context.Context, caller int64, req gaas.S
 }
 
 func (s *ProjectService) setMemberBy(ctx context.Context, p gaas.Principal, req gaas.SetMemberRequest) (gaas.Member, error) {
-	if err := req.Validate(); err != nil {
-		return gaas.Member{}, fmt.Errorf("store: set member: %w", err)
-	}
+	return s.changeMember(ctx, p, req.ProjectID, req.UserID, func(memberRow) (gaas.SetMemberRequest, error) { return req, nil })
+}
+
+// UpdateMember implements gaas.Projects.
+func (s *ProjectService) UpdateMember(ctx context.Context, caller int64, req gaas.UpdateMemberRequest) (gaas.Member, error) {
+	return s.updateMemberBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+func (s *ProjectService) updateMemberBy(ctx context.Context, p gaas.Principal, req gaas.UpdateMemberRequest) (gaas.Member, error) {
+	return s.changeMember(ctx, p, req.ProjectID, req.UserID, func(m memberRow) (gaas.SetMemberRequest, error) {
+		if m.role() == "" {
+			return gaas.SetMemberRequest{}, fmt.Errorf("user %d is not a member: %w", req.UserID, gaas.ErrNotFound)
+		}
+		was := m.member()
+		set := gaas.SetMemberRequest{ProjectID: req.ProjectID, UserID: req.UserID, Role: was.Role, Limit: was.Limit, GPUTypes: was.GPUTypes}
+		if req.Role != nil {
+			set.Role = *req.Role
+		}
+		if req.SetLimit {
+			set.Limit = req.Limit
+		}
+		if req.SetGPUTypes {
+			set.GPUTypes = req.GPUTypes
+		}
+		return set, nil
+	})
+}
+
+// changeMember sets user's membership of project to what decide makes of
+// it as it stands, under the project's lock, if the policy lets p.
+func (s *ProjectService) changeMember(ctx context.Context, p gaas.Principal, project, user int64,
+	decide func(memberRow) (gaas.SetMemberRequest, error)) (gaas.Member, error) {
 	var m memberRow
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
-		pr, err := visibleProject(ctx, tx, p, projectRef(req.ProjectID), gaas.ActionReadProject)
+		pr, err := visibleProject(ctx, tx, p, projectRef(project), gaas.ActionReadProject)
 		if err != nil {
 			return err
 		}
 		if err := s.db.lockAccount(ctx, tx, pr.AccountID); err != nil {
 			return err
 		}
-		if m, err = loadMember(ctx, tx, pr.ID, req.UserID); err != nil {
+		if m, err = loadMember(ctx, tx, pr.ID, user); err != nil {
+			return err
+		}
+		req, err := decide(m)
+		if err != nil {
+			return err
+		}
+		if err := req.Validate(); err != nil {
 			return err
 		}
 		if err := s.allowMemberChange(ctx, tx, p, pr.ID, m, req.Role); err != nil {
 			return err
 		}
-		if _, err := loadUser(ctx, tx, req.UserID); err != nil {
-			return fmt.Errorf("user %d: %w", req.UserID, err)
+		if _, err := loadUser(ctx, tx, user); err != nil {
+			return fmt.Errorf("user %d: %w", user, err)
 		}
 		scope, err := canonicalScope(ctx, tx, req.GPUTypes)
 		if err != nil {
@@ -325,16 +361,16 @@ func (s *ProjectService) setMemberBy(ctx context.Context, p gaas.Principal, req 
 		}
 		if existed {
 			_, err = exec(ctx, tx, "UPDATE project_members SET role = ?, spend_limit = ?, gpu_types = ?, active = ? WHERE project_id = ? AND user_id = ?",
-				m.Role, m.Limit, m.GPUTypes, true, pr.ID, req.UserID)
+				m.Role, m.Limit, m.GPUTypes, true, pr.ID, user)
 			return err
 		}
 		m.CreatedAt = s.db.timestamp()
 		_, err = exec(ctx, tx, "INSERT INTO project_members ("+memberColumns+") VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-			pr.ID, req.UserID, m.Role, m.Limit, m.GPUTypes, true, m.CreatedAt)
+			pr.ID, user, m.Role, m.Limit, m.GPUTypes, true, m.CreatedAt)
 		return err
 	})
 	if err != nil {
-		return gaas.Member{}, fmt.Errorf("store: set member %d of project %d: %w", req.UserID, req.ProjectID, mapErr(err))
+		return gaas.Member{}, fmt.Errorf("store: member %d of project %d: %w", user, project, mapErr(err))
 	}
 	return m.member(), nil
 }
