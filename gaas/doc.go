@@ -8,7 +8,7 @@
 // [Credits] (milli-credits), one credit being one GPU-hour at rate 1. A
 // job's statuses and the moves between them are [Statuses] and
 // [Transitions]; the services ([JobService], [Quota], [Catalogue],
-// [Allocations], [UserService], [Authenticator]) are interfaces,
+// [Allocations], [Projects], [UserService], [Authenticator]) are interfaces,
 // implemented on a database by package store and on passwords and tokens
 // by package authn, and served over HTTP by package server.
 //
@@ -31,6 +31,13 @@
 // expire. A submission draws its cost by [PlanDraws] (narrowest scope
 // first, then soonest to expire, then oldest), and a refund goes back by
 // [Returns], to the allocations drawn from last first.
+//
+// A [Project] holds an account too, shared by its members: a job that
+// names a project (or goes to the caller's default one) is charged to
+// the project's allocations, within the member's limit and the cap of
+// the project and of every project above it, all in one step; a refusal
+// by one of them is a [*LimitError]. Who may do what in a project is the
+// same table, read by [AllowProject] with the caller's [ProjectRole].
 //
 // The rules the implementations follow are here too, as data and pure
 // functions: who may do what is one table, read by [Allow] for a
@@ -55,6 +62,6 @@
 // Every failure a service reports matches one of the sentinel errors with
 // errors.Is: [ErrNotFound], [ErrInvalid] (a [*ValidationError] names the
 // fields, in the library's words), [ErrQuotaExceeded] (a [*QuotaError]
-// says what was asked and what is left), [ErrInvalidTransition],
+// or a [*LimitError] says what was asked and what is left), [ErrInvalidTransition],
 // [ErrConflict], [ErrUnauthorized], [ErrForbidden] and [ErrUnavailable].
 package gaas

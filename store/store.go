@@ -1,12 +1,12 @@
-// Package store keeps users, accounts, allocations, the GPU catalogue, jobs
-// and the ledger in SQL through bun, and implements the gaas services on
+// Package store keeps users, projects, accounts, allocations, the GPU
+// catalogue, jobs and the ledger in SQL through bun, and implements the gaas services on
 // them. Every change of credits is one transaction that changes the
 // allocations, writes their ledger entries and the job together, under a
 // lock of the account; a draw is a conditional UPDATE decided by the
 // database.
 //
-// DB.Jobs, DB.Quota, DB.Users, DB.Catalogue and DB.Allocations ask the
-// policy about their caller on every call. DB.Accounts, the account storage package authn is built on,
+// DB.Jobs, DB.Quota, DB.Users, DB.Catalogue, DB.Allocations and
+// DB.Projects ask the policy about their caller on every call. DB.Accounts, the account storage package authn is built on,
 // checks no caller: it is for authn and trusted set-up code.
 package store
 
