@@ -429,6 +429,18 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 	if err != nil || from == to {
 		return 0, err // from == to: a retry of a move already made
 	}
+	var target chargeTarget
+	if refund != 0 {
+		// The accounts' locks before the time of the refund: an end of one
+		// of the allocations that commits first is then before the refund,
+		// which giveBack expires at once.
+		if target, err = jobTarget(ctx, tx, j); err != nil {
+			return 0, err
+		}
+		if err := s.db.lockAccounts(ctx, tx, append(chainAccounts(target.chain), j.AccountID)...); err != nil {
+			return 0, err
+		}
+	}
 	if actual != nil {
 		a := int64(*actual)
 		j.Actual = &a
@@ -451,13 +463,6 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 	draws, err := decodeDraws(j.Draws)
 	if err != nil {
 		return 0, fmt.Errorf("job %d: %w", j.ID, err)
-	}
-	target, err := jobTarget(ctx, tx, j)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.db.lockAccounts(ctx, tx, append(chainAccounts(target.chain), j.AccountID)...); err != nil {
-		return 0, err
 	}
 	reason := fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to)))
 	for _, back := range gaas.Returns(draws, refund) {
