@@ -67,3 +67,49 @@ func TestRefundRacingTheEndOfItsAllocation(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveAllocationsStayBounded holds an account to gaas.MaxLiveAllocations
+// allocations with credits left, which every submission reads. An
+// allocation that a job emptied holds credits again when the job is
+// cancelled, so the bound must still hold after refunds: either the
+// emptied allocation makes no room, or the refund does not fill it.
+func TestLiveAllocationsStayBounded(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	adminID, _ := h.admin("root")
+	aliceID, _ := h.user("alice")
+	give := func() error {
+		_, err := h.db.Allocations.CreateAllocation(ctx, adminID, gaas.CreateAllocationRequest{
+			UserID: aliceID, Amount: gaas.Credit, GPUTypes: []string{"T4"}})
+		return err
+	}
+	for range gaas.MaxLiveAllocations - 1 { // and the default one
+		require.NoError(t, give())
+	}
+	require.ErrorIs(t, give(), gaas.ErrConflict, "a 1,001st allocation holding credits")
+
+	// A job empties one; cancelling the job fills it again.
+	job, err := h.db.Jobs.Submit(ctx, aliceID, gaas.SubmitRequest{Command: "x", GPUType: "T4", EstimatedHours: gaas.Hour})
+	require.NoError(t, err)
+	require.Len(t, job.Draws, 1)
+	if err := give(); err != nil {
+		require.ErrorIs(t, err, gaas.ErrConflict)
+	}
+	_, err = h.db.Jobs.Cancel(ctx, aliceID, gaas.CancelRequest{JobID: job.ID})
+	require.NoError(t, err)
+
+	live := 0
+	for cursor := ""; ; {
+		page, err := h.db.Allocations.Allocations(ctx, aliceID, gaas.AllocationsRequest{UserID: aliceID, Page: gaas.Page{Limit: 500, Cursor: cursor}})
+		require.NoError(t, err)
+		for _, a := range page.Items {
+			if a.Remaining > 0 {
+				live++
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	assert.LessOrEqual(t, live, gaas.MaxLiveAllocations, "allocations holding credits after the refund")
+}
