@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -112,4 +113,25 @@ func TestLiveAllocationsStayBounded(t *testing.T) {
 		}
 	}
 	assert.LessOrEqual(t, live, gaas.MaxLiveAllocations, "allocations holding credits after the refund")
+}
+
+// TestShorteningBeforeTheStart refuses to move an allocation's end to or
+// before its start, as POST /users/{id}/allocations does: such an
+// allocation would never pay for anything, and would hold its credits
+// without a revoke entry.
+func TestShorteningBeforeTheStart(t *testing.T) {
+	h := newHarness(t)
+	_, admin := h.admin("root")
+	aliceID, _ := h.user("alice")
+	start := time.Now().Add(48 * time.Hour).UTC()
+	a := h.post(fmt.Sprintf("/users/%d/allocations", aliceID), admin,
+		`{"amount": 5, "starts_at": "`+start.Format(time.RFC3339)+`"}`).created(t)
+	path := fmt.Sprintf("/allocations/%v", a["id"])
+	for _, end := range []time.Time{start.Add(-24 * time.Hour), start} {
+		body := `{"expires_at": "` + end.Format(time.RFC3339) + `"}`
+		assert.Equal(t, []string{"expires_at"}, h.patch(path, admin, body).errorFields(t), body)
+	}
+	after := h.get(fmt.Sprintf("/users/%d/allocations", aliceID), admin).items(t)
+	require.Len(t, after, 2)
+	assert.Nil(t, after[1]["expires_at"], "nothing was written")
 }
