@@ -450,6 +450,9 @@ func (s *AllocationService) updateBy(ctx context.Context, p gaas.Principal, req 
 			if a.ExpiresAt != nil && !end.Before(*a.ExpiresAt) {
 				return gaas.Invalid("expires_at", "must be before the allocation's end, %s: an allocation may be shortened, not lengthened", a.ExpiresAt.Format(time.RFC3339))
 			}
+			if now.Before(end) && !end.After(a.StartsAt) {
+				return gaas.Invalid("expires_at", "must be after starts_at, %s; to end the allocation before it starts, end it now", a.StartsAt.Format(time.RFC3339))
+			}
 		}
 		if _, err := exec(ctx, tx, "UPDATE allocations SET expires_at = ? WHERE id = ?", end, a.ID); err != nil {
 			return err
