@@ -2,13 +2,16 @@ package server_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -134,4 +137,54 @@ func TestShorteningBeforeTheStart(t *testing.T) {
 	after := h.get(fmt.Sprintf("/users/%d/allocations", aliceID), admin).items(t)
 	require.Len(t, after, 2)
 	assert.Nil(t, after[1]["expires_at"], "nothing was written")
+}
+
+// TestCheckFindsARefundToAnotherAllocation moves a job's refund from the
+// expiring, scoped allocation the job drew from to the default one, which
+// never ends, keeping every sum and running balance right (the ledger's
+// append-only trigger dropped, as someone with the database file could).
+// Check must see that the refund went to an allocation the job's draws do
+// not name.
+func TestCheckFindsARefundToAnotherAllocation(t *testing.T) {
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "gaas.db")
+	h := newHarness(t, override{dsn: dsn})
+	adminID, _ := h.admin("root")
+	aliceID, _ := h.user("alice")
+	expires := time.Now().Add(time.Hour)
+	scoped, err := h.db.Allocations.CreateAllocation(ctx, adminID, gaas.CreateAllocationRequest{
+		UserID: aliceID, Amount: 2 * gaas.Credit, GPUTypes: []string{"A100"}, ExpiresAt: &expires})
+	require.NoError(t, err)
+	job, err := h.db.Jobs.Submit(ctx, aliceID, gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour})
+	require.NoError(t, err)
+	require.Equal(t, []gaas.Draw{{AllocationID: scoped.ID, Amount: gaas.Credit}}, job.Draws)
+	_, err = h.db.Jobs.Transition(ctx, adminID, gaas.TransitionRequest{JobID: job.ID, To: gaas.StatusRejected})
+	require.NoError(t, err)
+	page, err := h.db.Allocations.Allocations(ctx, aliceID, gaas.AllocationsRequest{UserID: aliceID})
+	require.NoError(t, err)
+	def := page.Items[0]
+	require.True(t, def.Default)
+	ledger, err := h.db.Quota.Ledger(ctx, aliceID, gaas.LedgerRequest{UserID: aliceID})
+	require.NoError(t, err)
+	refund := ledger.Items[len(ledger.Items)-1]
+	require.Equal(t, gaas.LedgerRefund, refund.Kind)
+	require.Equal(t, scoped.ID, refund.AllocationID)
+
+	raw, err := sql.Open(sqliteshim.ShimName, dsn)
+	require.NoError(t, err)
+	defer raw.Close()
+	for _, q := range []string{
+		"DROP TRIGGER ledger_no_update",
+		fmt.Sprintf("UPDATE ledger SET allocation_id = %d, remaining = %d WHERE id = %d", def.ID, def.Remaining+gaas.Credit, refund.ID),
+		fmt.Sprintf("UPDATE allocations SET remaining = remaining - %d WHERE id = %d", gaas.Credit, scoped.ID),
+		fmt.Sprintf("UPDATE allocations SET remaining = remaining + %d WHERE id = %d", gaas.Credit, def.ID),
+	} {
+		_, err := raw.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	report, err := h.db.Check(ctx)
+	require.NoError(t, err)
+	assert.NotEmpty(t, report.Violations, "the refund of job %d went to allocation %d, not %d", job.ID, def.ID, scoped.ID)
+	h.dbClosed = true // the database is damaged on purpose: the harness checks it no more
+	require.NoError(t, h.db.Close())
 }
