@@ -60,9 +60,10 @@ const maxViolations = 100
 // user has one account and every account one default allocation; every
 // job cost gaas.Cost of its estimate, GPUs and rate, drew that cost in
 // charges, one for each allocation its draws name, and was refunded what
-// gaas.SettlementOf says; no entry names a job or an allocation of another
-// account or lacks the job its kind needs; and every entry names one
-// actor, a user who exists or the system under a name. It reads a consistent
+// gaas.SettlementOf says, each refund to an allocation its draws name; no
+// entry names a job or an allocation of another account or lacks the job
+// its kind needs; and every entry names one actor, a user who exists or
+// the system under a name. It reads a consistent
 // snapshot and writes nothing, so it may run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	return db.CheckWith(ctx, CheckOptions{})
@@ -135,7 +136,8 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			WHERE al.is_default = TRUE AND (al.gpu_types IS NOT NULL OR al.expires_at IS NOT NULL)`},
 		// Each charge takes what one of its job's draws says from that
 		// draw's allocation, and no two take from one allocation: with
-		// checkJobs's count and sum, the charges are the draws.
+		// checkJobs's count and sum, the charges are the draws. Each
+		// refund goes back to an allocation the draws name.
 		{"job", `
 			SELECT ac.user_id AS user_id, l.job_id AS job_id, l.id AS entry_id, l.allocation_id AS allocation_id,
 			       'charge of ' || (-l.delta) || ' from allocation ' || l.allocation_id || ' is not one of the draws ' || j.draws AS detail
@@ -145,7 +147,12 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			SELECT ac.user_id, l.job_id, 0, l.allocation_id, count(*) || ' charges from one allocation'
 			FROM ledger l JOIN accounts ac ON ac.id = l.account_id
 			WHERE l.kind = 'charge' AND l.job_id IS NOT NULL
-			GROUP BY l.job_id, l.allocation_id, ac.user_id HAVING count(*) > 1`},
+			GROUP BY l.job_id, l.allocation_id, ac.user_id HAVING count(*) > 1
+			UNION ALL
+			SELECT COALESCE(ac.user_id, 0), l.job_id, l.id, l.allocation_id,
+			       'refund of ' || l.delta || ' to allocation ' || l.allocation_id || ', which the draws ' || j.draws || ' do not name'
+			FROM ledger l JOIN jobs j ON j.id = l.job_id JOIN accounts ac ON ac.id = l.account_id
+			WHERE l.kind = 'refund' AND (',' || j.draws || ',') NOT LIKE ('%,' || l.allocation_id || ':%')`},
 		{"project", `
 			WITH RECURSIVE tree(root, id) AS (
 			    SELECT id, id FROM projects
