@@ -188,3 +188,32 @@ func TestCheckFindsARefundToAnotherAllocation(t *testing.T) {
 	h.dbClosed = true // the database is damaged on purpose: the harness checks it no more
 	require.NoError(t, h.db.Close())
 }
+
+// TestExpiredAllocationsMakeRoom gives an account as many expiring
+// allocations as it may hold, and lets them expire with credits left. They
+// pay for nothing any more, and an admin cannot end them (they have
+// ended), so they must not keep the account from being given another.
+func TestExpiredAllocationsMakeRoom(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	adminID, _ := h.admin("root")
+	aliceID, _ := h.user("alice")
+	var last gaas.Allocation
+	var expires time.Time
+	for range gaas.MaxLiveAllocations - 1 { // and the default one
+		var err error
+		last, err = h.db.Allocations.CreateAllocation(ctx, adminID, gaas.CreateAllocationRequest{UserID: aliceID, Amount: gaas.Credit})
+		require.NoError(t, err)
+		// Shortened to an end to come, which takes nothing back.
+		expires = time.Now().Add(time.Second)
+		_, err = h.db.Allocations.UpdateAllocation(ctx, adminID, gaas.UpdateAllocationRequest{AllocationID: last.ID, ExpiresAt: &expires})
+		require.NoError(t, err)
+	}
+	time.Sleep(time.Until(expires))
+	require.Equal(t, 10.0, h.balance(aliceID), "only the default allocation pays")
+	_, err := h.db.Allocations.UpdateAllocation(ctx, adminID, gaas.UpdateAllocationRequest{AllocationID: last.ID, End: true})
+	require.ErrorIs(t, err, gaas.ErrConflict, "an allocation that has ended cannot be ended")
+
+	_, err = h.db.Allocations.CreateAllocation(ctx, adminID, gaas.CreateAllocationRequest{UserID: aliceID, Amount: gaas.Credit})
+	assert.NoError(t, err, "a new allocation, when every other but the default has expired")
+}
