@@ -204,8 +204,8 @@ type AllocationPage struct {
 }
 
 // MaxLiveAllocations bounds the allocations of one account that hold
-// credits, which every submission reads: an admin giving more is refused
-// until some are spent, expire or are ended.
+// credits and have not ended, which every submission reads: an admin
+// giving more is refused until some are spent, expire or are ended.
 const MaxLiveAllocations = 1000
 
 // UpdateAllocationRequest shortens or ends allocation AllocationID. A
@@ -236,8 +236,8 @@ func (r UpdateAllocationRequest) Validate() error {
 // create or change them; a user may read their own.
 type Allocations interface {
 	// CreateAllocation gives an allocation, recorded as a grant entry. An
-	// account that already has MaxLiveAllocations holding credits is
-	// ErrConflict.
+	// account that already has MaxLiveAllocations holding credits and not
+	// ended is ErrConflict.
 	CreateAllocation(ctx context.Context, caller int64, req CreateAllocationRequest) (Allocation, error)
 
 	// Allocations lists a user's allocations by id, the default first.

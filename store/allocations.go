@@ -312,7 +312,8 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 			return err
 		}
 		var live int
-		if err := query(ctx, tx, &live, "SELECT count(*) FROM allocations WHERE account_id = ? AND remaining > 0", account); err != nil {
+		if err := query(ctx, tx, &live, "SELECT count(*) FROM allocations WHERE account_id = ? AND remaining > 0"+
+			" AND (expires_at IS NULL OR expires_at > ?)", account, now); err != nil {
 			return mapErr(err)
 		}
 		if live >= gaas.MaxLiveAllocations {

@@ -43,7 +43,7 @@ var hotSQL = [nHot]string{
 	hotAccount: "SELECT a.id, u.disabled, u.role, u.default_project_id FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.id = ?",
 	hotGPUType: "SELECT name, rate, max_gpus_per_job, enabled FROM gpu_types WHERE lower(name) = lower(?)",
 	hotAllocations: "SELECT id, remaining, gpu_types, starts_at, expires_at FROM allocations" +
-		" WHERE account_id = ? AND remaining > 0",
+		" WHERE account_id = ? AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)",
 	hotDraw: "UPDATE allocations SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
 	hotInsertJob: "INSERT INTO jobs (user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, idempotency_key, created_at, updated_at)" +
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -117,10 +117,10 @@ func (h *hotTx) price(ctx context.Context, name string, gpus int) (string, gaas.
 	return t.Name, gaas.Rate(t.Rate), nil
 }
 
-// allocations reads the allocations of an account that hold credits, as
-// gaas.PlanDraws needs them.
-func (h *hotTx) allocations(ctx context.Context, account int64) ([]gaas.Allocation, error) {
-	rows, err := h.stmt(ctx, hotAllocations).QueryContext(ctx, account)
+// allocations reads the allocations of an account that hold credits and
+// have not ended at now, as gaas.PlanDraws needs them.
+func (h *hotTx) allocations(ctx context.Context, account int64, now time.Time) ([]gaas.Allocation, error) {
+	rows, err := h.stmt(ctx, hotAllocations).QueryContext(ctx, account, now)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -197,11 +197,11 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	if err := target.check(gpuType, cost); err != nil {
 		return refuse(err)
 	}
-	allocs, err := hot.allocations(ctx, target.account)
+	now := s.db.timestamp()
+	allocs, err := hot.allocations(ctx, target.account, now)
 	if err != nil {
 		return submitResult{}, err
 	}
-	now := s.db.timestamp()
 	draws, available := gaas.PlanDraws(allocs, gpuType, cost, now)
 	if draws == nil && cost > 0 {
 		return refuse(&gaas.QuotaError{Asked: cost, Remaining: available, GPUType: gpuType})
