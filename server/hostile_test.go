@@ -217,3 +217,26 @@ func TestExpiredAllocationsMakeRoom(t *testing.T) {
 	_, err = h.db.Allocations.CreateAllocation(ctx, adminID, gaas.CreateAllocationRequest{UserID: aliceID, Amount: gaas.Credit})
 	assert.NoError(t, err, "a new allocation, when every other but the default has expired")
 }
+
+// TestJobsOfOpenModeFoundByTheirCatalogueType submits a job in open mode
+// under one spelling of a GPU type, and then the catalogue gets the type
+// under another. GET /jobs?gpu_type= names a type of the catalogue in any
+// letter case, so it must find the job submitted before, which keeps the
+// spelling it was submitted with, as well as the jobs since.
+func TestJobsOfOpenModeFoundByTheirCatalogueType(t *testing.T) {
+	h := newHarness(t)
+	_, admin := h.admin("root")
+	_, alice := h.user("alice")
+	before := h.post("/jobs", alice, `{"command": "x", "gpu_type": "a100", "estimated_hours": 1}`).created(t)
+	h.post("/gpu-types", admin, `{"name": "A100", "rate": 1}`).created(t)
+	after := h.post("/jobs", alice, `{"command": "x", "gpu_type": "a100", "estimated_hours": 1}`).created(t)
+	require.Equal(t, "a100", before["gpu_type"])
+	require.Equal(t, "A100", after["gpu_type"])
+	for _, name := range []string{"a100", "A100"} {
+		var ids []any
+		for _, j := range h.get("/jobs?gpu_type="+name, alice).items(t) {
+			ids = append(ids, j["id"])
+		}
+		assert.Equal(t, []any{after["id"], before["id"]}, ids, "?gpu_type=%s", name)
+	}
+}
