@@ -293,15 +293,17 @@ func (s *JobService) listBy(ctx context.Context, p gaas.Principal, f gaas.JobFil
 		where, args = where+" AND status = ?", append(args, string(f.Status))
 	}
 	if f.GPUType != "" {
-		// A type of the catalogue is named in any case, and jobs hold its
-		// spelling there; any other is matched as submitted.
-		name := f.GPUType
-		if t, err := lookupGPUType(ctx, s.db.r, name); err == nil {
-			name = t.Name
+		// A type of the catalogue is named in any case, and finds the jobs
+		// submitted under any case of its name (in open mode, before it
+		// was added, jobs kept the spelling they were submitted with); any
+		// other is matched as submitted.
+		match := " AND gpu_type = ?"
+		if _, err := lookupGPUType(ctx, s.db.r, f.GPUType); err == nil {
+			match = " AND lower(gpu_type) = lower(?)"
 		} else if !errors.Is(err, gaas.ErrNotFound) {
 			return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", err)
 		}
-		where, args = where+" AND gpu_type = ?", append(args, name)
+		where, args = where+match, append(args, f.GPUType)
 	}
 	if !f.Since.IsZero() {
 		where, args = where+" AND created_at >= ?", append(args, f.Since.UTC())
