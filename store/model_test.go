@@ -469,7 +469,8 @@ func (m *modelWorker) updateAllocation(u *modelUser) {
 	case a.isDefault, a.ended(now):
 		require.ErrorIs(m.t, err, gaas.ErrConflict)
 		return
-	case req.ExpiresAt != nil && a.expires != nil && !end.Before(*a.expires):
+	case req.ExpiresAt != nil && a.expires != nil && !end.Before(*a.expires),
+		req.ExpiresAt != nil && now.Before(end) && !end.After(a.starts): // an end to come, not after the start
 		require.ErrorIs(m.t, err, gaas.ErrInvalid)
 		return
 	}
