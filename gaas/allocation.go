@@ -205,7 +205,9 @@ type AllocationPage struct {
 
 // MaxLiveAllocations bounds the allocations of one account that hold
 // credits and have not ended, which every submission reads: an admin
-// giving more is refused until some are spent, expire or are ended.
+// giving more is refused until some are spent, expire or are ended. The
+// default allocation, and those that unfinished jobs drew from, count even
+// when empty, since a grant or a refund fills them again.
 const MaxLiveAllocations = 1000
 
 // UpdateAllocationRequest shortens or ends allocation AllocationID. A

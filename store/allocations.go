@@ -311,10 +311,9 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 		if err := roomFor(ctx, tx, account, req.Amount, "amount"); err != nil {
 			return err
 		}
-		var live int
-		if err := query(ctx, tx, &live, "SELECT count(*) FROM allocations WHERE account_id = ? AND remaining > 0"+
-			" AND (expires_at IS NULL OR expires_at > ?)", account, now); err != nil {
-			return mapErr(err)
+		live, err := liveAllocations(ctx, tx, account, now)
+		if err != nil {
+			return err
 		}
 		if live >= gaas.MaxLiveAllocations {
 			return fmt.Errorf("%s already has %d allocations holding credits, the most an account may have: %w", holder(req.UserID, req.ProjectID), live, gaas.ErrConflict)
@@ -371,6 +370,44 @@ func holder(userID, projectID int64) string {
 }
 
 // insertAllocation inserts r empty (its grant entry fills it) and sets its id.
+// liveAllocations counts the allocations of an account that have not
+// ended at now and hold credits, or may hold them again without a new
+// allocation: the default one, which grants and sets fill, and those that
+// the draws of unfinished jobs name, which a refund fills.
+func liveAllocations(ctx context.Context, idb bun.IDB, account int64, now time.Time) (int, error) {
+	const notEnded = " AND (expires_at IS NULL OR expires_at > ?)"
+	var live int
+	if err := query(ctx, idb, &live, "SELECT count(*) FROM allocations WHERE account_id = ? AND (remaining > 0 OR is_default = TRUE)"+notEnded,
+		account, now); err != nil {
+		return 0, mapErr(err)
+	}
+	var empty []int64
+	if err := query(ctx, idb, &empty, "SELECT id FROM allocations WHERE account_id = ? AND remaining = 0 AND is_default = FALSE"+notEnded,
+		account, now); err != nil || len(empty) == 0 {
+		return live, mapErr(err)
+	}
+	var draws []string
+	if err := query(ctx, idb, &draws, "SELECT draws FROM jobs WHERE account_id = ? AND status IN ("+unfinishedStatuses()+")", account); err != nil {
+		return 0, mapErr(err)
+	}
+	refundable := map[int64]bool{}
+	for _, s := range draws {
+		ds, err := decodeDraws(s)
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range ds {
+			refundable[d.AllocationID] = true
+		}
+	}
+	for _, id := range empty {
+		if refundable[id] {
+			live++
+		}
+	}
+	return live, nil
+}
+
 func insertAllocation(ctx context.Context, tx bun.IDB, r *allocationRow) error {
 	return mapErr(query(ctx, tx, &r.ID,
 		"INSERT INTO allocations (account_id, amount, remaining, gpu_types, starts_at, expires_at, is_default, reason, actor_id, actor_system, created_at)"+
