@@ -240,3 +240,17 @@ func TestJobsOfOpenModeFoundByTheirCatalogueType(t *testing.T) {
 		assert.Equal(t, []any{after["id"], before["id"]}, ids, "?gpu_type=%s", name)
 	}
 }
+
+// TestGPUTypeNamesThatAreNotPathSegments refuses the names "." and "..",
+// as it refuses '/': the Location of such a type, /gpu-types/.., is
+// resolved by every client to another resource, and PATCH /gpu-types/..
+// reaches no type.
+func TestGPUTypeNamesThatAreNotPathSegments(t *testing.T) {
+	h := newHarness(t)
+	_, admin := h.admin("root")
+	for _, name := range []string{".", ".."} {
+		assert.Equal(t, []string{"name"}, h.post("/gpu-types", admin, `{"name": "`+name+`", "rate": 1}`).errorFields(t), name)
+	}
+	assert.Empty(t, h.get("/gpu-types?retired=true", admin).items(t), "nothing was written")
+	h.post("/gpu-types", admin, `{"name": "a..b", "rate": 1}`).created(t)
+}
