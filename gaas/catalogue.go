@@ -49,8 +49,8 @@ const MaxGPUTypes = 1000
 var descriptionText = textRule{maxLen: DescriptionMaxLen, lines: true}
 
 // ValidateGPUTypeName reports whether name may name a type of the
-// catalogue: 1 to 64 printable ASCII characters, no '/', and no space at
-// either end. ASCII keeps case-insensitive matching the same in every
+// catalogue: 1 to 64 printable ASCII characters, no '/', no space at
+// either end, and neither "." nor "..". ASCII keeps case-insensitive matching the same in every
 // database, and the name travels in a URL path.
 func ValidateGPUTypeName(name string) error {
 	if len(name) < 1 || len(name) > GPUTypeNameMaxLen {
@@ -63,6 +63,9 @@ func ValidateGPUTypeName(name string) error {
 	}
 	if strings.TrimSpace(name) != name {
 		return Invalid("name", "must not begin or end with a space")
+	}
+	if name == "." || name == ".." {
+		return Invalid("name", "must not be %q, which names no GPU type in a path", name)
 	}
 	return nil
 }
