@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -45,7 +44,7 @@ func (a Allocation) ActiveAt(t time.Time) bool {
 // Covers reports whether a pays for jobs of GPU type name (compared
 // without regard to letter case).
 func (a Allocation) Covers(name string) bool {
-	return a.GPUTypes == nil || slices.ContainsFunc(a.GPUTypes, func(s string) bool { return strings.EqualFold(s, name) })
+	return a.GPUTypes == nil || slices.ContainsFunc(a.GPUTypes, func(s string) bool { return SameGPUType(s, name) })
 }
 
 // Draw is what one job took from one allocation.
@@ -178,7 +177,7 @@ func validateScope(v *ValidationError, names []string) {
 			v.Add("gpu_types", "entry %d %s", i+1, err.(*ValidationError).Fields[0].Message)
 			return
 		}
-		if slices.ContainsFunc(names[:i], func(s string) bool { return strings.EqualFold(s, name) }) {
+		if slices.ContainsFunc(names[:i], func(s string) bool { return SameGPUType(s, name) }) {
 			v.Add("gpu_types", "names %q twice", name)
 			return
 		}

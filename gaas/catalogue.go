@@ -28,6 +28,40 @@ type GPUType struct {
 	UpdatedAt time.Time
 }
 
+// SameGPUType reports whether a and b name the same GPU type: equal but
+// for the letter case of ASCII letters. Only ASCII folds, as SQL's lower()
+// does on every database the store runs on; a Unicode fold would let
+// "\u212A80" (with the Kelvin sign) stand for K80 in one place and not in
+// another.
+func SameGPUType(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// IsASCII reports whether s is ASCII, as every name of the catalogue is.
+func IsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // GPUsAllowed is the most GPUs of type t a job may use.
 func (t GPUType) GPUsAllowed() int {
 	if t.MaxGPUsPerJob > 0 {

@@ -109,3 +109,22 @@ func TestGPUsAllowed(t *testing.T) {
 	assert.Equal(t, gaas.MaxGPUsPerJob, gaas.GPUType{}.GPUsAllowed(), "no limit of its own")
 	assert.Equal(t, 8, gaas.GPUType{MaxGPUsPerJob: 8}.GPUsAllowed())
 }
+
+// TestSameGPUType: GPU types match without regard to the case of ASCII
+// letters only, as SQL's lower() folds them on every backend.
+func TestSameGPUType(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"A100", "a100", true},
+		{"NVIDIA H100", "nvidia h100", true},
+		{"K80", "\u212A80", false}, // the Kelvin sign folds to k in Unicode, not here
+		{"A100", "A1000", false},
+		{"ä100", "Ä100", false},
+		{"", "", true},
+	} {
+		assert.Equal(t, tc.same, gaas.SameGPUType(tc.a, tc.b), "%q %q", tc.a, tc.b)
+		assert.Equal(t, tc.same, gaas.Allocation{GPUTypes: []string{tc.a}}.Covers(tc.b), "%q covers %q", tc.a, tc.b)
+	}
+}

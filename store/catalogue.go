@@ -43,6 +43,11 @@ const maxListedTypes = 50
 // catalogue lacks is gaas.ErrNotFound.
 func lookupGPUType(ctx context.Context, idb bun.IDB, name string) (gpuTypeRow, error) {
 	var r gpuTypeRow
+	if !gaas.IsASCII(name) {
+		// No name of the catalogue is anything else; PostgreSQL's lower()
+		// would fold some of them into one that is.
+		return r, fmt.Errorf("GPU type %q: %w", name, gaas.ErrNotFound)
+	}
 	err := query(ctx, idb, &r, "SELECT "+gpuTypeColumns+" FROM gpu_types WHERE lower(name) = lower(?)", name)
 	return r, mapErr(err)
 }

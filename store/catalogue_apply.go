@@ -98,7 +98,7 @@ func ValidateCatalogue(types []gaas.GPUType) error {
 		if err != nil {
 			return fmt.Errorf("GPU type %d (%q): %w", i+1, t.Name, err)
 		}
-		if j := slices.IndexFunc(types[:i], func(o gaas.GPUType) bool { return strings.EqualFold(o.Name, t.Name) }); j >= 0 {
+		if j := slices.IndexFunc(types[:i], func(o gaas.GPUType) bool { return gaas.SameGPUType(o.Name, t.Name) }); j >= 0 {
 			return fmt.Errorf("GPU type %d (%q): %w", i+1, t.Name,
 				gaas.Invalid("name", "names the type of GPU type %d (%q) again: names are matched without regard to letter case", j+1, types[j].Name))
 		}

@@ -223,3 +223,22 @@ func TestCatalogue(t *testing.T) {
 func strPtr(s string) *string        { return &s }
 func boolPtr(b bool) *bool           { return &b }
 func ratePtr(r gaas.Rate) *gaas.Rate { return &r }
+
+// TestCatalogueFoldsASCIIOnly: a name that only a Unicode fold makes one of
+// the catalogue's is unknown on every backend alike.
+func TestCatalogueFoldsASCIIOnly(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		u := f.user(t, 10*gaas.Credit)
+		_, err := db.Catalogue.CreateGPUType(ctx, f.admin.ID, gaas.CreateGPUTypeRequest{Name: "K80", Rate: gaas.RateOne})
+		require.NoError(t, err)
+		_, err = db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "\u212A80", EstimatedHours: gaas.Hour})
+		assert.ErrorIs(t, err, gaas.ErrInvalid)
+		j, err := db.Jobs.Submit(ctx, u.ID, gaas.SubmitRequest{Command: "x", GPUType: "k80", EstimatedHours: gaas.Hour})
+		require.NoError(t, err)
+		assert.Equal(t, "K80", j.GPUType)
+		_, err = db.Allocations.CreateAllocation(ctx, f.admin.ID, gaas.CreateAllocationRequest{UserID: u.ID, Amount: gaas.Credit, GPUTypes: []string{"\u212A80"}})
+		assert.ErrorIs(t, err, gaas.ErrInvalid)
+	})
+}

@@ -101,7 +101,10 @@ func (h *hotTx) caller(ctx context.Context, user int64) (s submitter, err error)
 // spelling and rate of the type, or in open mode the type as asked at rate 1.
 func (h *hotTx) price(ctx context.Context, name string, gpus int) (string, gaas.Rate, error) {
 	var t gpuTypeRow
-	err := h.stmt(ctx, hotGPUType).QueryRowContext(ctx, name).Scan(&t.Name, &t.Rate, &t.MaxGPUsPerJob, &t.Enabled)
+	err := sql.ErrNoRows
+	if gaas.IsASCII(name) { // as lookupGPUType
+		err = h.stmt(ctx, hotGPUType).QueryRowContext(ctx, name).Scan(&t.Name, &t.Rate, &t.MaxGPUsPerJob, &t.Enabled)
+	}
 	if err == sql.ErrNoRows {
 		return priceFor(ctx, h.tx, name, gpus) // unknown: open mode, or a refusal that lists the catalogue
 	}

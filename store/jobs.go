@@ -60,7 +60,7 @@ func (r *jobRow) price() gaas.Price {
 // GPU type is compared without regard to case: the job keeps the
 // catalogue's spelling.
 func (r *jobRow) sameRequest(req gaas.SubmitRequest) bool {
-	return r.Command == req.Command && strings.EqualFold(r.GPUType, req.GPUType) && r.Estimated == int64(req.EstimatedHours) &&
+	return r.Command == req.Command && gaas.SameGPUType(r.GPUType, req.GPUType) && r.Estimated == int64(req.EstimatedHours) &&
 		r.GPUCount == gpuCount(req)
 }
 
