@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -317,5 +318,90 @@ func TestProjectManagers(t *testing.T) {
 		_, err = db.Projects.ProjectLedger(ctx, l.ann.ID, gaas.ProjectLedgerRequest{ProjectID: l.lab.ID})
 		assert.ErrorIs(t, err, gaas.ErrForbidden)
 		assertInvariants(t, db)
+	})
+}
+
+// TestProjectRacesAcrossStores: two stores on one database, as two
+// replicas are, race one member's jobs across two sibling projects under
+// a capped parent, with cancellations giving credits back meanwhile; no
+// bound is passed, no batch waits for another in a circle, and every
+// counter agrees with the ledger.
+func TestProjectRacesAcrossStores(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("needs a second store on the same database")
+		}
+		ctx := context.Background()
+		dsn := b.dsn(t)
+		stores := []*store.DB{openStore(t, dsn, store.Options{}), openStore(t, dsn, store.Options{})}
+		f := newFixture(t, stores[0])
+		admin := f.admin.ID
+		capped := 40 * gaas.Credit
+		parent, err := stores[0].Projects.CreateProject(ctx, admin, gaas.CreateProjectRequest{Name: "dept", Cap: &capped})
+		require.NoError(t, err)
+		users := []gaas.User{f.user(t, 0), f.user(t, 0)}
+		var kids []string
+		for _, name := range []string{"left", "right"} {
+			p, err := stores[0].Projects.CreateProject(ctx, admin, gaas.CreateProjectRequest{Name: name, ParentID: parent.ID})
+			require.NoError(t, err)
+			_, err = stores[0].Allocations.CreateAllocation(ctx, admin, gaas.CreateAllocationRequest{ProjectID: p.ID, Amount: 30 * gaas.Credit})
+			require.NoError(t, err)
+			for _, u := range users {
+				_, err = stores[0].Projects.SetMember(ctx, admin, gaas.SetMemberRequest{ProjectID: p.ID, UserID: u.ID, Role: gaas.ProjectMember})
+				require.NoError(t, err)
+			}
+			kids = append(kids, name)
+		}
+		var (
+			wg        sync.WaitGroup
+			mu        sync.Mutex
+			live      []gaas.Job
+			cancelled int
+		)
+		for i := range 120 {
+			wg.Go(func() {
+				db := stores[i%2]
+				if i%5 == 4 {
+					var j gaas.Job
+					for try := 0; j.ID == 0 && try < 500; try++ {
+						mu.Lock()
+						if len(live) > 0 {
+							j, live = live[0], live[1:]
+						}
+						mu.Unlock()
+						if j.ID == 0 {
+							time.Sleep(time.Millisecond) // until a submission has landed
+						}
+					}
+					if j.ID != 0 {
+						_, err := db.Jobs.Cancel(ctx, j.UserID, gaas.CancelRequest{JobID: j.ID})
+						require.NoError(t, err)
+						mu.Lock()
+						cancelled++
+						mu.Unlock()
+					}
+					return
+				}
+				j, err := db.Jobs.Submit(ctx, users[i%2].ID, gaas.SubmitRequest{
+					Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour, Project: gaas.ProjectRef(kids[(i/2)%2]),
+				})
+				var limit *gaas.LimitError
+				switch {
+				case err == nil:
+					mu.Lock()
+					live = append(live, j)
+					mu.Unlock()
+				case !errors.As(err, &limit):
+					t.Errorf("submission %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		got, err := stores[1].Projects.Project(ctx, admin, gaas.GetProjectRequest{Project: "dept"})
+		require.NoError(t, err)
+		assert.Equal(t, gaas.Credits(len(live))*gaas.Credit, got.Spent, "the parent has spent what the jobs still standing cost")
+		assert.LessOrEqual(t, got.Spent, capped)
+		t.Logf("%d jobs standing, %d cancelled", len(live), cancelled)
+		assertInvariants(t, stores[1])
 	})
 }
