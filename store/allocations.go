@@ -440,11 +440,7 @@ func (s *AllocationService) listBy(ctx context.Context, p gaas.Principal, req ga
 		return gaas.AllocationPage{}, fmt.Errorf("store: allocations of %s: %w", holder(req.UserID, req.ProjectID), mapErr(err))
 	}
 	var out gaas.AllocationPage
-	rows, out.NextCursor = cutPage(rows, limit, func(r allocationRow) int64 { return r.ID })
-	out.Items = make([]gaas.Allocation, len(rows))
-	for i := range rows {
-		out.Items[i] = rows[i].allocation()
-	}
+	out.Items, out.NextCursor = pageOf(rows, limit, func(r allocationRow) int64 { return r.ID }, (*allocationRow).allocation)
 	return out, nil
 }
 

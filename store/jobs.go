@@ -317,11 +317,7 @@ func (s *JobService) listBy(ctx context.Context, p gaas.Principal, f gaas.JobFil
 		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", mapErr(err))
 	}
 	var out gaas.JobPage
-	rows, out.NextCursor = cutPage(rows, limit, func(r jobRow) int64 { return r.ID })
-	out.Items = make([]gaas.Job, len(rows))
-	for i := range rows {
-		out.Items[i] = rows[i].job()
-	}
+	out.Items, out.NextCursor = pageOf(rows, limit, func(r jobRow) int64 { return r.ID }, (*jobRow).job)
 	return out, nil
 }
 

@@ -211,10 +211,7 @@ func ledgerPage(ctx context.Context, idb bun.IDB, account, userID int64, page ga
 		return gaas.LedgerPage{}, fmt.Errorf("store: ledger: %w", mapErr(err))
 	}
 	var out gaas.LedgerPage
-	rows, out.NextCursor = cutPage(rows, limit, func(r ledgerRow) int64 { return r.ID })
-	out.Items = make([]gaas.LedgerEntry, len(rows))
-	for i := range rows {
-		out.Items[i] = rows[i].entry(userID)
-	}
+	out.Items, out.NextCursor = pageOf(rows, limit, func(r ledgerRow) int64 { return r.ID },
+		func(r *ledgerRow) gaas.LedgerEntry { return r.entry(userID) })
 	return out, nil
 }

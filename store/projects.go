@@ -236,11 +236,7 @@ func (s *ProjectService) listBy(ctx context.Context, p gaas.Principal, req gaas.
 		return gaas.ProjectPage{}, fmt.Errorf("store: list projects: %w", mapErr(err))
 	}
 	var out gaas.ProjectPage
-	rows, out.NextCursor = cutPage(rows, limit, func(r projectRow) int64 { return r.ID })
-	out.Items = make([]gaas.Project, len(rows))
-	for i := range rows {
-		out.Items[i] = rows[i].project()
-	}
+	out.Items, out.NextCursor = pageOf(rows, limit, func(r projectRow) int64 { return r.ID }, (*projectRow).project)
 	return out, nil
 }
 
@@ -443,11 +439,7 @@ func (s *ProjectService) membersBy(ctx context.Context, p gaas.Principal, req ga
 		return gaas.MemberPage{}, fmt.Errorf("store: members: %w", mapErr(err))
 	}
 	var out gaas.MemberPage
-	rows, out.NextCursor = cutPage(rows, limit, func(r memberRow) int64 { return r.UserID })
-	out.Items = make([]gaas.Member, len(rows))
-	for i := range rows {
-		out.Items[i] = rows[i].member()
-	}
+	out.Items, out.NextCursor = pageOf(rows, limit, func(r memberRow) int64 { return r.UserID }, (*memberRow).member)
 	return out, nil
 }
 

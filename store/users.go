@@ -350,3 +350,13 @@ func cutPage[T any](rows []T, limit int, id func(T) int64) ([]T, string) {
 	rows = rows[:limit]
 	return rows, gaas.CursorAfter(id(rows[limit-1]))
 }
+
+// pageOf is cutPage with each row of the page made an item by conv.
+func pageOf[R, T any](rows []R, limit int, id func(R) int64, conv func(*R) T) ([]T, string) {
+	rows, next := cutPage(rows, limit, id)
+	items := make([]T, len(rows))
+	for i := range rows {
+		items[i] = conv(&rows[i])
+	}
+	return items, next
+}
