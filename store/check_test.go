@@ -111,18 +111,26 @@ func TestCheckFindsViolations(t *testing.T) {
 						s.xRemaining = a.Remaining
 					}
 				}
-				q := tc.damage(s)
-				_, err = rawOpen(t, dsn).ExecContext(ctx, q)
-				require.NoError(t, err, q)
-				report, err = db.Check(ctx)
-				require.NoError(t, err)
-				require.NotEmpty(t, report.Violations, "Check missed: %s", q)
-				for _, v := range report.Violations {
-					assert.Equal(t, tc.rule, v.Rule, "%s", v)
-				}
+				assertCheckFinds(t, db, dsn, tc.damage(s), tc.rule)
 			})
 		}
 	})
+}
+
+// assertCheckFinds runs damage, SQL around the store, on the database of
+// db at dsn, and asserts that Check then finds violations of rule, and of
+// no other.
+func assertCheckFinds(t *testing.T, db *store.DB, dsn, damage, rule string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := rawOpen(t, dsn).ExecContext(ctx, damage)
+	require.NoError(t, err, damage)
+	report, err := db.Check(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, report.Violations, "Check missed: %s", damage)
+	for _, v := range report.Violations {
+		assert.Equal(t, rule, v.Rule, "%s", v)
+	}
 }
 
 // checkState names what TestCheckFindsViolations damages.
@@ -204,16 +212,8 @@ func TestCheckFindsProjectViolations(t *testing.T) {
 				j, err := f.submitTo("qlab", l.ann.ID, 2*gaas.Hour)
 				require.NoError(t, err)
 				assertInvariants(t, db)
-				q := tc.damage(state{project: l.lab.ID, parent: l.dept.ID, member: l.ann.ID, other: l.bob.ID, job: j.ID,
-					account: l.lab.AccountID, allocation: j.Draws[0].AllocationID})
-				_, err = rawOpen(t, dsn).ExecContext(ctx, q)
-				require.NoError(t, err, q)
-				report, err := db.Check(ctx)
-				require.NoError(t, err)
-				require.NotEmpty(t, report.Violations, "Check missed: %s", q)
-				for _, v := range report.Violations {
-					assert.Equal(t, tc.rule, v.Rule, "%s", v)
-				}
+				assertCheckFinds(t, db, dsn, tc.damage(state{project: l.lab.ID, parent: l.dept.ID, member: l.ann.ID, other: l.bob.ID,
+					job: j.ID, account: l.lab.AccountID, allocation: j.Draws[0].AllocationID}), tc.rule)
 			})
 		}
 	})
