@@ -91,10 +91,21 @@ func loadJobByKey(ctx context.Context, idb bun.IDB, userID int64, key string) (j
 }
 
 // replay answers a retry of an idempotent submission with the first job,
-// or gaas.ErrConflict when the retry asks for something else.
-func replay(j jobRow, req gaas.SubmitRequest) (jobRow, error) {
-	if !j.sameRequest(req) {
-		return jobRow{}, fmt.Errorf("idempotency key was used for job %d, a different request: %w", j.ID, gaas.ErrConflict)
+// or gaas.ErrConflict (as keyReused) when the retry asks for something
+// else; err is a statement that failed. A retry that names a project asks
+// for the job's project; one that names none may have meant the default
+// the first job went to, whatever it is now.
+func replay(ctx context.Context, idb bun.IDB, j jobRow, req gaas.SubmitRequest) (jobRow, error) {
+	same := j.sameRequest(req)
+	if same && req.Project != "" {
+		pr, err := loadProject(ctx, idb, req.Project)
+		if err != nil && !errors.Is(err, gaas.ErrNotFound) {
+			return jobRow{}, err
+		}
+		same = err == nil && j.ProjectID != nil && *j.ProjectID == pr.ID
+	}
+	if !same {
+		return jobRow{}, keyReused{fmt.Errorf("idempotency key was used for job %d, a different request: %w", j.ID, gaas.ErrConflict)}
 	}
 	return j, nil
 }
@@ -115,7 +126,7 @@ func (s *JobService) Submit(ctx context.Context, caller int64, req gaas.SubmitRe
 		// answer with its job.
 		j, err = loadJobByKey(ctx, s.db.w, caller, req.IdempotencyKey)
 		if err == nil {
-			j, err = replay(j, req)
+			j, err = replay(ctx, s.db.w, j, req)
 		}
 	}
 	if err != nil {
@@ -163,8 +174,10 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		j, err := loadJobByKey(ctx, tx, caller, req.IdempotencyKey)
 		switch {
 		case err == nil:
-			if j, err = replay(j, req); err != nil {
-				return refuse(keyReused{err})
+			if j, err = replay(ctx, tx, j, req); errors.As(err, new(keyReused)) {
+				return refuse(err)
+			} else if err != nil {
+				return submitResult{}, err
 			}
 			return submitResult{job: j}, nil
 		case !errors.Is(err, gaas.ErrNotFound):
