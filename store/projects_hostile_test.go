@@ -313,3 +313,24 @@ func TestProjectIdempotencyKeyNamesProject(t *testing.T) {
 		assert.ErrorIs(t, err, gaas.ErrConflict, "another project is another request, yet it answered job %d of project %d", j.ID, j.ProjectID)
 	})
 }
+
+// TestProjectTransferAllocationBound: a transfer gives the sub-project an
+// allocation, so a manager can no more than an admin give it one past
+// MaxLiveAllocations, which every submission to it reads.
+func TestProjectTransferAllocationBound(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		l := newLab(t, f)
+		sub, err := db.Projects.CreateProject(ctx, f.admin.ID, gaas.CreateProjectRequest{Name: "qlab-theory", ParentID: l.lab.ID})
+		require.NoError(t, err)
+		for i := range gaas.MaxLiveAllocations {
+			_, err := db.Projects.Transfer(ctx, l.pi.ID, gaas.TransferRequest{FromID: l.lab.ID, ToID: sub.ID, Amount: gaas.MilliCredit})
+			require.NoError(t, err, "transfer %d", i)
+		}
+		_, err = db.Projects.Transfer(ctx, l.pi.ID, gaas.TransferRequest{FromID: l.lab.ID, ToID: sub.ID, Amount: gaas.MilliCredit})
+		assert.ErrorIs(t, err, gaas.ErrConflict, "a 1,001st allocation holding credits")
+		_, err = db.Allocations.CreateAllocation(ctx, f.admin.ID, gaas.CreateAllocationRequest{ProjectID: sub.ID, Amount: gaas.Credit})
+		assert.ErrorIs(t, err, gaas.ErrConflict, "as an admin's grant is refused")
+	})
+}
