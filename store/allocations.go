@@ -311,12 +311,8 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 		if err := roomFor(ctx, tx, account, req.Amount, "amount"); err != nil {
 			return err
 		}
-		live, err := liveAllocations(ctx, tx, account, now)
-		if err != nil {
+		if err := roomForAllocation(ctx, tx, account, now, holder(req.UserID, req.ProjectID)); err != nil {
 			return err
-		}
-		if live >= gaas.MaxLiveAllocations {
-			return fmt.Errorf("%s already has %d allocations holding credits, the most an account may have: %w", holder(req.UserID, req.ProjectID), live, gaas.ErrConflict)
 		}
 		out = allocationRow{
 			AccountID: account, GPUTypes: encodeScope(scope), StartsAt: req.StartsAt.UTC().Truncate(time.Microsecond),
@@ -339,6 +335,19 @@ func (s *AllocationService) createBy(ctx context.Context, p gaas.Principal, req 
 		return gaas.Allocation{}, fmt.Errorf("store: create allocation for %s: %w", holder(req.UserID, req.ProjectID), mapErr(err))
 	}
 	return out.allocation(), nil
+}
+
+// roomForAllocation refuses one more allocation for account, of holder,
+// when it already has MaxLiveAllocations live ones (liveAllocations).
+func roomForAllocation(ctx context.Context, idb bun.IDB, account int64, now time.Time, holder string) error {
+	live, err := liveAllocations(ctx, idb, account, now)
+	if err != nil {
+		return err
+	}
+	if live >= gaas.MaxLiveAllocations {
+		return fmt.Errorf("%s already has %d allocations holding credits, the most an account may have: %w", holder, live, gaas.ErrConflict)
+	}
+	return nil
 }
 
 // holderAccount is the account of user userID or, when projectID is not 0,

@@ -587,6 +587,9 @@ func (s *ProjectService) transferBy(ctx context.Context, p gaas.Principal, req g
 		if err := roomFor(ctx, tx, to.AccountID, req.Amount, "amount"); err != nil {
 			return err
 		}
+		if err := roomForAllocation(ctx, tx, to.AccountID, now, holder(0, to.ID)); err != nil {
+			return err
+		}
 		reason := req.Reason
 		if reason == "" {
 			reason = fmt.Sprintf("from project %s to %s", from.Name, to.Name)

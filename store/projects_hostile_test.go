@@ -324,7 +324,8 @@ func TestProjectTransferAllocationBound(t *testing.T) {
 		l := newLab(t, f)
 		sub, err := db.Projects.CreateProject(ctx, f.admin.ID, gaas.CreateProjectRequest{Name: "qlab-theory", ParentID: l.lab.ID})
 		require.NoError(t, err)
-		for i := range gaas.MaxLiveAllocations {
+		// The sub-project's default allocation is one of them.
+		for i := range gaas.MaxLiveAllocations - 1 {
 			_, err := db.Projects.Transfer(ctx, l.pi.ID, gaas.TransferRequest{FromID: l.lab.ID, ToID: sub.ID, Amount: gaas.MilliCredit})
 			require.NoError(t, err, "transfer %d", i)
 		}
