@@ -62,8 +62,10 @@ const maxViolations = 100
 // charges, one for each allocation its draws name, and was refunded what
 // gaas.SettlementOf says, each refund to an allocation its draws name; no
 // entry names a job or an allocation of another account or lacks the job
-// its kind needs; and every entry names one actor, a user who exists or
-// the system under a name. It reads a consistent
+// its kind needs; what each project (with its descendants) and each
+// member has spent is what their jobs net, and a job names the project
+// whose account it drew from; and every entry names one actor, a user who
+// exists or the system under a name. It reads a consistent
 // snapshot and writes nothing, so it may run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	return db.CheckWith(ctx, CheckOptions{})
@@ -170,7 +172,12 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			SELECT m.user_id, 0, 0, 0,
 			       'member of project ' || m.project_id || ' has spent ' || m.spent || ', but their jobs there net ' || COALESCE(SUM(n.amount), 0)
 			FROM project_members m LEFT JOIN net n ON n.project_id = m.project_id AND n.user_id = m.user_id
-			GROUP BY m.project_id, m.user_id, m.spent HAVING m.spent != COALESCE(SUM(n.amount), 0)`},
+			GROUP BY m.project_id, m.user_id, m.spent HAVING m.spent != COALESCE(SUM(n.amount), 0)
+			UNION ALL
+			SELECT j.user_id, j.id, 0, 0,
+			       'job names project ' || COALESCE(j.project_id, 0) || ', but drew from the account of project ' || COALESCE(p.id, 0)
+			FROM jobs j LEFT JOIN projects p ON p.account_id = j.account_id
+			WHERE COALESCE(j.project_id, 0) != COALESCE(p.id, 0)`},
 		{"entry", `
 			SELECT COALESCE(ac.user_id, 0) AS user_id, COALESCE(l.job_id, 0) AS job_id, l.id AS entry_id, l.allocation_id,
 			       CASE WHEN l.job_id IS NOT NULL AND j.id IS NULL THEN 'names a job that does not exist'
