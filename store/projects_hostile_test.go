@@ -370,3 +370,37 @@ func TestCheckFindsJobOfAnotherProject(t *testing.T) {
 		}
 	})
 }
+
+// TestProjectMemberLimitReplicas: one member's submissions through two
+// stores on one database spend their limit exactly, no more.
+func TestProjectMemberLimitReplicas(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("two stores do not share an in-memory database")
+		}
+		dsn := b.dsn(t)
+		stores := []*store.DB{openStore(t, dsn, store.Options{}), openStore(t, dsn, store.Options{})}
+		f := newFixture(t, stores[0])
+		l := newLab(t, f)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var accepted gaas.Credits
+		for i := range 40 {
+			wg.Go(func() {
+				_, err := stores[i%2].Jobs.Submit(context.Background(), l.ann.ID,
+					gaas.SubmitRequest{Command: "x", GPUType: "A100", EstimatedHours: gaas.Hour, Project: "qlab"})
+				var limit *gaas.LimitError
+				switch {
+				case err == nil:
+					mu.Lock()
+					accepted += gaas.Credit
+					mu.Unlock()
+				case !errors.As(err, &limit):
+					t.Errorf("submission %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, l.annLim, accepted)
+	})
+}
