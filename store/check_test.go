@@ -173,7 +173,8 @@ func TestCheckProgress(t *testing.T) {
 }
 
 // TestCheckFindsProjectViolations: what a project and its members have
-// spent is held to their jobs, and a charge's member to its job.
+// spent is held to their jobs, a job to the project it drew from, and a
+// charge's member to its job.
 func TestCheckFindsProjectViolations(t *testing.T) {
 	type state struct{ project, parent, member, other, job, account, allocation int64 }
 	cases := []struct {
@@ -188,6 +189,13 @@ func TestCheckFindsProjectViolations(t *testing.T) {
 		}},
 		{"project", func(s state) string {
 			return fmt.Sprintf("UPDATE project_members SET spent = spent + 1 WHERE project_id = %d AND user_id = %d", s.project, s.member)
+		}},
+		{"project", func(s state) string {
+			// Its refund would go to no project's caps and member.
+			return fmt.Sprintf("UPDATE jobs SET project_id = NULL WHERE id = %d", s.job)
+		}},
+		{"project", func(s state) string {
+			return fmt.Sprintf("UPDATE jobs SET project_id = %d WHERE id = %d", s.parent, s.job)
 		}},
 		{"entry", func(s state) string {
 			// A zero entry, so every sum stays right: only its member is wrong.

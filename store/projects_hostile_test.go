@@ -336,41 +336,6 @@ func TestProjectTransferAllocationBound(t *testing.T) {
 	})
 }
 
-// TestCheckFindsJobOfAnotherProject: a job whose project is not the one
-// whose account it drew from would be refunded to the wrong chain of caps
-// and member; Check reports it before a refund does.
-func TestCheckFindsJobOfAnotherProject(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		if !b.shared {
-			t.Skip("needs a second connection to the same database")
-		}
-		for _, set := range []string{"NULL", "dept"} {
-			t.Run(set, func(t *testing.T) {
-				ctx := context.Background()
-				dsn := b.dsn(t)
-				db, err := store.Open(ctx, dsn, store.Options{})
-				require.NoError(t, err)
-				defer db.Close()
-				f := newFixture(t, db)
-				l := newLab(t, f)
-				j, err := f.submitTo("qlab", l.ann.ID, 2*gaas.Hour)
-				require.NoError(t, err)
-				assertInvariants(t, db)
-				to := set
-				if set == "dept" {
-					to = fmtID(l.dept.ID)
-				}
-				q := "UPDATE jobs SET project_id = " + to + " WHERE id = " + fmtID(j.ID)
-				_, err = rawOpen(t, dsn).ExecContext(ctx, q)
-				require.NoError(t, err, q)
-				report, err := db.Check(ctx)
-				require.NoError(t, err)
-				assert.NotEmpty(t, report.Violations, "Check missed: %s", q)
-			})
-		}
-	})
-}
-
 // TestProjectMemberLimitReplicas: one member's submissions through two
 // stores on one database spend their limit exactly, no more.
 func TestProjectMemberLimitReplicas(t *testing.T) {
