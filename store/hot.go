@@ -31,6 +31,7 @@ type hotStatements struct {
 // The hot statements, by index.
 const (
 	hotAccount = iota
+	hotBegin
 	hotGPUType
 	hotAllocations
 	hotDraw
@@ -41,7 +42,21 @@ const (
 
 var hotSQL = [nHot]string{
 	hotAccount: "SELECT a.id, u.disabled, u.role, u.default_project_id FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.id = ?",
-	hotGPUType: "SELECT name, rate, max_gpus_per_job, enabled FROM gpu_types WHERE lower(name) = lower(?)",
+	// On SQLite, where nothing is locked ahead, the caller, the GPU type
+	// and the allocations of the caller's account in one statement: a row
+	// for each allocation, or one with none.
+	hotBegin: "SELECT a.id, u.disabled, u.role, u.default_project_id," +
+		" g.name, g.rate, g.max_gpus_per_job, g.enabled, EXISTS (SELECT 1 FROM gpu_types)," +
+		" al.id, al.remaining, al.gpu_types, al.starts_at, al.expires_at" +
+		" FROM users u JOIN accounts a ON a.user_id = u.id" +
+		" LEFT JOIN gpu_types g ON lower(g.name) = lower(?)" +
+		" LEFT JOIN allocations al ON al.account_id = a.id AND al.remaining > 0 AND (al.expires_at IS NULL OR al.expires_at > ?)" +
+		" WHERE u.id = ?",
+	// The type asked for, if the catalogue holds it, and whether the
+	// catalogue holds any: one row either way, so that open mode costs no
+	// second statement.
+	hotGPUType: "SELECT g.name, g.rate, g.max_gpus_per_job, g.enabled, EXISTS (SELECT 1 FROM gpu_types)" +
+		" FROM (SELECT 1) AS one LEFT JOIN gpu_types g ON lower(g.name) = lower(?)",
 	hotAllocations: "SELECT id, remaining, gpu_types, starts_at, expires_at FROM allocations" +
 		" WHERE account_id = ? AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)",
 	hotDraw: "UPDATE allocations SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
@@ -100,17 +115,46 @@ func (h *hotTx) caller(ctx context.Context, user int64) (s submitter, err error)
 // price is priceFor with the lookup of the type prepared: the catalogue's
 // spelling and rate of the type, or in open mode the type as asked at rate 1.
 func (h *hotTx) price(ctx context.Context, name string, gpus int) (string, gaas.Rate, error) {
-	var t gpuTypeRow
-	err := sql.ErrNoRows
-	if gaas.IsASCII(name) { // as lookupGPUType
-		err = h.stmt(ctx, hotGPUType).QueryRowContext(ctx, name).Scan(&t.Name, &t.Rate, &t.MaxGPUsPerJob, &t.Enabled)
-	}
-	if err == sql.ErrNoRows {
-		return priceFor(ctx, h.tx, name, gpus) // unknown: open mode, or a refusal that lists the catalogue
-	}
+	var found typeFound
+	err := h.stmt(ctx, hotGPUType).QueryRowContext(ctx, typeLookup(name)).Scan(&found.Name, &found.Rate, &found.Max, &found.On, &found.Exist)
 	if err != nil {
 		return "", 0, mapErr(err)
 	}
+	return h.priceOf(ctx, found, name, gpus)
+}
+
+// typeLookup is what a GPU type's name is looked up by: as lookupGPUType,
+// no name of the catalogue is anything but ASCII, nor empty.
+func typeLookup(name string) string {
+	if !gaas.IsASCII(name) {
+		return ""
+	}
+	return name
+}
+
+// typeFound is a lookup of a GPU type: its row when the catalogue holds
+// it, and whether the catalogue holds any.
+type typeFound struct {
+	Name  *string
+	Rate  *int64
+	Max   *int
+	On    *bool
+	Exist bool
+}
+
+// priceOf decides the type and rate of a job asking for name on gpus GPUs
+// from the lookup of name.
+func (h *hotTx) priceOf(ctx context.Context, found typeFound, name string, gpus int) (string, gaas.Rate, error) {
+	switch {
+	case found.Name == nil && !found.Exist:
+		return name, gaas.RateOne, nil // open mode
+	case found.Name == nil:
+		if err := unknownType(ctx, h.tx, "gpu_type", name); err != nil {
+			return "", 0, err
+		}
+		return name, gaas.RateOne, nil // the catalogue emptied meanwhile: open mode
+	}
+	t := gpuTypeRow{Name: *found.Name, Rate: *found.Rate, MaxGPUsPerJob: *found.Max, Enabled: *found.On}
 	switch {
 	case !t.Enabled:
 		return "", 0, gaas.Invalid("gpu_type", "%s is retired: it takes no new jobs", t.Name)
@@ -118,6 +162,44 @@ func (h *hotTx) price(ctx context.Context, name string, gpus int) (string, gaas.
 		return "", 0, gaas.Invalid("gpu_count", "must be at most %d for %s", t.MaxGPUsPerJob, t.Name)
 	}
 	return t.Name, gaas.Rate(t.Rate), nil
+}
+
+// begin is, on SQLite, hotBegin: the caller, the lookup of the GPU type
+// asked for, and the allocations of the caller's own account that hold
+// credits and have not ended at now. A caller who does not exist is
+// gaas.ErrNotFound.
+func (h *hotTx) begin(ctx context.Context, user int64, gpuType string, now time.Time) (s submitter, found typeFound, own []gaas.Allocation, err error) {
+	rows, err := h.stmt(ctx, hotBegin).QueryContext(ctx, typeLookup(gpuType), now, user)
+	if err != nil {
+		return s, found, nil, mapErr(err)
+	}
+	defer rows.Close()
+	n := 0
+	for ; rows.Next(); n++ {
+		var (
+			role      string
+			id        *int64
+			remaining *int64
+			scope     *string
+			starts    *time.Time
+			expires   *time.Time
+		)
+		if err := rows.Scan(&s.account, &s.disabled, &role, &s.defaultProject, &found.Name, &found.Rate, &found.Max, &found.On, &found.Exist,
+			&id, &remaining, &scope, &starts, &expires); err != nil {
+			return s, found, nil, mapErr(err)
+		}
+		s.role = gaas.Role(role)
+		if id != nil {
+			own = append(own, gaas.Allocation{ID: *id, Remaining: gaas.Credits(*remaining), GPUTypes: decodeScope(scope), StartsAt: *starts, ExpiresAt: expires})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s, found, nil, mapErr(err)
+	}
+	if n == 0 {
+		return s, found, nil, fmt.Errorf("user %d: %w", user, gaas.ErrNotFound)
+	}
+	return s, found, own, nil
 }
 
 // allocations reads the allocations of an account that hold credits and

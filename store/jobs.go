@@ -155,10 +155,16 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	// retry racing its first attempt finds the first job once that
 	// commits, instead of finding no job and then allocations it already
 	// spent.
+	now := s.db.timestamp()
 	who, read := hot.callers[caller]
-	var err error
-	if !read {
-		who, err = hot.caller(ctx, caller)
+	var (
+		err     error
+		found   typeFound
+		own     []gaas.Allocation
+		shallow = read // on PostgreSQL the caller was read ahead, the rest is read below
+	)
+	if !read && hot.callers == nil {
+		who, found, own, err = hot.begin(ctx, caller, req.GPUType, now)
 	}
 	switch {
 	case errors.Is(err, gaas.ErrNotFound) || (hot.callers != nil && !read):
@@ -195,7 +201,15 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		return refuse(fmt.Errorf("%w: the caller's default project changed while the submission waited", gaas.ErrUnavailable))
 	}
 	gpus := gpuCount(req)
-	gpuType, rate, err := hot.price(ctx, req.GPUType, gpus)
+	var (
+		gpuType string
+		rate    gaas.Rate
+	)
+	if shallow {
+		gpuType, rate, err = hot.price(ctx, req.GPUType, gpus)
+	} else {
+		gpuType, rate, err = hot.priceOf(ctx, found, req.GPUType, gpus)
+	}
 	var invalid *gaas.ValidationError
 	if errors.As(err, &invalid) {
 		return refuse(err)
@@ -210,10 +224,11 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	if err := target.check(gpuType, cost); err != nil {
 		return refuse(err)
 	}
-	now := s.db.timestamp()
-	allocs, err := hot.allocations(ctx, target.account, now)
-	if err != nil {
-		return submitResult{}, err
+	allocs := own
+	if shallow || target.account != who.account {
+		if allocs, err = hot.allocations(ctx, target.account, now); err != nil {
+			return submitResult{}, err
+		}
 	}
 	draws, available := gaas.PlanDraws(allocs, gpuType, cost, now)
 	if draws == nil && cost > 0 {
