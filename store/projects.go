@@ -410,7 +410,11 @@ func (s *ProjectService) removeMemberBy(ctx context.Context, p gaas.Principal, r
 		if m.role() == "" {
 			return fmt.Errorf("user %d is not a member: %w", req.UserID, gaas.ErrNotFound)
 		}
-		_, err = exec(ctx, tx, "UPDATE project_members SET active = ? WHERE project_id = ? AND user_id = ?", false, pr.ID, req.UserID)
+		if _, err := exec(ctx, tx, "UPDATE project_members SET active = ? WHERE project_id = ? AND user_id = ?", false, pr.ID, req.UserID); err != nil {
+			return err
+		}
+		// Their jobs that name no project go to their own account again.
+		_, err = exec(ctx, tx, "UPDATE users SET default_project_id = NULL WHERE id = ? AND default_project_id = ?", req.UserID, pr.ID)
 		return err
 	})
 	if err != nil {

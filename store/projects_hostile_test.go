@@ -166,7 +166,8 @@ func TestProjectTransferLoopholes(t *testing.T) {
 
 // TestProjectMembershipLoopholes: removing a member with a pending job,
 // refunding it and adding them again restores their spending and keeps
-// it counted; a default project one was taken out of charges nothing; a
+// it counted; taken out of their default project, a member's jobs go to
+// their own account again; a
 // cap lowered below what was spent refuses everything; managers approve
 // only their project's PENDING jobs.
 func TestProjectMembershipLoopholes(t *testing.T) {
@@ -183,7 +184,11 @@ func TestProjectMembershipLoopholes(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, db.Projects.RemoveMember(ctx, l.pi.ID, gaas.RemoveMemberRequest{ProjectID: l.lab.ID, UserID: l.ann.ID}))
 		_, err = f.submitTo("", l.ann.ID, gaas.Hour)
-		assert.Error(t, err, "the default project she was taken out of charges nothing")
+		var short *gaas.QuotaError
+		assert.ErrorAs(t, err, &short, "her own account, which holds nothing, pays now; the lab does not")
+		ms, err := db.Projects.Memberships(ctx, l.ann.ID, gaas.MembershipsRequest{})
+		require.NoError(t, err)
+		assert.Empty(t, ms.Items)
 		_, err = f.submitTo(fmtID(l.lab.ID), l.ann.ID, gaas.Hour)
 		assert.ErrorIs(t, err, gaas.ErrNotFound)
 		_, err = db.Projects.Project(ctx, l.ann.ID, gaas.GetProjectRequest{Project: "qlab"})
