@@ -282,7 +282,7 @@ type CreateGPUTypeRequest struct {
 	// MaxGpusPerJob null or absent: no limit of its own.
 	MaxGpusPerJob *int `json:"max_gpus_per_job,omitempty"`
 
-	// Name Printable ASCII but '/', no space at either end; unique without regard to case.
+	// Name Printable ASCII but '/', no space at either end, not '.' or '..'; unique without regard to case.
 	Name GPUTypeName `json:"name"`
 
 	// Rate Credits per GPU-hour, kept exactly to the thousandth.
@@ -362,7 +362,7 @@ type GPUTypeList struct {
 	Items []GPUType `json:"items"`
 }
 
-// GPUTypeName Printable ASCII but '/', no space at either end; unique without regard to case.
+// GPUTypeName Printable ASCII but '/', no space at either end, not '.' or '..'; unique without regard to case.
 type GPUTypeName = string
 
 // GrantRequest defines model for GrantRequest.
@@ -851,7 +851,7 @@ type ListJobsParams struct {
 	// UserId Admins only; a user naming another user is 403.
 	UserId *ID `form:"user_id,omitempty" json:"user_id,omitempty"`
 
-	// GpuType Only jobs asked of this GPU type, exactly as submitted (case counts).
+	// GpuType Only jobs asked of this GPU type: a type of the catalogue in any letter case (which also finds its jobs submitted in open mode under another case of its name), any other name exactly as submitted (case counts).
 	GpuType *string `form:"gpu_type,omitempty" json:"gpu_type,omitempty"`
 
 	// Since Only jobs created at or after this instant (RFC 3339; write a `+` offset as `%2B`).
@@ -1234,7 +1234,7 @@ type ClientInterface interface {
 
 	// UpdateAllocationWithBody Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1243,7 +1243,7 @@ type ClientInterface interface {
 
 	// UpdateAllocation Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1765,7 +1765,7 @@ type ClientInterface interface {
 
 // UpdateAllocationWithBody Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1784,7 +1784,7 @@ func (c *Client) UpdateAllocationWithBody(ctx context.Context, id PathID, conten
 
 // UpdateAllocation Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5142,7 +5142,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAllocationWithBodyWithResponse Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5151,7 +5151,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAllocationWithResponse Shorten or end an allocation (admins)
 	//
-	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+	// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10513,7 +10513,7 @@ func (r VersionResponse) ContentType() string {
 
 // UpdateAllocationWithBodyWithResponse Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10528,7 +10528,7 @@ func (c *ClientWithResponses) UpdateAllocationWithBodyWithResponse(ctx context.C
 
 // UpdateAllocationWithResponse Shorten or end an allocation (admins)
 //
-// `{"expires_at": ...}` moves its end earlier (it must be before the end it has); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
+// `{"expires_at": ...}` moves its end earlier (it must be before the end it has, and an end still to come after `starts_at`); `{"end": true}` ends it now. Ending it, or an `expires_at` not after now, takes back what remains in one `revoke` entry of the ledger. The default allocation, which has no end, and one that has ended are 409. Anyone but an admin is 403, whatever the id.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
