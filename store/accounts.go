@@ -30,7 +30,7 @@ func (s *Accounts) CreateUser(ctx context.Context, username, passwordHash string
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: create user %q: %w", username, mapErr(err))
 	}
-	return s.db.present(ctx, out)
+	return out.user(), nil // createUser knows the balance: the default allocation it made
 }
 
 // CreateUserBy is CreateUser on behalf of caller, whom the policy must let
@@ -54,7 +54,7 @@ func (s *Accounts) CreateUserAs(ctx context.Context, p gaas.Principal, username,
 	if err != nil {
 		return gaas.User{}, fmt.Errorf("store: create user %q: %w", username, mapErr(err))
 	}
-	return s.db.present(ctx, out)
+	return out.user(), nil // createUser knows the balance: the default allocation it made
 }
 
 func (s *Accounts) createUser(ctx context.Context, tx bun.Tx, username, passwordHash string, role gaas.Role) (userRow, error) {

@@ -167,9 +167,8 @@ func TestProjectTransferLoopholes(t *testing.T) {
 // TestProjectMembershipLoopholes: removing a member with a pending job,
 // refunding it and adding them again restores their spending and keeps
 // it counted; taken out of their default project, a member's jobs go to
-// their own account again; a
-// cap lowered below what was spent refuses everything; managers approve
-// only their project's PENDING jobs.
+// their own account again; a cap lowered below what was spent refuses
+// everything; managers approve only their project's PENDING jobs.
 func TestProjectMembershipLoopholes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
