@@ -58,7 +58,8 @@ func TestOutcomeActualHours(t *testing.T) {
 		{"overrun capped at the estimate", gaas.Outcome{Status: gaas.StatusFailed, Elapsed: 2*time.Hour + 40*time.Second, Reason: "TIMEOUT"}, estimate},
 		{"failed by its own fault pays", gaas.Outcome{Status: gaas.StatusFailed, Elapsed: time.Hour}, gaas.Hour},
 		{"the system's fault is free", gaas.Outcome{Status: gaas.StatusFailed, Elapsed: time.Hour, SystemFault: true}, 0},
-		{"cancelled before start is free", gaas.Outcome{Status: gaas.StatusCancelled, Elapsed: time.Hour}, 0},
+		{"cancelled before start is free", gaas.Outcome{Status: gaas.StatusCancelled}, 0},
+		{"cancelled while running pays its time", gaas.Outcome{Status: gaas.StatusCancelled, Elapsed: time.Hour}, gaas.Hour},
 		{"no time", gaas.Outcome{Status: gaas.StatusCompleted}, 0},
 	} {
 		assert.Equal(t, c.want, c.o.ActualHours(estimate), c.name)
