@@ -93,6 +93,9 @@ type Job struct {
 	Status    JobStatus
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// EndReason says why the system ended the job, such as a stale
+	// reservation cancelled; empty when a person moved it.
+	EndReason string
 }
 
 // Price is what the job's charges follow.

@@ -22,6 +22,11 @@ const (
 	SystemImport = "import"
 	// SystemRegistration gives a new account its default quota.
 	SystemRegistration = "registration"
+	// SystemExpiry lets what an allocation holds when it ends expire.
+	SystemExpiry = "expiry"
+	// SystemStale cancels jobs left PENDING, or APPROVED and not started,
+	// too long.
+	SystemStale = "stale-reservations"
 )
 
 // UserPrincipal is u acting.

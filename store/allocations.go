@@ -232,8 +232,15 @@ func giveBack(ctx context.Context, idb bun.IDB, e entry) error {
 	if after.ExpiresAt == nil || e.At.Before(*after.ExpiresAt) {
 		return nil
 	}
-	e.Kind, e.Delta = gaas.LedgerExpire, -gaas.Credits(after.Remaining)
-	e.Reason = fmt.Sprintf("allocation %d ended at %s", e.AllocationID, after.ExpiresAt.UTC().Format(time.RFC3339))
+	return expire(ctx, idb, e, gaas.Credits(after.Remaining), *after.ExpiresAt)
+}
+
+// expire lets the remaining credits of allocation e.AllocationID, which
+// ended at end, leave it in one expire entry made as e says (its actor, job
+// and time), under the account's lock; the allocation then holds nothing.
+func expire(ctx context.Context, idb bun.IDB, e entry, remaining gaas.Credits, end time.Time) error {
+	e.Kind, e.Delta = gaas.LedgerExpire, -remaining
+	e.Reason = fmt.Sprintf("allocation %d ended at %s", e.AllocationID, end.UTC().Format(time.RFC3339))
 	return change(ctx, idb, e)
 }
 
@@ -547,4 +554,75 @@ func newAccount(ctx context.Context, tx bun.IDB, userID *int64, quota gaas.Credi
 		AccountID: account, AllocationID: d.ID, Actor: d.ledgerActor, Kind: gaas.LedgerGrant,
 		Delta: quota, Reason: "default quota", At: at,
 	})
+}
+
+// ExpireBatch is the most allocations one call of
+// AllocationService.ExpireEnded lets expire, each in a transaction of its
+// own: a backlog is worked off over calls, and no call holds locks long.
+const ExpireBatch = 200
+
+// ExpireEnded lets the credits of ended allocations expire: each whose
+// expires_at has passed and that still holds credits gets one expire entry,
+// by the system as gaas.SystemExpiry, taking what it holds. (Balances
+// already leave ended allocations out; this makes the ledger say so.) It
+// does at most ExpireBatch, the earliest ended first, and returns how many
+// it expired; a caller with more to do calls again.
+//
+// Each allocation is read again under its account's lock and expired only
+// if it still holds credits, so running it twice, or in several processes
+// at once, never expires one twice.
+func (s *AllocationService) ExpireEnded(ctx context.Context) (int, error) {
+	var due []struct {
+		ID        int64 `bun:"id"`
+		AccountID int64 `bun:"account_id"`
+	}
+	if err := query(ctx, s.db.r, &due, "SELECT id, account_id FROM allocations WHERE expires_at IS NOT NULL AND remaining > 0 AND expires_at <= ?"+
+		" ORDER BY expires_at, id LIMIT ?", s.db.timestamp(), ExpireBatch); err != nil {
+		return 0, fmt.Errorf("store: expire ended allocations: %w", mapErr(err))
+	}
+	n := 0
+	var errs []error
+	for _, d := range due {
+		expired, err := s.expireEnded(ctx, d.ID, d.AccountID)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		if expired {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// expireEnded lets allocation id of account expire if it has ended and
+// holds credits, and reports whether it did.
+func (s *AllocationService) expireEnded(ctx context.Context, id, account int64) (bool, error) {
+	expired := false
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		expired = false // a transaction run again starts afresh
+		if err := s.db.lockAccount(ctx, tx, account); err != nil {
+			return err
+		}
+		var a struct {
+			Remaining int64      `bun:"remaining"`
+			ExpiresAt *time.Time `bun:"expires_at"`
+		}
+		if err := query(ctx, tx, &a, "SELECT remaining, expires_at FROM allocations WHERE id = ?", id); err != nil {
+			return mapErr(err)
+		}
+		now := s.db.timestamp()
+		if a.Remaining == 0 || a.ExpiresAt == nil || now.Before(*a.ExpiresAt) {
+			return nil // expired, or shortened and revoked, meanwhile
+		}
+		expired = true
+		return expire(ctx, tx, entry{AccountID: account, AllocationID: id, Actor: actor(gaas.System(gaas.SystemExpiry)), At: now},
+			gaas.Credits(a.Remaining), *a.ExpiresAt)
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: expire allocation %d: %w", id, mapErr(err))
+	}
+	return expired, nil
 }

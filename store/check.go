@@ -62,7 +62,9 @@ const maxViolations = 100
 // charges, one for each allocation its draws name, and was refunded what
 // gaas.SettlementOf says, each refund to an allocation its draws name; no
 // entry names a job or an allocation of another account or lacks the job
-// its kind needs; what each project (with its descendants) and each
+// its kind needs; an expire entry comes at or after its allocation's end
+// and empties it (so no allocation expires twice but for what a refund
+// brought back between); what each project (with its descendants) and each
 // member has spent is what their jobs net, and a job names the project
 // whose account it drew from; and every entry names one actor, a user who
 // exists or the system under a name. It reads a consistent
@@ -190,6 +192,8 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			            WHEN l.kind = 'charge' AND l.delta > 0 THEN 'positive charge'
 			            WHEN l.kind = 'refund' AND l.delta < 0 THEN 'negative refund'
 			            WHEN l.kind IN ('expire', 'revoke') AND l.delta > 0 THEN 'positive ' || l.kind
+			            WHEN l.kind = 'expire' AND (l.delta = 0 OR l.remaining != 0) THEN 'expire of ' || l.delta || ' leaves its allocation ' || l.remaining
+			            WHEN l.kind = 'expire' AND (al.expires_at IS NULL OR l.created_at < al.expires_at) THEN 'expire before its allocation ended'
 			            WHEN l.actor_id IS NULL AND l.actor_system IS NULL THEN 'names no actor'
 			            WHEN l.actor_id IS NOT NULL AND l.actor_system IS NOT NULL THEN 'names a user and the system as actor'
 			            WHEN l.actor_system = '' THEN 'names the system without a name'
@@ -204,6 +208,7 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			   OR (l.kind IN ('grant', 'set', 'revoke', 'transfer') AND l.job_id IS NOT NULL)
 			   OR (l.kind = 'charge' AND l.delta > 0) OR (l.kind = 'refund' AND l.delta < 0)
 			   OR (l.kind IN ('expire', 'revoke') AND l.delta > 0)
+			   OR (l.kind = 'expire' AND (l.delta = 0 OR l.remaining != 0 OR al.expires_at IS NULL OR l.created_at < al.expires_at))
 			   OR (l.actor_id IS NULL) = (l.actor_system IS NULL) OR l.actor_system = ''
 			   OR (l.actor_id IS NOT NULL AND a.id IS NULL)
 			   OR ac.id IS NULL`},

@@ -77,6 +77,15 @@ func TestCheckFindsViolations(t *testing.T) {
 			return ledgerInsert(s, s.x, "NULL", "expire", 1, s.xRemaining+1, s.balance+1) + "; " +
 				fmt.Sprintf("UPDATE allocations SET remaining = remaining + 1 WHERE id = %d", s.x)
 		}},
+		{"entry", func(s checkState) string {
+			// A second expire, of nothing: the allocation expired twice.
+			return ledgerInsert(s, s.x, "NULL", "expire", 0, s.xRemaining, s.balance)
+		}},
+		{"entry", func(s checkState) string {
+			// x's credits expire, and x empties, before x ends.
+			return ledgerInsert(s, s.x, "NULL", "expire", -s.xRemaining, 0, s.balance-s.xRemaining) + "; " +
+				fmt.Sprintf("UPDATE allocations SET remaining = 0 WHERE id = %d", s.x)
+		}},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		if !b.shared {

@@ -30,9 +30,10 @@ type jobRow struct {
 	IdempotencyKey *string   `bun:"idempotency_key"`
 	CreatedAt      time.Time `bun:"created_at"`
 	UpdatedAt      time.Time `bun:"updated_at"`
+	EndReason      *string   `bun:"end_reason"` // why the system ended it; nil when a person did
 }
 
-const jobColumns = "id, user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, actual, rate, cost, draws, status, idempotency_key, created_at, updated_at"
+const jobColumns = "id, user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, actual, rate, cost, draws, status, idempotency_key, created_at, updated_at, end_reason"
 
 func (r *jobRow) job() gaas.Job {
 	j := gaas.Job{
@@ -47,6 +48,9 @@ func (r *jobRow) job() gaas.Job {
 	if r.Actual != nil {
 		a := gaas.Hours(*r.Actual)
 		j.ActualHours = &a
+	}
+	if r.EndReason != nil {
+		j.EndReason = *r.EndReason
 	}
 	return j
 }
@@ -435,7 +439,7 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 			return err
 		}
 		from = gaas.JobStatus(j.Status)
-		refund, err = s.apply(ctx, tx, &j, caller, to, actual)
+		refund, err = s.apply(ctx, tx, &j, byUser(caller), to, actual)
 		return err
 	})
 	if err != nil {
@@ -447,9 +451,10 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 	return j.job(), nil
 }
 
-// apply moves j to status to in tx and returns the credits it refunded,
-// which go back to the allocations the job drew from (gaas.Returns).
-func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int64, to gaas.JobStatus, actual *gaas.Hours) (gaas.Credits, error) {
+// apply moves j to status to in tx, by actor, and returns the credits it
+// refunded, which go back to the allocations the job drew from
+// (gaas.Returns). The job keeps j.EndReason.
+func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, by ledgerActor, to gaas.JobStatus, actual *gaas.Hours) (gaas.Credits, error) {
 	from := gaas.JobStatus(j.Status)
 	refund, err := gaas.Settle(gaas.Move{Price: j.price(), From: from, To: to, Actual: actual})
 	if err != nil || from == to {
@@ -472,8 +477,8 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 		j.Actual = &a
 	}
 	now := s.db.timestamp()
-	res, err := exec(ctx, tx, "UPDATE jobs SET status = ?, actual = ?, updated_at = ? WHERE id = ? AND status = ?",
-		string(to), j.Actual, now, j.ID, j.Status)
+	res, err := exec(ctx, tx, "UPDATE jobs SET status = ?, actual = ?, updated_at = ?, end_reason = ? WHERE id = ? AND status = ?",
+		string(to), j.Actual, now, j.EndReason, j.ID, j.Status)
 	if err != nil {
 		return 0, err
 	}
@@ -493,11 +498,102 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, actor int6
 	reason := fmt.Sprintf("job %d %s", j.ID, strings.ToLower(string(to)))
 	for _, back := range gaas.Returns(draws, refund) {
 		if err := giveBack(ctx, tx, entry{
-			AccountID: j.AccountID, AllocationID: back.AllocationID, JobID: &j.ID, MemberID: target.memberID(), Actor: byUser(actor),
+			AccountID: j.AccountID, AllocationID: back.AllocationID, JobID: &j.ID, MemberID: target.memberID(), Actor: by,
 			Kind: gaas.LedgerRefund, Delta: back.Amount, Reason: reason, At: now,
 		}); err != nil {
 			return 0, err
 		}
 	}
 	return refund, target.spend(ctx, tx, -refund)
+}
+
+// StaleBatch is the most jobs one call of JobService.CancelStale cancels,
+// each in a transaction of its own: a backlog is worked off over calls,
+// and no call holds locks long.
+const StaleBatch = 200
+
+// CancelStale cancels, by the system as gaas.SystemStale, the jobs that
+// hold credits unused for longer than olderThan: PENDING since they were
+// submitted, or APPROVED and not started since they were approved. Each
+// gets its full return, as a user's cancel does, and says why it ended
+// (gaas.Job.EndReason). It cancels at most StaleBatch jobs and returns how
+// many it cancelled; a caller with more to do calls again.
+//
+// Each job is read again under its lock and cancelled only if it is still
+// stale: a job that a user moved meanwhile is left alone, so a job is
+// cancelled once, by them or by the system, and refunded once. Several
+// processes may call it at once.
+func (s *JobService) CancelStale(ctx context.Context, olderThan time.Duration) (int, error) {
+	if olderThan <= 0 {
+		return 0, fmt.Errorf("store: cancel stale jobs: %w", gaas.Invalid("older_than", "must be positive"))
+	}
+	cutoff := s.db.timestamp().Add(-olderThan)
+	var ids []int64
+	if err := query(ctx, s.db.r, &ids, "SELECT id FROM jobs WHERE (status = ? AND created_at <= ?) OR (status = ? AND updated_at <= ?) ORDER BY id LIMIT ?",
+		string(gaas.StatusPending), cutoff, string(gaas.StatusApproved), cutoff, StaleBatch); err != nil {
+		return 0, fmt.Errorf("store: cancel stale jobs: %w", mapErr(err))
+	}
+	n := 0
+	var errs []error
+	for _, id := range ids {
+		cancelled, err := s.cancelStale(ctx, id, olderThan)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		if cancelled {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// cancelStale cancels job id if it is stale (staleReason) now, and reports
+// whether it did.
+func (s *JobService) cancelStale(ctx context.Context, id int64, olderThan time.Duration) (bool, error) {
+	var (
+		j      jobRow
+		from   gaas.JobStatus
+		refund gaas.Credits
+		reason string
+	)
+	err := s.db.tx(ctx, func(tx bun.Tx) error {
+		var err error
+		if j, err = loadJobLocked(ctx, tx, id, s.db.lockRow); err != nil {
+			return err
+		}
+		from = gaas.JobStatus(j.Status)
+		if reason = staleReason(j, s.db.timestamp(), olderThan); reason == "" {
+			return nil
+		}
+		j.EndReason = &reason
+		refund, err = s.apply(ctx, tx, &j, actor(gaas.System(gaas.SystemStale)), gaas.StatusCancelled, nil)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: cancel stale job %d: %w", id, mapErr(err))
+	}
+	if reason == "" {
+		return false, nil
+	}
+	s.db.observer.JobMoved(from, gaas.StatusCancelled, refund)
+	return true, nil
+}
+
+// staleReason says why j, at now, has held its credits unused too long,
+// or "" when it has not.
+func staleReason(j jobRow, now time.Time, olderThan time.Duration) string {
+	switch gaas.JobStatus(j.Status) {
+	case gaas.StatusPending:
+		if !j.CreatedAt.After(now.Add(-olderThan)) {
+			return fmt.Sprintf("stale: pending longer than %s", olderThan)
+		}
+	case gaas.StatusApproved:
+		if !j.UpdatedAt.After(now.Add(-olderThan)) {
+			return fmt.Sprintf("stale: approved and not started for longer than %s", olderThan)
+		}
+	}
+	return ""
 }

@@ -112,6 +112,8 @@ type DB struct {
 	Projects    *ProjectService
 	// Accounts is for authn and trusted set-up code: no caller check.
 	Accounts *Accounts
+	// Leases share periodic work among processes; no caller check.
+	Leases *Leases
 }
 
 //go:embed migrations
@@ -177,6 +179,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Allocations = &AllocationService{db: db}
 	db.Projects = &ProjectService{db: db}
 	db.Accounts = &Accounts{db: db}
+	db.Leases = &Leases{db: db}
 	workers := 1
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)
