@@ -326,4 +326,3 @@ func TestCancelStaleRacesUser(t *testing.T) {
 		assert.Equal(t, bySystem.Load(), int64(stale))
 	})
 }
-
