@@ -29,6 +29,8 @@ type jobResponse struct {
 	Draws    []drawResponse `json:"draws"`
 
 	ProjectID *int64 `json:"project_id"` // null when charged to the owner's own account
+
+	EndReason string `json:"end_reason,omitempty"` // why the system ended it; absent when a person did
 }
 
 // drawResponse is what a job took from one allocation.
@@ -47,7 +49,7 @@ func toJob(j gaas.Job) jobResponse {
 		EstimatedHours: hoursJSON(j.EstimatedHours), ActualHours: (*hoursJSON)(j.ActualHours), Status: j.Status,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		GPUCount: j.GPUCount, Rate: rateJSON(j.Rate), Cost: creditsJSON(j.Cost), Draws: draws,
-		ProjectID: nonZero(j.ProjectID),
+		ProjectID: nonZero(j.ProjectID), EndReason: j.EndReason,
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/gaas-io/gaas/authn"
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server"
+	"github.com/gaas-io/gaas/server/worker"
 	"github.com/gaas-io/gaas/store"
 )
 
@@ -95,6 +96,7 @@ type config struct {
 	// catalogueFile, when set, declares the GPU catalogue, read into catalogue.
 	catalogueFile string
 	catalogue     []gaas.GPUType
+	worker        workerConfig
 }
 
 // envName is the environment variable of the flag name: -token-ttl is
@@ -192,6 +194,16 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.catalogueFile, "catalogue", "",
 		"a JSON `file` that declares the whole GPU catalogue; at start-up its types are created or updated, and any other type is retired. "+
 			"gaasd gpu-types apply -h describes it")
+	fs.BoolVar(&c.worker.enabled, "worker", true,
+		"run the background worker: ended allocations expire, and with -stale-after stale reservations are cancelled. "+
+			"Replicas on one PostgreSQL share the work, one at a time for each task; false leaves it to the others")
+	fs.DurationVar(&c.worker.interval, "worker-interval", worker.DefaultInterval, "how often the worker runs each task")
+	fs.DurationVar(&c.worker.leaseTTL, "worker-lease-ttl", 0,
+		"how long a replica holds a task without renewing it: one that dies hands its tasks on within this and one -worker-interval; "+
+			"0 for 30s, or 3 times -worker-interval when that is longer")
+	fs.DurationVar(&c.worker.staleAfter, "stale-after", 0,
+		"cancel, with their full return, jobs left PENDING this long since submission or APPROVED this long and not started, "+
+			"such as 72h; 0 keeps them")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	fs.BoolVar(&c.version, "version", false, "print the version of this build and exit")
 	fs.Usage = func() {
@@ -222,6 +234,11 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"registration":         {func() bool { return *registration == "open" || *registration == "closed" }, "open or closed"},
 		"adopt-admin":          {nil, "true or false"},
 		"base-path":            {func() bool { return server.ValidBasePath(c.server.BasePath) == nil }, "a path such as /gpu, with no trailing slash"},
+		"worker":               {nil, "true or false"},
+		"worker-interval":      {func() bool { return c.worker.interval > 0 }, positive},
+		"worker-lease-ttl": {func() bool { return c.worker.leaseTTL == 0 || c.worker.leaseTTL > c.worker.interval },
+			"0, or a duration longer than -worker-interval"},
+		"stale-after": {func() bool { return c.worker.staleAfter >= 0 }, "a duration such as 72h, or 0 to keep stale reservations"},
 	}
 
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -536,6 +553,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer msrv.Close()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
+	stopWorker, err := startWorker(ctx, logger, db, cfg.worker)
+	if err != nil {
+		return err
+	}
+	defer stopWorker()
 	limited := limitConns(ln, maxConns)
 	srv.ConnState = limited.connState
 	logger.Info("listening", "addr", ln.Addr().String(), "docs", docsURL(ln.Addr()), "admin", adminStatus(admins),
@@ -554,6 +576,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("requests still in flight were cut off", "err", err)
 	}
+	stopWorker()
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}

@@ -390,7 +390,10 @@ type Job struct {
 	CreatedAt Timestamp `json:"created_at"`
 
 	// Draws Which allocations paid the cost, in the order they were drawn.
-	Draws          []Draw  `json:"draws"`
+	Draws []Draw `json:"draws"`
+
+	// EndReason Why the system ended the job, such as `stale: pending longer than 72h0m0s` for a reservation gaasd's -stale-after cancelled; absent when a person moved it.
+	EndReason      *string `json:"end_reason,omitempty"`
 	EstimatedHours float64 `json:"estimated_hours"`
 	GpuCount       int     `json:"gpu_count"`
 	GpuType        string  `json:"gpu_type"`

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gaas-io/gaas/server/worker"
+	"github.com/gaas-io/gaas/store"
+)
+
+// workerConfig is what the flags say of the background worker.
+type workerConfig struct {
+	enabled    bool
+	interval   time.Duration
+	leaseTTL   time.Duration // 0: worker.DefaultLeaseTTL, or 3 intervals when longer
+	staleAfter time.Duration // 0: stale reservations are kept
+}
+
+// workerTasks are the periodic work gaasd does beside serving: letting
+// ended allocations expire and, with -stale-after, cancelling stale
+// reservations. Each run does one bounded batch; a backlog is worked off
+// over runs.
+func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.Task {
+	tasks := []worker.Task{{Name: "expire-allocations", Run: func(ctx context.Context) error {
+		n, err := db.Allocations.ExpireEnded(ctx)
+		if n > 0 {
+			logger.Info("ended allocations expired", "count", n)
+		}
+		return err
+	}}}
+	if cfg.staleAfter > 0 {
+		tasks = append(tasks, worker.Task{Name: "cancel-stale-jobs", Run: func(ctx context.Context) error {
+			n, err := db.Jobs.CancelStale(ctx, cfg.staleAfter)
+			if n > 0 {
+				logger.Info("stale jobs cancelled", "count", n, "stale_after", cfg.staleAfter.String())
+			}
+			return err
+		}})
+	}
+	return tasks
+}
+
+// startWorker runs the worker's tasks until the returned stop is called
+// or ctx ends; stop waits for the runs under way, so that the database may
+// then be closed. With the worker off it starts nothing.
+func startWorker(ctx context.Context, logger *slog.Logger, db *store.DB, cfg workerConfig) (stop func(), err error) {
+	if !cfg.enabled {
+		logger.Info("background worker off: expiry and stale reservations are left to other replicas")
+		return func() {}, nil
+	}
+	tasks := workerTasks(logger, db, cfg)
+	w, err := worker.New(logger, db.Leases, worker.Config{Interval: cfg.interval, LeaseTTL: cfg.leaseTTL}, tasks...)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(tasks))
+	for i, t := range tasks {
+		names[i] = t.Name
+	}
+	logger.Info("background worker running", "tasks", names, "interval", cfg.interval.String(), "holder", w.Holder())
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}, nil
+}
