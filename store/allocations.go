@@ -556,8 +556,8 @@ func newAccount(ctx context.Context, tx bun.IDB, userID *int64, quota gaas.Credi
 	})
 }
 
-// ExpireBatch is the most allocations one call of
-// AllocationService.ExpireEnded lets expire, each in a transaction of its
+// ExpireBatch is the most allocations one call of Upkeep.ExpireEnded
+// lets expire, each in a transaction of its
 // own: a backlog is worked off over calls, and no call holds locks long.
 const ExpireBatch = 200
 
@@ -571,7 +571,7 @@ const ExpireBatch = 200
 // Each allocation is read again under its account's lock and expired only
 // if it still holds credits, so running it twice, or in several processes
 // at once, never expires one twice.
-func (s *AllocationService) ExpireEnded(ctx context.Context) (int, error) {
+func (s *Upkeep) ExpireEnded(ctx context.Context) (int, error) {
 	var due []struct {
 		ID        int64 `bun:"id"`
 		AccountID int64 `bun:"account_id"`
@@ -599,7 +599,7 @@ func (s *AllocationService) ExpireEnded(ctx context.Context) (int, error) {
 
 // expireEnded lets allocation id of account expire if it has ended and
 // holds credits, and reports whether it did.
-func (s *AllocationService) expireEnded(ctx context.Context, id, account int64) (bool, error) {
+func (s *Upkeep) expireEnded(ctx context.Context, id, account int64) (bool, error) {
 	expired := false
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		expired = false // a transaction run again starts afresh

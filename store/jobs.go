@@ -507,7 +507,7 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, by ledgerA
 	return refund, target.spend(ctx, tx, -refund)
 }
 
-// StaleBatch is the most jobs one call of JobService.CancelStale cancels,
+// StaleBatch is the most jobs one call of Upkeep.CancelStale cancels,
 // each in a transaction of its own: a backlog is worked off over calls,
 // and no call holds locks long.
 const StaleBatch = 200
@@ -523,7 +523,7 @@ const StaleBatch = 200
 // stale: a job that a user moved meanwhile is left alone, so a job is
 // cancelled once, by them or by the system, and refunded once. Several
 // processes may call it at once.
-func (s *JobService) CancelStale(ctx context.Context, olderThan time.Duration) (int, error) {
+func (s *Upkeep) CancelStale(ctx context.Context, olderThan time.Duration) (int, error) {
 	if olderThan <= 0 {
 		return 0, fmt.Errorf("store: cancel stale jobs: %w", gaas.Invalid("older_than", "must be positive"))
 	}
@@ -552,7 +552,7 @@ func (s *JobService) CancelStale(ctx context.Context, olderThan time.Duration) (
 
 // cancelStale cancels job id if it is stale (staleReason) now, and reports
 // whether it did.
-func (s *JobService) cancelStale(ctx context.Context, id int64, olderThan time.Duration) (bool, error) {
+func (s *Upkeep) cancelStale(ctx context.Context, id int64, olderThan time.Duration) (bool, error) {
 	var (
 		j      jobRow
 		from   gaas.JobStatus
@@ -569,7 +569,7 @@ func (s *JobService) cancelStale(ctx context.Context, id int64, olderThan time.D
 			return nil
 		}
 		j.EndReason = &reason
-		refund, err = s.apply(ctx, tx, &j, actor(gaas.System(gaas.SystemStale)), gaas.StatusCancelled, nil)
+		refund, err = s.db.Jobs.apply(ctx, tx, &j, actor(gaas.System(gaas.SystemStale)), gaas.StatusCancelled, nil)
 		return err
 	})
 	if err != nil {

@@ -77,6 +77,12 @@ func (l *Leases) Release(ctx context.Context, name, holder string) error {
 	return nil
 }
 
+// Upkeep is the work that keeps the store in step with time, which no
+// user asks for: letting ended allocations expire (ExpireEnded) and
+// cancelling stale reservations (CancelStale). It acts as the system and
+// checks no caller; gaasd's background worker calls it, under Leases.
+type Upkeep struct{ db *DB }
+
 // Holder is who holds lease name now, or "" when no one does.
 func (l *Leases) Holder(ctx context.Context, name string) (string, error) {
 	var holder string

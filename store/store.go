@@ -7,7 +7,8 @@
 //
 // DB.Jobs, DB.Quota, DB.Users, DB.Catalogue, DB.Allocations and
 // DB.Projects ask the policy about their caller on every call. DB.Accounts, the account storage package authn is built on,
-// checks no caller: it is for authn and trusted set-up code.
+// checks no caller: it is for authn and trusted set-up code; nor do
+// DB.Leases and DB.Upkeep, the background worker's.
 package store
 
 import (
@@ -112,8 +113,10 @@ type DB struct {
 	Projects    *ProjectService
 	// Accounts is for authn and trusted set-up code: no caller check.
 	Accounts *Accounts
-	// Leases share periodic work among processes; no caller check.
+	// Leases share periodic work among processes, and Upkeep is that
+	// work, done as the system: no caller check.
 	Leases *Leases
+	Upkeep *Upkeep
 }
 
 //go:embed migrations
@@ -180,6 +183,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Projects = &ProjectService{db: db}
 	db.Accounts = &Accounts{db: db}
 	db.Leases = &Leases{db: db}
+	db.Upkeep = &Upkeep{db: db}
 	workers := 1
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)

@@ -114,15 +114,15 @@ func TestExpireEnded(t *testing.T) {
 		later := f.allocation(t, gaas.CreateAllocationRequest{UserID: u.ID, Amount: 1 * gaas.Credit, ExpiresAt: clk.At(3 * time.Hour)})
 		j := f.submit(t, u.ID, 2*gaas.Hour) // draws from x, which ends first
 
-		n, err := db.Allocations.ExpireEnded(ctx)
+		n, err := db.Upkeep.ExpireEnded(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 0, n, "nothing has ended")
 
 		clk.Add(time.Hour) // x ends now
-		n, err = db.Allocations.ExpireEnded(ctx)
+		n, err = db.Upkeep.ExpireEnded(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
-		n, err = db.Allocations.ExpireEnded(ctx)
+		n, err = db.Upkeep.ExpireEnded(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 0, n, "run again: nothing more")
 
@@ -143,7 +143,7 @@ func TestExpireEnded(t *testing.T) {
 		// back expires with it at once, and the worker finds nothing.
 		_, err = db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 		require.NoError(t, err)
-		n, err = db.Allocations.ExpireEnded(ctx)
+		n, err = db.Upkeep.ExpireEnded(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 0, n)
 		assert.Len(t, expireEntries(f.ledger(t, u.ID), x.ID), 2, "the refund's own expire")
@@ -193,7 +193,7 @@ func TestExpireEndedRace(t *testing.T) {
 		for i := range 4 {
 			wg.Go(func() {
 				for {
-					n, err := dbs[i%2].Allocations.ExpireEnded(ctx)
+					n, err := dbs[i%2].Upkeep.ExpireEnded(ctx)
 					if !assert.NoError(t, err) || n == 0 {
 						return
 					}
@@ -202,7 +202,7 @@ func TestExpireEndedRace(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		n, err := dbs[1].Allocations.ExpireEnded(ctx)
+		n, err := dbs[1].Upkeep.ExpireEnded(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 0, n)
 		assert.Equal(t, int64(len(ids)), total.Load(), "each allocation expired once")
@@ -236,11 +236,11 @@ func TestCancelStale(t *testing.T) {
 		fresh := f.submit(t, u.ID, 1*gaas.Hour)
 		assert.Equal(t, 5*gaas.Credit, f.balance(t, u.ID))
 
-		_, err := db.Jobs.CancelStale(ctx, 0)
+		_, err := db.Upkeep.CancelStale(ctx, 0)
 		assert.ErrorIs(t, err, gaas.ErrInvalid)
 
 		clk.Add(time.Hour)
-		n, err := db.Jobs.CancelStale(ctx, limit)
+		n, err := db.Upkeep.CancelStale(ctx, limit)
 		require.NoError(t, err)
 		assert.Equal(t, 1, n, "the pending job only")
 		got := getJob(t, f, pending.ID)
@@ -252,7 +252,7 @@ func TestCancelStale(t *testing.T) {
 		assert.Equal(t, 6*gaas.Credit, f.balance(t, u.ID), "the full return")
 
 		clk.Add(limit)
-		n, err = db.Jobs.CancelStale(ctx, limit)
+		n, err = db.Upkeep.CancelStale(ctx, limit)
 		require.NoError(t, err)
 		assert.Equal(t, 2, n, "the approved job and the one submitted later; the running one is not stale")
 		got = getJob(t, f, approved.ID)
@@ -265,7 +265,7 @@ func TestCancelStale(t *testing.T) {
 				assert.Equal(t, gaas.SystemStale, e.ActorSystem, "entry %d", e.ID)
 			}
 		}
-		n, err = db.Jobs.CancelStale(ctx, limit)
+		n, err = db.Upkeep.CancelStale(ctx, limit)
 		require.NoError(t, err)
 		assert.Equal(t, 0, n)
 	})
@@ -304,7 +304,7 @@ func TestCancelStaleRacesUser(t *testing.T) {
 		)
 		for i := range 2 {
 			wg.Go(func() {
-				n, err := dbs[i].Jobs.CancelStale(ctx, time.Minute)
+				n, err := dbs[i].Upkeep.CancelStale(ctx, time.Minute)
 				assert.NoError(t, err)
 				bySystem.Add(int64(n))
 			})

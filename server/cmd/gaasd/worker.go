@@ -24,7 +24,7 @@ type workerConfig struct {
 // over runs.
 func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.Task {
 	tasks := []worker.Task{{Name: "expire-allocations", Run: func(ctx context.Context) error {
-		n, err := db.Allocations.ExpireEnded(ctx)
+		n, err := db.Upkeep.ExpireEnded(ctx)
 		if n > 0 {
 			logger.Info("ended allocations expired", "count", n)
 		}
@@ -32,7 +32,7 @@ func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.T
 	}}}
 	if cfg.staleAfter > 0 {
 		tasks = append(tasks, worker.Task{Name: "cancel-stale-jobs", Run: func(ctx context.Context) error {
-			n, err := db.Jobs.CancelStale(ctx, cfg.staleAfter)
+			n, err := db.Upkeep.CancelStale(ctx, cfg.staleAfter)
 			if n > 0 {
 				logger.Info("stale jobs cancelled", "count", n, "stale_after", cfg.staleAfter.String())
 			}
