@@ -68,14 +68,8 @@ func TestLeases(t *testing.T) {
 // or one SQLite file) race for a lease whose time has run out: exactly one
 // gets it each round.
 func TestLeaseRace(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		if !b.shared {
-			t.Skip("needs a second handle on the same database")
-		}
+	forEachPair(t, func(t *testing.T, dbs [2]*store.DB, clk *clock) {
 		ctx := context.Background()
-		clk := newClock(t0)
-		dsn := b.dsn(t)
-		dbs := []*store.DB{openStore(t, dsn, store.Options{Now: clk.Now}), openStore(t, dsn, store.Options{Now: clk.Now})}
 		const ttl = 30 * time.Second
 		for round := range 20 {
 			var (
@@ -165,14 +159,8 @@ func expireEntries(entries []gaas.LedgerEntry, id int64) []gaas.LedgerEntry {
 // Processes on one database run ExpireEnded at once, over a backlog longer
 // than one batch: every ended allocation gets one expire entry, none two.
 func TestExpireEndedRace(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		if !b.shared {
-			t.Skip("needs a second handle on the same database")
-		}
+	forEachPair(t, func(t *testing.T, dbs [2]*store.DB, clk *clock) {
 		ctx := context.Background()
-		clk := newClock(t0)
-		dsn := b.dsn(t)
-		dbs := []*store.DB{openStore(t, dsn, store.Options{Now: clk.Now}), openStore(t, dsn, store.Options{Now: clk.Now})}
 		f := newFixture(t, dbs[0])
 		const users, each = 30, 8 // 240 allocations, more than store.ExpireBatch
 		var ids []int64
@@ -281,14 +269,8 @@ func getJob(t *testing.T, f *fixture, id int64) gaas.Job {
 // A user cancels their stale jobs while two processes cancel stale jobs:
 // each job is cancelled once, by one of them, and refunded once.
 func TestCancelStaleRacesUser(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		if !b.shared {
-			t.Skip("needs a second handle on the same database")
-		}
+	forEachPair(t, func(t *testing.T, dbs [2]*store.DB, clk *clock) {
 		ctx := context.Background()
-		clk := newClock(t0)
-		dsn := b.dsn(t)
-		dbs := []*store.DB{openStore(t, dsn, store.Options{Now: clk.Now}), openStore(t, dsn, store.Options{Now: clk.Now})}
 		f := newFixture(t, dbs[0])
 		u := f.user(t, 40*gaas.Credit)
 		var jobs []gaas.Job
@@ -324,5 +306,19 @@ func TestCancelStaleRacesUser(t *testing.T) {
 		var stale int
 		require.NoError(t, store.RawQueryRow(ctx, dbs[0], "SELECT count(*) FROM jobs WHERE end_reason IS NOT NULL", &stale))
 		assert.Equal(t, bySystem.Load(), int64(stale))
+	})
+}
+
+// forEachPair runs fn as a subtest on each backend that two processes can
+// share (a SQLite file, PostgreSQL), with two stores on one database, as
+// two processes hold, on one clock.
+func forEachPair(t *testing.T, fn func(t *testing.T, dbs [2]*store.DB, clk *clock)) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if !b.shared {
+			t.Skip("needs a second handle on the same database")
+		}
+		clk := newClock(t0)
+		dsn := b.dsn(t)
+		fn(t, [2]*store.DB{openStore(t, dsn, store.Options{Now: clk.Now}), openStore(t, dsn, store.Options{Now: clk.Now})}, clk)
 	})
 }

@@ -81,6 +81,22 @@ func expiries(t *testing.T, raw *sql.DB) (entries, doubled int) {
 	return entries, doubled
 }
 
+// awaitExpiries waits until want expire entries are written, requiring
+// that no allocation ever has two.
+func awaitExpiries(t *testing.T, raw *sql.DB, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, doubled := expiries(t, raw)
+		require.Zero(t, doubled)
+		if n == want {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%d of %d allocations expired in 30s", n, want)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // checkClean requires store.Check to find nothing wrong.
 func checkClean(t *testing.T, dsn string) {
 	t.Helper()
@@ -107,16 +123,7 @@ func TestWorkerReplicasOnPostgres(t *testing.T) {
 		replicas = append(replicas, g)
 	}
 	raw := rawDB(t, dsn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, doubled := expiries(t, raw)
-		require.Zero(t, doubled)
-		if n == seeded.allocations {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "%d of %d allocations expired in 30s", n, seeded.allocations)
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitExpiries(t, raw, seeded.allocations)
 	time.Sleep(200 * time.Millisecond) // ten intervals more: nothing is added
 	n, doubled := expiries(t, raw)
 	assert.Equal(t, seeded.allocations, n)
@@ -134,7 +141,7 @@ func TestWorkerReplicasOnPostgres(t *testing.T) {
 
 	_, body := replicas[0].json(t, "POST", "/login", "", `{"username": "root", "password": "root-password"}`)
 	admin := body["access_token"].(string)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		if _, job := replicas[1].json(t, "GET", fmt.Sprintf("/jobs/%d", seeded.staleJob), admin, ""); job["status"] == "CANCELLED" {
 			break
 		}
@@ -193,16 +200,7 @@ func TestWorkerCrash(t *testing.T) {
 	}
 	p := startProcess(t, db, args...)
 	defer p.kill()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, doubled := expiries(t, raw)
-		require.Zero(t, doubled)
-		if n == seeded.allocations {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "%d of %d allocations expired in 30s", n, seeded.allocations)
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitExpiries(t, raw, seeded.allocations)
 	p.kill()
 	var left int
 	require.NoError(t, raw.QueryRow("SELECT count(*) FROM allocations WHERE expires_at IS NOT NULL AND remaining > 0").Scan(&left))
