@@ -29,7 +29,7 @@ var statuses = []JobStatus{
 var transitions = map[JobStatus][]JobStatus{
 	StatusPending:  {StatusApproved, StatusRejected, StatusCancelled},
 	StatusApproved: {StatusRunning, StatusCancelled},
-	StatusRunning:  {StatusCompleted, StatusFailed},
+	StatusRunning:  {StatusCompleted, StatusFailed, StatusCancelled},
 }
 
 // Statuses returns every status, in lifecycle order.
@@ -62,8 +62,11 @@ func (s JobStatus) CanMove(to JobStatus) bool { return slices.Contains(transitio
 func (s JobStatus) RefundsAll() bool { return s == StatusRejected || s == StatusCancelled }
 
 // TakesActualHours reports whether a job entering s may be charged its
-// actual hours instead of its estimate.
-func (s JobStatus) TakesActualHours() bool { return s == StatusCompleted || s == StatusFailed }
+// actual hours instead of its estimate: a job that ends after it ran,
+// cancelled while running included.
+func (s JobStatus) TakesActualHours() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+}
 
 // Job is a request for GPU time. The Cost of its estimate on its GPUs at
 // its type's rate is charged when it is submitted, drawn from the owner's

@@ -24,13 +24,14 @@ func TestTransitions(t *testing.T) {
 	for _, s := range []gaas.JobStatus{gaas.StatusCompleted, gaas.StatusFailed, gaas.StatusRejected, gaas.StatusCancelled} {
 		assert.True(t, s.Final(), s)
 	}
-	assert.False(t, gaas.StatusRunning.CanMove(gaas.StatusCancelled))
+	assert.True(t, gaas.StatusRunning.CanMove(gaas.StatusCancelled))
+	assert.False(t, gaas.StatusRunning.CanMove(gaas.StatusApproved))
 	assert.False(t, gaas.JobStatus("DONE").Valid())
 }
 
 func TestTransitionErrorMessage(t *testing.T) {
-	err := &gaas.TransitionError{From: gaas.StatusRunning, To: gaas.StatusCancelled}
-	assert.Equal(t, "gaas: invalid status transition: RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED)", err.Error())
+	err := &gaas.TransitionError{From: gaas.StatusRunning, To: gaas.StatusPending}
+	assert.Equal(t, "gaas: invalid status transition: RUNNING cannot move to PENDING (allowed: COMPLETED, FAILED, CANCELLED)", err.Error())
 	err = &gaas.TransitionError{From: gaas.StatusCompleted, To: gaas.StatusRunning}
 	assert.Equal(t, "gaas: invalid status transition: COMPLETED is final, cannot move to RUNNING", err.Error())
 	assert.ErrorIs(t, err, gaas.ErrInvalidTransition)
@@ -95,7 +96,7 @@ func TestNoWireFormat(t *testing.T) {
 
 func ExampleJobStatus_CanMove() {
 	fmt.Println(gaas.StatusPending.CanMove(gaas.StatusApproved))
-	fmt.Println(gaas.StatusRunning.CanMove(gaas.StatusCancelled))
+	fmt.Println(gaas.StatusRunning.CanMove(gaas.StatusApproved))
 	fmt.Println(gaas.StatusCompleted.Final())
 	// Output:
 	// true

@@ -26,8 +26,8 @@ type Settlement struct {
 // SettlementOf is the settlement of a job in status, with its actual hours
 // when they were given: the cost of the whole estimate stays charged
 // until the job is final; REJECTED and CANCELLED give it all back;
-// COMPLETED and FAILED with actual hours charge their Cost and give back
-// the rest. It is the one rule of refunds: Settle and Check both read it.
+// COMPLETED and FAILED with actual hours, and CANCELLED with the hours a
+// RUNNING job ran, charge their Cost and give back the rest. It is the one rule of refunds: Settle and Check both read it.
 // A state that no sequence of moves reaches (actual hours on a status that
 // takes none, negative, or above the estimate; a price that cannot be
 // charged) is ErrInvalid.
@@ -40,14 +40,14 @@ func SettlementOf(p Price, status JobStatus, actual *Hours) (Settlement, error) 
 		return Settlement{}, Invalid("estimated_hours", "%s hours of %d GPUs at rate %s cost more than %s credits", p.Estimate, p.GPUs, p.Rate, MaxCredits)
 	}
 	switch {
-	case status.RefundsAll():
-		return Settlement{Charged: 0, Refunded: cost}, nil
 	case actual != nil:
 		if *actual > p.Estimate {
 			return Settlement{}, Invalid("actual_hours", "must be at most the estimate of %s hours", p.Estimate)
 		}
 		used, _ := p.Of(*actual) // at most cost, which is in range
 		return Settlement{Charged: used, Refunded: cost - used}, nil
+	case status.RefundsAll():
+		return Settlement{Charged: 0, Refunded: cost}, nil
 	}
 	return Settlement{Charged: cost}, nil
 }
@@ -77,6 +77,14 @@ func Settle(m Move) (refund Credits, err error) {
 	if !m.From.CanMove(m.To) {
 		return 0, &TransitionError{From: m.From, To: m.To}
 	}
+	if m.To == StatusCancelled {
+		switch {
+		case m.From == StatusRunning && m.Actual == nil:
+			return 0, Invalid("actual_hours", "is required to cancel a RUNNING job: the hours it ran")
+		case m.From != StatusRunning && m.Actual != nil:
+			return 0, Invalid("actual_hours", "may be given to cancel only a RUNNING job: a %s job has not run", m.From)
+		}
+	}
 	// A status that can move is not final, so it has refunded nothing yet
 	// and needs no actual hours.
 	before, err := SettlementOf(m.Price, m.From, nil)
@@ -101,7 +109,7 @@ func ValidateMove(to JobStatus, actual *Hours) error {
 		return nil
 	}
 	if !to.TakesActualHours() {
-		return Invalid("actual_hours", "may be given only with status %s or %s", StatusCompleted, StatusFailed)
+		return Invalid("actual_hours", "may be given only with status %s, %s or %s", StatusCompleted, StatusFailed, StatusCancelled)
 	}
 	if *actual < 0 {
 		return Invalid("actual_hours", "must not be negative")

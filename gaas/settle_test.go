@@ -46,7 +46,8 @@ func TestSettle(t *testing.T) {
 		{"unknown_status", gaas.StatusPending, "DONE", nil, 0, gaas.ErrInvalid},
 		{"skip_a_step", gaas.StatusPending, gaas.StatusRunning, nil, 0, gaas.ErrInvalidTransition},
 		{"leave_a_final_status", gaas.StatusCancelled, gaas.StatusPending, nil, 0, gaas.ErrInvalidTransition},
-		{"cancel_running", gaas.StatusRunning, gaas.StatusCancelled, nil, 0, gaas.ErrInvalidTransition},
+		{"cancel_running_without_its_hours", gaas.StatusRunning, gaas.StatusCancelled, nil, 0, gaas.ErrInvalid},
+		{"running_back_to_approved", gaas.StatusRunning, gaas.StatusApproved, nil, 0, gaas.ErrInvalidTransition},
 		{"retry_refunds_nothing_twice", gaas.StatusRejected, gaas.StatusRejected, nil, 0, nil},
 		{"retry_with_actual_refunds_nothing_twice", gaas.StatusCompleted, gaas.StatusCompleted, hours(1000), 0, nil},
 		{"retry_still_checks_actual", gaas.StatusCompleted, gaas.StatusCompleted, hours(-1), 0, gaas.ErrInvalid},
@@ -83,6 +84,9 @@ func TestSettleAgreesWithSettlementOf(t *testing.T) {
 					if actual != nil && !to.TakesActualHours() {
 						continue
 					}
+					if to == gaas.StatusCancelled && (from == gaas.StatusRunning) != (actual != nil) {
+						continue // a RUNNING job is cancelled with the hours it ran, any other without
+					}
 					refund, err := gaas.Settle(gaas.Move{Price: p, From: from, To: to, Actual: actual})
 					assert.NoError(t, err)
 					s, err := gaas.SettlementOf(p, to, actual)
@@ -92,6 +96,23 @@ func TestSettleAgreesWithSettlementOf(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A RUNNING job is cancelled with the hours it ran, and only a RUNNING job.
+func TestSettleCancel(t *testing.T) {
+	p := atRateOne(4 * gaas.Hour)
+	refund, err := gaas.Settle(gaas.Move{Price: p, From: gaas.StatusRunning, To: gaas.StatusCancelled, Actual: hours(1500)})
+	require.NoError(t, err)
+	assert.Equal(t, 4*gaas.Credit-1500, refund)
+	_, err = gaas.Settle(gaas.Move{Price: p, From: gaas.StatusRunning, To: gaas.StatusCancelled})
+	assert.ErrorContains(t, err, "actual_hours: is required to cancel a RUNNING job")
+	for _, from := range []gaas.JobStatus{gaas.StatusPending, gaas.StatusApproved} {
+		_, err = gaas.Settle(gaas.Move{Price: p, From: from, To: gaas.StatusCancelled, Actual: hours(0)})
+		assert.ErrorContains(t, err, "may be given to cancel only a RUNNING job", from)
+		refund, err = gaas.Settle(gaas.Move{Price: p, From: from, To: gaas.StatusCancelled})
+		require.NoError(t, err)
+		assert.Equal(t, 4*gaas.Credit, refund, from)
 	}
 }
 
@@ -115,7 +136,8 @@ func TestSettlementOf(t *testing.T) {
 		{gaas.StatusFailed, hours(0), gaas.Settlement{Refunded: cost}, nil},
 		{gaas.StatusRejected, nil, gaas.Settlement{Refunded: cost}, nil},
 		{gaas.StatusCancelled, nil, gaas.Settlement{Refunded: cost}, nil},
-		{gaas.StatusCancelled, hours(1000), gaas.Settlement{}, gaas.ErrInvalid},
+		{gaas.StatusCancelled, hours(1000), gaas.Settlement{Charged: 1000, Refunded: cost - 1000}, nil},
+		{gaas.StatusRejected, hours(1000), gaas.Settlement{}, gaas.ErrInvalid},
 		{gaas.StatusRunning, hours(1000), gaas.Settlement{}, gaas.ErrInvalid},
 		{gaas.StatusCompleted, hours(est + 1), gaas.Settlement{}, gaas.ErrInvalid},
 		{gaas.StatusFailed, hours(-1), gaas.Settlement{}, gaas.ErrInvalid},
