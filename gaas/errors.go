@@ -94,9 +94,15 @@ func (e *LimitError) Is(target error) bool { return target == ErrQuotaExceeded }
 // ErrInvalidTransition with errors.Is.
 type TransitionError struct {
 	From, To JobStatus
+	// Why says why a move the lifecycle allows was refused this time; empty
+	// for a move it does not allow.
+	Why string
 }
 
 func (e *TransitionError) Error() string {
+	if e.Why != "" {
+		return fmt.Sprintf("%s: %s cannot move to %s: %s", ErrInvalidTransition, e.From, e.To, e.Why)
+	}
 	allowed := e.From.Next()
 	if len(allowed) == 0 {
 		return fmt.Sprintf("%s: %s is final, cannot move to %s", ErrInvalidTransition, e.From, e.To)

@@ -180,3 +180,21 @@ type Executor interface {
 	// Forget drops an ended job whose outcome was recorded.
 	Forget(externalID string)
 }
+
+// JobRun is what executors reported of a job: set once one claimed it.
+type JobRun struct {
+	Executor   string
+	Generation int64 // of its latest lease
+	ExternalID string
+	// StartedAt and EndedAt are zero until the job started and ended.
+	StartedAt, EndedAt time.Time
+	// HeartbeatAt is the executor's latest report.
+	HeartbeatAt time.Time
+	// ExitCode is the command's exit status, when it exited of itself.
+	ExitCode *int
+	// Reason says why the job ended, in the executor's words.
+	Reason string
+	// CancelRequested says someone cancelled the job while it ran: its
+	// executor stops it and settles the time it used.
+	CancelRequested bool
+}

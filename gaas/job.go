@@ -92,8 +92,11 @@ type Job struct {
 	// GPUCount, Rate).
 	Cost Credits
 	// Draws says which allocations paid Cost, in the order they were drawn.
-	Draws     []Draw
-	Status    JobStatus
+	Draws  []Draw
+	Status JobStatus
+	// Run is what the executor that ran the job reported; nil for a job no
+	// executor claimed.
+	Run       *JobRun
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// EndReason says why the system ended the job, such as a stale

@@ -66,7 +66,7 @@ type Move struct {
 // (ErrInvalid) for an unknown status, or actual hours that are negative,
 // above the estimate or given for a status that takes none; a
 // *TransitionError (ErrInvalidTransition) for a move the lifecycle does
-// not allow.
+// not allow, and for cancelling a RUNNING job without its actual hours.
 func Settle(m Move) (refund Credits, err error) {
 	if err := ValidateMove(m.To, m.Actual); err != nil {
 		return 0, err
@@ -80,7 +80,7 @@ func Settle(m Move) (refund Credits, err error) {
 	if m.To == StatusCancelled {
 		switch {
 		case m.From == StatusRunning && m.Actual == nil:
-			return 0, Invalid("actual_hours", "is required to cancel a RUNNING job: the hours it ran")
+			return 0, &TransitionError{From: m.From, To: m.To, Why: "a RUNNING job is cancelled with actual_hours, the hours it ran"}
 		case m.From != StatusRunning && m.Actual != nil:
 			return 0, Invalid("actual_hours", "may be given to cancel only a RUNNING job: a %s job has not run", m.From)
 		}

@@ -46,7 +46,7 @@ func TestSettle(t *testing.T) {
 		{"unknown_status", gaas.StatusPending, "DONE", nil, 0, gaas.ErrInvalid},
 		{"skip_a_step", gaas.StatusPending, gaas.StatusRunning, nil, 0, gaas.ErrInvalidTransition},
 		{"leave_a_final_status", gaas.StatusCancelled, gaas.StatusPending, nil, 0, gaas.ErrInvalidTransition},
-		{"cancel_running_without_its_hours", gaas.StatusRunning, gaas.StatusCancelled, nil, 0, gaas.ErrInvalid},
+		{"cancel_running_without_its_hours", gaas.StatusRunning, gaas.StatusCancelled, nil, 0, gaas.ErrInvalidTransition},
 		{"running_back_to_approved", gaas.StatusRunning, gaas.StatusApproved, nil, 0, gaas.ErrInvalidTransition},
 		{"retry_refunds_nothing_twice", gaas.StatusRejected, gaas.StatusRejected, nil, 0, nil},
 		{"retry_with_actual_refunds_nothing_twice", gaas.StatusCompleted, gaas.StatusCompleted, hours(1000), 0, nil},
@@ -106,7 +106,7 @@ func TestSettleCancel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 4*gaas.Credit-1500, refund)
 	_, err = gaas.Settle(gaas.Move{Price: p, From: gaas.StatusRunning, To: gaas.StatusCancelled})
-	assert.ErrorContains(t, err, "actual_hours: is required to cancel a RUNNING job")
+	assert.ErrorContains(t, err, "RUNNING cannot move to CANCELLED: a RUNNING job is cancelled with actual_hours, the hours it ran")
 	for _, from := range []gaas.JobStatus{gaas.StatusPending, gaas.StatusApproved} {
 		_, err = gaas.Settle(gaas.Move{Price: p, From: from, To: gaas.StatusCancelled, Actual: hours(0)})
 		assert.ErrorContains(t, err, "may be given to cancel only a RUNNING job", from)

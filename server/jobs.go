@@ -30,7 +30,42 @@ type jobResponse struct {
 
 	ProjectID *int64 `json:"project_id"` // null when charged to the owner's own account
 
-	EndReason string `json:"end_reason,omitempty"` // why the system ended it; absent when a person did
+	EndReason string       `json:"end_reason,omitempty"` // why the system ended it; absent when a person did
+	Run       *runResponse `json:"run"`                  // null until an executor claims the job
+}
+
+// runResponse is what the executor that ran a job reported.
+type runResponse struct {
+	Executor        string     `json:"executor"`
+	ExternalID      *string    `json:"external_id"`
+	StartedAt       *time.Time `json:"started_at"`
+	EndedAt         *time.Time `json:"ended_at"`
+	HeartbeatAt     *time.Time `json:"heartbeat_at"`
+	ExitCode        *int       `json:"exit_code"`
+	Reason          *string    `json:"reason"`
+	CancelRequested bool       `json:"cancel_requested"`
+}
+
+func toRun(r *gaas.JobRun) *runResponse {
+	if r == nil {
+		return nil
+	}
+	at := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	text := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	return &runResponse{
+		Executor: r.Executor, ExternalID: text(r.ExternalID), StartedAt: at(r.StartedAt), EndedAt: at(r.EndedAt),
+		HeartbeatAt: at(r.HeartbeatAt), ExitCode: r.ExitCode, Reason: text(r.Reason), CancelRequested: r.CancelRequested,
+	}
 }
 
 // drawResponse is what a job took from one allocation.
@@ -49,7 +84,7 @@ func toJob(j gaas.Job) jobResponse {
 		EstimatedHours: hoursJSON(j.EstimatedHours), ActualHours: (*hoursJSON)(j.ActualHours), Status: j.Status,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		GPUCount: j.GPUCount, Rate: rateJSON(j.Rate), Cost: creditsJSON(j.Cost), Draws: draws,
-		ProjectID: nonZero(j.ProjectID), EndReason: j.EndReason,
+		ProjectID: nonZero(j.ProjectID), EndReason: j.EndReason, Run: toRun(j.Run),
 	}
 }
 

@@ -175,8 +175,10 @@ func TestTransitionJob(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 		assert.Equal(t, step, r.json(t)["status"])
 	}
+	p = patch(j, admin, `{"status": "PENDING"}`).problem(t, http.StatusConflict)
+	assert.Equal(t, "RUNNING cannot move to PENDING (allowed: COMPLETED, FAILED, CANCELLED).", p["detail"])
 	p = patch(j, admin, `{"status": "CANCELLED"}`).problem(t, http.StatusConflict)
-	assert.Equal(t, "RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED).", p["detail"])
+	assert.Equal(t, "RUNNING cannot move to CANCELLED: no executor runs it, so an admin cancels it with actual_hours, the hours it ran.", p["detail"])
 	assert.Equal(t, []string{"actual_hours"}, patch(j, admin, `{"status": "COMPLETED", "actual_hours": 3}`).errorFields(t))
 	assert.Equal(t, []string{"actual_hours"}, patch(j, admin, `{"status": "COMPLETED", "actual_hours": -1}`).errorFields(t))
 
@@ -292,7 +294,7 @@ func TestCancelJobErrors(t *testing.T) {
 		require.Equal(t, http.StatusOK, h.do(req{method: http.MethodPatch, path: fmt.Sprintf("/jobs/%v", j), token: admin, body: `{"status": "` + s + `"}`}).status)
 	}
 	p := h.post(fmt.Sprintf("/jobs/%v/cancel", j), alice, "").problem(t, http.StatusConflict)
-	assert.Equal(t, "RUNNING cannot move to CANCELLED (allowed: COMPLETED, FAILED).", p["detail"])
+	assert.Equal(t, "RUNNING cannot move to CANCELLED: no executor runs it, so an admin cancels it with actual_hours, the hours it ran.", p["detail"])
 	h.post("/jobs/424242/cancel", alice, "").problem(t, http.StatusNotFound)
 	h.post("/jobs/0/cancel", alice, "").problem(t, http.StatusNotFound)
 	h.post("/jobs/-1/cancel", alice, "").problem(t, http.StatusNotFound)

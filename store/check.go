@@ -14,7 +14,7 @@ import (
 
 // Violation is one thing Check found wrong.
 type Violation struct {
-	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "project", "job", "entry"
+	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "project", "job", "entry", "run"
 	UserID       int64  `bun:"user_id"`       // the user concerned, or 0
 	JobID        int64  `bun:"job_id"`        // the job concerned, or 0
 	EntryID      int64  `bun:"entry_id"`      // the ledger entry concerned, or 0
@@ -212,6 +212,17 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			   OR (l.actor_id IS NULL) = (l.actor_system IS NULL) OR l.actor_system = ''
 			   OR (l.actor_id IS NOT NULL AND a.id IS NULL)
 			   OR ac.id IS NULL`},
+		// A lease is live only on a job that can still run; a job that
+		// ran to an end is final; a claimed job's run says who claimed it.
+		{"run", `
+			SELECT j.user_id AS user_id, j.id AS job_id, 0 AS entry_id, 0 AS allocation_id,
+			       CASE WHEN r.expires_at IS NOT NULL THEN 'a lease is live on a ' || j.status || ' job'
+			            WHEN r.ended_at IS NOT NULL THEN 'ended, but ' || j.status
+			            ELSE 'a run of a ' || j.status || ' job' END AS detail
+			FROM job_runs r JOIN jobs j ON j.id = r.job_id
+			WHERE (r.expires_at IS NOT NULL AND j.status NOT IN ('APPROVED', 'RUNNING'))
+			   OR (r.ended_at IS NOT NULL AND j.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
+			   OR j.status IN ('PENDING', 'REJECTED')`},
 	}
 	// Rules checked in Go, by the functions of gaas that the store follows.
 	scans := []struct {

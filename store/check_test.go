@@ -47,6 +47,14 @@ func TestCheckFindsViolations(t *testing.T) {
 		{"account", func(s checkState) string {
 			return fmt.Sprintf("UPDATE allocations SET is_default = FALSE WHERE id = %d", s.dflt)
 		}},
+		{"run", func(s checkState) string {
+			// A lease on a job that was rejected.
+			return fmt.Sprintf("INSERT INTO job_runs (job_id, executor, generation, expires_at) VALUES (%d, 'node1', 1, '2026-01-01')", s.rejected)
+		}},
+		{"run", func(s checkState) string {
+			// Ended, but the job waits.
+			return fmt.Sprintf("INSERT INTO job_runs (job_id, executor, generation, ended_at) VALUES (%d, 'node1', 1, '2026-01-01')", s.pending)
+		}},
 		{"job", func(s checkState) string {
 			// Drawn, but never charged.
 			return fmt.Sprintf("INSERT INTO jobs (user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, created_at, updated_at)"+

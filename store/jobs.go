@@ -276,7 +276,7 @@ func (s *JobService) Get(ctx context.Context, caller int64, req gaas.GetJobReque
 	if err != nil {
 		return gaas.Job{}, fmt.Errorf("store: get job %d: %w", id, err)
 	}
-	return j.job(), nil
+	return s.withRun(ctx, j.job())
 }
 
 // List implements gaas.JobService.
@@ -350,6 +350,9 @@ func (s *JobService) listBy(ctx context.Context, p gaas.Principal, f gaas.JobFil
 	}
 	var out gaas.JobPage
 	out.Items, out.NextCursor = pageOf(rows, limit, func(r jobRow) int64 { return r.ID }, (*jobRow).job)
+	if err := withRuns(ctx, s.db.r, out.Items); err != nil {
+		return gaas.JobPage{}, fmt.Errorf("store: list jobs: %w", mapErr(err))
+	}
 	return out, nil
 }
 
@@ -420,9 +423,10 @@ func (s *JobService) Cancel(ctx context.Context, caller int64, req gaas.CancelRe
 func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours,
 	allow func(tx bun.Tx, c userRow, j *jobRow) error) (gaas.Job, error) {
 	var (
-		j      jobRow
-		from   gaas.JobStatus
-		refund gaas.Credits
+		j         jobRow
+		from      gaas.JobStatus
+		refund    gaas.Credits
+		requested bool // a cancellation, for the executor to carry out
 	)
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		c, err := loadCaller(ctx, tx, caller)
@@ -439,16 +443,30 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 			return err
 		}
 		from = gaas.JobStatus(j.Status)
+		if to == gaas.StatusCancelled && from == gaas.StatusRunning && actual == nil {
+			// Its executor stops it and settles the time it used.
+			requested = true
+			return s.db.requestCancel(ctx, tx, &j)
+		}
 		refund, err = s.apply(ctx, tx, &j, byUser(caller), to, actual)
 		return err
 	})
 	if err != nil {
 		return gaas.Job{}, fmt.Errorf("store: move job %d to %s: %w", id, to, mapErr(err))
 	}
-	if from != to {
+	if from != to && !requested {
 		s.db.observer.JobMoved(from, to, refund)
 	}
-	return j.job(), nil
+	return s.withRun(ctx, j.job())
+}
+
+// withRun adds to job the run it has.
+func (s *JobService) withRun(ctx context.Context, job gaas.Job) (gaas.Job, error) {
+	jobs := []gaas.Job{job}
+	if err := withRuns(ctx, s.db.r, jobs); err != nil {
+		return gaas.Job{}, fmt.Errorf("store: job %d: %w", job.ID, mapErr(err))
+	}
+	return jobs[0], nil
 }
 
 // apply moves j to status to in tx, by actor, and returns the credits it
@@ -488,6 +506,12 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, by ledgerA
 		return 0, fmt.Errorf("the job changed meanwhile: %w", gaas.ErrConflict)
 	}
 	j.Status, j.UpdatedAt = string(to), now
+	if to.Final() {
+		// An executor's lease ends with the job; its next report is refused.
+		if _, err := exec(ctx, tx, "UPDATE job_runs SET expires_at = NULL WHERE job_id = ? AND expires_at IS NOT NULL", j.ID); err != nil {
+			return 0, err
+		}
+	}
 	if refund == 0 {
 		return 0, nil
 	}
@@ -514,7 +538,8 @@ const StaleBatch = 200
 
 // CancelStale cancels, by the system as gaas.SystemStale, the jobs that
 // hold credits unused for longer than olderThan: PENDING since they were
-// submitted, or APPROVED and not started since they were approved. Each
+// submitted, or APPROVED and not started since they were approved (and
+// not held by an executor, in whose queue they wait their turn). Each
 // gets its full return, as a user's cancel does, and says why it ended
 // (gaas.Job.EndReason). It cancels at most StaleBatch jobs and returns how
 // many it cancelled; a caller with more to do calls again.
@@ -529,8 +554,9 @@ func (s *Upkeep) CancelStale(ctx context.Context, olderThan time.Duration) (int,
 	}
 	cutoff := s.db.timestamp().Add(-olderThan)
 	var ids []int64
-	if err := query(ctx, s.db.r, &ids, "SELECT id FROM jobs WHERE (status = ? AND created_at <= ?) OR (status = ? AND updated_at <= ?) ORDER BY id LIMIT ?",
-		string(gaas.StatusPending), cutoff, string(gaas.StatusApproved), cutoff, StaleBatch); err != nil {
+	if err := query(ctx, s.db.r, &ids, "SELECT id FROM jobs WHERE ((status = ? AND created_at <= ?) OR (status = ? AND updated_at <= ?))"+
+		" AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id AND r.expires_at > ?) ORDER BY id LIMIT ?",
+		string(gaas.StatusPending), cutoff, string(gaas.StatusApproved), cutoff, s.db.timestamp(), StaleBatch); err != nil {
 		return 0, fmt.Errorf("store: cancel stale jobs: %w", mapErr(err))
 	}
 	n := 0
@@ -566,6 +592,15 @@ func (s *Upkeep) cancelStale(ctx context.Context, id int64, olderThan time.Durat
 		}
 		from = gaas.JobStatus(j.Status)
 		if reason = staleReason(j, s.db.timestamp(), olderThan); reason == "" {
+			return nil
+		}
+		// A job an executor holds waits for its turn there, not for anyone here.
+		var leased int
+		if err := query(ctx, tx, &leased, "SELECT count(*) FROM job_runs WHERE job_id = ? AND expires_at > ?", id, s.db.timestamp()); err != nil {
+			return err
+		}
+		if leased > 0 {
+			reason = ""
 			return nil
 		}
 		j.EndReason = &reason

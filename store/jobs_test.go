@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,14 +276,19 @@ func TestTransitionTable(t *testing.T) {
 				allowed[[2]gaas.JobStatus{from, to}] = true
 			}
 		}
-		require.Len(t, allowed, 7)
+		require.Len(t, allowed, 8)
 		for _, from := range gaas.Statuses() {
 			for _, to := range gaas.Statuses() {
 				t.Run(string(from)+"_to_"+string(to), func(t *testing.T) {
 					u := f.user(t, 10*gaas.Credit)
 					j := f.reach(t, u, from)
 					before := f.balance(t, u.ID)
-					got, err := db.Jobs.Transition(context.Background(), f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: to})
+					var actual *gaas.Hours
+					if from == gaas.StatusRunning && to == gaas.StatusCancelled {
+						h := gaas.Hour // a RUNNING job is cancelled with the hours it ran
+						actual = &h
+					}
+					got, err := db.Jobs.Transition(context.Background(), f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: to, ActualHours: actual})
 					switch {
 					case from == to:
 						require.NoError(t, err)
@@ -292,7 +298,10 @@ func TestTransitionTable(t *testing.T) {
 						require.NoError(t, err)
 						assert.Equal(t, to, got.Status)
 						want := before
-						if to.RefundsAll() {
+						switch {
+						case actual != nil:
+							want += j.Cost - gaas.Credit
+						case to.RefundsAll():
 							want += j.Cost
 						}
 						assert.Equal(t, want, f.balance(t, u.ID))
@@ -478,6 +487,9 @@ func TestCancel(t *testing.T) {
 			j := f.reach(t, u, gaas.StatusRunning)
 			_, err := db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: j.ID})
 			require.ErrorIs(t, err, gaas.ErrInvalidTransition)
+			assert.ErrorContains(t, err, "move job "+strconv.FormatInt(j.ID, 10)+" to CANCELLED: gaas: invalid status transition: "+
+				"RUNNING cannot move to CANCELLED: no executor runs it, so an admin cancels it with actual_hours, the hours it ran")
+			assert.Equal(t, 8*gaas.Credit, f.balance(t, u.ID))
 		})
 	})
 }

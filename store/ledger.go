@@ -29,6 +29,9 @@ func actor(p gaas.Principal) ledgerActor {
 // byUser is the ledgerActor of user id, who acts as themselves.
 func byUser(id int64) ledgerActor { return ledgerActor{ActorID: &id} }
 
+// bySystem is the ledgerActor of the system acting under name.
+func bySystem(name string) ledgerActor { return ledgerActor{ActorSystem: &name} }
+
 type ledgerRow struct {
 	ID           int64  `bun:"id"`
 	AccountID    int64  `bun:"account_id"`

@@ -246,10 +246,10 @@ func (u *modelUser) refund(j *modelJob, refund gaas.Credits, now time.Time) (end
 // or cancelled, its cost until then.
 func (j *modelJob) settled() gaas.Credits {
 	switch {
+	case j.actual != nil: // a RUNNING job cancelled pays the hours it ran too
+		return modelCost(*j.actual, j.gpus, j.rate)
 	case j.status.RefundsAll():
 		return 0
-	case j.actual != nil:
-		return modelCost(*j.actual, j.gpus, j.rate)
 	}
 	return j.cost
 }
@@ -637,6 +637,12 @@ func (m *modelWorker) applyMove(u *modelUser, j *modelJob, to gaas.JobStatus, ac
 		return nil
 	case !j.status.CanMove(to):
 		return gaas.ErrInvalidTransition
+	case to == gaas.StatusCancelled && j.status == gaas.StatusRunning && actual == nil:
+		// A RUNNING job is cancelled with the hours it ran (no executor
+		// runs the model's jobs).
+		return gaas.ErrInvalidTransition
+	case to == gaas.StatusCancelled && j.status != gaas.StatusRunning && actual != nil:
+		return gaas.ErrInvalid
 	case actual != nil && *actual > j.estimate:
 		return gaas.ErrInvalid
 	}

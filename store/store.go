@@ -117,6 +117,9 @@ type DB struct {
 	// work, done as the system: no caller check.
 	Leases *Leases
 	Upkeep *Upkeep
+	// Dispatch is for executors: a server authenticates them before it
+	// lets them call.
+	Dispatch *DispatchService
 }
 
 //go:embed migrations
@@ -184,6 +187,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Accounts = &Accounts{db: db}
 	db.Leases = &Leases{db: db}
 	db.Upkeep = &Upkeep{db: db}
+	db.Dispatch = &DispatchService{db: db}
 	workers := 1
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)

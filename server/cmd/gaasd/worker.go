@@ -19,14 +19,20 @@ type workerConfig struct {
 }
 
 // workerTasks are the periodic work gaasd does beside serving: letting
-// ended allocations expire and, with -stale-after, cancelling stale
-// reservations. Each run does one bounded batch; a backlog is worked off
+// ended allocations expire, ending executors' leases that expired and,
+// with -stale-after, cancelling stale reservations. Each run does one bounded batch; a backlog is worked off
 // over runs.
 func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.Task {
 	tasks := []worker.Task{{Name: "expire-allocations", Run: func(ctx context.Context) error {
 		n, err := db.Upkeep.ExpireEnded(ctx)
 		if n > 0 {
 			logger.Info("ended allocations expired", "count", n)
+		}
+		return err
+	}}, {Name: "reap-expired-leases", Run: func(ctx context.Context) error {
+		n, err := db.Dispatch.ReapExpired(ctx)
+		if n > 0 {
+			logger.Warn("executors' leases expired: unstarted jobs queued again, running ones failed", "count", n)
 		}
 		return err
 	}}}

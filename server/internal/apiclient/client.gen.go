@@ -403,7 +403,10 @@ type Job struct {
 	ProjectId *int `json:"project_id"`
 
 	// Rate The rate of its GPU type when it was submitted; it is settled at this rate.
-	Rate   float64   `json:"rate"`
+	Rate float64 `json:"rate"`
+
+	// Run What the executor that runs or ran the job reported; null until an executor claims it.
+	Run    *JobRun   `json:"run"`
 	Status JobStatus `json:"status"`
 
 	// UpdatedAt RFC 3339, in UTC.
@@ -417,6 +420,29 @@ type JobPage struct {
 
 	// NextCursor The cursor of the next page; null on the last. A page cut short by its size has one too.
 	NextCursor *NextCursor `json:"next_cursor"`
+}
+
+// JobRun defines model for JobRun.
+type JobRun struct {
+	// CancelRequested The job was cancelled while it ran: its executor stops it and it is charged the time it ran.
+	CancelRequested bool       `json:"cancel_requested"`
+	EndedAt         *time.Time `json:"ended_at"`
+
+	// Executor The executor that holds or held the job's lease.
+	Executor string `json:"executor"`
+
+	// ExitCode The command's exit status, when it exited of itself.
+	ExitCode *int `json:"exit_code"`
+
+	// ExternalId The job's id where it runs (a Slurm job id, a process).
+	ExternalId *string `json:"external_id"`
+
+	// HeartbeatAt The executor's latest report.
+	HeartbeatAt *time.Time `json:"heartbeat_at"`
+
+	// Reason Why the job ended, in the executor's words (TIMEOUT, exit status 3, lost: no heartbeat...).
+	Reason    *string    `json:"reason"`
+	StartedAt *time.Time `json:"started_at"`
 }
 
 // JobStatus defines model for JobStatus.
@@ -709,7 +735,7 @@ type TransferRequest struct {
 
 // TransitionRequest defines model for TransitionRequest.
 type TransitionRequest struct {
-	// ActualHours Only with COMPLETED or FAILED; at most the estimate.
+	// ActualHours Only with COMPLETED or FAILED, or CANCELLED from RUNNING; at most the estimate.
 	ActualHours *float64  `json:"actual_hours,omitempty"`
 	Status      JobStatus `json:"status"`
 }
@@ -1335,7 +1361,7 @@ type ClientInterface interface {
 
 	// TransitionJobWithBody Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1344,7 +1370,7 @@ type ClientInterface interface {
 
 	// TransitionJob Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1986,7 +2012,7 @@ func (c *Client) GetJob(ctx context.Context, id PathID, reqEditors ...RequestEdi
 
 // TransitionJobWithBody Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2005,7 +2031,7 @@ func (c *Client) TransitionJobWithBody(ctx context.Context, id PathID, contentTy
 
 // TransitionJob Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5251,7 +5277,7 @@ type ClientWithResponsesInterface interface {
 
 	// TransitionJobWithBodyWithResponse Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5260,7 +5286,7 @@ type ClientWithResponsesInterface interface {
 
 	// TransitionJobWithResponse Change a job's status (admins)
 	//
-	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+	// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10694,7 +10720,7 @@ func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id PathID,
 
 // TransitionJobWithBodyWithResponse Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10709,7 +10735,7 @@ func (c *ClientWithResponses) TransitionJobWithBodyWithResponse(ctx context.Cont
 
 // TransitionJobWithResponse Change a job's status (admins)
 //
-// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED or FAILED. REJECTED and CANCELLED refund the whole cost; COMPLETED or FAILED with `actual_hours` refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
+// PENDING → APPROVED, REJECTED or CANCELLED; APPROVED → RUNNING or CANCELLED; RUNNING → COMPLETED, FAILED or CANCELLED. REJECTED, and CANCELLED from PENDING or APPROVED, refund the whole cost; COMPLETED or FAILED with `actual_hours`, and CANCELLED from RUNNING with `actual_hours` (required there, unless an executor runs the job: then the executor is asked to stop it and settles the time it ran), refund the cost less the cost of the actual hours (at the job's GPUs and rate), to the allocations it drew from. Asking for the status the job already has is a no-op.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
