@@ -70,20 +70,20 @@ func TestInventoryFromNvidiaSMI(t *testing.T) {
 		o := ended(t, e, start(t, e, job("true", "tesla t4", 1, 10)), 10*time.Second)
 		assert.Equal(t, gaas.StatusCompleted, o.Status)
 	})
-	t.Run("fails", func(t *testing.T) {
-		fakeSMI(t, "echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'; exit 9")
-		cfg := config(tempDir(t))
-		cfg.GPUs = nil
-		_, err := local.New(t.Context(), cfg)
-		assert.ErrorContains(t, err, "could not communicate with the NVIDIA driver")
-	})
-	t.Run("lists none", func(t *testing.T) {
-		fakeSMI(t, "true")
-		cfg := config(tempDir(t))
-		cfg.GPUs = nil
-		_, err := local.New(t.Context(), cfg)
-		assert.ErrorContains(t, err, "no GPUs")
-	})
+	for _, tc := range []struct{ name, script, err string }{
+		{"fails", "echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'; exit 9",
+			"could not communicate with the NVIDIA driver"},
+		{"lists none", "true", "no GPUs"},
+		{"answers nonsense", "echo 'No devices were found'", "line 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeSMI(t, tc.script)
+			cfg := config(tempDir(t))
+			cfg.GPUs = nil
+			_, err := local.New(t.Context(), cfg)
+			assert.ErrorContains(t, err, tc.err)
+		})
+	}
 	t.Run("not found", func(t *testing.T) {
 		cfg := config(tempDir(t))
 		cfg.GPUs, cfg.NvidiaSMI = nil, filepath.Join(t.TempDir(), "nvidia-smi")

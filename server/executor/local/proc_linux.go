@@ -72,7 +72,6 @@ type procStat struct {
 	state      byte
 	pgrp       int
 	startTicks uint64 // since boot
-	uid        uint32
 }
 
 func readStat(pid int) (procStat, error) {
@@ -98,14 +97,17 @@ func readStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("local: malformed %s/stat: %w", dir, err)
 	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return procStat{}, err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.uid = st.Uid
-	}
 	return s, nil
+}
+
+// owner is the user process pid runs as (its effective uid).
+func owner(pid int) (uint32, bool) {
+	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st.Uid, ok
 }
 
 // procStart is when process pid started, in clock ticks since boot: with
@@ -154,7 +156,11 @@ func processes(pgid int) []procStat {
 func groupMembers(pgid int, leaderTicks uint64, uid uint32) []int {
 	var pids []int
 	for _, s := range processes(pgid) {
-		if s.uid != uid || s.startTicks < leaderTicks {
+		u, ok := owner(s.pid)
+		if !ok {
+			continue // gone meanwhile
+		}
+		if u != uid || s.startTicks < leaderTicks {
 			return nil
 		}
 		pids = append(pids, s.pid)
