@@ -272,7 +272,7 @@ func TestJobs(t *testing.T) {
 	t.Run("leaves children behind, which are killed", func(t *testing.T) {
 		t.Parallel()
 		// The second child ignores SIGTERM, and only SIGKILL stops it.
-		j := job("sleep 300 & echo $!; (trap '' TERM; exec sleep 300) & echo $!", "A100-80GB", 1, 10)
+		j := job("sleep 300 & echo $!; (trap '' TERM; exec sleep 300) & echo $!", h100, 1, 10) // the A100s are the first one's
 		id := start(t, e, j)
 		o := ended(t, e, id, 10*time.Second)
 		assert.Equal(t, gaas.StatusCompleted, o.Status)
