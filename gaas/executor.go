@@ -147,6 +147,11 @@ type Dispatcher interface {
 	// ActualHours × its GPUs × its rate, and ends the lease. A lease that
 	// is no longer the job's is ErrConflict.
 	Finish(ctx context.Context, req FinishRequest) (Job, error)
+
+	// Leases lists the unexpired leases the executor holds, oldest job
+	// first, at most MaxClaim: what an executor that restarted takes up
+	// again.
+	Leases(ctx context.Context, executor string) ([]Claimed, error)
 }
 
 // Run is a job an executor started, as it last saw it.

@@ -227,6 +227,27 @@ func (s *DispatchService) Claim(ctx context.Context, req gaas.ClaimRequest) ([]g
 	return claimed, nil
 }
 
+// Leases implements gaas.Dispatcher.
+func (s *DispatchService) Leases(ctx context.Context, executor string) ([]gaas.Claimed, error) {
+	if err := validExecutor(executor); err != nil {
+		return nil, fmt.Errorf("store: leases: %w", err)
+	}
+	var jobs []jobRow
+	if err := query(ctx, s.db.r, &jobs, "SELECT "+prefixed("j.", jobColumns)+" FROM job_runs r JOIN jobs j ON j.id = r.job_id"+
+		" WHERE r.executor = ? AND r.expires_at > ? ORDER BY j.id LIMIT ?", executor, s.db.timestamp(), gaas.MaxClaim); err != nil {
+		return nil, fmt.Errorf("store: leases of %s: %w", executor, mapErr(err))
+	}
+	out := make([]gaas.Claimed, 0, len(jobs))
+	for _, j := range jobs {
+		r, err := loadRun(ctx, s.db.r, j.ID, "")
+		if err != nil {
+			return nil, fmt.Errorf("store: leases of %s: %w", executor, err)
+		}
+		out = append(out, claim(j, r))
+	}
+	return out, nil
+}
+
 func claim(j jobRow, r runRow) gaas.Claimed {
 	job := j.job()
 	job.Run = r.run()

@@ -92,6 +92,15 @@ func TestClaimTakesTheOldestApprovedJobsThatFit(t *testing.T) {
 		got = f.claim(t, "node2", map[string]int{"a100": 8, "h100": 1, "A100": 2}, 10)
 		assert.ElementsMatch(t, []int64{big.ID, other.ID, pair.ID}, ids(got))
 		assert.Equal(t, gaas.StatusPending, f.job(t, pending.ID).Status)
+
+		held, err := f.db.Dispatch.Leases(ctx, "node2")
+		require.NoError(t, err)
+		assert.Equal(t, []int64{big.ID, other.ID, pair.ID}, ids(held))
+		assert.Equal(t, got[0].Lease.Executor, held[0].Lease.Executor)
+		f.clk.Add(2 * time.Minute)
+		held, err = f.db.Dispatch.Leases(ctx, "node2")
+		require.NoError(t, err)
+		assert.Empty(t, held, "expired")
 	})
 }
 

@@ -1,0 +1,317 @@
+package executor_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server/executor"
+	"github.com/gaas-io/gaas/server/executor/local"
+	"github.com/gaas-io/gaas/server/executor/slurm"
+	"github.com/gaas-io/gaas/store"
+)
+
+// site is a store with an admin and a user whose jobs an executor runs.
+type site struct {
+	db           *store.DB
+	admin, alice gaas.User
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "file:"+t.TempDir()+"/gaas.db", store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		report, err := db.Check(context.Background())
+		assert.NoError(t, err)
+		assert.Empty(t, report.Violations)
+		db.Close()
+	})
+	admin, err := db.Accounts.EnsureAdmin(ctx, "root", "unused-hash", false)
+	require.NoError(t, err)
+	alice, err := db.Accounts.CreateUser(ctx, "alice", "unused-hash", gaas.RoleUser)
+	require.NoError(t, err)
+	_, err = db.Quota.Set(ctx, admin.ID, gaas.SetBalanceRequest{UserID: alice.ID, Balance: 100 * gaas.Credit, Reason: "test"})
+	require.NoError(t, err)
+	return &site{db: db, admin: admin, alice: alice}
+}
+
+// approved submits alice's job and approves it.
+func (s *site) approved(t *testing.T, command, gpuType string, gpus int, estimate gaas.Hours) gaas.Job {
+	t.Helper()
+	ctx := context.Background()
+	j, err := s.db.Jobs.Submit(ctx, s.alice.ID, gaas.SubmitRequest{Command: command, GPUType: gpuType, GPUCount: gpus, EstimatedHours: estimate})
+	require.NoError(t, err)
+	j, err = s.db.Jobs.Transition(ctx, s.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved})
+	require.NoError(t, err)
+	return j
+}
+
+func (s *site) job(t *testing.T, id int64) gaas.Job {
+	t.Helper()
+	j, err := s.db.Jobs.Get(context.Background(), s.admin.ID, gaas.GetJobRequest{JobID: id})
+	require.NoError(t, err)
+	return j
+}
+
+func (s *site) balance(t *testing.T) gaas.Credits {
+	t.Helper()
+	u, err := s.db.Users.User(context.Background(), s.admin.ID, gaas.GetUserRequest{UserID: s.alice.ID})
+	require.NoError(t, err)
+	return u.Balance
+}
+
+// until steps the loop until job id satisfies ok.
+func (s *site) until(t *testing.T, l *executor.Loop, id int64, within time.Duration, ok func(gaas.Job) bool) gaas.Job {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		require.NoError(t, l.Step(context.Background()))
+		j := s.job(t, id)
+		if ok(j) {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d: %+v after %v", id, j, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func final(j gaas.Job) bool   { return j.Status.Final() }
+func running(j gaas.Job) bool { return j.Status == gaas.StatusRunning }
+
+// charged is what a job's settlement took: its cost less its refunds.
+func charged(t *testing.T, j gaas.Job) gaas.Credits {
+	t.Helper()
+	require.NotNil(t, j.ActualHours, "job %d has no actual hours", j.ID)
+	c, ok := gaas.Cost(*j.ActualHours, j.GPUCount, j.Rate)
+	require.True(t, ok)
+	return c
+}
+
+func logger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// logDir is a directory for the local executor's logs, under a
+// directory that the jobs' user (nobody) may enter.
+func logDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gaas-loop-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o711))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir + "/logs"
+}
+
+func newLocal(t *testing.T, dir string) *local.Executor {
+	t.Helper()
+	x, err := local.New(context.Background(), local.Config{
+		LogDir: dir,
+		GPUs: []local.GPU{
+			{Index: 0, UUID: "GPU-a-0", Name: "NVIDIA A100-SXM4-80GB"},
+			{Index: 1, UUID: "GPU-a-1", Name: "NVIDIA A100-SXM4-80GB"},
+		},
+		Types: map[string]string{"NVIDIA A100-SXM4-80GB": "a100"},
+		Grace: time.Second,
+	})
+	require.NoError(t, err)
+	return x
+}
+
+// The local executor through the loop: jobs complete, fail, overrun,
+// are cancelled while they run, are refused, and wait for GPUs; each is
+// charged what it ran.
+func TestLoopLocal(t *testing.T) {
+	s := newSite(t)
+	dir := logDir(t)
+	x := newLocal(t, dir)
+	t.Cleanup(func() { x.Close(context.Background()) })
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	before := s.balance(t)
+
+	done := s.approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 1", "a100", 2, gaas.Hour)
+	waits := s.approved(t, "exit 3", "a100", 1, gaas.Hour) // no GPU free until the first ends
+	wrongType := s.approved(t, "true", "h100", 1, gaas.Hour)
+
+	j := s.until(t, l, done.ID, 10*time.Second, running)
+	assert.Equal(t, gaas.StatusApproved, s.job(t, waits.ID).Status, "both GPUs are taken")
+	assert.Equal(t, "node1", j.Run.Executor)
+	assert.False(t, j.Run.StartedAt.IsZero())
+	j = s.until(t, l, done.ID, 20*time.Second, final)
+	assert.Equal(t, gaas.StatusCompleted, j.Status)
+	assert.Equal(t, 0, *j.Run.ExitCode)
+	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(time.Second))
+	assert.Less(t, *j.ActualHours, gaas.HoursOf(10*time.Second))
+	log, err := os.ReadFile(x.LogPath(done.ID))
+	require.NoError(t, err)
+	assert.Equal(t, "GPU-a-0,GPU-a-1\n", string(log))
+
+	f := s.until(t, l, waits.ID, 20*time.Second, final)
+	assert.Equal(t, gaas.StatusFailed, f.Status)
+	assert.Equal(t, 3, *f.Run.ExitCode)
+	assert.Equal(t, gaas.StatusApproved, s.job(t, wrongType.ID).Status, "no executor has an h100")
+
+	over := s.approved(t, "sleep 60", "a100", 1, 1) // 3.6 seconds
+	o := s.until(t, l, over.ID, 20*time.Second, final)
+	assert.Equal(t, gaas.StatusFailed, o.Status)
+	assert.Contains(t, o.Run.Reason, "TIMEOUT")
+	assert.Equal(t, gaas.Hours(1), *o.ActualHours, "the overrun is not charged")
+
+	cancelled := s.approved(t, "sleep 60", "a100", 1, gaas.Hour)
+	s.until(t, l, cancelled.ID, 10*time.Second, running)
+	time.Sleep(1500 * time.Millisecond)
+	got, err := s.db.Jobs.Cancel(context.Background(), s.alice.ID, gaas.CancelRequest{JobID: cancelled.ID})
+	require.NoError(t, err)
+	assert.Equal(t, gaas.StatusRunning, got.Status)
+	assert.True(t, got.Run.CancelRequested)
+	c := s.until(t, l, cancelled.ID, 10*time.Second, final)
+	assert.Equal(t, gaas.StatusCancelled, c.Status)
+	assert.GreaterOrEqual(t, *c.ActualHours, gaas.HoursOf(time.Second))
+
+	// Each paid the time it ran; the one never run costs nothing yet.
+	want := before - wrongType.Cost
+	for _, j := range []gaas.Job{j, f, o, c} {
+		want -= charged(t, j)
+	}
+	assert.Equal(t, want, s.balance(t))
+}
+
+// A gaasd that stops while a job runs stops the job; the next one, with
+// an executor of the same name over the same directory, takes the lease
+// up again and settles the job FAILED, charged what it ran.
+func TestLoopRestart(t *testing.T) {
+	s := newSite(t)
+	dir := logDir(t)
+	x := newLocal(t, dir)
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	j := s.approved(t, "sleep 60", "a100", 1, gaas.Hour)
+	s.until(t, l, j.ID, 10*time.Second, running)
+	time.Sleep(1200 * time.Millisecond)
+	require.NoError(t, l.Step(context.Background())) // a heartbeat after a second of running
+
+	// The process stops, and its executor's jobs with it; a new one starts
+	// over the same directory.
+	require.NoError(t, x.Close(context.Background()))
+	x2 := newLocal(t, dir)
+	t.Cleanup(func() { x2.Close(context.Background()) })
+	l2, err := executor.New(logger(t), s.db.Dispatch, x2, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	got := s.until(t, l2, j.ID, 10*time.Second, final)
+	assert.Equal(t, gaas.StatusFailed, got.Status)
+	assert.GreaterOrEqual(t, *got.ActualHours, gaas.HoursOf(time.Second), "charged the time it ran")
+	assert.Contains(t, got.Run.Reason, "stopped: the executor shut down")
+}
+
+// The Slurm executor through the loop, against the cluster of
+// GAAS_TEST_SLURM (.ci/slurm.sh): a job completes on its GRES, one that
+// asks for GPUs the cluster lacks fails at no charge, one cancelled while
+// it waits for GPUs is refunded all and leaves Slurm's queue, and one
+// cancelled while it runs pays its time.
+func TestLoopSlurm(t *testing.T) {
+	conf := os.Getenv("GAAS_TEST_SLURM")
+	if conf == "" {
+		t.Skip("GAAS_TEST_SLURM names no slurm.conf")
+	}
+	s := newSite(t)
+	logs, err := os.MkdirTemp("", "gaas-loop-slurm-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(logs, 0o777))
+	t.Cleanup(func() { os.RemoveAll(logs) })
+	c, err := slurm.New(slurm.Config{
+		Env: []string{"SLURM_CONF=" + conf}, LogDir: logs, Completions: true, User: "nobody",
+		Prefix: "gaas-loop-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
+	})
+	require.NoError(t, err)
+	x, err := slurm.NewExecutor(c, map[string]int{"a100": 4, "v100": 1}, nil)
+	require.NoError(t, err)
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	before := s.balance(t)
+
+	ran := s.approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 2", "a100", 2, gaas.Hour)
+	refused := s.approved(t, "true", "v100", 1, gaas.Hour)
+	j := s.until(t, l, ran.ID, time.Minute, running)
+	require.NotEmpty(t, j.Run.ExternalID)
+	r := s.until(t, l, refused.ID, 10*time.Second, final)
+	assert.Equal(t, gaas.StatusFailed, r.Status)
+	assert.Contains(t, r.Run.Reason, "refused")
+	assert.Equal(t, gaas.Hours(0), *r.ActualHours)
+
+	// While the first holds both a100s, the next waits in Slurm's queue.
+	queued := s.approved(t, "echo never", "a100", 2, gaas.Hour)
+	q := s.until(t, l, queued.ID, 10*time.Second, func(j gaas.Job) bool { return j.Run != nil && j.Run.ExternalID != "" })
+	assert.Equal(t, gaas.StatusApproved, q.Status, "PENDING in Slurm stays APPROVED")
+	got, err := s.db.Jobs.Cancel(context.Background(), s.alice.ID, gaas.CancelRequest{JobID: queued.ID})
+	require.NoError(t, err)
+	assert.Equal(t, gaas.StatusCancelled, got.Status, "cancelled at once: it never ran")
+
+	j = s.until(t, l, ran.ID, time.Minute, final)
+	assert.Equal(t, gaas.StatusCompleted, j.Status)
+	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(2*time.Second))
+	assert.Equal(t, 0, *j.Run.ExitCode)
+
+	long := s.approved(t, "sleep 120", "a100", 1, gaas.Hour)
+	s.until(t, l, long.ID, time.Minute, running)
+	time.Sleep(2 * time.Second)
+	_, err = s.db.Jobs.Cancel(context.Background(), s.alice.ID, gaas.CancelRequest{JobID: long.ID})
+	require.NoError(t, err)
+	lc := s.until(t, l, long.ID, time.Minute, final)
+	assert.Equal(t, gaas.StatusCancelled, lc.Status)
+	assert.Greater(t, *lc.ActualHours, gaas.Hours(0))
+
+	// The job cancelled while it waited left Slurm's queue.
+	states, err := c.Queue(context.Background())
+	require.NoError(t, err)
+	for _, st := range states {
+		if st.SlurmID == q.Run.ExternalID {
+			assert.True(t, slurm.Final(st.State), "%+v", st)
+		}
+	}
+	assert.Equal(t, before-charged(t, j)-charged(t, lc), s.balance(t))
+}
+
+// An executor that comes back knowing nothing of a job its name holds a
+// lease on (its machine was replaced) settles it lost at once, charged up
+// to its last heartbeat, rather than waiting for the lease to expire.
+func TestLoopResumeLost(t *testing.T) {
+	s := newSite(t)
+	x := newLocal(t, logDir(t))
+	t.Cleanup(func() { x.Close(context.Background()) })
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	j := s.approved(t, "sleep 60", "a100", 1, gaas.Hour)
+	s.until(t, l, j.ID, 10*time.Second, running)
+	time.Sleep(1200 * time.Millisecond)
+	require.NoError(t, l.Step(context.Background()))
+	hb := s.job(t, j.ID).Run
+
+	fresh := newLocal(t, logDir(t))
+	t.Cleanup(func() { fresh.Close(context.Background()) })
+	l2, err := executor.New(logger(t), s.db.Dispatch, fresh, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, l2.Step(context.Background()))
+	got := s.job(t, j.ID)
+	assert.Equal(t, gaas.StatusFailed, got.Status)
+	assert.Equal(t, "lost: the executor restarted", got.Run.Reason)
+	assert.Equal(t, gaas.HoursOf(hb.HeartbeatAt.Sub(hb.StartedAt)), *got.ActualHours)
+}
