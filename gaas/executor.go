@@ -203,3 +203,12 @@ type JobRun struct {
 	// executor stops it and settles the time it used.
 	CancelRequested bool
 }
+
+// JobLogs reads what jobs wrote as they ran.
+type JobLogs interface {
+	// Log returns the last maxBytes bytes of the output of job jobID (the
+	// end of a job's output tells how it went), which may begin in the
+	// middle of a line, and whether any came before them. A job with no
+	// log here is ErrNotFound.
+	Log(jobID int64, maxBytes int64) (tail []byte, truncated bool, err error)
+}

@@ -64,6 +64,7 @@ func (b *syncBuffer) String() string {
 // or open the store on another database.
 type override struct {
 	jobs         gaas.JobService
+	logs         gaas.JobLogs
 	dsn          string
 	cfg          server.Config
 	batchTimeout time.Duration // the store's
@@ -103,6 +104,9 @@ func newHarness(t *testing.T, o ...override) *harness {
 	}
 	svc := servicesOf(h.auth, db)
 	svc.Jobs = jobs
+	if len(o) > 0 {
+		svc.Logs = o[0].logs
+	}
 	api := server.NewServer(logger, cfg, svc)
 	if len(o) > 0 && o[0].mount != nil {
 		api = o[0].mount(api)

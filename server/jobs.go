@@ -268,6 +268,50 @@ func handleGetJob(logger *slog.Logger, jobs gaas.JobService) http.Handler {
 	})
 }
 
+// MaxLogBytes is the most of a job's log that GET /jobs/{id}/log returns:
+// its last bytes.
+const MaxLogBytes = 1 << 20
+
+// handleJobLog answers the end of a job's output, to whoever may read the
+// job, as text: the last ?bytes= bytes (at most and by default
+// MaxLogBytes). X-Log-Truncated says whether earlier output was left out.
+func handleJobLog(logger *slog.Logger, jobs gaas.JobService, logs gaas.JobLogs) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		limit := int64(MaxLogBytes)
+		if s := r.URL.Query().Get("bytes"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 1 || n > MaxLogBytes {
+				writeError(w, r, logger, errField("bytes", "must be an integer from 1 to %d", MaxLogBytes))
+				return
+			}
+			limit = n
+		}
+		if _, err := jobs.Get(r.Context(), callerID(r), gaas.GetJobRequest{JobID: id}); err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "Job %d does not exist.", id))
+			return
+		}
+		if logs == nil {
+			writeError(w, r, logger, explain(gaas.ErrNotFound, gaas.ErrNotFound, "Job %d has no log on this server: it runs no executor.", id))
+			return
+		}
+		tail, truncated, err := logs.Log(id, limit)
+		if err != nil {
+			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "Job %d has no log here: no executor of this server ran it, or it has not started.", id))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Log-Truncated", strconv.FormatBool(truncated))
+		w.WriteHeader(http.StatusOK)
+		w.Write(tail)
+	})
+}
+
 type transitionRequest struct {
 	Status      *gaas.JobStatus `json:"status"`
 	ActualHours json.RawMessage `json:"actual_hours"`

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server"
+	"github.com/gaas-io/gaas/server/executor"
 )
 
 func TestSubmitJob(t *testing.T) {
@@ -419,4 +423,47 @@ func TestListJobsFilters(t *testing.T) {
 	} {
 		assert.Equal(t, []string{field}, h.get("/jobs?"+query, alice).errorFields(t), query)
 	}
+}
+
+// logDir serves the logs of a directory as an executor keeps them: <id>.log.
+type logDir string
+
+func (d logDir) Log(jobID int64, maxBytes int64) ([]byte, bool, error) {
+	return executor.TailFile(filepath.Join(string(d), strconv.FormatInt(jobID, 10)+".log"), maxBytes)
+}
+
+func TestJobLog(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, override{logs: logDir(dir)})
+	_, alice := h.user("alice")
+	_, bob := h.user("bob")
+	_, admin := h.admin("root")
+	j := h.post("/jobs", alice, jobBody).json(t)["id"]
+	path := fmt.Sprintf("/jobs/%v/log", j)
+
+	h.get(path, alice).problem(t, http.StatusNotFound) // not started: no log yet
+	require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%v.log", j)), []byte("epoch 1\nepoch 2\n"), 0o644))
+	for _, tok := range []string{alice, admin} {
+		r := h.get(path, tok)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, "epoch 1\nepoch 2\n", string(r.body))
+		assert.Equal(t, "text/plain; charset=utf-8", r.header.Get("Content-Type"))
+		assert.Equal(t, "false", r.header.Get("X-Log-Truncated"))
+	}
+	r := h.get(path+"?bytes=8", alice)
+	assert.Equal(t, "epoch 2\n", string(r.body))
+	assert.Equal(t, "true", r.header.Get("X-Log-Truncated"))
+	p := h.get(path, bob).problem(t, http.StatusNotFound)
+	assert.Equal(t, fmt.Sprintf("Job %v does not exist.", j), p["detail"], "another user's job, whether or not it has a log")
+	for _, q := range []string{"?bytes=0", "?bytes=1048577", "?bytes=x"} {
+		assert.Equal(t, []string{"bytes"}, h.get(path+q, alice).errorFields(t), q)
+	}
+	h.get(path, "").problem(t, http.StatusUnauthorized)
+
+	// A server that runs no executor has no logs.
+	h2 := newHarness(t)
+	_, carol := h2.user("carol")
+	k := h2.post("/jobs", carol, jobBody).json(t)["id"]
+	p = h2.get(fmt.Sprintf("/jobs/%v/log", k), carol).problem(t, http.StatusNotFound)
+	assert.Contains(t, p["detail"], "it runs no executor")
 }

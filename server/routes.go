@@ -34,6 +34,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("GET /jobs/{id}", authed(queryParams(handleGetJob(logger, jobs))))
 	mux.Handle("PATCH /jobs/{id}", authed(queryParams(handleTransitionJob(logger, jobs))))
 	mux.Handle("POST /jobs/{id}/cancel", authed(queryParams(handleCancelJob(logger, jobs))))
+	mux.Handle("GET /jobs/{id}/log", authed(queryParams(handleJobLog(logger, jobs, svc.Logs), "bytes")))
 
 	mux.Handle("GET /me", authed(queryParams(handleMe(logger, users, projects))))
 	mux.Handle("PUT /me/default-project", authed(queryParams(handleSetDefaultProject(logger, projects))))

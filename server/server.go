@@ -33,6 +33,9 @@ type Services struct {
 	Allocations gaas.Allocations
 	Projects    gaas.Projects
 	DB          Pinger
+	// Logs reads the output of the jobs this server's executor runs; nil
+	// when it runs none, and GET /jobs/{id}/log answers 404.
+	Logs gaas.JobLogs
 }
 
 // missing names the first service that s lacks, or is "".

@@ -269,6 +269,10 @@ func TestLoopSlurm(t *testing.T) {
 	assert.Equal(t, gaas.StatusCompleted, j.Status)
 	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(2*time.Second))
 	assert.Equal(t, 0, *j.Run.ExitCode)
+	tail, truncated, err := x.Log(ran.ID, 1<<20)
+	require.NoError(t, err)
+	assert.Equal(t, "0,1\n", string(tail), "the job's output, on the GPUs Slurm gave it")
+	assert.False(t, truncated)
 
 	long := s.approved(t, "sleep 120", "a100", 1, gaas.Hour)
 	s.until(t, l, long.ID, time.Minute, running)

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server/executor"
 )
 
 var _ gaas.Executor = (*Executor)(nil)
@@ -600,24 +601,9 @@ func (e *Executor) Log(jobID int64, maxBytes int64) (tail []byte, truncated bool
 	if jobID <= 0 {
 		return nil, false, fmt.Errorf("local: log of job %d: %w", jobID, gaas.ErrNotFound)
 	}
-	f, err := os.Open(e.LogPath(jobID))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false, fmt.Errorf("local: log of job %d: %w", jobID, gaas.ErrNotFound)
-	}
+	tail, truncated, err = executor.TailFile(e.LogPath(jobID), maxBytes)
 	if err != nil {
 		return nil, false, fmt.Errorf("local: log of job %d: %w", jobID, err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, false, fmt.Errorf("local: log of job %d: %w", jobID, err)
-	}
-	size := fi.Size() // the job may write more meanwhile: read up to here
-	from := max(size-max(maxBytes, 0), 0)
-	tail = make([]byte, size-from)
-	n, err := f.ReadAt(tail, from)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, false, fmt.Errorf("local: log of job %d: %w", jobID, err)
-	}
-	return tail[:n], from > 0, nil
+	return tail, truncated, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server/executor"
 )
 
 var _ gaas.Executor = (*Executor)(nil)
@@ -204,4 +205,19 @@ func (e *Executor) Forget(externalID string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.runs, externalID)
+}
+
+// Log implements gaas.JobLogs: the end of the output the job wrote to
+// Config.LogDir, which this process must reach. Without a LogDir there is
+// no log here.
+func (e *Executor) Log(jobID int64, maxBytes int64) ([]byte, bool, error) {
+	path := e.c.LogPath(jobID)
+	if path == "" || jobID <= 0 {
+		return nil, false, fmt.Errorf("slurm: log of job %d: %w", jobID, gaas.ErrNotFound)
+	}
+	tail, truncated, err := executor.TailFile(path, maxBytes)
+	if err != nil {
+		return nil, false, fmt.Errorf("slurm: log of job %d: %w", jobID, err)
+	}
+	return tail, truncated, nil
 }

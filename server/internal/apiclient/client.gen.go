@@ -902,6 +902,12 @@ type SubmitJobParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// JobLogParams defines parameters for JobLog.
+type JobLogParams struct {
+	// Bytes How many of the last bytes to return.
+	Bytes *int `form:"bytes,omitempty" json:"bytes,omitempty"`
+}
+
 // ListProjectsParams defines parameters for ListProjects.
 type ListProjectsParams struct {
 	// Limit The most items a page holds; 50 when not given. A page also ends before its answer would pass 1 MiB (never before its first item), with a `next_cursor` to the rest, so a page may hold fewer items than this and still not be the last.
@@ -1379,10 +1385,17 @@ type ClientInterface interface {
 
 	// CancelJob Cancel a job
 	//
-	// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
+	// The owner or an admin. A PENDING or APPROVED job is CANCELLED at once and its whole cost refunded. A RUNNING job that an executor runs stays RUNNING with run.cancel_requested: its executor stops it and it becomes CANCELLED, charged the time it ran; one that no executor runs is 409 (an admin cancels it with PATCH and actual_hours). Cancelling a cancelled job is a no-op.
 	//
 	// Corresponds with POST /jobs/{id}/cancel (the `CancelJob` operationId).
 	CancelJob(ctx context.Context, id PathID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// JobLog The end of a job's output
+	//
+	// The owner or an admin: the last bytes of what the job wrote to its standard output and error, where this server's executor ran it. Jobs run on other machines (gaas-runner) keep their logs there.
+	//
+	// Corresponds with GET /jobs/{id}/log (the `JobLog` operationId).
+	JobLog(ctx context.Context, id PathID, params *JobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Get an access token
 	//
@@ -2050,11 +2063,28 @@ func (c *Client) TransitionJob(ctx context.Context, id PathID, body TransitionJo
 
 // CancelJob Cancel a job
 //
-// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
+// The owner or an admin. A PENDING or APPROVED job is CANCELLED at once and its whole cost refunded. A RUNNING job that an executor runs stays RUNNING with run.cancel_requested: its executor stops it and it becomes CANCELLED, charged the time it ran; one that no executor runs is 409 (an admin cancels it with PATCH and actual_hours). Cancelling a cancelled job is a no-op.
 //
 // Corresponds with POST /jobs/{id}/cancel (the `CancelJob` operationId).
 func (c *Client) CancelJob(ctx context.Context, id PathID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCancelJobRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// JobLog The end of a job's output
+//
+// The owner or an admin: the last bytes of what the job wrote to its standard output and error, where this server's executor ran it. Jobs run on other machines (gaas-runner) keep their logs there.
+//
+// Corresponds with GET /jobs/{id}/log (the `JobLog` operationId).
+func (c *Client) JobLog(ctx context.Context, id PathID, params *JobLogParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewJobLogRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3466,6 +3496,67 @@ func NewCancelJobRequest(server string, id PathID) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewJobLogRequest constructs an http.Request for the JobLog method
+func NewJobLogRequest(server string, id PathID, params *JobLogParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/jobs/%s/log", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Bytes != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "bytes", *params.Bytes, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -5295,12 +5386,21 @@ type ClientWithResponsesInterface interface {
 
 	// CancelJobWithResponse Cancel a job
 	//
-	// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
+	// The owner or an admin. A PENDING or APPROVED job is CANCELLED at once and its whole cost refunded. A RUNNING job that an executor runs stays RUNNING with run.cancel_requested: its executor stops it and it becomes CANCELLED, charged the time it ran; one that no executor runs is 409 (an admin cancels it with PATCH and actual_hours). Cancelling a cancelled job is a no-op.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /jobs/{id}/cancel (the `CancelJob` operationId).
 	CancelJobWithResponse(ctx context.Context, id PathID, reqEditors ...RequestEditorFn) (*CancelJobResponse, error)
+
+	// JobLogWithResponse The end of a job's output
+	//
+	// The owner or an admin: the last bytes of what the job wrote to its standard output and error, where this server's executor ran it. Jobs run on other machines (gaas-runner) keep their logs there.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /jobs/{id}/log (the `JobLog` operationId).
+	JobLogWithResponse(ctx context.Context, id PathID, params *JobLogParams, reqEditors ...RequestEditorFn) (*JobLogResponse, error)
 
 	// LoginWithBodyWithResponse Get an access token
 	//
@@ -6878,6 +6978,110 @@ func (r CancelJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CancelJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// JobLogResponse200Headers the declared response headers of an HTTP 200 response for JobLog
+type JobLogResponse200Headers struct {
+	XLogTruncated *string
+}
+
+// JobLogResponse401Headers the declared response headers of an HTTP 401 response for JobLog
+type JobLogResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// JobLogResponse429Headers the declared response headers of an HTTP 429 response for JobLog
+type JobLogResponse429Headers struct {
+	RetryAfter int
+}
+
+// JobLogResponse503Headers the declared response headers of an HTTP 503 response for JobLog
+type JobLogResponse503Headers struct {
+	RetryAfter int
+}
+
+type JobLogResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *JobLogResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *JobLogResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *JobLogResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *JobLogResponse503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r JobLogResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r JobLogResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r JobLogResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r JobLogResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r JobLogResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r JobLogResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r JobLogResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r JobLogResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r JobLogResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r JobLogResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10750,7 +10954,7 @@ func (c *ClientWithResponses) TransitionJobWithResponse(ctx context.Context, id 
 
 // CancelJobWithResponse Cancel a job
 //
-// The owner or an admin, for a PENDING or APPROVED job; its whole cost is refunded. Cancelling a cancelled job is a no-op.
+// The owner or an admin. A PENDING or APPROVED job is CANCELLED at once and its whole cost refunded. A RUNNING job that an executor runs stays RUNNING with run.cancel_requested: its executor stops it and it becomes CANCELLED, charged the time it ran; one that no executor runs is 409 (an admin cancels it with PATCH and actual_hours). Cancelling a cancelled job is a no-op.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10761,6 +10965,21 @@ func (c *ClientWithResponses) CancelJobWithResponse(ctx context.Context, id Path
 		return nil, err
 	}
 	return ParseCancelJobResponse(rsp)
+}
+
+// JobLogWithResponse The end of a job's output
+//
+// The owner or an admin: the last bytes of what the job wrote to its standard output and error, where this server's executor ran it. Jobs run on other machines (gaas-runner) keep their logs there.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /jobs/{id}/log (the `JobLog` operationId).
+func (c *ClientWithResponses) JobLogWithResponse(ctx context.Context, id PathID, params *JobLogParams, reqEditors ...RequestEditorFn) (*JobLogResponse, error) {
+	rsp, err := c.JobLog(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseJobLogResponse(rsp)
 }
 
 // LoginWithBodyWithResponse Get an access token
@@ -12587,6 +12806,110 @@ func ParseCancelJobResponse(rsp *http.Response) (*CancelJobResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers CancelJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseJobLogResponse parses an HTTP response from a JobLogWithResponse call
+func ParseJobLogResponse(rsp *http.Response) (*JobLogResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &JobLogResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers JobLogResponse200Headers
+		if values := rsp.Header.Values("X-Log-Truncated"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Log-Truncated", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XLogTruncated = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers JobLogResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers JobLogResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers JobLogResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
