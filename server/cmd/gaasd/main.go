@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on -debug-addr
@@ -97,6 +98,7 @@ type config struct {
 	catalogueFile string
 	catalogue     []gaas.GPUType
 	worker        workerConfig
+	executor      executorConfig
 }
 
 // envName is the environment variable of the flag name: -token-ttl is
@@ -204,6 +206,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.DurationVar(&c.worker.staleAfter, "stale-after", 0,
 		"cancel, with their full return, jobs left PENDING this long since submission or APPROVED this long and not started, "+
 			"such as 72h; 0 keeps them")
+	executorRules := addExecutorFlags(fs, &c.executor)
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	fs.BoolVar(&c.version, "version", false, "print the version of this build and exit")
 	fs.Usage = func() {
@@ -241,6 +244,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"stale-after": {func() bool { return c.worker.staleAfter >= 0 }, "a duration such as 72h, or 0 to keep stale reservations"},
 	}
 
+	maps.Copy(rules, executorRules)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return c, err
 	}
@@ -477,6 +481,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer mln.Close()
 	}
 
+	// The executor too comes before the database: a local one finds and
+	// stops what a crashed gaasd left running.
+	run, err := newRunner(ctx, cfg.executor)
+	if err != nil {
+		return fmt.Errorf("-executor %s: %w", cfg.executor.kind, err)
+	}
+	defer run.stop(logger, cfg.executor.localGrace)
+
 	opts := cfg.store
 	opts.DefaultQuota = cfg.defaultQuota
 	if opts.DefaultQuota == 0 {
@@ -528,10 +540,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		scfg.Metrics = metrics
 		scfg.ServeMetrics = cfg.metricsAddr == ""
 	}
-	handler := server.NewServer(logger, scfg, server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, DB: db})
+	services := server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, DB: db}
 	srv := &http.Server{
-		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -558,6 +569,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer stopWorker()
+	logs, stopExecutor, err := startExecutor(ctx, logger, db, run, cfg.executor)
+	if err != nil {
+		return fmt.Errorf("-executor %s: %w", cfg.executor.kind, err)
+	}
+	defer stopExecutor()
+	services.Logs = logs
+	srv.Handler = server.NewServer(logger, scfg, services)
 	limited := limitConns(ln, maxConns)
 	srv.ConnState = limited.connState
 	logger.Info("listening", "addr", ln.Addr().String(), "docs", docsURL(ln.Addr()), "admin", adminStatus(admins),
@@ -576,6 +594,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("requests still in flight were cut off", "err", err)
 	}
+	stopExecutor()
+	run.stop(logger, cfg.executor.localGrace)
 	stopWorker()
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
