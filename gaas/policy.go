@@ -95,6 +95,17 @@ const (
 	ActionGrantProject      Action = "grant project"       // an allocation for the project
 	ActionReadProjectLedger Action = "read project ledger" // the project's ledger and jobs
 	ActionChargeProject     Action = "charge project"      // Submit against the project
+
+	// Schedules of recurring allocations: a user's are the admins'; a
+	// project's are also its managers', and its ancestors' managers'.
+	ActionManageUserSchedules    Action = "manage user schedules"    // create, read, pause, end a user's schedule
+	ActionManageProjectSchedules Action = "manage project schedules" // the same for a project's, decided by AllowProject
+)
+
+// Names the system acts under for schedules.
+const (
+	// SystemSchedule gives each period's allocation of a schedule.
+	SystemSchedule = "schedule"
 )
 
 // Who a rule admits.
@@ -146,6 +157,9 @@ var policy = map[Action]rule{
 	ActionGrantProject:      {byAdmin | bySystem, ErrForbidden},
 	ActionReadProjectLedger: {byAdmin | bySystem | byManager, ErrForbidden},
 	ActionChargeProject:     {byManager | byMember, ErrForbidden},
+
+	ActionManageUserSchedules:    {byAdmin | bySystem, ErrForbidden},
+	ActionManageProjectSchedules: {byAdmin | bySystem | byManager, ErrForbidden},
 }
 
 // Actions returns every action the policy knows, sorted.

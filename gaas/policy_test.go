@@ -61,6 +61,9 @@ func TestAllow(t *testing.T) {
 		gaas.ActionGrantProject:      {ok, forbid, forbid, unauth, ok},
 		gaas.ActionReadProjectLedger: {ok, forbid, forbid, unauth, ok},
 		gaas.ActionChargeProject:     {forbid, forbid, forbid, unauth, forbid},
+
+		gaas.ActionManageUserSchedules:    {ok, forbid, forbid, unauth, ok},
+		gaas.ActionManageProjectSchedules: {ok, forbid, forbid, unauth, ok},
 	}
 	actions := gaas.Actions()
 	assert.Len(t, want, len(actions), "every action of the policy has a row here")
@@ -118,6 +121,8 @@ func TestAllowProject(t *testing.T) {
 		gaas.ActionGrantProject:      {ok, forbid, forbid, hide, unauth, ok},
 		gaas.ActionReadProjectLedger: {ok, ok, forbid, hide, unauth, ok},
 		gaas.ActionChargeProject:     {forbid, ok, ok, hide, unauth, forbid},
+		// A manager of a project's ancestor counts as its manager here.
+		gaas.ActionManageProjectSchedules: {ok, ok, forbid, hide, unauth, ok},
 	}
 	for a, row := range want {
 		for i, pr := range principals {
