@@ -33,6 +33,10 @@ type Allocation struct {
 	CreatedBySystem string
 	CreatedAt       time.Time
 	Default         bool
+	// ScheduleID is the schedule that gave it, for the period that began
+	// at PeriodStart; 0 and nil for an allocation given once.
+	ScheduleID  int64
+	PeriodStart *time.Time
 }
 
 // ActiveAt reports whether a pays for jobs at time t: it has started and

@@ -69,10 +69,26 @@ func (s *Accounts) createUser(ctx context.Context, tx bun.Tx, username, password
 		u.Username, u.PasswordHash, u.Role, u.CreatedAt); err != nil {
 		return userRow{}, mapErr(err)
 	}
+	registration := gaas.System(gaas.SystemRegistration)
+	if s.db.defaultQuotaPeriod == "" || s.db.defaultQuota == 0 {
+		var err error
+		u.AccountID, _, err = newAccount(ctx, tx, &u.ID, s.db.defaultQuota, registration, u.CreatedAt)
+		u.Balance = s.db.defaultQuota
+		return u, err
+	}
+	// A recurring default quota: a schedule, whose first period is given now.
 	var err error
-	u.AccountID, _, err = newAccount(ctx, tx, &u.ID, s.db.defaultQuota, gaas.System(gaas.SystemRegistration), u.CreatedAt)
+	if u.AccountID, _, err = newAccount(ctx, tx, &u.ID, 0, registration, u.CreatedAt); err != nil {
+		return userRow{}, err
+	}
+	if _, err := s.db.newSchedule(ctx, tx, registration, u.AccountID, gaas.CreateScheduleRequest{
+		UserID: u.ID, Amount: s.db.defaultQuota, Period: s.db.defaultQuotaPeriod, StartsAt: u.CreatedAt,
+		GrantCurrent: true, Reason: "default quota",
+	}); err != nil {
+		return userRow{}, err
+	}
 	u.Balance = s.db.defaultQuota
-	return u, err
+	return u, nil
 }
 
 // Credentials returns the user with the given username, in any letter case,

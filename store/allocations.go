@@ -31,9 +31,12 @@ type allocationRow struct {
 	Reason    string     `bun:"reason"`
 	ledgerActor
 	CreatedAt time.Time `bun:"created_at"`
+	// The schedule that made it, and the period it is for; nil for others.
+	ScheduleID  *int64     `bun:"schedule_id"`
+	PeriodStart *time.Time `bun:"period_start"`
 }
 
-const allocationColumns = "id, account_id, amount, remaining, gpu_types, starts_at, expires_at, is_default, reason, actor_id, actor_system, created_at"
+const allocationColumns = "id, account_id, amount, remaining, gpu_types, starts_at, expires_at, is_default, reason, actor_id, actor_system, created_at, schedule_id, period_start"
 
 func (r *allocationRow) allocation() gaas.Allocation {
 	a := gaas.Allocation{
@@ -50,6 +53,13 @@ func (r *allocationRow) allocation() gaas.Allocation {
 	}
 	if r.ActorSystem != nil {
 		a.CreatedBySystem = *r.ActorSystem
+	}
+	if r.ScheduleID != nil {
+		a.ScheduleID = *r.ScheduleID
+	}
+	if r.PeriodStart != nil {
+		t := r.PeriodStart.UTC()
+		a.PeriodStart = &t
 	}
 	return a
 }
@@ -426,9 +436,9 @@ func liveAllocations(ctx context.Context, idb bun.IDB, account int64, now time.T
 
 func insertAllocation(ctx context.Context, tx bun.IDB, r *allocationRow) error {
 	return mapErr(query(ctx, tx, &r.ID,
-		"INSERT INTO allocations (account_id, amount, remaining, gpu_types, starts_at, expires_at, is_default, reason, actor_id, actor_system, created_at)"+
-			" VALUES (?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		r.AccountID, r.GPUTypes, r.StartsAt, r.ExpiresAt, r.Default, r.Reason, r.ActorID, r.ActorSystem, r.CreatedAt))
+		"INSERT INTO allocations (account_id, amount, remaining, gpu_types, starts_at, expires_at, is_default, reason, actor_id, actor_system, created_at, schedule_id, period_start)"+
+			" VALUES (?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		r.AccountID, r.GPUTypes, r.StartsAt, r.ExpiresAt, r.Default, r.Reason, r.ActorID, r.ActorSystem, r.CreatedAt, r.ScheduleID, r.PeriodStart))
 }
 
 // Allocations implements gaas.Allocations.

@@ -135,3 +135,24 @@ func (a Acting) ProjectLedger(ctx context.Context, req gaas.ProjectLedgerRequest
 func (a Acting) Transfer(ctx context.Context, req gaas.TransferRequest) (gaas.Allocation, error) {
 	return a.db.Projects.transferBy(ctx, a.p, req)
 }
+
+// CreateSchedule is Schedules.CreateSchedule for the principal, whom the
+// schedule names as its maker.
+func (a Acting) CreateSchedule(ctx context.Context, req gaas.CreateScheduleRequest) (gaas.Schedule, error) {
+	return a.db.Schedules.createBy(ctx, a.p, req)
+}
+
+// Schedules is Schedules.Schedules for the principal.
+func (a Acting) Schedules(ctx context.Context, req gaas.SchedulesRequest) (gaas.SchedulePage, error) {
+	return a.db.Schedules.listBy(ctx, a.p, req)
+}
+
+// Schedule is Schedules.Schedule for the principal.
+func (a Acting) Schedule(ctx context.Context, req gaas.GetScheduleRequest) (gaas.Schedule, error) {
+	return a.db.Schedules.getBy(ctx, a.p, req)
+}
+
+// UpdateSchedule is Schedules.UpdateSchedule for the principal.
+func (a Acting) UpdateSchedule(ctx context.Context, req gaas.UpdateScheduleRequest) (gaas.Schedule, error) {
+	return a.db.Schedules.updateBy(ctx, a.p, req)
+}

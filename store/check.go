@@ -14,7 +14,7 @@ import (
 
 // Violation is one thing Check found wrong.
 type Violation struct {
-	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "project", "job", "entry", "run"
+	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "project", "job", "entry", "run", "schedule"
 	UserID       int64  `bun:"user_id"`       // the user concerned, or 0
 	JobID        int64  `bun:"job_id"`        // the job concerned, or 0
 	EntryID      int64  `bun:"entry_id"`      // the ledger entry concerned, or 0
@@ -67,7 +67,10 @@ const maxViolations = 100
 // brought back between); what each project (with its descendants) and each
 // member has spent is what their jobs net, and a job names the project
 // whose account it drew from; and every entry names one actor, a user who
-// exists or the system under a name. It reads a consistent
+// exists or the system under a name; every allocation a schedule gave
+// is for one of its periods, once, and each rollover moves what one
+// period's allocation held at its end into the next, up to the cap
+// (checkSchedules). It reads a consistent
 // snapshot and writes nothing, so it may run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	return db.CheckWith(ctx, CheckOptions{})
@@ -223,6 +226,17 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			WHERE (r.expires_at IS NOT NULL AND j.status NOT IN ('APPROVED', 'RUNNING'))
 			   OR (r.ended_at IS NOT NULL AND j.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
 			   OR j.status IN ('PENDING', 'REJECTED')`},
+		// Only a schedule moves credits under its name, between
+		// allocations of its own; checkSchedules pairs the moves.
+		{"schedule", `
+			SELECT COALESCE(ac.user_id, 0) AS user_id, 0 AS job_id, l.id AS entry_id, l.allocation_id,
+			       'a schedule''s ' || l.kind || ' of an allocation no schedule gave' AS detail
+			FROM ledger l JOIN allocations al ON al.id = l.allocation_id LEFT JOIN accounts ac ON ac.id = l.account_id
+			WHERE l.actor_system = 'schedule' AND l.kind IN ('transfer', 'grant') AND al.schedule_id IS NULL
+			UNION ALL
+			SELECT COALESCE(ac.user_id, 0), 0, 0, al.id, 'schedule_id and period_start are not given together'
+			FROM allocations al LEFT JOIN accounts ac ON ac.id = al.account_id
+			WHERE (al.schedule_id IS NULL) <> (al.period_start IS NULL)`},
 	}
 	// Rules checked in Go, by the functions of gaas that the store follows.
 	scans := []struct {
@@ -230,6 +244,7 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 		scan func(context.Context, bun.Tx) ([]Violation, error)
 	}{
 		{"job", checkJobs},
+		{"schedule", checkSchedules},
 	}
 	progress := func(done int) {
 		if opts.Progress != nil {

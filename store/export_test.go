@@ -20,3 +20,6 @@ func SetCheckpoints(t testing.TB, every time.Duration, pages, backstop int) {
 	checkpointEvery, checkpointPages, backstopPages = every, pages, backstop
 	t.Cleanup(func() { checkpointEvery, checkpointPages, backstopPages = oldEvery, oldPages, oldBackstop })
 }
+
+// AwaitsRolloverSQL is awaitsRolloverSQL, for tests of what it picks.
+const AwaitsRolloverSQL = awaitsRolloverSQL

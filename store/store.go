@@ -43,6 +43,13 @@ type Options struct {
 	// start with nothing.
 	DefaultQuota gaas.Credits
 
+	// DefaultQuotaPeriod, when set, makes the default quota recurring:
+	// every new user gets a schedule (gaas.Schedule) of DefaultQuota
+	// credits each period, from the moment they are made, in UTC, whose
+	// leftover expires, and its first period at once; their default
+	// allocation starts empty. Empty means a one-off grant.
+	DefaultQuotaPeriod gaas.Period
+
 	// MaxConns bounds the connections of the pool: on PostgreSQL the whole
 	// pool (0 means 10), on a SQLite file the readers beside its one writer
 	// (0 means 4).
@@ -95,9 +102,10 @@ type DB struct {
 	// what they read before. SQLite needs none: it has one writer.
 	lockRow string
 
-	defaultQuota gaas.Credits
-	now          func() time.Time
-	observer     Observer
+	defaultQuota       gaas.Credits
+	defaultQuotaPeriod gaas.Period
+	now                func() time.Time
+	observer           Observer
 
 	batch     *batcher
 	ckpt      *checkpointer // a SQLite file's; nil otherwise
@@ -111,6 +119,7 @@ type DB struct {
 	Catalogue   *CatalogueService
 	Allocations *AllocationService
 	Projects    *ProjectService
+	Schedules   *ScheduleService
 	// Accounts is for authn and trusted set-up code: no caller check.
 	Accounts *Accounts
 	// Leases share periodic work among processes, and Upkeep is that
@@ -139,7 +148,10 @@ var migrationFiles embed.FS
 // a URL of another scheme, and a path that is a directory or whose
 // directory does not exist, with an error that says which.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
-	db := &DB{defaultQuota: opts.DefaultQuota, now: opts.Now, observer: opts.Observer}
+	db := &DB{defaultQuota: opts.DefaultQuota, defaultQuotaPeriod: opts.DefaultQuotaPeriod, now: opts.Now, observer: opts.Observer}
+	if db.defaultQuotaPeriod != "" && !db.defaultQuotaPeriod.Valid() {
+		return nil, fmt.Errorf("store: default quota period %q is not one of daily, weekly, monthly, quarterly, yearly", db.defaultQuotaPeriod)
+	}
 	switch {
 	case db.defaultQuota == 0:
 		db.defaultQuota = DefaultQuota
@@ -184,6 +196,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Catalogue = &CatalogueService{db: db}
 	db.Allocations = &AllocationService{db: db}
 	db.Projects = &ProjectService{db: db}
+	db.Schedules = &ScheduleService{db: db}
 	db.Accounts = &Accounts{db: db}
 	db.Leases = &Leases{db: db}
 	db.Upkeep = &Upkeep{db: db}
