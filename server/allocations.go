@@ -12,7 +12,9 @@ import (
 // allocationResponse is an allocation. gpu_types is null when it pays for
 // every type, expires_at when it has no end; who made it is either a user,
 // created_by, or the system, created_by_system, and the other is null.
-// active is whether it pays for jobs at the time of the answer.
+// active is whether it pays for jobs at the time of the answer;
+// schedule_id and period_start name the schedule that gave it and the
+// period it is for, and are null for an allocation given once.
 type allocationResponse struct {
 	ID              int64       `json:"id"`
 	Amount          creditsJSON `json:"amount"`
@@ -26,13 +28,18 @@ type allocationResponse struct {
 	CreatedAt       time.Time   `json:"created_at"`
 	Default         bool        `json:"default"`
 	Active          bool        `json:"active"`
+	ScheduleID      *int64      `json:"schedule_id"`
+	PeriodStart     *time.Time  `json:"period_start"`
 }
 
 // toAllocation gives a's wire form at time now.
 func toAllocation(a gaas.Allocation, now time.Time) allocationResponse {
 	out := allocationResponse{ID: a.ID, Amount: creditsJSON(a.Amount), Remaining: creditsJSON(a.Remaining),
 		GPUTypes: a.GPUTypes, StartsAt: a.StartsAt, ExpiresAt: a.ExpiresAt, Reason: a.Reason,
-		CreatedAt: a.CreatedAt, Default: a.Default, Active: a.ActiveAt(now)}
+		CreatedAt: a.CreatedAt, Default: a.Default, Active: a.ActiveAt(now), PeriodStart: a.PeriodStart}
+	if a.ScheduleID != 0 {
+		out.ScheduleID = &a.ScheduleID
+	}
 	if a.CreatedBySystem != "" {
 		out.CreatedBySystem = &a.CreatedBySystem
 	} else {

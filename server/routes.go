@@ -68,6 +68,11 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("GET /projects/{id}/ledger", authed(queryParams(handleProjectLedger(logger, projects), "limit", "cursor")))
 	mux.Handle("GET /projects/{id}/jobs", authed(queryParams(handleProjectJobs(logger, projects, jobs), "status", "user_id", "gpu_type", "since", "until", "limit", "cursor")))
 
+	mux.Handle("POST /schedules", authed(queryParams(handleCreateSchedule(logger, svc.Schedules))))
+	mux.Handle("GET /schedules", authed(queryParams(handleListSchedules(logger, svc.Schedules), "user_id", "project_id", "limit", "cursor")))
+	mux.Handle("GET /schedules/{id}", authed(queryParams(handleGetSchedule(logger, svc.Schedules))))
+	mux.Handle("PATCH /schedules/{id}", authed(queryParams(handleUpdateSchedule(logger, svc.Schedules))))
+
 	mux.Handle("GET /gpu-types", authed(queryParams(handleListGPUTypes(logger, catalogue), "retired")))
 	mux.Handle("POST /gpu-types", authed(queryParams(handleCreateGPUType(logger, catalogue))))
 	mux.Handle("PATCH /gpu-types/{name}", authed(queryParams(handleUpdateGPUType(logger, catalogue))))

@@ -32,6 +32,7 @@ type Services struct {
 	Catalogue   gaas.Catalogue
 	Allocations gaas.Allocations
 	Projects    gaas.Projects
+	Schedules   gaas.Schedules
 	DB          Pinger
 	// Logs reads the output of the jobs this server's executor runs; nil
 	// when it runs none, and GET /jobs/{id}/log answers 404.
@@ -45,7 +46,8 @@ func (s Services) missing() string {
 		nil  bool
 	}{
 		{"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Jobs", s.Jobs == nil}, {"Quota", s.Quota == nil},
-		{"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil}, {"Projects", s.Projects == nil}, {"DB", s.DB == nil},
+		{"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil}, {"Projects", s.Projects == nil},
+		{"Schedules", s.Schedules == nil}, {"DB", s.DB == nil},
 	} {
 		if f.nil {
 			return f.name

@@ -167,11 +167,12 @@ func handleGrant(logger *slog.Logger, quota gaas.Quota) http.Handler {
 	})
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
 	}
-	return *s
+	return *p
 }
 
 // ledgerResponse is a ledger entry: the fields of balances before
