@@ -55,6 +55,10 @@ const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
                            [-expires TIME | -for DURATION] [-reason TEXT] [-json]
        gaasd project set PROJECT [-cap CREDITS | -no-cap] [-description TEXT] [-managers-approve=true|false] [-json]
        gaasd project transfer PROJECT -to SUBPROJECT -amount CREDITS [-expires TIME] [-reason TEXT] [-json]
+       gaasd schedules list [-user NAME|ID | -project PROJECT] [-json]
+       gaasd schedules add -user NAME|ID | -project PROJECT -amount CREDITS -period PERIOD [-gpu-types A100,H100]
+                           [-starts TIME] [-time-zone ZONE] [-rollover-cap CREDITS] [-grant-current] [-reason TEXT] [-json]
+       gaasd schedules pause|resume|end ID [-json]
 
 Works on the database that -db (or GAAS_DB) names directly, with no server
 running or while one runs. Changes are made by the system principal
@@ -65,7 +69,11 @@ and RATE are decimal numbers of credits (a credit is one GPU-hour at rate
 user's default allocation. PROJECT is a project's name or id; project
 show lists its members and all its allocations, project grant gives it an
 allocation, project transfer gives some of its credits to a sub-project as
-a new allocation of it. gpu-types apply brings the catalogue to a
+a new allocation of it. schedules add gives a user or a project an
+allocation every PERIOD (daily, weekly, monthly, quarterly, yearly) from
+-starts in -time-zone, each starting and expiring with its period; what is
+left at a period's end expires, or with -rollover-cap moves into the next
+period's up to that many credits. gpu-types apply brings the catalogue to a
 catalogue file, as gaasd -catalogue does at start-up: each type of the file
 is created or updated, any other type is retired. Output is aligned
 columns, or JSON with -json. Exit status: 0 done, 1 refused (no such user
@@ -95,14 +103,15 @@ type adminCmd struct {
 	actor    gaas.Principal
 }
 
-// runAdmin is "gaasd user ...", "gaasd quota ...", "gaasd jobs ...", "gaasd gpu-types ...", "gaasd allocations ..."
-// and "gaasd project ...".
+// runAdmin is "gaasd user ...", "gaasd quota ...", "gaasd jobs ...", "gaasd gpu-types ...", "gaasd allocations ...",
+// "gaasd project ..." and "gaasd schedules ...".
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	group := args[0]
 	verbs := map[string][]string{
 		"user": {"add", "list", "show", "passwd", "disable", "enable", "role"}, "quota": {"grant", "set", "show"}, "jobs": {"list"},
 		"gpu-types": {"list", "add", "set", "apply"}, "allocations": {"list", "add", "end", "shorten"},
-		"project": {"add", "list", "show", "member", "grant", "set", "transfer"},
+		"project":   {"add", "list", "show", "member", "grant", "set", "transfer"},
+		"schedules": {"list", "add", "pause", "resume", "end"},
 	}[group]
 	if len(args) < 2 {
 		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
@@ -133,6 +142,8 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return c.allocations(ctx, verb, args[2:])
 	case "project":
 		return c.projects(ctx, verb, args[2:])
+	case "schedules":
+		return c.schedules(ctx, verb, args[2:])
 	}
 	switch group + " " + verb {
 	case "user add":

@@ -137,14 +137,15 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd gpu-types list|add|set|apply ...  manage the GPU catalogue in the database directly
        gaasd allocations list|add|end|shorten ...  manage users' allocations in the database directly
        gaasd project add|list|show|member|grant|set|transfer ...  manage projects in the database directly
+       gaasd schedules list|add|pause|resume|end ...  manage recurring allocations in the database directly
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
 GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.
 
 Exit status: 0 done, 1 refused (check found a broken invariant, healthcheck
-an unhealthy server, user, quota, jobs, gpu-types, allocations or project a
-refusal such as no such user), 2 a usage error or a failure to start.
+an unhealthy server, user, quota, jobs, gpu-types, allocations, project or
+schedules a refusal such as no such user), 2 a usage error or a failure to start.
 
 `
 
@@ -174,6 +175,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	c.defaultQuota = store.DefaultQuota
 	fs.Var((*creditsValue)(&c.defaultQuota), "default-quota",
 		"`credits` the default allocation of each new account holds (a credit is a GPU-hour at rate 1)")
+	fs.StringVar((*string)(&c.store.DefaultQuotaPeriod), "default-quota-period", "",
+		"make the default quota recurring: every new user gets -default-quota credits each `period` (daily, weekly, monthly, "+
+			"quarterly or yearly) from when they are made, in UTC, what is left at a period's end expiring; empty: a one-off grant")
 	fs.IntVar(&c.iterations, "pbkdf2-iterations", authn.DefaultIterations, "PBKDF2-HMAC-SHA256 work factor for new password hashes")
 	fs.IntVar(&c.store.MaxConns, "db-max-conns", 0,
 		"most database connections: PostgreSQL's pool (0: 10), or SQLite's readers beside its one writer (0: 4)")
@@ -225,6 +229,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 			fmt.Sprintf("a positive duration shorter than %s (the HTTP write timeout, %s, less the read timeout, %s), "+
 				"so that a submission is answered before its connection is cut", writeTimeout-readTimeout, writeTimeout, readTimeout)},
 		"default-quota": {func() bool { return c.defaultQuota >= 0 }, "a number of credits, 0 or more, with at most 3 decimals"},
+		"default-quota-period": {func() bool { return c.store.DefaultQuotaPeriod == "" || c.store.DefaultQuotaPeriod.Valid() },
+			"daily, weekly, monthly, quarterly or yearly"},
 		"pbkdf2-iterations": {func() bool { return c.iterations >= 1 && c.iterations <= authn.MaxIterations },
 			fmt.Sprintf("a whole number from 1 to %d", authn.MaxIterations)},
 		"db-max-conns":         {func() bool { return c.store.MaxConns >= 0 }, count},
@@ -393,7 +399,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
-		case "user", "quota", "jobs", "gpu-types", "allocations", "project":
+		case "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules":
 			return runAdmin(ctx, args, getenv, stdout)
 		}
 	}
@@ -401,7 +407,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // subcommands are those "gaasd help SUBCOMMAND" explains.
-var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations", "project"}
+var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules"}
 
 // printVersion prints the module version, commit and date of this build,
 // as GET /version answers them.
