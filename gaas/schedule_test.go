@@ -2,6 +2,8 @@ package gaas_test
 
 import (
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -118,7 +120,12 @@ func TestRecurrencePeriods(t *testing.T) {
 // saving time skips that time.
 func TestRecurrenceProperties(t *testing.T) {
 	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
+	if s := os.Getenv("GAAS_SEED"); s != "" {
+		var err error
+		seed, err = strconv.ParseInt(s, 10, 64)
+		require.NoError(t, err)
+	}
+	t.Logf("seed %d: reproduce with GAAS_SEED=%d", seed, seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 	zones := []string{"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham", "America/Sao_Paulo", "Europe/London"}
 	periods := gaas.Periods()

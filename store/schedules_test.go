@@ -12,6 +12,7 @@ import (
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 var berlin = func() *time.Location {
@@ -50,9 +51,7 @@ func grantDue(t *testing.T, db *store.DB) int {
 func TestScheduleYearOfMonths(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
-		seed := time.Now().UnixNano()
-		t.Logf("seed %d", seed)
-		rng := rand.New(rand.NewPCG(uint64(seed), 1))
+		rng := rand.New(rand.NewPCG(storetest.Seed(t), 1))
 		start := time.Date(2026, 1, 31, 0, 0, 0, 0, berlin)
 		clk := newClock(start.Add(-time.Hour))
 		dsn := b.dsn(t)
