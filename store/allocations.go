@@ -225,7 +225,9 @@ func givesAmount(kind gaas.LedgerKind, delta gaas.Credits) bool {
 
 // giveBack returns credits to an allocation (a refund), and when the
 // allocation has ended by at, lets what it then holds expire with it in an
-// expire entry right after: a refund never revives an allocation.
+// expire entry right after: a refund never revives an allocation. One
+// whose schedule will roll it over into the next period (awaitsRolloverSQL)
+// is left to GrantDue, which settles it.
 func giveBack(ctx context.Context, idb bun.IDB, e entry) error {
 	var after struct {
 		Remaining int64      `bun:"remaining"`
@@ -241,6 +243,12 @@ func giveBack(ctx context.Context, idb bun.IDB, e entry) error {
 	}
 	if after.ExpiresAt == nil || e.At.Before(*after.ExpiresAt) {
 		return nil
+	}
+	// The allocation of a schedule's period that rolls over is settled
+	// when the next period is given, refund and all.
+	var awaits int
+	if err := query(ctx, idb, &awaits, "SELECT count(*) FROM allocations WHERE id = ? AND "+awaitsRolloverSQL, e.AllocationID); err != nil || awaits > 0 {
+		return mapErr(err)
 	}
 	return expire(ctx, idb, e, gaas.Credits(after.Remaining), *after.ExpiresAt)
 }

@@ -536,3 +536,36 @@ func TestAwaitsRollover(t *testing.T) {
 		assert.Equal(t, 2*gaas.Credit, f.balance(t, u.ID), "the first day's credit rolled over")
 	})
 }
+
+// A refund that comes back to a period's allocation after the period
+// ended, before the next was given, rolls over with the rest; once the
+// next period was given, a refund to the old one expires at once.
+func TestScheduleRefundAfterPeriod(t *testing.T) {
+	forEachStoreWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		u := f.user(t, 0)
+		s, err := db.Schedules.CreateSchedule(ctx, f.admin.ID, gaas.CreateScheduleRequest{
+			UserID: u.ID, Amount: 10 * gaas.Credit, Period: gaas.PeriodDaily, StartsAt: t0, GrantCurrent: true,
+			Leftover: gaas.LeftoverRollover, RolloverCap: 6 * gaas.Credit,
+		})
+		require.NoError(t, err)
+		first := f.submit(t, u.ID, 8*gaas.Hour)
+		second := f.submit(t, u.ID, 2*gaas.Hour)
+		f.move(t, first, nil, gaas.StatusApproved, gaas.StatusRunning)
+		f.move(t, second, nil, gaas.StatusApproved, gaas.StatusRunning)
+
+		clk.Add(24*time.Hour + time.Minute)
+		f.move(t, first, hoursPtr(3*gaas.Hour), gaas.StatusCompleted) // 5 come back, after the day ended
+		grantDue(t, db)
+		allocs := scheduleAllocations(t, f, u.ID, s.ID)
+		require.Len(t, allocs, 2)
+		assert.Equal(t, gaas.Credits(0), allocs[0].Remaining)
+		assert.Equal(t, 15*gaas.Credit, allocs[1].Remaining, "the 5 refunded rolled over")
+
+		f.move(t, second, hoursPtr(gaas.Hour), gaas.StatusCompleted) // 1 comes back to the first day's, settled already
+		allocs = scheduleAllocations(t, f, u.ID, s.ID)
+		assert.Equal(t, gaas.Credits(0), allocs[0].Remaining, "it expired at once")
+		assert.Equal(t, 15*gaas.Credit, f.balance(t, u.ID))
+	})
+}

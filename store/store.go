@@ -5,8 +5,8 @@
 // lock of the account; a draw is a conditional UPDATE decided by the
 // database.
 //
-// DB.Jobs, DB.Quota, DB.Users, DB.Catalogue, DB.Allocations and
-// DB.Projects ask the policy about their caller on every call. DB.Accounts, the account storage package authn is built on,
+// DB.Jobs, DB.Quota, DB.Users, DB.Catalogue, DB.Allocations,
+// DB.Projects and DB.Schedules ask the policy about their caller on every call. DB.Accounts, the account storage package authn is built on,
 // checks no caller: it is for authn and trusted set-up code; nor do
 // DB.Leases and DB.Upkeep, the background worker's.
 package store
@@ -102,10 +102,12 @@ type DB struct {
 	// what they read before. SQLite needs none: it has one writer.
 	lockRow string
 
-	defaultQuota       gaas.Credits
+	defaultQuota gaas.Credits
+	now          func() time.Time
+	observer     Observer
+
+	// defaultQuotaPeriod makes the default quota a schedule (Options.DefaultQuotaPeriod).
 	defaultQuotaPeriod gaas.Period
-	now                func() time.Time
-	observer           Observer
 
 	batch     *batcher
 	ckpt      *checkpointer // a SQLite file's; nil otherwise
