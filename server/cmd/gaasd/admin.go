@@ -259,6 +259,24 @@ func (c *adminCmd) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// everyPage reads every page of a listing; fetch reads the page at cursor
+// ("" for the first) and returns its items and the next cursor.
+func everyPage[T any](fetch func(cursor string) ([]T, string, error)) ([]T, error) {
+	var all []T
+	cursor := ""
+	for {
+		items, next, err := fetch(cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		cursor = next
+	}
+}
+
 // printRows prints items: with -json as a JSON list, each through toJSON;
 // else as aligned columns under header (tab separated), row giving each
 // item's line.

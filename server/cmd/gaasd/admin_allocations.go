@@ -220,19 +220,11 @@ func (c *adminCmd) allocationsList(ctx context.Context, owner string, ended bool
 
 // allAllocations lists every allocation req asks for, page by page.
 func (c *adminCmd) allAllocations(ctx context.Context, req gaas.AllocationsRequest) ([]gaas.Allocation, error) {
-	var allocs []gaas.Allocation
-	req.Page = gaas.Page{Limit: gaas.MaxLimit}
-	for {
+	return everyPage(func(cursor string) ([]gaas.Allocation, string, error) {
+		req.Page = gaas.Page{Limit: gaas.MaxLimit, Cursor: cursor}
 		page, err := c.database.As(c.actor).Allocations(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		allocs = append(allocs, page.Items...)
-		if page.NextCursor == "" {
-			return allocs, nil
-		}
-		req.Cursor = page.NextCursor
-	}
+		return page.Items, page.NextCursor, err
+	})
 }
 
 func (c *adminCmd) allocationAdd(ctx context.Context, owner string, req gaas.CreateAllocationRequest) error {

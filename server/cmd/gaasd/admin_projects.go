@@ -202,18 +202,12 @@ func (c *adminCmd) projectAdd(ctx context.Context, parent string, req gaas.Creat
 }
 
 func (c *adminCmd) projectList(ctx context.Context) error {
-	var all []gaas.Project
-	req := gaas.ProjectsRequest{Page: gaas.Page{Limit: gaas.MaxLimit}}
-	for {
-		page, err := c.database.As(c.actor).Projects(ctx, req)
-		if err != nil {
-			return err
-		}
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		req.Cursor = page.NextCursor
+	all, err := everyPage(func(cursor string) ([]gaas.Project, string, error) {
+		page, err := c.database.As(c.actor).Projects(ctx, gaas.ProjectsRequest{Page: gaas.Page{Limit: gaas.MaxLimit, Cursor: cursor}})
+		return page.Items, page.NextCursor, err
+	})
+	if err != nil {
+		return err
 	}
 	names, err := c.parentNames(ctx, all...)
 	if err != nil {

@@ -93,18 +93,13 @@ func (c *adminCmd) schedulesList(ctx context.Context, owner, project string) err
 	if req.UserID, req.ProjectID, err = c.scheduleAccountOf(ctx, owner, project); err != nil {
 		return err
 	}
-	var all []gaas.Schedule
-	req.Page = gaas.Page{Limit: gaas.MaxLimit}
-	for {
+	all, err := everyPage(func(cursor string) ([]gaas.Schedule, string, error) {
+		req.Page = gaas.Page{Limit: gaas.MaxLimit, Cursor: cursor}
 		page, err := c.database.As(c.actor).Schedules(ctx, req)
-		if err != nil {
-			return err
-		}
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		req.Cursor = page.NextCursor
+		return page.Items, page.NextCursor, err
+	})
+	if err != nil {
+		return err
 	}
 	return c.printSchedules(all)
 }
