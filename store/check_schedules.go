@@ -61,6 +61,7 @@ func checkSchedules(ctx context.Context, tx bun.Tx) ([]Violation, error) {
 		found []Violation
 		prev  *scheduleAllocation
 		index int64
+		rec   gaas.Recurrence // of prev's schedule: a time zone is read once per schedule
 	)
 	for rows.Next() && len(found) < maxViolations {
 		var a scheduleAllocation
@@ -70,9 +71,11 @@ func checkSchedules(ctx context.Context, tx bun.Tx) ([]Violation, error) {
 		bad := func(format string, args ...any) {
 			found = append(found, Violation{AllocationID: a.AllocID, Detail: fmt.Sprintf("schedule %d: ", a.ID) + fmt.Sprintf(format, args...)})
 		}
-		rec := a.recurrence()
-		span, ok := rec.At(a.PeriodStart)
 		sameSchedule := prev != nil && prev.ID == a.ID
+		if !sameSchedule {
+			rec = a.recurrence()
+		}
+		span, ok := rec.At(a.PeriodStart)
 		switch {
 		case !ok || !span.Start.Equal(a.PeriodStart):
 			bad("period_start %s is not the beginning of one of its periods", a.PeriodStart.UTC().Format(time.RFC3339Nano))
