@@ -109,3 +109,16 @@ func TestSchedules(t *testing.T) {
 		})
 	}
 }
+
+// The schedule routes answer 401 without a token.
+func TestScheduleRoutesNeedAToken(t *testing.T) {
+	h := newHarness(t)
+	for _, r := range []req{
+		{method: http.MethodGet, path: "/schedules"},
+		{method: http.MethodPost, path: "/schedules", body: `{"user_id": 1, "amount": 1, "period": "daily"}`},
+		{method: http.MethodGet, path: "/schedules/1"},
+		{method: http.MethodPatch, path: "/schedules/1", body: `{"paused": true}`},
+	} {
+		h.do(r).problem(t, http.StatusUnauthorized)
+	}
+}
