@@ -581,7 +581,9 @@ const ExpireBatch = 200
 
 // ExpireEnded lets the credits of ended allocations expire: each whose
 // expires_at has passed and that still holds credits gets one expire entry,
-// by the system as gaas.SystemExpiry, taking what it holds. (Balances
+// by the system as gaas.SystemExpiry, taking what it holds; but one whose
+// schedule rolls it over into a next period it has yet to give is left to
+// GrantDue (awaitsRolloverSQL). (Balances
 // already leave ended allocations out; this makes the ledger say so.) It
 // does at most ExpireBatch, the earliest ended first, and returns how many
 // it expired; a caller with more to do calls again.
@@ -595,7 +597,7 @@ func (s *Upkeep) ExpireEnded(ctx context.Context) (int, error) {
 		AccountID int64 `bun:"account_id"`
 	}
 	if err := query(ctx, s.db.r, &due, "SELECT id, account_id FROM allocations WHERE expires_at IS NOT NULL AND remaining > 0 AND expires_at <= ?"+
-		" ORDER BY expires_at, id LIMIT ?", s.db.timestamp(), ExpireBatch); err != nil {
+		" AND NOT "+awaitsRolloverSQL+" ORDER BY expires_at, id LIMIT ?", s.db.timestamp(), ExpireBatch); err != nil {
 		return 0, fmt.Errorf("store: expire ended allocations: %w", mapErr(err))
 	}
 	n := 0
@@ -627,13 +629,15 @@ func (s *Upkeep) expireEnded(ctx context.Context, id, account int64) (bool, erro
 		var a struct {
 			Remaining int64      `bun:"remaining"`
 			ExpiresAt *time.Time `bun:"expires_at"`
+			Awaits    bool       `bun:"awaits"`
 		}
-		if err := query(ctx, tx, &a, "SELECT remaining, expires_at FROM allocations WHERE id = ?", id); err != nil {
+		if err := query(ctx, tx, &a, "SELECT remaining, expires_at, CASE WHEN "+awaitsRolloverSQL+" THEN 1 ELSE 0 END AS awaits"+
+			" FROM allocations WHERE id = ?", id); err != nil {
 			return mapErr(err)
 		}
 		now := s.db.timestamp()
-		if a.Remaining == 0 || a.ExpiresAt == nil || now.Before(*a.ExpiresAt) {
-			return nil // expired, or shortened and revoked, meanwhile
+		if a.Remaining == 0 || a.ExpiresAt == nil || now.Before(*a.ExpiresAt) || a.Awaits {
+			return nil // expired, shortened and revoked, or a schedule's to roll over, meanwhile
 		}
 		expired = true
 		return expire(ctx, tx, entry{AccountID: account, AllocationID: id, Actor: actor(gaas.System(gaas.SystemExpiry)), At: now},

@@ -341,9 +341,10 @@ func settle(ctx context.Context, tx bun.IDB, s gaas.Schedule, prev gaas.Span, ne
 // it settles the period before each (rollover and expiry). It does a
 // bounded amount of work (maxGrantsPerRun periods) and returns how many
 // allocations it made; a schedule it cannot grant (its account is full)
-// is reported in the error while the others go on. A worker calls it
-// every few seconds.
-func (db *DB) GrantDue(ctx context.Context) (int, error) {
+// is reported in the error while the others go on. gaasd's background
+// worker calls it every few seconds.
+func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
+	db := s.db
 	now := db.timestamp()
 	var due []struct {
 		ID        int64 `bun:"id"`
@@ -522,9 +523,9 @@ func (s *ScheduleService) updateBy(ctx context.Context, p gaas.Principal, req ga
 
 // awaitsRolloverSQL, in a query of allocations, holds for an allocation
 // whose leftover its schedule rolls over when it gives the next period,
-// which it has not yet: the schedule is neither paused
-// nor ended and its next period begins where this one ends. Whatever ends
-// allocations in bulk (an expire of what ended allocations still hold)
-// must leave these to GrantDue, or the rollover would find nothing to move.
+// which it has not yet: the schedule is neither paused nor ended and its
+// next period begins where this one ends. Upkeep.ExpireEnded, and a
+// refund to it, leave these to GrantDue, or the rollover would find
+// nothing to move.
 const awaitsRolloverSQL = "EXISTS (SELECT 1 FROM schedules s WHERE s.id = allocations.schedule_id AND s.leftover = 'rollover'" +
 	" AND s.paused = FALSE AND s.ended_at IS NULL AND s.next_start = allocations.expires_at)"

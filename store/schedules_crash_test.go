@@ -39,7 +39,7 @@ func TestGrantDueChild(t *testing.T) {
 	db, err := store.Open(context.Background(), dsn, store.Options{Now: func() time.Time { return now }})
 	require.NoError(t, err)
 	for {
-		n, err := db.GrantDue(context.Background())
+		n, err := db.Upkeep.GrantDue(context.Background())
 		require.NoError(t, err)
 		fmt.Printf("granted %d\n", n)
 		if n == 0 {

@@ -38,7 +38,7 @@ func scheduleAllocations(t *testing.T, f *fixture, user, id int64) []gaas.Alloca
 
 func grantDue(t *testing.T, db *store.DB) int {
 	t.Helper()
-	n, err := db.GrantDue(context.Background())
+	n, err := db.Upkeep.GrantDue(context.Background())
 	require.NoError(t, err)
 	return n
 }
@@ -285,7 +285,7 @@ func TestScheduleGrantRace(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					n, err := db.GrantDue(ctx)
+					n, err := db.Upkeep.GrantDue(ctx)
 					assert.NoError(t, err)
 					mu.Lock()
 					total += n
@@ -567,5 +567,54 @@ func TestScheduleRefundAfterPeriod(t *testing.T) {
 		allocs = scheduleAllocations(t, f, u.ID, s.ID)
 		assert.Equal(t, gaas.Credits(0), allocs[0].Remaining, "it expired at once")
 		assert.Equal(t, 15*gaas.Credit, f.balance(t, u.ID))
+	})
+}
+
+// The worker's expiry leaves a period's allocation that its schedule will
+// roll over to GrantDue, and expires one whose leftover expires; GrantDue
+// then rolls over the one and finds nothing left in the other, and nothing
+// is taken twice.
+func TestScheduleExpiryAndGrant(t *testing.T) {
+	forEachStoreWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		rolls, expires := f.user(t, 0), f.user(t, 0)
+		for _, u := range []gaas.User{rolls, expires} {
+			req := gaas.CreateScheduleRequest{UserID: u.ID, Amount: 4 * gaas.Credit, Period: gaas.PeriodDaily, StartsAt: t0, GrantCurrent: true}
+			if u.ID == rolls.ID {
+				req.Leftover, req.RolloverCap = gaas.LeftoverRollover, 3*gaas.Credit
+			}
+			_, err := db.Schedules.CreateSchedule(ctx, f.admin.ID, req)
+			require.NoError(t, err)
+		}
+		clk.Add(24*time.Hour + time.Second)
+		n, err := db.Upkeep.ExpireEnded(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "only the allocation whose leftover expires")
+		assert.Equal(t, 2, grantDue(t, db))
+		n, err = db.Upkeep.ExpireEnded(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 0, n)
+		assert.Equal(t, 7*gaas.Credit, f.balance(t, rolls.ID), "a day's 4 and 3 rolled over")
+		assert.Equal(t, 4*gaas.Credit, f.balance(t, expires.ID))
+		var expiries []string
+		for _, e := range f.ledger(t, expires.ID) {
+			if e.Kind == gaas.LedgerExpire {
+				expiries = append(expiries, e.ActorSystem)
+			}
+		}
+		assert.Equal(t, []string{gaas.SystemExpiry}, expiries, "one expiry, by the worker's")
+
+		// Paused, a rolling schedule's ended allocation is the worker's to expire.
+		paused := true
+		page, err := db.Schedules.Schedules(ctx, f.admin.ID, gaas.SchedulesRequest{UserID: rolls.ID})
+		require.NoError(t, err)
+		_, err = db.Schedules.UpdateSchedule(ctx, f.admin.ID, gaas.UpdateScheduleRequest{ScheduleID: page.Items[0].ID, Paused: &paused})
+		require.NoError(t, err)
+		clk.Add(24 * time.Hour)
+		n, err = db.Upkeep.ExpireEnded(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "both users' day ended")
+		assert.Equal(t, gaas.Credits(0), f.balance(t, rolls.ID))
 	})
 }

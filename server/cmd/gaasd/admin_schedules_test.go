@@ -4,14 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
 )
 
 // An operator gives a user a monthly schedule in Berlin time that rolls
@@ -138,4 +145,64 @@ func TestDefaultQuotaPeriodFlag(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "-default-quota-period")
 	assert.Contains(t, err.Error(), "daily, weekly, monthly, quarterly or yearly")
+}
+
+// gaasd's worker grants a backlog of schedules' periods, several runs'
+// worth, and is killed (SIGKILL) at random moments while it does; a last
+// process grants the rest. Every period of every schedule is given once,
+// and gaasd check finds nothing wrong.
+func TestGrantScheduleCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a process")
+	}
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "gaas.db")
+	const users, days = 30, 40
+	past := time.Now().Add(-days * 24 * time.Hour).Add(time.Hour)
+	seed, err := store.Open(ctx, db, store.Options{Now: func() time.Time { return past }})
+	require.NoError(t, err)
+	sys := seed.As(gaas.System("test"))
+	for u := range users {
+		user, err := seed.Accounts.CreateUser(ctx, fmt.Sprintf("scheduled%d", u), "!", gaas.RoleUser)
+		require.NoError(t, err)
+		req := gaas.CreateScheduleRequest{UserID: user.ID, Amount: gaas.Credit, Period: gaas.PeriodDaily, GrantCurrent: true}
+		if u%2 == 0 {
+			req.Leftover, req.RolloverCap = gaas.LeftoverRollover, gaas.Credit/2
+		}
+		_, err = sys.CreateSchedule(ctx, req)
+		require.NoError(t, err)
+	}
+	require.NoError(t, seed.Close())
+	want := users * days // each schedule's first day, and the days since
+	rnd := rand.New(rand.NewPCG(storetest.Seed(t), 3))
+	raw := rawDB(t, db)
+	given := func() int {
+		var n int
+		require.NoError(t, raw.QueryRow("SELECT count(*) FROM allocations WHERE schedule_id IS NOT NULL").Scan(&n))
+		return n
+	}
+	args := []string{"-worker-interval", "20ms", "-worker-lease-ttl", "200ms"}
+	for kills := 0; kills < 3 && given() < want; kills++ {
+		p := startProcess(t, db, args...)
+		target := given() + 1 + rnd.IntN(max(1, (want-given())/2))
+		for n := given(); n < target && n < want; n = given() {
+			time.Sleep(time.Millisecond)
+		}
+		p.kill()
+		t.Logf("killed after %d of %d periods", given(), want)
+	}
+	p := startProcess(t, db, args...)
+	defer p.kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for given() < want {
+		require.True(t, time.Now().Before(deadline), "%d of %d periods given in 30s", given(), want)
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.kill()
+	assert.Equal(t, want, given())
+	var perSchedule int
+	require.NoError(t, raw.QueryRow("SELECT count(*) FROM (SELECT schedule_id FROM allocations WHERE schedule_id IS NOT NULL"+
+		" GROUP BY schedule_id HAVING count(*) != ?) d", days).Scan(&perSchedule))
+	assert.Zero(t, perSchedule, "every schedule has one allocation a day")
+	checkClean(t, db)
 }

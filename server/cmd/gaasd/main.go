@@ -201,7 +201,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"a JSON `file` that declares the whole GPU catalogue; at start-up its types are created or updated, and any other type is retired. "+
 			"gaasd gpu-types apply -h describes it")
 	fs.BoolVar(&c.worker.enabled, "worker", true,
-		"run the background worker: ended allocations expire, and with -stale-after stale reservations are cancelled. "+
+		"run the background worker: ended allocations expire, schedules' periods are granted, and with -stale-after stale reservations are cancelled. "+
 			"Replicas on one PostgreSQL share the work, one at a time for each task; false leaves it to the others")
 	fs.DurationVar(&c.worker.interval, "worker-interval", worker.DefaultInterval, "how often the worker runs each task")
 	fs.DurationVar(&c.worker.leaseTTL, "worker-lease-ttl", 0,

@@ -19,8 +19,9 @@ type workerConfig struct {
 }
 
 // workerTasks are the periodic work gaasd does beside serving: letting
-// ended allocations expire, ending executors' leases that expired and,
-// with -stale-after, cancelling stale reservations. Each run does one bounded batch; a backlog is worked off
+// ended allocations expire, ending executors' leases that expired, giving
+// the periods of schedules that have begun and, with -stale-after,
+// cancelling stale reservations. Each run does one bounded batch; a backlog is worked off
 // over runs.
 func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.Task {
 	tasks := []worker.Task{{Name: "expire-allocations", Run: func(ctx context.Context) error {
@@ -33,6 +34,12 @@ func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.T
 		n, err := db.Dispatch.ReapExpired(ctx)
 		if n > 0 {
 			logger.Warn("executors' leases expired: unstarted jobs queued again, running ones failed", "count", n)
+		}
+		return err
+	}}, {Name: "grant-schedules", Run: func(ctx context.Context) error {
+		n, err := db.Upkeep.GrantDue(ctx)
+		if n > 0 {
+			logger.Info("schedules' periods granted", "count", n)
 		}
 		return err
 	}}}
