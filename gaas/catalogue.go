@@ -23,9 +23,12 @@ type GPUType struct {
 	MaxGPUsPerJob int
 	// Enabled is false for a retired type: it refuses new jobs and keeps
 	// its history.
-	Enabled   bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Enabled bool
+	// AutoApprove makes its jobs APPROVED when they are submitted, for an
+	// executor to run without waiting for an admin.
+	AutoApprove bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // SameGPUType reports whether a and b name the same GPU type: equal but
@@ -120,6 +123,7 @@ type CreateGPUTypeRequest struct {
 	Rate          Rate
 	MaxGPUsPerJob int
 	Retired       bool
+	AutoApprove   bool
 }
 
 // Validate lists every field of r that breaks a rule.
@@ -145,6 +149,7 @@ type UpdateGPUTypeRequest struct {
 	Rate          *Rate
 	MaxGPUsPerJob *int
 	Enabled       *bool
+	AutoApprove   *bool
 }
 
 // Validate lists every field of r that breaks a rule.

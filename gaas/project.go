@@ -27,8 +27,11 @@ type Project struct {
 	// ManagersApprove says whether its managers' approval of its jobs is
 	// enough; when false, only admins approve them.
 	ManagersApprove bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// AutoApprove makes the jobs charged to it APPROVED when they are
+	// submitted. Only admins set it.
+	AutoApprove bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // ProjectRole is what a member may do in a project.
@@ -114,6 +117,7 @@ type CreateProjectRequest struct {
 	ParentID        int64
 	Cap             *Credits
 	ManagersApprove bool
+	AutoApprove     bool
 }
 
 // Validate lists every field of r that breaks a rule.
@@ -139,6 +143,7 @@ type UpdateProjectRequest struct {
 	SetCap          bool
 	Cap             *Credits
 	ManagersApprove *bool
+	AutoApprove     *bool
 }
 
 // Validate lists every field of r that breaks a rule.

@@ -74,7 +74,7 @@ func TestGPUCatalogue(t *testing.T) {
 			r := h.post("/gpu-types", admin, `{"name": "NVIDIA A100", "description": "80 GB", "rate": 2.5, "max_gpus_per_job": 8}`)
 			require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 			assert.Equal(t, "/gpu-types/NVIDIA%20A100", r.header.Get("Location"))
-			assert.JSONEq(t, `{"name": "NVIDIA A100", "description": "80 GB", "rate": 2.5, "max_gpus_per_job": 8, "enabled": true}`, string(r.body))
+			assert.JSONEq(t, `{"name": "NVIDIA A100", "description": "80 GB", "rate": 2.5, "max_gpus_per_job": 8, "enabled": true, "auto_approve": false}`, string(r.body))
 			h.post("/gpu-types", admin, `{"name": "T4", "rate": 0.5}`).created(t)
 
 			p = h.post("/gpu-types", admin, `{"name": "nvidia a100", "rate": 1}`).problem(t, http.StatusConflict)
@@ -112,7 +112,7 @@ func TestGPUCatalogue(t *testing.T) {
 				assert.Equal(t, `The GPU catalogue has no type named "H100".`, p["detail"])
 
 				got := h.patch("/gpu-types/nvidia%20A100", admin, `{"rate": 3, "max_gpus_per_job": null}`).ok(t)
-				assert.Equal(t, map[string]any{"name": "NVIDIA A100", "description": "80 GB", "rate": 3.0, "max_gpus_per_job": nil, "enabled": true}, got)
+				assert.Equal(t, map[string]any{"name": "NVIDIA A100", "description": "80 GB", "rate": 3.0, "max_gpus_per_job": nil, "enabled": true, "auto_approve": false}, got)
 				got = h.patch("/gpu-types/t4", admin, `{"enabled": false, "description": "retired"}`).ok(t)
 				assert.Equal(t, false, got["enabled"])
 				assert.Equal(t, 0.5, got["rate"], "what is not given stays")

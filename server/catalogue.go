@@ -18,10 +18,11 @@ type gpuTypeResponse struct {
 	Rate          rateJSON `json:"rate"`
 	MaxGPUsPerJob *int     `json:"max_gpus_per_job"`
 	Enabled       bool     `json:"enabled"`
+	AutoApprove   bool     `json:"auto_approve"`
 }
 
 func toGPUType(t gaas.GPUType) gpuTypeResponse {
-	out := gpuTypeResponse{Name: t.Name, Description: t.Description, Rate: rateJSON(t.Rate), Enabled: t.Enabled}
+	out := gpuTypeResponse{Name: t.Name, Description: t.Description, Rate: rateJSON(t.Rate), Enabled: t.Enabled, AutoApprove: t.AutoApprove}
 	if t.MaxGPUsPerJob > 0 {
 		out.MaxGPUsPerJob = &t.MaxGPUsPerJob
 	}
@@ -106,6 +107,7 @@ type createGPUTypeRequest struct {
 	Rate          json.RawMessage `json:"rate"`
 	MaxGPUsPerJob json.RawMessage `json:"max_gpus_per_job"`
 	Enabled       *bool           `json:"enabled"`
+	AutoApprove   *bool           `json:"auto_approve"`
 
 	rate *gaas.Rate
 	max  *int
@@ -137,6 +139,7 @@ func handleCreateGPUType(logger *slog.Logger, catalogue gaas.Catalogue) http.Han
 		if req.Enabled != nil {
 			cr.Retired = !*req.Enabled
 		}
+		cr.AutoApprove = req.AutoApprove != nil && *req.AutoApprove
 		t, err := catalogue.CreateGPUType(r.Context(), callerID(r), cr)
 		if err != nil {
 			err = explain(err, gaas.ErrForbidden, "Only admins may change the GPU catalogue.")
@@ -155,6 +158,7 @@ type updateGPUTypeRequest struct {
 	Rate          json.RawMessage `json:"rate"`
 	MaxGPUsPerJob json.RawMessage `json:"max_gpus_per_job"`
 	Enabled       *bool           `json:"enabled"`
+	AutoApprove   *bool           `json:"auto_approve"`
 
 	rate *gaas.Rate
 	max  *int
@@ -176,6 +180,7 @@ func handleUpdateGPUType(logger *slog.Logger, catalogue gaas.Catalogue) http.Han
 		}
 		t, err := catalogue.UpdateGPUType(r.Context(), callerID(r), gaas.UpdateGPUTypeRequest{
 			Name: name, Description: req.Description, Rate: req.rate, MaxGPUsPerJob: req.max, Enabled: req.Enabled,
+			AutoApprove: req.AutoApprove,
 		})
 		if err != nil {
 			err = explain(err, gaas.ErrForbidden, "Only admins may change the GPU catalogue.")

@@ -22,6 +22,7 @@ type projectResponse struct {
 	Cap             *creditsJSON `json:"cap"`
 	Spent           creditsJSON  `json:"spent"`
 	ManagersApprove bool         `json:"managers_approve"`
+	AutoApprove     bool         `json:"auto_approve"`
 	CreatedAt       time.Time    `json:"created_at"`
 	UpdatedAt       time.Time    `json:"updated_at"`
 }
@@ -29,7 +30,7 @@ type projectResponse struct {
 func toProject(p gaas.Project) projectResponse {
 	return projectResponse{ID: p.ID, Name: p.Name, Description: p.Description, ParentID: nonZero(p.ParentID),
 		Cap: (*creditsJSON)(p.Cap), Spent: creditsJSON(p.Spent), ManagersApprove: p.ManagersApprove,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		AutoApprove: p.AutoApprove, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 // nonZero is id, or nil when it is 0: the wire's null for "none".
@@ -125,6 +126,7 @@ type createProjectRequest struct {
 	ParentID        *int64          `json:"parent_id"`
 	Cap             json.RawMessage `json:"cap"`
 	ManagersApprove *bool           `json:"managers_approve"`
+	AutoApprove     *bool           `json:"auto_approve"`
 
 	cap *gaas.Credits
 }
@@ -159,7 +161,7 @@ func handleCreateProject(logger *slog.Logger, projects gaas.Projects) http.Handl
 			return
 		}
 		cr := gaas.CreateProjectRequest{Name: *req.Name, Description: deref(req.Description), Cap: req.cap,
-			ManagersApprove: req.ManagersApprove != nil && *req.ManagersApprove}
+			ManagersApprove: req.ManagersApprove != nil && *req.ManagersApprove, AutoApprove: req.AutoApprove != nil && *req.AutoApprove}
 		if req.ParentID != nil {
 			cr.ParentID = *req.ParentID
 		}
@@ -206,6 +208,7 @@ type updateProjectRequest struct {
 	Description     *string         `json:"description"`
 	Cap             json.RawMessage `json:"cap"`
 	ManagersApprove *bool           `json:"managers_approve"`
+	AutoApprove     *bool           `json:"auto_approve"`
 
 	cap *gaas.Credits
 }
@@ -229,7 +232,8 @@ func handleUpdateProject(logger *slog.Logger, projects gaas.Projects) http.Handl
 			return
 		}
 		p, err = projects.UpdateProject(r.Context(), callerID(r), gaas.UpdateProjectRequest{ProjectID: p.ID,
-			Description: req.Description, SetCap: len(req.Cap) > 0, Cap: req.cap, ManagersApprove: req.ManagersApprove})
+			Description: req.Description, SetCap: len(req.Cap) > 0, Cap: req.cap, ManagersApprove: req.ManagersApprove,
+			AutoApprove: req.AutoApprove})
 		if err != nil {
 			writeError(w, r, logger, projectDetail(err, pathProject(r), "Only admins may change projects."))
 			return

@@ -79,7 +79,7 @@ func TestProjectLab(t *testing.T) {
 			h := newHarness(t, override{dsn: b.dsn(t)})
 			s := newLabSite(t, h)
 			assert.Equal(t, map[string]any{"id": s.dept["id"], "name": "physics", "description": "Department of physics", "parent_id": nil,
-				"cap": 30.0, "spent": 0.0, "managers_approve": false, "created_at": s.dept["created_at"], "updated_at": s.dept["updated_at"]}, s.dept)
+				"cap": 30.0, "spent": 0.0, "managers_approve": false, "auto_approve": false, "created_at": s.dept["created_at"], "updated_at": s.dept["updated_at"]}, s.dept)
 			assert.Equal(t, s.dept["id"], s.lab["parent_id"])
 			p := h.post("/projects", s.admin, `{"name": "PHYSICS"}`).problem(t, http.StatusConflict)
 			assert.Equal(t, `The project name "PHYSICS" is already taken.`, p["detail"])

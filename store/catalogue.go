@@ -18,16 +18,17 @@ type gpuTypeRow struct {
 	Rate          int64     `bun:"rate"`
 	MaxGPUsPerJob int       `bun:"max_gpus_per_job"`
 	Enabled       bool      `bun:"enabled"`
+	AutoApprove   bool      `bun:"auto_approve"`
 	CreatedAt     time.Time `bun:"created_at"`
 	UpdatedAt     time.Time `bun:"updated_at"`
 }
 
-const gpuTypeColumns = "name, description, rate, max_gpus_per_job, enabled, created_at, updated_at"
+const gpuTypeColumns = "name, description, rate, max_gpus_per_job, enabled, auto_approve, created_at, updated_at"
 
 func (r *gpuTypeRow) gpuType() gaas.GPUType {
 	return gaas.GPUType{
 		Name: r.Name, Description: r.Description, Rate: gaas.Rate(r.Rate), MaxGPUsPerJob: r.MaxGPUsPerJob,
-		Enabled: r.Enabled, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Enabled: r.Enabled, AutoApprove: r.AutoApprove, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }
 
@@ -152,7 +153,7 @@ func (s *CatalogueService) createBy(ctx context.Context, p gaas.Principal, req g
 	now := s.db.timestamp()
 	r := gpuTypeRow{
 		Name: req.Name, Description: req.Description, Rate: int64(req.Rate), MaxGPUsPerJob: req.MaxGPUsPerJob,
-		Enabled: !req.Retired, CreatedAt: now, UpdatedAt: now,
+		Enabled: !req.Retired, AutoApprove: req.AutoApprove, CreatedAt: now, UpdatedAt: now,
 	}
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		if err := allow(ctx, tx, p, gaas.ActionManageCatalogue, 0); err != nil {
@@ -202,6 +203,9 @@ func (s *CatalogueService) updateBy(ctx context.Context, p gaas.Principal, req g
 		if req.Enabled != nil {
 			r.Enabled = *req.Enabled
 		}
+		if req.AutoApprove != nil {
+			r.AutoApprove = *req.AutoApprove
+		}
 		r.UpdatedAt = s.db.timestamp()
 		return saveGPUType(ctx, tx, r)
 	})
@@ -212,15 +216,15 @@ func (s *CatalogueService) updateBy(ctx context.Context, p gaas.Principal, req g
 }
 
 func insertGPUType(ctx context.Context, idb bun.IDB, r gpuTypeRow) error {
-	_, err := exec(ctx, idb, "INSERT INTO gpu_types ("+gpuTypeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		r.Name, r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.CreatedAt, r.UpdatedAt)
+	_, err := exec(ctx, idb, "INSERT INTO gpu_types ("+gpuTypeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		r.Name, r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.AutoApprove, r.CreatedAt, r.UpdatedAt)
 	return err
 }
 
 // saveGPUType writes every field of r but its name and creation time to
 // the type of its name.
 func saveGPUType(ctx context.Context, idb bun.IDB, r gpuTypeRow) error {
-	_, err := exec(ctx, idb, "UPDATE gpu_types SET description = ?, rate = ?, max_gpus_per_job = ?, enabled = ?, updated_at = ? WHERE lower(name) = lower(?)",
-		r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.UpdatedAt, r.Name)
+	_, err := exec(ctx, idb, "UPDATE gpu_types SET description = ?, rate = ?, max_gpus_per_job = ?, enabled = ?, auto_approve = ?, updated_at = ? WHERE lower(name) = lower(?)",
+		r.Description, r.Rate, r.MaxGPUsPerJob, r.Enabled, r.AutoApprove, r.UpdatedAt, r.Name)
 	return err
 }

@@ -49,6 +49,9 @@ func (c CatalogueChange) String() string {
 	if c.Action == CatalogueCreate {
 		parts = append(parts, "rate "+c.After.Rate.String(), fmt.Sprintf("max_gpus_per_job %d", c.After.MaxGPUsPerJob),
 			fmt.Sprintf("enabled %t", c.After.Enabled))
+		if c.After.AutoApprove {
+			parts = append(parts, "auto_approve true")
+		}
 		if c.After.Description != "" {
 			parts = append(parts, "description "+shortQuote(c.After.Description))
 		}
@@ -57,6 +60,9 @@ func (c CatalogueChange) String() string {
 	b, a := c.Before, c.After
 	if b.Rate != a.Rate {
 		parts = append(parts, fmt.Sprintf("rate %s -> %s", b.Rate, a.Rate))
+	}
+	if b.AutoApprove != a.AutoApprove {
+		parts = append(parts, fmt.Sprintf("auto_approve %t -> %t", b.AutoApprove, a.AutoApprove))
 	}
 	if b.MaxGPUsPerJob != a.MaxGPUsPerJob {
 		parts = append(parts, fmt.Sprintf("max_gpus_per_job %d -> %d", b.MaxGPUsPerJob, a.MaxGPUsPerJob))
@@ -153,7 +159,7 @@ func (s *CatalogueService) applyBy(ctx context.Context, p gaas.Principal, req Ap
 		for i := range changes {
 			t := changes[i].After
 			r := gpuTypeRow{Name: t.Name, Description: t.Description, Rate: int64(t.Rate), MaxGPUsPerJob: t.MaxGPUsPerJob,
-				Enabled: t.Enabled, CreatedAt: changes[i].Before.CreatedAt, UpdatedAt: now}
+				Enabled: t.Enabled, AutoApprove: t.AutoApprove, CreatedAt: changes[i].Before.CreatedAt, UpdatedAt: now}
 			if changes[i].Action == CatalogueCreate {
 				r.CreatedAt = now
 				err = insertGPUType(ctx, tx, r)
@@ -199,7 +205,8 @@ func catalogueChanges(have []gpuTypeRow, want []gaas.GPUType) ([]CatalogueChange
 			return nil, fmt.Errorf("GPU type %d (%q): %w", i+1, w.Name,
 				gaas.Invalid("name", "the catalogue spells it %q; a type keeps the name jobs and allocations know it by", b.Name))
 		}
-		if w.Description == b.Description && w.Rate == b.Rate && w.MaxGPUsPerJob == b.MaxGPUsPerJob && w.Enabled == b.Enabled {
+		if w.Description == b.Description && w.Rate == b.Rate && w.MaxGPUsPerJob == b.MaxGPUsPerJob && w.Enabled == b.Enabled &&
+			w.AutoApprove == b.AutoApprove {
 			continue
 		}
 		w.CreatedAt, w.UpdatedAt = b.CreatedAt, b.UpdatedAt

@@ -28,6 +28,10 @@ type chargeTarget struct {
 	member memberRow
 }
 
+// autoApprove reports whether the project charged approves its jobs when
+// they are submitted.
+func (t chargeTarget) autoApprove() bool { return len(t.chain) > 0 && t.chain[0].AutoApprove }
+
 // projectChain reads project id and its ancestors, nearest first.
 func projectChain(ctx context.Context, idb bun.IDB, id int64) ([]projectRow, error) {
 	var rows []projectRow

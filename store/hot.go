@@ -46,7 +46,7 @@ var hotSQL = [nHot]string{
 	// and the allocations of the caller's account in one statement: a row
 	// for each allocation, or one with none.
 	hotBegin: "SELECT a.id, u.disabled, u.role, u.default_project_id," +
-		" g.name, g.rate, g.max_gpus_per_job, g.enabled, EXISTS (SELECT 1 FROM gpu_types)," +
+		" g.name, g.rate, g.max_gpus_per_job, g.enabled, g.auto_approve, EXISTS (SELECT 1 FROM gpu_types)," +
 		" al.id, al.remaining, al.gpu_types, al.starts_at, al.expires_at" +
 		" FROM users u JOIN accounts a ON a.user_id = u.id" +
 		" LEFT JOIN gpu_types g ON lower(g.name) = lower(?)" +
@@ -55,7 +55,7 @@ var hotSQL = [nHot]string{
 	// The type asked for, if the catalogue holds it, and whether the
 	// catalogue holds any: one row either way, so that open mode costs no
 	// second statement.
-	hotGPUType: "SELECT g.name, g.rate, g.max_gpus_per_job, g.enabled, EXISTS (SELECT 1 FROM gpu_types)" +
+	hotGPUType: "SELECT g.name, g.rate, g.max_gpus_per_job, g.enabled, g.auto_approve, EXISTS (SELECT 1 FROM gpu_types)" +
 		" FROM (SELECT 1) AS one LEFT JOIN gpu_types g ON lower(g.name) = lower(?)",
 	hotAllocations: "SELECT id, remaining, gpu_types, starts_at, expires_at FROM allocations" +
 		" WHERE account_id = ? AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)",
@@ -112,13 +112,21 @@ func (h *hotTx) caller(ctx context.Context, user int64) (s submitter, err error)
 	return s, mapErr(err)
 }
 
+// priced is how a submission is priced: the type as the job records it,
+// its rate, and whether its jobs are approved when submitted.
+type priced struct {
+	name string
+	rate gaas.Rate
+	auto bool
+}
+
 // price is priceFor with the lookup of the type prepared: the catalogue's
 // spelling and rate of the type, or in open mode the type as asked at rate 1.
-func (h *hotTx) price(ctx context.Context, name string, gpus int) (string, gaas.Rate, error) {
+func (h *hotTx) price(ctx context.Context, name string, gpus int) (priced, error) {
 	var found typeFound
-	err := h.stmt(ctx, hotGPUType).QueryRowContext(ctx, typeLookup(name)).Scan(&found.Name, &found.Rate, &found.Max, &found.On, &found.Exist)
+	err := h.stmt(ctx, hotGPUType).QueryRowContext(ctx, typeLookup(name)).Scan(&found.Name, &found.Rate, &found.Max, &found.On, &found.Auto, &found.Exist)
 	if err != nil {
-		return "", 0, mapErr(err)
+		return priced{}, mapErr(err)
 	}
 	return h.priceOf(ctx, found, name, gpus)
 }
@@ -139,29 +147,30 @@ type typeFound struct {
 	Rate  *int64
 	Max   *int
 	On    *bool
+	Auto  *bool
 	Exist bool
 }
 
 // priceOf decides the type and rate of a job asking for name on gpus GPUs
 // from the lookup of name.
-func (h *hotTx) priceOf(ctx context.Context, found typeFound, name string, gpus int) (string, gaas.Rate, error) {
+func (h *hotTx) priceOf(ctx context.Context, found typeFound, name string, gpus int) (priced, error) {
 	switch {
 	case found.Name == nil && !found.Exist:
-		return name, gaas.RateOne, nil // open mode
+		return priced{name, gaas.RateOne, false}, nil // open mode
 	case found.Name == nil:
 		if err := unknownType(ctx, h.tx, "gpu_type", name); err != nil {
-			return "", 0, err
+			return priced{}, err
 		}
-		return name, gaas.RateOne, nil // the catalogue emptied meanwhile: open mode
+		return priced{name, gaas.RateOne, false}, nil // the catalogue emptied meanwhile: open mode
 	}
-	t := gpuTypeRow{Name: *found.Name, Rate: *found.Rate, MaxGPUsPerJob: *found.Max, Enabled: *found.On}
+	t := gpuTypeRow{Name: *found.Name, Rate: *found.Rate, MaxGPUsPerJob: *found.Max, Enabled: *found.On, AutoApprove: *found.Auto}
 	switch {
 	case !t.Enabled:
-		return "", 0, gaas.Invalid("gpu_type", "%s is retired: it takes no new jobs", t.Name)
+		return priced{}, gaas.Invalid("gpu_type", "%s is retired: it takes no new jobs", t.Name)
 	case gpus > t.gpuType().GPUsAllowed():
-		return "", 0, gaas.Invalid("gpu_count", "must be at most %d for %s", t.MaxGPUsPerJob, t.Name)
+		return priced{}, gaas.Invalid("gpu_count", "must be at most %d for %s", t.MaxGPUsPerJob, t.Name)
 	}
-	return t.Name, gaas.Rate(t.Rate), nil
+	return priced{t.Name, gaas.Rate(t.Rate), t.AutoApprove}, nil
 }
 
 // begin is, on SQLite, hotBegin: the caller, the lookup of the GPU type
@@ -184,7 +193,7 @@ func (h *hotTx) begin(ctx context.Context, user int64, gpuType string, now time.
 			starts    *time.Time
 			expires   *time.Time
 		)
-		if err := rows.Scan(&s.account, &s.disabled, &role, &s.defaultProject, &found.Name, &found.Rate, &found.Max, &found.On, &found.Exist,
+		if err := rows.Scan(&s.account, &s.disabled, &role, &s.defaultProject, &found.Name, &found.Rate, &found.Max, &found.On, &found.Auto, &found.Exist,
 			&id, &remaining, &scope, &starts, &expires); err != nil {
 			return s, found, nil, mapErr(err)
 		}

@@ -205,15 +205,13 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 		return refuse(fmt.Errorf("%w: the caller's default project changed while the submission waited", gaas.ErrUnavailable))
 	}
 	gpus := gpuCount(req)
-	var (
-		gpuType string
-		rate    gaas.Rate
-	)
+	var p priced
 	if shallow {
-		gpuType, rate, err = hot.price(ctx, req.GPUType, gpus)
+		p, err = hot.price(ctx, req.GPUType, gpus)
 	} else {
-		gpuType, rate, err = hot.priceOf(ctx, found, req.GPUType, gpus)
+		p, err = hot.priceOf(ctx, found, req.GPUType, gpus)
 	}
+	gpuType, rate := p.name, p.rate
 	var invalid *gaas.ValidationError
 	if errors.As(err, &invalid) {
 		return refuse(err)
@@ -238,10 +236,14 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	if draws == nil && cost > 0 {
 		return refuse(&gaas.QuotaError{Asked: cost, Remaining: available, GPUType: gpuType})
 	}
+	status := gaas.StatusPending
+	if p.auto || target.autoApprove() {
+		status = gaas.StatusApproved // for an executor to run, without waiting for an admin
+	}
 	j := jobRow{
 		UserID: caller, AccountID: target.account, ProjectID: target.projectID(), Command: req.Command, GPUType: gpuType, GPUCount: gpus,
 		Estimated: int64(req.EstimatedHours), Rate: int64(rate), Cost: int64(cost), Draws: encodeDraws(draws),
-		Status: string(gaas.StatusPending), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
+		Status: string(status), IdempotencyKey: key, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := hot.insertJobRow(ctx, &j); err != nil {
 		return submitResult{}, mapErr(err)

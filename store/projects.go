@@ -21,16 +21,17 @@ type projectRow struct {
 	Cap             *int64    `bun:"cap"`
 	Spent           int64     `bun:"spent"`
 	ManagersApprove bool      `bun:"managers_approve"`
+	AutoApprove     bool      `bun:"auto_approve"`
 	CreatedAt       time.Time `bun:"created_at"`
 	UpdatedAt       time.Time `bun:"updated_at"`
 }
 
-const projectColumns = "id, name, description, parent_id, depth, account_id, cap, spent, managers_approve, created_at, updated_at"
+const projectColumns = "id, name, description, parent_id, depth, account_id, cap, spent, managers_approve, auto_approve, created_at, updated_at"
 
 func (r *projectRow) project() gaas.Project {
 	p := gaas.Project{
 		ID: r.ID, Name: r.Name, Description: r.Description, AccountID: r.AccountID, Spent: gaas.Credits(r.Spent),
-		ManagersApprove: r.ManagersApprove, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		ManagersApprove: r.ManagersApprove, AutoApprove: r.AutoApprove, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if r.ParentID != nil {
 		p.ParentID = *r.ParentID
@@ -159,7 +160,7 @@ func (s *ProjectService) createBy(ctx context.Context, p gaas.Principal, req gaa
 	now := s.db.timestamp()
 	r := projectRow{
 		Name: req.Name, Description: req.Description, Depth: 1, ManagersApprove: req.ManagersApprove,
-		CreatedAt: now, UpdatedAt: now,
+		AutoApprove: req.AutoApprove, CreatedAt: now, UpdatedAt: now,
 	}
 	if req.Cap != nil {
 		c := int64(*req.Cap)
@@ -186,9 +187,9 @@ func (s *ProjectService) createBy(ctx context.Context, p gaas.Principal, req gaa
 			return err
 		}
 		return mapErr(query(ctx, tx, &r.ID,
-			"INSERT INTO projects (name, description, parent_id, depth, account_id, cap, spent, managers_approve, created_at, updated_at)"+
-				" VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?) RETURNING id",
-			r.Name, r.Description, r.ParentID, r.Depth, r.AccountID, r.Cap, r.ManagersApprove, r.CreatedAt, r.UpdatedAt))
+			"INSERT INTO projects (name, description, parent_id, depth, account_id, cap, spent, managers_approve, auto_approve, created_at, updated_at)"+
+				" VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING id",
+			r.Name, r.Description, r.ParentID, r.Depth, r.AccountID, r.Cap, r.ManagersApprove, r.AutoApprove, r.CreatedAt, r.UpdatedAt))
 	})
 	if err != nil {
 		return gaas.Project{}, fmt.Errorf("store: create project %q: %w", req.Name, mapErr(err))
@@ -270,9 +271,12 @@ func (s *ProjectService) updateBy(ctx context.Context, p gaas.Principal, req gaa
 		if req.ManagersApprove != nil {
 			r.ManagersApprove = *req.ManagersApprove
 		}
+		if req.AutoApprove != nil {
+			r.AutoApprove = *req.AutoApprove
+		}
 		r.UpdatedAt = s.db.timestamp()
-		_, err = exec(ctx, tx, "UPDATE projects SET description = ?, cap = ?, managers_approve = ?, updated_at = ? WHERE id = ?",
-			r.Description, r.Cap, r.ManagersApprove, r.UpdatedAt, r.ID)
+		_, err = exec(ctx, tx, "UPDATE projects SET description = ?, cap = ?, managers_approve = ?, auto_approve = ?, updated_at = ? WHERE id = ?",
+			r.Description, r.Cap, r.ManagersApprove, r.AutoApprove, r.UpdatedAt, r.ID)
 		return err
 	})
 	if err != nil {

@@ -26,6 +26,7 @@ func (c *adminCmd) gpuTypes(ctx context.Context, verb string, args []string) err
 		c.fs.StringVar(&req.Description, "description", "", "what the type is, for users")
 		c.fs.IntVar(&req.MaxGPUsPerJob, "max-gpus-per-job", 0, "the most GPUs of this type one job may use; 0 for no limit of its own")
 		c.fs.BoolVar(&req.Retired, "retired", false, "add it retired: it takes no jobs until enabled")
+		c.fs.BoolVar(&req.AutoApprove, "auto-approve", false, "its jobs are APPROVED when submitted, for an executor to run without an admin")
 		return c.run(ctx, args, 0, func() error {
 			req.Name = *name
 			return c.gpuTypeAdd(ctx, req)
@@ -42,7 +43,11 @@ func (c *adminCmd) gpuTypes(ctx context.Context, verb string, args []string) err
 		})
 		enable := c.fs.Bool("enable", false, "enable the type: it takes new jobs")
 		retire := c.fs.Bool("retire", false, "retire the type: it takes no new jobs and keeps its history")
+		auto := c.fs.Bool("auto-approve", false, "whether its jobs are APPROVED when submitted: -auto-approve=true or =false")
 		return c.run(ctx, args, 1, func() error {
+			if c.given("auto-approve") {
+				req.AutoApprove = auto
+			}
 			if *enable && *retire {
 				return fmt.Errorf("%w: give -enable or -retire, not both", errUsage)
 			}
@@ -90,12 +95,13 @@ type gpuTypeJSON struct {
 	Rate          string    `json:"rate"`
 	MaxGPUsPerJob int       `json:"max_gpus_per_job"`
 	Enabled       bool      `json:"enabled"`
+	AutoApprove   bool      `json:"auto_approve"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func toGPUTypeJSON(t gaas.GPUType) gpuTypeJSON {
-	return gpuTypeJSON{t.Name, t.Description, t.Rate.String(), t.MaxGPUsPerJob, t.Enabled, t.CreatedAt, t.UpdatedAt}
+	return gpuTypeJSON{t.Name, t.Description, t.Rate.String(), t.MaxGPUsPerJob, t.Enabled, t.AutoApprove, t.CreatedAt, t.UpdatedAt}
 }
 
 func (c *adminCmd) printGPUTypes(types []gaas.GPUType) error {
@@ -135,8 +141,8 @@ func (c *adminCmd) gpuTypeAdd(ctx context.Context, req gaas.CreateGPUTypeRequest
 }
 
 func (c *adminCmd) gpuTypeSet(ctx context.Context, req gaas.UpdateGPUTypeRequest) error {
-	if req.Rate == nil && req.Description == nil && req.MaxGPUsPerJob == nil && req.Enabled == nil {
-		return fmt.Errorf("%w: nothing to change: give -rate, -description, -max-gpus-per-job, -enable or -retire", errUsage)
+	if req.Rate == nil && req.Description == nil && req.MaxGPUsPerJob == nil && req.Enabled == nil && req.AutoApprove == nil {
+		return fmt.Errorf("%w: nothing to change: give -rate, -description, -max-gpus-per-job, -enable, -retire or -auto-approve", errUsage)
 	}
 	t, err := c.database.As(c.actor).UpdateGPUType(ctx, req)
 	if err != nil {

@@ -21,6 +21,7 @@ func (c *adminCmd) projects(ctx context.Context, verb string, args []string) err
 		c.fs.Func("cap", "the most `credits` it and its sub-projects may have spent; no cap when not given",
 			creditsFlag(func(cr gaas.Credits) { req.Cap = &cr }))
 		c.fs.BoolVar(&req.ManagersApprove, "managers-approve", false, "its managers' approval of its jobs is enough; else only admins approve them")
+		c.fs.BoolVar(&req.AutoApprove, "auto-approve", false, "its jobs are APPROVED when submitted, for an executor to run without anyone's approval")
 		return c.run(ctx, args, 0, func() error {
 			if req.Name == "" {
 				return fmt.Errorf("%w: -name is required", errUsage)
@@ -72,6 +73,7 @@ func (c *adminCmd) projects(ctx context.Context, verb string, args []string) err
 		noCap := c.fs.Bool("no-cap", false, "remove its cap")
 		c.fs.Func("description", "its new description", func(s string) error { req.Description = &s; return nil })
 		managers := c.fs.Bool("managers-approve", false, "whether its managers' approval of its jobs is enough: -managers-approve=true or =false")
+		auto := c.fs.Bool("auto-approve", false, "whether its jobs are APPROVED when submitted: -auto-approve=true or =false")
 		return c.run(ctx, args, 1, func() error {
 			if *noCap && req.SetCap {
 				return fmt.Errorf("%w: give -cap or -no-cap, not both", errUsage)
@@ -82,8 +84,11 @@ func (c *adminCmd) projects(ctx context.Context, verb string, args []string) err
 			if c.given("managers-approve") {
 				req.ManagersApprove = managers
 			}
-			if !req.SetCap && req.Description == nil && req.ManagersApprove == nil {
-				return fmt.Errorf("%w: nothing to change: give -cap, -no-cap, -description or -managers-approve", errUsage)
+			if c.given("auto-approve") {
+				req.AutoApprove = auto
+			}
+			if !req.SetCap && req.Description == nil && req.ManagersApprove == nil && req.AutoApprove == nil {
+				return fmt.Errorf("%w: nothing to change: give -cap, -no-cap, -description, -managers-approve or -auto-approve", errUsage)
 			}
 			return c.projectSet(ctx, req)
 		})
@@ -121,6 +126,7 @@ type projectJSON struct {
 	Cap             *string   `json:"cap"`
 	Spent           string    `json:"spent"`
 	ManagersApprove bool      `json:"managers_approve"`
+	AutoApprove     bool      `json:"auto_approve"`
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
 }
@@ -334,7 +340,7 @@ func balance(allocs []gaas.Allocation, now time.Time) gaas.Credits {
 // toProjectJSON is p as -json prints it; names holds its parent's name.
 func toProjectJSON(p gaas.Project, names map[int64]string) projectJSON {
 	j := projectJSON{ID: p.ID, Name: p.Name, Description: p.Description, Cap: creditsOrNil(p.Cap), Spent: p.Spent.String(),
-		ManagersApprove: p.ManagersApprove, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		ManagersApprove: p.ManagersApprove, AutoApprove: p.AutoApprove, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 	if p.ParentID != 0 {
 		j.ParentID, j.Parent = &p.ParentID, names[p.ParentID]
 	}

@@ -23,7 +23,8 @@ import (
 //	]}
 //
 // Each type's name and rate are required; description defaults to "",
-// max_gpus_per_job to 0 (no limit of its own), enabled to true. A rate is
+// max_gpus_per_job to 0 (no limit of its own), enabled to true,
+// auto_approve (its jobs are APPROVED when submitted) to false. A rate is
 // read exactly from the number's text (gaas.ParseRate), never through a
 // float. Unknown fields, a name given twice in any letter case, and
 // anything after the object are refused.
@@ -39,6 +40,7 @@ type catalogueEntry struct {
 	Rate          json.RawMessage `json:"rate"`
 	MaxGPUsPerJob int             `json:"max_gpus_per_job"`
 	Enabled       *bool           `json:"enabled"`
+	AutoApprove   bool            `json:"auto_approve"`
 }
 
 // maxCatalogueFile bounds what is read of a catalogue file.
@@ -99,7 +101,8 @@ func parseCatalogue(data []byte) ([]gaas.GPUType, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: rate: %w", at, err)
 		}
-		types[i] = gaas.GPUType{Name: *e.Name, Description: e.Description, Rate: rate, MaxGPUsPerJob: e.MaxGPUsPerJob, Enabled: e.Enabled == nil || *e.Enabled}
+		types[i] = gaas.GPUType{Name: *e.Name, Description: e.Description, Rate: rate, MaxGPUsPerJob: e.MaxGPUsPerJob, Enabled: e.Enabled == nil || *e.Enabled,
+			AutoApprove: e.AutoApprove}
 	}
 	if err := store.ValidateCatalogue(types); err != nil {
 		return nil, err

@@ -343,6 +343,8 @@ type CreateAllocationRequest struct {
 
 // CreateGPUTypeRequest defines model for CreateGPUTypeRequest.
 type CreateGPUTypeRequest struct {
+	// AutoApprove Its jobs are APPROVED when submitted; false when absent.
+	AutoApprove *bool   `json:"auto_approve,omitempty"`
 	Description *string `json:"description,omitempty"`
 
 	// Enabled false adds the type retired; true when absent.
@@ -360,6 +362,9 @@ type CreateGPUTypeRequest struct {
 
 // CreateProjectRequest defines model for CreateProjectRequest.
 type CreateProjectRequest struct {
+	// AutoApprove Its jobs are APPROVED when submitted; false when absent.
+	AutoApprove *bool `json:"auto_approve,omitempty"`
+
 	// Cap Absent or null: no cap.
 	Cap         *float64 `json:"cap,omitempty"`
 	Description *string  `json:"description,omitempty"`
@@ -446,6 +451,8 @@ type Draw struct {
 
 // GPUType defines model for GPUType.
 type GPUType struct {
+	// AutoApprove Its jobs are APPROVED when they are submitted, for an executor to run without waiting for an admin.
+	AutoApprove bool   `json:"auto_approve"`
 	Description string `json:"description"`
 
 	// Enabled False for a retired type: it refuses new jobs and keeps its history.
@@ -707,6 +714,9 @@ type Problem struct {
 
 // Project defines model for Project.
 type Project struct {
+	// AutoApprove Its jobs are APPROVED when they are submitted, for an executor to run without waiting for anyone's approval. Only admins set it.
+	AutoApprove bool `json:"auto_approve"`
+
 	// Cap The most credits it and all its descendants may have spent at once; null: no cap.
 	Cap *float64 `json:"cap"`
 
@@ -922,6 +932,7 @@ type UpdateAllocationRequest struct {
 
 // UpdateGPUTypeRequest defines model for UpdateGPUTypeRequest.
 type UpdateGPUTypeRequest struct {
+	AutoApprove *bool   `json:"auto_approve,omitempty"`
 	Description *string `json:"description,omitempty"`
 	Enabled     *bool   `json:"enabled,omitempty"`
 
@@ -944,6 +955,8 @@ type UpdateMemberRequest struct {
 
 // UpdateProjectRequest defines model for UpdateProjectRequest.
 type UpdateProjectRequest struct {
+	AutoApprove *bool `json:"auto_approve,omitempty"`
+
 	// Cap null removes the cap.
 	Cap             *float64 `json:"cap,omitempty"`
 	Description     *string  `json:"description,omitempty"`
