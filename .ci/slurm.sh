@@ -14,6 +14,11 @@
 # - proctrack/linuxproc and task/none need no cgroups.
 # - Without slurmdbd, sacct -c reads the jobcomp/filetxt completion log.
 
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+		echo $((20000 + RANDOM % 20000))
+}
+
 start_slurm() {
 	if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null; then
 		apt-get update -qq
@@ -21,8 +26,12 @@ start_slurm() {
 	fi
 	SLURM_DIR=$(mktemp -d /tmp/gaas-slurm.XXXXXX)
 	chmod 0755 "$SLURM_DIR"
-	local d=$SLURM_DIR h
+	local d=$SLURM_DIR h ctld_port slurmd_port
 	h=$(hostname -s)
+	# Ports of its own, so that another cluster on the machine is no matter.
+	ctld_port=$(free_port)
+	slurmd_port=$(free_port)
+	while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
 	mkdir -p "$d/state" "$d/spool" "$d/log"
 	install -d -o munge -g munge -m 0755 /run/munge # the key comes from munge's postinst
 	pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
@@ -30,6 +39,8 @@ start_slurm() {
 	cat >"$d/slurm.conf" <<CONF
 ClusterName=gaasci
 SlurmctldHost=$h(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 SlurmUser=root
 StateSaveLocation=$d/state
 SlurmdSpoolDir=$d/spool
