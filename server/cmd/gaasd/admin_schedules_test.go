@@ -181,11 +181,13 @@ func TestGrantScheduleCrash(t *testing.T) {
 		require.NoError(t, raw.QueryRow("SELECT count(*) FROM allocations WHERE schedule_id IS NOT NULL").Scan(&n))
 		return n
 	}
-	args := []string{"-worker-interval", "20ms", "-worker-lease-ttl", "200ms"}
+	args := []string{"-worker-interval", "20ms", "-worker-lease-ttl", "5s"}
 	for kills := 0; kills < 3 && given() < want; kills++ {
 		p := startProcess(t, db, args...)
 		target := given() + 1 + rnd.IntN(max(1, (want-given())/2))
+		deadline := time.Now().Add(time.Minute)
 		for n := given(); n < target && n < want; n = given() {
+			require.True(t, time.Now().Before(deadline), "%d of %d periods given, waiting for %d, after a minute", n, want, target)
 			time.Sleep(time.Millisecond)
 		}
 		p.kill()
