@@ -64,8 +64,9 @@ const (
 // of the month that a month lacks (a monthly schedule started on the 31st)
 // is that month's last day; each period is reckoned from Start, not from
 // the period before, so the 31st comes back when a month has one. A wall
-// clock time that a change of daylight saving time skips is read as Go's
-// time.Date reads it; one that happens twice is the first.
+// clock time that a change of daylight saving time skips is read with the
+// offset before the change, as RFC 5545 reads it (2:30 on the night clocks
+// go from 2:00 to 3:00 is 3:30); one that happens twice is the first.
 type Recurrence struct {
 	Period   Period
 	Start    time.Time
@@ -91,12 +92,26 @@ func (r Recurrence) begin(n int64) time.Time {
 	y, m, d := l.Date()
 	hh, mm, ss := l.Clock()
 	if days != 0 {
-		return time.Date(y, m, d+days*int(n), hh, mm, ss, l.Nanosecond(), r.Location)
+		return wallTime(y, m, d+days*int(n), hh, mm, ss, l.Nanosecond(), r.Location)
 	}
 	total := int(m) - 1 + months*int(n)
 	y, m = y+floorDiv(total, 12), time.Month(mod(total, 12)+1)
 	d = min(d, daysIn(y, m))
-	return time.Date(y, m, d, hh, mm, ss, l.Nanosecond(), r.Location)
+	return wallTime(y, m, d, hh, mm, ss, l.Nanosecond(), r.Location)
+}
+
+// wallTime is time.Date, but a wall clock time that loc skips is read with
+// the offset before the change, which puts it after the gap: time.Date
+// may read it with the offset after, which puts it before.
+func wallTime(y int, m time.Month, d, hh, mm, ss, ns int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, hh, mm, ss, ns, loc)
+	ty, tm, td := t.Date()
+	th, tmin, ts := t.Clock()
+	got := time.Date(ty, tm, td, th, tmin, ts, t.Nanosecond(), time.UTC)
+	if short := time.Date(y, m, d, hh, mm, ss, ns, time.UTC).Sub(got); short > 0 {
+		return t.Add(short)
+	}
+	return t
 }
 
 func floorDiv(a, b int) int {
