@@ -95,6 +95,7 @@ const (
 	ActionGrantProject      Action = "grant project"       // an allocation for the project
 	ActionReadProjectLedger Action = "read project ledger" // the project's ledger and jobs
 	ActionChargeProject     Action = "charge project"      // Submit against the project
+	ActionManageWebhooks    Action = "manage webhooks"     // the endpoints of the project's events; of every event for admins
 
 	// Schedules of recurring allocations: a user's are the admins'; a
 	// project's are also its managers', and its ancestors' managers'.
@@ -157,6 +158,7 @@ var policy = map[Action]rule{
 	ActionGrantProject:      {byAdmin | bySystem, ErrForbidden},
 	ActionReadProjectLedger: {byAdmin | bySystem | byManager, ErrForbidden},
 	ActionChargeProject:     {byManager | byMember, ErrForbidden},
+	ActionManageWebhooks:    {byAdmin | bySystem | byManager, ErrForbidden},
 
 	ActionManageUserSchedules:    {byAdmin | bySystem, ErrForbidden},
 	ActionManageProjectSchedules: {byAdmin | bySystem | byManager, ErrForbidden},

@@ -60,6 +60,7 @@ func TestAllow(t *testing.T) {
 		gaas.ActionManageMembers:     {ok, forbid, forbid, unauth, ok},
 		gaas.ActionGrantProject:      {ok, forbid, forbid, unauth, ok},
 		gaas.ActionReadProjectLedger: {ok, forbid, forbid, unauth, ok},
+		gaas.ActionManageWebhooks:    {ok, forbid, forbid, unauth, ok},
 		gaas.ActionChargeProject:     {forbid, forbid, forbid, unauth, forbid},
 
 		gaas.ActionManageUserSchedules:    {ok, forbid, forbid, unauth, ok},
@@ -121,6 +122,7 @@ func TestAllowProject(t *testing.T) {
 		gaas.ActionGrantProject:      {ok, forbid, forbid, hide, unauth, ok},
 		gaas.ActionReadProjectLedger: {ok, ok, forbid, hide, unauth, ok},
 		gaas.ActionChargeProject:     {forbid, ok, ok, hide, unauth, forbid},
+		gaas.ActionManageWebhooks:    {ok, ok, forbid, hide, unauth, ok},
 		// A manager of a project's ancestor counts as its manager here.
 		gaas.ActionManageProjectSchedules: {ok, ok, forbid, hide, unauth, ok},
 	}
