@@ -145,9 +145,11 @@ type JobStatusChanged struct {
 	Refund Amount `json:"refund"`
 	// ActorID is the user who moved it; nil when the system did, under
 	// ActorSystem.
-	ActorID     *int64    `json:"actor_id"`
-	ActorSystem string    `json:"actor_system,omitempty"`
-	At          time.Time `json:"at"`
+	ActorID     *int64 `json:"actor_id"`
+	ActorSystem string `json:"actor_system,omitempty"`
+	// EndReason says why the system ended the job (as gaas.Job's).
+	EndReason string    `json:"end_reason,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // ThresholdCrossed is the data of EventThresholdCrossed.
@@ -466,4 +468,30 @@ type Webhooks interface {
 	Deliveries(ctx context.Context, caller int64, req DeliveriesRequest) (DeliveryPage, error)
 	// Redeliver makes a delivery pending again, due now. ErrNotFound.
 	Redeliver(ctx context.Context, caller int64, req RedeliverRequest) (Delivery, error)
+}
+
+// DueDelivery is a delivery claimed for an attempt: where it goes, the
+// key that signs it, and the event it carries. Attempt numbers this
+// attempt, from 1.
+type DueDelivery struct {
+	ID        int64
+	WebhookID int64
+	URL       string
+	Secret    string
+	Attempt   int
+	Event     Event
+}
+
+// AttemptResult is what one attempt of a delivery got: the status code of
+// the answer (0 for none), and why it failed when it did (empty for a 2xx).
+type AttemptResult struct {
+	DeliveryID int64
+	Attempt    int
+	StatusCode int
+	Err        string
+}
+
+// Delivered reports whether the endpoint took the delivery: a 2xx answer.
+func (r AttemptResult) Delivered() bool {
+	return r.Err == "" && r.StatusCode >= 200 && r.StatusCode < 300
 }

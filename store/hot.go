@@ -47,7 +47,7 @@ var hotSQL = [nHot]string{
 	// for each allocation, or one with none.
 	hotBegin: "SELECT a.id, u.disabled, u.role, u.default_project_id," +
 		" g.name, g.rate, g.max_gpus_per_job, g.enabled, g.auto_approve, EXISTS (SELECT 1 FROM gpu_types)," +
-		" al.id, al.remaining, al.gpu_types, al.starts_at, al.expires_at" +
+		" al.id, al.amount, al.remaining, al.gpu_types, al.starts_at, al.expires_at" +
 		" FROM users u JOIN accounts a ON a.user_id = u.id" +
 		" LEFT JOIN gpu_types g ON lower(g.name) = lower(?)" +
 		" LEFT JOIN allocations al ON al.account_id = a.id AND al.remaining > 0 AND (al.expires_at IS NULL OR al.expires_at > ?)" +
@@ -57,7 +57,7 @@ var hotSQL = [nHot]string{
 	// second statement.
 	hotGPUType: "SELECT g.name, g.rate, g.max_gpus_per_job, g.enabled, g.auto_approve, EXISTS (SELECT 1 FROM gpu_types)" +
 		" FROM (SELECT 1) AS one LEFT JOIN gpu_types g ON lower(g.name) = lower(?)",
-	hotAllocations: "SELECT id, remaining, gpu_types, starts_at, expires_at FROM allocations" +
+	hotAllocations: "SELECT id, amount, remaining, gpu_types, starts_at, expires_at FROM allocations" +
 		" WHERE account_id = ? AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)",
 	hotDraw: "UPDATE allocations SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
 	hotInsertJob: "INSERT INTO jobs (user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, idempotency_key, created_at, updated_at)" +
@@ -188,18 +188,19 @@ func (h *hotTx) begin(ctx context.Context, user int64, gpuType string, now time.
 		var (
 			role      string
 			id        *int64
+			amount    *int64
 			remaining *int64
 			scope     *string
 			starts    *time.Time
 			expires   *time.Time
 		)
 		if err := rows.Scan(&s.account, &s.disabled, &role, &s.defaultProject, &found.Name, &found.Rate, &found.Max, &found.On, &found.Auto, &found.Exist,
-			&id, &remaining, &scope, &starts, &expires); err != nil {
+			&id, &amount, &remaining, &scope, &starts, &expires); err != nil {
 			return s, found, nil, mapErr(err)
 		}
 		s.role = gaas.Role(role)
 		if id != nil {
-			own = append(own, gaas.Allocation{ID: *id, Remaining: gaas.Credits(*remaining), GPUTypes: decodeScope(scope), StartsAt: *starts, ExpiresAt: expires})
+			own = append(own, gaas.Allocation{ID: *id, Amount: gaas.Credits(*amount), Remaining: gaas.Credits(*remaining), GPUTypes: decodeScope(scope), StartsAt: *starts, ExpiresAt: expires})
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -212,7 +213,8 @@ func (h *hotTx) begin(ctx context.Context, user int64, gpuType string, now time.
 }
 
 // allocations reads the allocations of an account that hold credits and
-// have not ended at now, as gaas.PlanDraws needs them.
+// have not ended at now, as gaas.PlanDraws needs them, with their amounts
+// for the thresholds their draws may cross.
 func (h *hotTx) allocations(ctx context.Context, account int64, now time.Time) ([]gaas.Allocation, error) {
 	rows, err := h.stmt(ctx, hotAllocations).QueryContext(ctx, account, now)
 	if err != nil {
@@ -226,7 +228,7 @@ func (h *hotTx) allocations(ctx context.Context, account int64, now time.Time) (
 			scope   *string
 			expires *time.Time
 		)
-		if err := rows.Scan(&a.ID, &a.Remaining, &scope, &a.StartsAt, &expires); err != nil {
+		if err := rows.Scan(&a.ID, &a.Amount, &a.Remaining, &scope, &a.StartsAt, &expires); err != nil {
 			return nil, mapErr(err)
 		}
 		a.GPUTypes, a.ExpiresAt = decodeScope(scope), expires

@@ -261,6 +261,15 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	if err := target.spend(ctx, tx, cost); err != nil {
 		return submitResult{}, mapErr(err)
 	}
+	// Thresholds crossed, decided from the allocations as read: nothing
+	// more to run unless one was.
+	var owner *int64
+	if target.account == who.account {
+		owner = &caller
+	}
+	if err := s.db.noteThresholds(ctx, tx, allocs, draws, &j, owner); err != nil {
+		return submitResult{}, err
+	}
 	return submitResult{job: j, fresh: true}, nil
 }
 
@@ -513,6 +522,9 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, by ledgerA
 		if _, err := exec(ctx, tx, "UPDATE job_runs SET expires_at = NULL WHERE job_id = ? AND expires_at IS NOT NULL", j.ID); err != nil {
 			return 0, err
 		}
+	}
+	if err := s.db.jobMoved(ctx, tx, j, from, refund, by); err != nil {
+		return 0, err
 	}
 	if refund == 0 {
 		return 0, nil

@@ -83,6 +83,16 @@ type Options struct {
 	// Observer hears of every committed submission, refusal and change of
 	// status; nil means no one.
 	Observer Observer
+
+	// Thresholds are the percentages of an allocation used whose crossing
+	// by a charge is an allocation.threshold_crossed event, ascending; nil
+	// means gaas.DefaultThresholds (80 and 100), empty and not nil none.
+	Thresholds []int
+
+	// ExpiringWithin is how long before its end an allocation that holds
+	// credits is an allocation.expiring event (Allocations.NotifyExpiring);
+	// 0 means DefaultExpiringWithin, 7 days.
+	ExpiringWithin time.Duration
 }
 
 // DefaultQuota is the balance a new account starts with unless Options say otherwise.
@@ -108,6 +118,8 @@ type DB struct {
 
 	// defaultQuotaPeriod makes the default quota a schedule (Options.DefaultQuotaPeriod).
 	defaultQuotaPeriod gaas.Period
+	thresholds         []int         // Options.Thresholds
+	expiringWithin     time.Duration // Options.ExpiringWithin
 
 	batch     *batcher
 	ckpt      *checkpointer // a SQLite file's; nil otherwise
@@ -122,6 +134,7 @@ type DB struct {
 	Allocations *AllocationService
 	Projects    *ProjectService
 	Schedules   *ScheduleService
+	Webhooks    *WebhookService
 	// Accounts is for authn and trusted set-up code: no caller check.
 	Accounts *Accounts
 	// Leases share periodic work among processes, and Upkeep is that
@@ -172,6 +185,19 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if db.now == nil {
 		db.now = time.Now
 	}
+	db.thresholds, db.expiringWithin = opts.Thresholds, opts.ExpiringWithin
+	if db.thresholds == nil {
+		db.thresholds = gaas.DefaultThresholds
+	}
+	if err := gaas.ValidThresholds(db.thresholds); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	switch {
+	case db.expiringWithin == 0:
+		db.expiringWithin = DefaultExpiringWithin
+	case db.expiringWithin < 0:
+		return nil, fmt.Errorf("store: expiring within %s is negative", db.expiringWithin)
+	}
 	if db.observer == nil {
 		db.observer = nopObserver{}
 	}
@@ -199,6 +225,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Allocations = &AllocationService{db: db}
 	db.Projects = &ProjectService{db: db}
 	db.Schedules = &ScheduleService{db: db}
+	db.Webhooks = &WebhookService{db: db}
 	db.Accounts = &Accounts{db: db}
 	db.Leases = &Leases{db: db}
 	db.Upkeep = &Upkeep{db: db}
@@ -611,6 +638,20 @@ func (db *DB) EnabledAdmins(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("store: count admins: %w", mapErr(err))
 	}
 	return n, nil
+}
+
+// lockRows is lockRow for a SELECT of a join, locking the rows of alias
+// only; with skip, rows another transaction holds are passed over, so that
+// replicas claiming work share it instead of queuing for the same rows.
+func (db *DB) lockRows(alias string, skip bool) string {
+	if db.lockRow == "" {
+		return ""
+	}
+	lock := db.lockRow + " OF " + alias
+	if skip {
+		lock += " SKIP LOCKED"
+	}
+	return lock
 }
 
 // timestamp is the time now as the database keeps it: UTC, to the microsecond.
