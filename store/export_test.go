@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/gaas-io/gaas/gaas"
 )
 
 // RawQueryRow runs a query on the store's pool, for tests that look at the
@@ -23,3 +25,17 @@ func SetCheckpoints(t testing.TB, every time.Duration, pages, backstop int) {
 
 // AwaitsRolloverSQL is awaitsRolloverSQL, for tests of what it picks.
 const AwaitsRolloverSQL = awaitsRolloverSQL
+
+// Events reads every event of the outbox, oldest first, for tests that
+// look at what a change wrote.
+func Events(ctx context.Context, db *DB) ([]gaas.Event, error) {
+	var rows []eventRow
+	if err := query(ctx, db.r, &rows, "SELECT "+eventColumns+" FROM events e ORDER BY e.id"); err != nil {
+		return nil, err
+	}
+	out := make([]gaas.Event, len(rows))
+	for i := range rows {
+		out[i] = rows[i].event()
+	}
+	return out, nil
+}

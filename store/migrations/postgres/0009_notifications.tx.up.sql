@@ -67,6 +67,5 @@ CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);
 CREATE TABLE allocation_notices (
     allocation_id BIGINT NOT NULL REFERENCES allocations (id),
     notice        TEXT    NOT NULL,     -- "threshold:80", "expiring"
-    event_id      BIGINT NOT NULL REFERENCES events (id),
     PRIMARY KEY (allocation_id, notice)
 );
