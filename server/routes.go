@@ -76,6 +76,14 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("GET /gpu-types", authed(queryParams(handleListGPUTypes(logger, catalogue), "retired")))
 	mux.Handle("POST /gpu-types", authed(queryParams(handleCreateGPUType(logger, catalogue))))
 	mux.Handle("PATCH /gpu-types/{name}", authed(queryParams(handleUpdateGPUType(logger, catalogue))))
+
+	mux.Handle("POST /webhooks", authed(queryParams(handleCreateWebhook(logger, svc.Webhooks))))
+	mux.Handle("GET /webhooks", authed(queryParams(handleListWebhooks(logger, svc.Webhooks), "limit", "cursor")))
+	mux.Handle("GET /webhooks/{id}", authed(queryParams(handleGetWebhook(logger, svc.Webhooks))))
+	mux.Handle("PATCH /webhooks/{id}", authed(queryParams(handleUpdateWebhook(logger, svc.Webhooks))))
+	mux.Handle("DELETE /webhooks/{id}", authed(queryParams(handleDeleteWebhook(logger, svc.Webhooks))))
+	mux.Handle("GET /webhooks/{id}/deliveries", authed(queryParams(handleListDeliveries(logger, svc.Webhooks), "limit", "cursor")))
+	mux.Handle("POST /webhooks/{id}/deliveries/{delivery_id}/redeliver", authed(queryParams(handleRedeliver(logger, svc.Webhooks))))
 }
 
 // queryParams lets through to h only requests whose query names nothing
