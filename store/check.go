@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +16,7 @@ import (
 
 // Violation is one thing Check found wrong.
 type Violation struct {
-	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "project", "job", "entry", "run", "schedule"
+	Rule         string `bun:"-"`             // which invariant: "allocation", "running-balance", "balance-max", "account", "project", "job", "entry", "run", "schedule", "notice", "delivery"
 	UserID       int64  `bun:"user_id"`       // the user concerned, or 0
 	JobID        int64  `bun:"job_id"`        // the job concerned, or 0
 	EntryID      int64  `bun:"entry_id"`      // the ledger entry concerned, or 0
@@ -66,11 +68,13 @@ const maxViolations = 100
 // and empties it (so no allocation expires twice but for what a refund
 // brought back between); what each project (with its descendants) and each
 // member has spent is what their jobs net, and a job names the project
-// whose account it drew from; and every entry names one actor, a user who
+// whose account it drew from; every entry names one actor, a user who
 // exists or the system under a name; every allocation a schedule gave
 // is for one of its periods, once, and each rollover moves what one
 // period's allocation held at its end into the next, up to the cap
-// (checkSchedules). It reads a consistent
+// (checkSchedules); each notice of an allocation (a threshold crossed, an
+// expiry near) was sent as exactly one event; and each delivery is of an
+// event fanned out, with a time to try it while it waits. It reads a consistent
 // snapshot and writes nothing, so it may run against a live database.
 func (db *DB) Check(ctx context.Context) (Report, error) {
 	return db.CheckWith(ctx, CheckOptions{})
@@ -237,6 +241,17 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 			SELECT COALESCE(ac.user_id, 0), 0, 0, al.id, 'schedule_id and period_start are not given together'
 			FROM allocations al LEFT JOIN accounts ac ON ac.id = al.account_id
 			WHERE (al.schedule_id IS NULL) <> (al.period_start IS NULL)`},
+		// A delivery is of an event fanned out already; one that waits
+		// has a time to be tried, one delivered was tried.
+		{"delivery", `
+			SELECT 0 AS user_id, 0 AS job_id, 0 AS entry_id, 0 AS allocation_id,
+			       'delivery ' || d.id || ' of event ' || d.event_id || CASE
+			           WHEN e.dispatched_at IS NULL THEN ', which was not dispatched'
+			           WHEN d.status = 'pending' THEN ' waits with no time to try it'
+			           ELSE ' was delivered without an attempt' END AS detail
+			FROM deliveries d JOIN events e ON e.id = d.event_id
+			WHERE e.dispatched_at IS NULL OR (d.status = 'pending' AND d.next_attempt_at IS NULL)
+			   OR (d.status = 'delivered' AND d.attempts = 0)`},
 	}
 	// Rules checked in Go, by the functions of gaas that the store follows.
 	scans := []struct {
@@ -245,6 +260,7 @@ func (db *DB) CheckWith(ctx context.Context, opts CheckOptions) (Report, error) 
 	}{
 		{"job", checkJobs},
 		{"schedule", checkSchedules},
+		{"notice", checkNotices},
 	}
 	progress := func(done int) {
 		if opts.Progress != nil {
@@ -350,4 +366,54 @@ func hoursOrNone(h *gaas.Hours) string {
 		return "none"
 	}
 	return h.String()
+}
+
+// checkNotices holds the notices of allocations to their events: each
+// notice (a threshold crossed, an expiry near) was sent as exactly one
+// event, and no such event was sent without its notice.
+func checkNotices(ctx context.Context, tx bun.Tx) ([]Violation, error) {
+	var notices []struct {
+		AllocationID int64  `bun:"allocation_id"`
+		Notice       string `bun:"notice"`
+	}
+	if err := query(ctx, tx, &notices, "SELECT allocation_id, notice FROM allocation_notices"); err != nil {
+		return nil, err
+	}
+	var events []eventRow
+	if err := query(ctx, tx, &events, "SELECT "+eventColumns+" FROM events e WHERE e.type IN (?, ?)",
+		string(gaas.EventThresholdCrossed), string(gaas.EventAllocationExpiring)); err != nil {
+		return nil, err
+	}
+	type key struct {
+		allocation int64
+		notice     string
+	}
+	sent := map[key]int{}
+	for _, e := range events {
+		var d struct {
+			AllocationID int64 `json:"allocation_id"`
+			Threshold    int   `json:"threshold"`
+		}
+		if err := json.Unmarshal([]byte(e.Payload), &d); err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.ID, err)
+		}
+		k := key{d.AllocationID, expiringNotice}
+		if gaas.EventType(e.Type) == gaas.EventThresholdCrossed {
+			k.notice = thresholdNotice(d.Threshold)
+		}
+		sent[k]++
+	}
+	var found []Violation
+	for _, n := range notices {
+		k := key{n.AllocationID, n.Notice}
+		if sent[k] != 1 {
+			found = append(found, Violation{AllocationID: n.AllocationID, Detail: fmt.Sprintf("notice %s was sent as %d events", n.Notice, sent[k])})
+		}
+		delete(sent, k)
+	}
+	for k := range sent {
+		found = append(found, Violation{AllocationID: k.allocation, Detail: fmt.Sprintf("%s was sent without its notice", k.notice)})
+	}
+	slices.SortFunc(found, func(a, b Violation) int { return int(a.AllocationID - b.AllocationID) })
+	return found[:min(len(found), maxViolations)], nil
 }

@@ -94,6 +94,19 @@ func TestCheckFindsViolations(t *testing.T) {
 			return ledgerInsert(s, s.x, "NULL", "expire", -s.xRemaining, 0, s.balance-s.xRemaining) + "; " +
 				fmt.Sprintf("UPDATE allocations SET remaining = 0 WHERE id = %d", s.x)
 		}},
+		{"notice", func(s checkState) string {
+			return fmt.Sprintf("INSERT INTO allocation_notices (allocation_id, notice) VALUES (%d, 'threshold:80')", s.x)
+		}},
+		{"notice", func(s checkState) string {
+			return fmt.Sprintf(`INSERT INTO events (type, payload, created_at) VALUES ('allocation.expiring', '{"allocation_id": %d}', '2026-01-01')`, s.x)
+		}},
+		{"delivery", func(s checkState) string {
+			// A delivery of an event not yet fanned out.
+			return fmt.Sprintf("INSERT INTO webhooks (url, events, secret, owner_id, disabled_reason, created_at, updated_at)"+
+				" VALUES ('https://hooks.example/', 'job.status_changed', 'whsec_x', %d, '', '2026-01-01', '2026-01-01'); ", s.user) +
+				"INSERT INTO deliveries (event_id, webhook_id, status, attempts, next_attempt_at, last_error, last_status_code, created_at)" +
+				" VALUES ((SELECT max(id) FROM events), (SELECT max(id) FROM webhooks), 'pending', 0, '2026-01-01', '', 0, '2026-01-01')"
+		}},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		if !b.shared {
