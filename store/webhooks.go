@@ -232,7 +232,7 @@ type deliveryRow struct {
 	ID             int64      `bun:"id"`
 	WebhookID      int64      `bun:"webhook_id"`
 	EventID        int64      `bun:"event_id"`
-	EventType      string     `bun:"type"`
+	EventType      string     `bun:"event_type"`
 	Status         string     `bun:"status"`
 	Attempts       int        `bun:"attempts"`
 	NextAttemptAt  *time.Time `bun:"next_attempt_at"`
@@ -243,7 +243,7 @@ type deliveryRow struct {
 	CreatedAt      time.Time  `bun:"created_at"`
 }
 
-const deliveryColumns = "d.id, d.webhook_id, d.event_id, e.type, d.status, d.attempts, d.next_attempt_at, d.last_attempt_at," +
+const deliveryColumns = "d.id, d.webhook_id, d.event_id, e.type AS event_type, d.status, d.attempts, d.next_attempt_at, d.last_attempt_at," +
 	" d.last_error, d.last_status_code, d.delivered_at, d.created_at"
 
 func (r *deliveryRow) delivery() gaas.Delivery {
@@ -307,7 +307,7 @@ const maxDispatch = 500
 
 type eventRow struct {
 	ID        int64     `bun:"id"`
-	Type      string    `bun:"type"`
+	Type      string    `bun:"event_type"`
 	AccountID *int64    `bun:"account_id"`
 	ProjectID *int64    `bun:"project_id"`
 	UserID    *int64    `bun:"user_id"`
@@ -316,7 +316,7 @@ type eventRow struct {
 	CreatedAt time.Time `bun:"created_at"`
 }
 
-const eventColumns = "e.id, e.type, e.account_id, e.project_id, e.user_id, e.webhook_id, e.payload, e.created_at"
+const eventColumns = "e.id, e.type AS event_type, e.account_id, e.project_id, e.user_id, e.webhook_id, e.payload, e.created_at"
 
 func (r *eventRow) event() gaas.Event {
 	return gaas.Event{ID: r.ID, Type: gaas.EventType(r.Type), AccountID: derefID(r.AccountID), ProjectID: derefID(r.ProjectID),

@@ -99,6 +99,7 @@ type config struct {
 	catalogue     []gaas.GPUType
 	worker        workerConfig
 	executor      executorConfig
+	notify        notifyConfig
 }
 
 // envName is the environment variable of the flag name: -token-ttl is
@@ -211,6 +212,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"cancel, with their full return, jobs left PENDING this long since submission or APPROVED this long and not started, "+
 			"such as 72h; 0 keeps them")
 	executorRules := addExecutorFlags(fs, &c.executor)
+	notifyFlags(fs, &c.notify, &c.store)
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + envName(f.Name) + ")" })
 	fs.BoolVar(&c.version, "version", false, "print the version of this build and exit")
 	fs.Usage = func() {
@@ -247,7 +249,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"worker-interval":      {func() bool { return c.worker.interval > 0 }, positive},
 		"worker-lease-ttl": {func() bool { return c.worker.leaseTTL == 0 || c.worker.leaseTTL > c.worker.interval },
 			"0, or a duration longer than -worker-interval"},
-		"stale-after": {func() bool { return c.worker.staleAfter >= 0 }, "a duration such as 72h, or 0 to keep stale reservations"},
+		"stale-after":      {func() bool { return c.worker.staleAfter >= 0 }, "a duration such as 72h, or 0 to keep stale reservations"},
+		"webhook-interval": {func() bool { return c.notify.interval >= 0 }, "a duration, 0 or more"},
+		"webhook-timeout":  {func() bool { return c.notify.timeout > 0 }, positive},
+		"expiring-within":  {func() bool { return c.store.ExpiringWithin > 0 }, positive},
 	}
 
 	maps.Copy(rules, executorRules)
@@ -587,6 +592,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logger.Info("listening", "addr", ln.Addr().String(), "docs", docsURL(ln.Addr()), "admin", adminStatus(admins),
 		"db", store.RedactDSN(cfg.db), "max_conns", maxConns)
 
+	stopNotifying := startNotifying(ctx, logger, db, cfg.notify, "gaas-webhooks/"+server.BuildVersion().Version)
+	defer stopNotifying()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()
 	select {
@@ -603,6 +610,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopExecutor()
 	run.stop(logger, cfg.executor.localGrace)
 	stopWorker()
+	stopNotifying()
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
