@@ -92,28 +92,29 @@ func notice(ctx context.Context, idb bun.IDB, allocation int64, notice string) (
 
 // noteThresholds appends the threshold events that job j's draws crossed,
 // each once per allocation. allocs are the allocations as they were read
-// before the draws. The crossing is decided in Go from what the
+// before the draws; user is the account's user, 0 for a project's. The crossing is decided in Go from what the
 // submission already read, so a submission that crosses nothing (nearly
-// all) runs no statement here.
-func (db *DB) noteThresholds(ctx context.Context, idb bun.IDB, allocs []gaas.Allocation, draws []gaas.Draw, j *jobRow, user *int64) error {
+// all) runs no statement here; and tx is taken as it is, not as a
+// bun.IDB, whose conversion would cost every submission an allocation.
+func (db *DB) noteThresholds(ctx context.Context, tx bun.Tx, allocs []gaas.Allocation, draws []gaas.Draw, j *jobRow, user int64) error {
 	for _, d := range draws {
 		for _, a := range allocs {
 			if a.ID != d.AllocationID {
 				continue
 			}
 			for _, t := range gaas.CrossedThresholds(db.thresholds, a.Amount, a.Remaining, a.Remaining-d.Amount) {
-				fresh, err := notice(ctx, idb, a.ID, thresholdNotice(t))
+				fresh, err := notice(ctx, tx, a.ID, thresholdNotice(t))
 				if err != nil || !fresh {
 					return err
 				}
 				ev, err := gaas.NewEvent(gaas.EventThresholdCrossed,
-					gaas.Event{AccountID: j.AccountID, ProjectID: derefID(j.ProjectID), UserID: derefID(user), CreatedAt: j.CreatedAt},
-					gaas.ThresholdCrossed{AllocationID: a.ID, AccountID: j.AccountID, ProjectID: j.ProjectID, UserID: user,
+					gaas.Event{AccountID: j.AccountID, ProjectID: derefID(j.ProjectID), UserID: user, CreatedAt: j.CreatedAt},
+					gaas.ThresholdCrossed{AllocationID: a.ID, AccountID: j.AccountID, ProjectID: j.ProjectID, UserID: nullID(user),
 						Threshold: t, Amount: gaas.Amount(a.Amount), Remaining: gaas.Amount(a.Remaining - d.Amount), JobID: j.ID, At: j.CreatedAt})
 				if err != nil {
 					return err
 				}
-				if err := db.appendEvent(ctx, idb, ev); err != nil {
+				if err := db.appendEvent(ctx, tx, ev); err != nil {
 					return err
 				}
 			}

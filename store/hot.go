@@ -76,6 +76,21 @@ type hotTx struct {
 	// batch is applied (JobService.lockBatch); nil on SQLite.
 	callers map[int64]submitter
 	locked  map[int64]bool
+
+	// row is where begin scans: one for the batch, so that each
+	// submission does not allocate a destination for every column.
+	row beginRow
+}
+
+// beginRow is a row of hotBegin beyond what it fills in directly.
+type beginRow struct {
+	role      string
+	id        *int64
+	amount    sql.NullInt64
+	remaining *int64
+	scope     *string
+	starts    *time.Time
+	expires   *time.Time
 }
 
 func (h *hotStatements) in(tx bun.Tx) *hotTx {
@@ -184,23 +199,17 @@ func (h *hotTx) begin(ctx context.Context, user int64, gpuType string, now time.
 	}
 	defer rows.Close()
 	n := 0
+	r := &h.row
 	for ; rows.Next(); n++ {
-		var (
-			role      string
-			id        *int64
-			amount    *int64
-			remaining *int64
-			scope     *string
-			starts    *time.Time
-			expires   *time.Time
-		)
-		if err := rows.Scan(&s.account, &s.disabled, &role, &s.defaultProject, &found.Name, &found.Rate, &found.Max, &found.On, &found.Auto, &found.Exist,
-			&id, &amount, &remaining, &scope, &starts, &expires); err != nil {
+		*r = beginRow{}
+		if err := rows.Scan(&s.account, &s.disabled, &r.role, &s.defaultProject, &found.Name, &found.Rate, &found.Max, &found.On, &found.Auto, &found.Exist,
+			&r.id, &r.amount, &r.remaining, &r.scope, &r.starts, &r.expires); err != nil {
 			return s, found, nil, mapErr(err)
 		}
-		s.role = gaas.Role(role)
-		if id != nil {
-			own = append(own, gaas.Allocation{ID: *id, Amount: gaas.Credits(*amount), Remaining: gaas.Credits(*remaining), GPUTypes: decodeScope(scope), StartsAt: *starts, ExpiresAt: expires})
+		s.role = gaas.Role(r.role)
+		if r.id != nil {
+			own = append(own, gaas.Allocation{ID: *r.id, Amount: gaas.Credits(r.amount.Int64), Remaining: gaas.Credits(*r.remaining),
+				GPUTypes: decodeScope(r.scope), StartsAt: *r.starts, ExpiresAt: r.expires})
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -263,9 +263,9 @@ func (s *JobService) submit(ctx context.Context, tx bun.Tx, hot *hotTx, caller i
 	}
 	// Thresholds crossed, decided from the allocations as read: nothing
 	// more to run unless one was.
-	var owner *int64
+	var owner int64 // the account's user, when it is the caller's own
 	if target.account == who.account {
-		owner = &caller
+		owner = caller
 	}
 	if err := s.db.noteThresholds(ctx, tx, allocs, draws, &j, owner); err != nil {
 		return submitResult{}, err
