@@ -115,9 +115,12 @@ func New(outbox Outbox, cfg Config) *Sender {
 		// pointed, and a 3xx counts as a failed attempt.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	// The claim outlives any attempt, so a delivery under way is not
-	// claimed again by another replica.
-	return &Sender{outbox: outbox, cfg: cfg, client: client, lease: 2*cfg.Timeout + 30*time.Second}
+	// The claim of a batch outlives its last attempt, which may wait for
+	// the others' slots, so that a delivery under way is not claimed again
+	// by another replica; a sender that dies leaves its claims due again
+	// when it ends.
+	rounds := (cfg.Batch + cfg.Concurrency - 1) / cfg.Concurrency
+	return &Sender{outbox: outbox, cfg: cfg, client: client, lease: time.Duration(rounds+1)*cfg.Timeout + 5*time.Second}
 }
 
 // errPrivate is a destination that Config.AllowPrivate does not allow.
