@@ -581,7 +581,8 @@ const ExpireBatch = 200
 
 // ExpireEnded lets the credits of ended allocations expire: each whose
 // expires_at has passed and that still holds credits gets one expire entry,
-// by the system as gaas.SystemExpiry, taking what it holds; but one whose
+// by the system as gaas.SystemExpiry, taking what it holds, and an
+// allocation.expired event in the same transaction; but one whose
 // schedule rolls it over into a next period it has yet to give is left to
 // GrantDue (awaitsRolloverSQL). (Balances
 // already leave ended allocations out; this makes the ledger say so.) It
@@ -640,8 +641,16 @@ func (s *Upkeep) expireEnded(ctx context.Context, id, account int64) (bool, erro
 			return nil // expired, shortened and revoked, or a schedule's to roll over, meanwhile
 		}
 		expired = true
-		return expire(ctx, tx, entry{AccountID: account, AllocationID: id, Actor: actor(gaas.System(gaas.SystemExpiry)), At: now},
-			gaas.Credits(a.Remaining), *a.ExpiresAt)
+		if err := expire(ctx, tx, entry{AccountID: account, AllocationID: id, Actor: actor(gaas.System(gaas.SystemExpiry)), At: now},
+			gaas.Credits(a.Remaining), *a.ExpiresAt); err != nil {
+			return err
+		}
+		var after allocationRow
+		if err := query(ctx, tx, &after, "SELECT "+allocationColumns+" FROM allocations WHERE id = ?", id); err != nil {
+			return err
+		}
+		took := gaas.Credits(a.Remaining)
+		return s.db.allocationEvent(ctx, tx, gaas.EventAllocationExpired, after.allocation(), &took, nil)
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: expire allocation %d: %w", id, mapErr(err))

@@ -167,9 +167,9 @@ const maxNoticeBatch = 500
 
 // NotifyExpiring appends an allocation.expiring event for each allocation
 // that holds credits and ends within Options.ExpiringWithin, once per
-// allocation, and returns how many it appended. The worker calls it
-// periodically; replicas racing it send each notice once.
-func (s *AllocationService) NotifyExpiring(ctx context.Context) (int, error) {
+// allocation, and returns how many it appended. gaasd's background worker
+// calls it; replicas racing it send each notice once.
+func (s *Upkeep) NotifyExpiring(ctx context.Context) (int, error) {
 	db := s.db
 	total := 0
 	for more := true; more; {

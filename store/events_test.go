@@ -291,13 +291,13 @@ func TestNotifyExpiring(t *testing.T) {
 		f.submit(t, empty.ID, gaas.Hour)
 		f.allocation(t, gaas.CreateAllocationRequest{UserID: u.ID, Amount: gaas.Credit, StartsAt: t0, ExpiresAt: clk.At(30 * 24 * time.Hour)})
 
-		n, err := db.Allocations.NotifyExpiring(ctx)
+		n, err := db.Upkeep.NotifyExpiring(ctx)
 		require.NoError(t, err)
 		assert.Zero(t, n, "nothing holding credits ends within 3 days")
 
 		clk.Add(2*24*time.Hour + time.Minute)
 		for range 3 {
-			_, err = db.Allocations.NotifyExpiring(ctx)
+			_, err = db.Upkeep.NotifyExpiring(ctx)
 			require.NoError(t, err)
 		}
 		evs := eventsOf(t, db, gaas.EventAllocationExpiring)
@@ -307,6 +307,36 @@ func TestNotifyExpiring(t *testing.T) {
 		assert.Equal(t, gaas.Amount(5*gaas.Credit), d.Remaining)
 		require.NotNil(t, d.ExpiresAt)
 		assert.True(t, d.ExpiresAt.Equal(*soon.ExpiresAt))
+		assert.Equal(t, u.ID, evs[0].UserID)
+	})
+}
+
+// An allocation's expiry by the worker is one allocation.expired event,
+// saying what it took, in the expiry's transaction: a second run, which
+// expires nothing, says nothing.
+func TestExpiredIsAnEvent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		clk := newClock(t0)
+		db := openStore(t, b.dsn(t), store.Options{Now: clk.Now})
+		f := newFixture(t, db)
+		ctx := context.Background()
+		u := f.user(t, 0)
+		a := f.allocation(t, gaas.CreateAllocationRequest{UserID: u.ID, Amount: 5 * gaas.Credit, StartsAt: t0, ExpiresAt: clk.At(24 * time.Hour)})
+		f.submit(t, u.ID, 2*gaas.Hour)
+		clk.Add(25 * time.Hour)
+		for range 2 {
+			_, err := db.Upkeep.ExpireEnded(ctx)
+			require.NoError(t, err)
+		}
+		evs := eventsOf(t, db, gaas.EventAllocationExpired)
+		require.Len(t, evs, 1)
+		d := dataOf[gaas.AllocationEvent](t, evs[0])
+		assert.Equal(t, a.ID, d.AllocationID)
+		require.NotNil(t, d.Expired)
+		assert.Equal(t, gaas.Amount(3*gaas.Credit), *d.Expired)
+		assert.Equal(t, gaas.Amount(0), d.Remaining)
+		require.NotNil(t, d.UserID)
+		assert.Equal(t, u.ID, *d.UserID)
 		assert.Equal(t, u.ID, evs[0].UserID)
 	})
 }

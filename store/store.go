@@ -90,7 +90,7 @@ type Options struct {
 	Thresholds []int
 
 	// ExpiringWithin is how long before its end an allocation that holds
-	// credits is an allocation.expiring event (Allocations.NotifyExpiring);
+	// credits is an allocation.expiring event (Upkeep.NotifyExpiring);
 	// 0 means DefaultExpiringWithin, 7 days.
 	ExpiringWithin time.Duration
 }

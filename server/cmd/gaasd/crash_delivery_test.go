@@ -46,7 +46,7 @@ func TestCrashDuringDelivery(t *testing.T) {
 	t.Cleanup(func() { close(hold); recv.Close() })
 
 	db := filepath.Join(t.TempDir(), "gaas.db")
-	args := []string{"-webhook-interval", "50ms", "-webhook-allow-private", "-webhook-timeout", "1s"}
+	args := []string{"-worker-interval", "50ms", "-worker-lease-ttl", "1s", "-webhook-allow-private", "-webhook-timeout", "1s"}
 	p := startProcess(t, db, args...)
 	_, body, _ := send("POST", p.url+"/login", "", `{"username": "root", "password": "root-password"}`, nil)
 	admin := body["access_token"].(string)

@@ -249,10 +249,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"worker-interval":      {func() bool { return c.worker.interval > 0 }, positive},
 		"worker-lease-ttl": {func() bool { return c.worker.leaseTTL == 0 || c.worker.leaseTTL > c.worker.interval },
 			"0, or a duration longer than -worker-interval"},
-		"stale-after":      {func() bool { return c.worker.staleAfter >= 0 }, "a duration such as 72h, or 0 to keep stale reservations"},
-		"webhook-interval": {func() bool { return c.notify.interval >= 0 }, "a duration, 0 or more"},
-		"webhook-timeout":  {func() bool { return c.notify.timeout > 0 }, positive},
-		"expiring-within":  {func() bool { return c.store.ExpiringWithin > 0 }, positive},
+		"stale-after":     {func() bool { return c.worker.staleAfter >= 0 }, "a duration such as 72h, or 0 to keep stale reservations"},
+		"webhook-timeout": {func() bool { return c.notify.timeout > 0 }, positive},
+		"expiring-within": {func() bool { return c.store.ExpiringWithin > 0 }, positive},
 	}
 
 	maps.Copy(rules, executorRules)
@@ -575,7 +574,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer msrv.Close()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
-	stopWorker, err := startWorker(ctx, logger, db, cfg.worker)
+	stopWorker, err := startWorker(ctx, logger, db, cfg.worker,
+		notifyTasks(logger, db, cfg.notify, "gaas-webhooks/"+server.BuildVersion().Version)...)
 	if err != nil {
 		return err
 	}
@@ -592,8 +592,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logger.Info("listening", "addr", ln.Addr().String(), "docs", docsURL(ln.Addr()), "admin", adminStatus(admins),
 		"db", store.RedactDSN(cfg.db), "max_conns", maxConns)
 
-	stopNotifying := startNotifying(ctx, logger, db, cfg.notify, "gaas-webhooks/"+server.BuildVersion().Version)
-	defer stopNotifying()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()
 	select {
@@ -610,7 +608,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopExecutor()
 	run.stop(logger, cfg.executor.localGrace)
 	stopWorker()
-	stopNotifying()
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}

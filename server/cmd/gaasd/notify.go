@@ -7,17 +7,16 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server/webhook"
+	"github.com/gaas-io/gaas/server/worker"
 	"github.com/gaas-io/gaas/store"
 )
 
 // notifyConfig is how gaasd sends notifications: the flags below.
 type notifyConfig struct {
-	interval     time.Duration // 0: this process sends none
 	allowPrivate bool
 	timeout      time.Duration
 }
@@ -25,8 +24,6 @@ type notifyConfig struct {
 // notifyFlags adds the flags of notifications to fs: what fills c, and
 // the store's thresholds and expiry notice in opts.
 func notifyFlags(fs *flag.FlagSet, c *notifyConfig, opts *store.Options) {
-	fs.DurationVar(&c.interval, "webhook-interval", 10*time.Second,
-		"how often this process sends due webhook deliveries and looks for allocations about to expire; 0 sends none from this process")
 	fs.BoolVar(&c.allowPrivate, "webhook-allow-private", false,
 		"let webhook endpoints be in loopback, private or link-local networks; checked at each connection, after DNS. "+
 			"Off, such endpoints are refused, so that a webhook cannot reach inside the network gaasd runs in")
@@ -60,32 +57,15 @@ func parseThresholds(s string) ([]int, error) {
 	return ts, nil
 }
 
-// startNotifying sends webhook deliveries and looks for allocations about
-// to expire every c.interval, apart from the requests, until the returned
-// stop is called; stop waits for the round under way.
-func startNotifying(ctx context.Context, logger *slog.Logger, db *store.DB, c notifyConfig, userAgent string) (stop func()) {
-	if c.interval <= 0 {
-		return func() {}
-	}
+// notifyTasks are the background worker's tasks of notifications:
+// sending due webhook deliveries, and noting allocations about to expire.
+func notifyTasks(logger *slog.Logger, db *store.DB, c notifyConfig, userAgent string) []worker.Task {
 	sender := webhook.New(db.Webhooks, webhook.Config{AllowPrivate: c.allowPrivate, Timeout: c.timeout, Logger: logger, UserAgent: userAgent})
-	ctx, cancel := context.WithCancel(ctx)
-	var running sync.WaitGroup
-	running.Go(func() {
-		t := time.NewTicker(c.interval)
-		defer t.Stop()
-		for {
-			if _, err := db.Allocations.NotifyExpiring(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("allocations about to expire", "err", err)
-			}
-			if _, err := sender.RunOnce(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("webhook deliveries", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() { cancel(); running.Wait() }
+	return []worker.Task{{Name: "deliver-webhooks", Run: func(ctx context.Context) error {
+		_, err := sender.RunOnce(ctx)
+		return err
+	}}, {Name: "notify-expiring", Run: func(ctx context.Context) error {
+		_, err := db.Upkeep.NotifyExpiring(ctx)
+		return err
+	}}}
 }

@@ -42,7 +42,7 @@ func TestWebhooksDelivered(t *testing.T) {
 	for _, allow := range []bool{true, false} {
 		t.Run(fmt.Sprintf("allow_private=%t", allow), func(t *testing.T) {
 			before := received()
-			g := start(t, filepath.Join(t.TempDir(), "gaas.db"), env, "-webhook-interval", "20ms", fmt.Sprintf("-webhook-allow-private=%t", allow))
+			g := start(t, filepath.Join(t.TempDir(), "gaas.db"), env, "-worker-interval", "20ms", fmt.Sprintf("-webhook-allow-private=%t", allow))
 			_, body := g.json(t, "POST", "/login", "", `{"username": "root", "password": "root-password-never-logged"}`)
 			admin := body["access_token"].(string)
 			status, hook := g.json(t, "POST", "/webhooks", admin, fmt.Sprintf(`{"url": %q, "events": ["job.status_changed"]}`, recv.URL))

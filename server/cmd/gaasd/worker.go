@@ -55,15 +55,15 @@ func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.T
 	return tasks
 }
 
-// startWorker runs the worker's tasks until the returned stop is called
+// startWorker runs the worker's tasks, and more, until the returned stop is called
 // or ctx ends; stop waits for the runs under way, so that the database may
 // then be closed. With the worker off it starts nothing.
-func startWorker(ctx context.Context, logger *slog.Logger, db *store.DB, cfg workerConfig) (stop func(), err error) {
+func startWorker(ctx context.Context, logger *slog.Logger, db *store.DB, cfg workerConfig, more ...worker.Task) (stop func(), err error) {
 	if !cfg.enabled {
-		logger.Info("background worker off: expiry and stale reservations are left to other replicas")
+		logger.Info("background worker off: expiry, stale reservations and notifications are left to other replicas")
 		return func() {}, nil
 	}
-	tasks := workerTasks(logger, db, cfg)
+	tasks := append(workerTasks(logger, db, cfg), more...)
 	w, err := worker.New(logger, db.Leases, worker.Config{Interval: cfg.interval, LeaseTTL: cfg.leaseTTL}, tasks...)
 	if err != nil {
 		return nil, err
