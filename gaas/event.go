@@ -181,8 +181,8 @@ type AllocationEvent struct {
 	ExpiresAt    *time.Time `json:"expires_at"`
 	// Expired is, for EventAllocationExpired, what the expire entry took.
 	Expired *Amount `json:"expired,omitempty"`
-	// ScheduleID is, for EventAllocationGranted, the recurring
-	// allocation's schedule.
+	// ScheduleID is the schedule that gave the allocation, for
+	// EventAllocationGranted and for the expiry of a schedule's period.
 	ScheduleID *int64    `json:"schedule_id,omitempty"`
 	At         time.Time `json:"at"`
 }

@@ -645,12 +645,8 @@ func (s *Upkeep) expireEnded(ctx context.Context, id, account int64) (bool, erro
 			gaas.Credits(a.Remaining), *a.ExpiresAt); err != nil {
 			return err
 		}
-		var after allocationRow
-		if err := query(ctx, tx, &after, "SELECT "+allocationColumns+" FROM allocations WHERE id = ?", id); err != nil {
-			return err
-		}
 		took := gaas.Credits(a.Remaining)
-		return s.db.allocationEvent(ctx, tx, gaas.EventAllocationExpired, after.allocation(), &took, nil)
+		return allocationChanged(ctx, tx, gaas.EventAllocationExpired, id, &took, nil, now)
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: expire allocation %d: %w", id, mapErr(err))

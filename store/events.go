@@ -20,11 +20,9 @@ import (
 const DefaultExpiringWithin = 7 * 24 * time.Hour
 
 // appendEvent writes ev to the outbox in idb, the transaction of the change
-// it reports. Its CreatedAt is the store's time when zero.
-func (db *DB) appendEvent(ctx context.Context, idb bun.IDB, ev gaas.Event) error {
-	if ev.CreatedAt.IsZero() {
-		ev.CreatedAt = db.timestamp()
-	}
+// it reports: the expiry, grant, move or charge. ev.CreatedAt is when it
+// happened, the store's time of the change.
+func appendEvent(ctx context.Context, idb bun.IDB, ev gaas.Event) error {
 	_, err := exec(ctx, idb, "INSERT INTO events (type, account_id, project_id, user_id, webhook_id, payload, created_at)"+
 		" VALUES (?, ?, ?, ?, ?, ?, ?)",
 		string(ev.Type), nullID(ev.AccountID), nullID(ev.ProjectID), nullID(ev.UserID), nullID(ev.WebhookID), string(ev.Data), ev.CreatedAt)
@@ -69,7 +67,7 @@ func (db *DB) jobMoved(ctx context.Context, idb bun.IDB, j *jobRow, from gaas.Jo
 	if err != nil {
 		return err
 	}
-	return db.appendEvent(ctx, idb, ev)
+	return appendEvent(ctx, idb, ev)
 }
 
 // thresholdNotice is the notice of an allocation that threshold t was crossed.
@@ -114,7 +112,7 @@ func (db *DB) noteThresholds(ctx context.Context, tx bun.Tx, allocs []gaas.Alloc
 				if err != nil {
 					return err
 				}
-				if err := db.appendEvent(ctx, tx, ev); err != nil {
+				if err := appendEvent(ctx, tx, ev); err != nil {
 					return err
 				}
 			}
@@ -136,15 +134,14 @@ func allocationRouting(ctx context.Context, idb bun.IDB, account int64) (project
 }
 
 // allocationEvent appends an event of type t (allocation.expiring,
-// allocation.expired or allocation.granted) about a in idb, the
-// transaction that ended or granted it. expired is what an expiry took;
-// schedule the schedule that granted it; either may be nil.
-func (db *DB) allocationEvent(ctx context.Context, idb bun.IDB, t gaas.EventType, a gaas.Allocation, expired *gaas.Credits, schedule *int64) error {
+// allocation.expired or allocation.granted) about a, as it is after the
+// change, in idb, the transaction that changed it, at now. expired is what
+// an expiry took; schedule the schedule that granted it; either may be nil.
+func allocationEvent(ctx context.Context, idb bun.IDB, t gaas.EventType, a gaas.Allocation, expired *gaas.Credits, schedule *int64, now time.Time) error {
 	project, user, err := allocationRouting(ctx, idb, a.AccountID)
 	if err != nil {
 		return err
 	}
-	now := db.timestamp()
 	data := gaas.AllocationEvent{AllocationID: a.ID, AccountID: a.AccountID, ProjectID: project, UserID: user,
 		Amount: gaas.Amount(a.Amount), Remaining: gaas.Amount(a.Remaining), GPUTypes: a.GPUTypes, StartsAt: a.StartsAt.UTC(),
 		ExpiresAt: a.ExpiresAt, ScheduleID: schedule, At: now}
@@ -159,7 +156,17 @@ func (db *DB) allocationEvent(ctx context.Context, idb bun.IDB, t gaas.EventType
 	if err != nil {
 		return err
 	}
-	return db.appendEvent(ctx, idb, ev)
+	return appendEvent(ctx, idb, ev)
+}
+
+// allocationChanged is allocationEvent for allocation id, read again in
+// idb after the change.
+func allocationChanged(ctx context.Context, idb bun.IDB, t gaas.EventType, id int64, expired *gaas.Credits, schedule *int64, now time.Time) error {
+	var r allocationRow
+	if err := query(ctx, idb, &r, "SELECT "+allocationColumns+" FROM allocations WHERE id = ?", id); err != nil {
+		return mapErr(err)
+	}
+	return allocationEvent(ctx, idb, t, r.allocation(), expired, schedule, now)
 }
 
 // maxNoticeBatch bounds the allocations one NotifyExpiring transaction notes.
@@ -193,7 +200,7 @@ func (s *Upkeep) NotifyExpiring(ctx context.Context) (int, error) {
 					}
 					continue
 				}
-				if err := db.allocationEvent(ctx, tx, gaas.EventAllocationExpiring, r.allocation(), nil, nil); err != nil {
+				if err := allocationEvent(ctx, tx, gaas.EventAllocationExpiring, r.allocation(), nil, nil, now); err != nil {
 					return err
 				}
 				n++

@@ -340,3 +340,41 @@ func TestExpiredIsAnEvent(t *testing.T) {
 		assert.Equal(t, u.ID, evs[0].UserID)
 	})
 }
+
+// Each period a schedule gives is an allocation.granted event naming the
+// schedule, and what of the last period's leftover expires is an
+// allocation.expired event, each in the grant's transaction.
+func TestScheduleEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		clk := newClock(t0)
+		db := openStore(t, b.dsn(t), store.Options{Now: clk.Now})
+		f := newFixture(t, db)
+		u := f.user(t, 0)
+		s, err := db.Schedules.CreateSchedule(ctx, f.admin.ID, gaas.CreateScheduleRequest{
+			UserID: u.ID, Amount: 10 * gaas.Credit, Period: gaas.PeriodWeekly, StartsAt: t0,
+			Leftover: gaas.LeftoverRollover, RolloverCap: 4 * gaas.Credit, GrantCurrent: true,
+		})
+		require.NoError(t, err)
+		f.submit(t, u.ID, 3*gaas.Hour)
+		clk.Add(7 * 24 * time.Hour)
+		_, err = db.Upkeep.GrantDue(ctx)
+		require.NoError(t, err)
+
+		granted := eventsOf(t, db, gaas.EventAllocationGranted)
+		require.Len(t, granted, 2, "the current period, then the next")
+		for _, e := range granted {
+			d := dataOf[gaas.AllocationEvent](t, e)
+			require.NotNil(t, d.ScheduleID)
+			assert.Equal(t, s.ID, *d.ScheduleID)
+			assert.Equal(t, u.ID, e.UserID)
+		}
+		assert.Equal(t, gaas.Amount(10*gaas.Credit), dataOf[gaas.AllocationEvent](t, granted[1]).Amount,
+			"as granted, before the rollover moved into it")
+		expired := eventsOf(t, db, gaas.EventAllocationExpired)
+		require.Len(t, expired, 1)
+		d := dataOf[gaas.AllocationEvent](t, expired[0])
+		require.NotNil(t, d.Expired)
+		assert.Equal(t, gaas.Amount(3*gaas.Credit), *d.Expired, "7 were left, 4 rolled over")
+	})
+}

@@ -281,6 +281,9 @@ func grantPeriods(ctx context.Context, tx bun.IDB, r *scheduleRow, now time.Time
 			Delta: sched.Amount, Reason: a.Reason, At: now}); err != nil {
 			return given, err
 		}
+		if err := allocationChanged(ctx, tx, gaas.EventAllocationGranted, a.ID, nil, &r.ID, now); err != nil {
+			return given, err
+		}
 		if r.NextPeriod > 0 {
 			if err := settle(ctx, tx, sched, rec.Nth(r.NextPeriod-1), a.ID, now); err != nil {
 				return given, err
@@ -331,8 +334,11 @@ func settle(ctx context.Context, tx bun.IDB, s gaas.Schedule, prev gaas.Span, ne
 	if left == 0 {
 		return nil
 	}
-	return change(ctx, tx, entry{AccountID: s.AccountID, AllocationID: old.ID, Actor: who, Kind: gaas.LedgerExpire,
-		Delta: -left, Reason: fmt.Sprintf("allocation %d ended at %s", old.ID, prev.End.UTC().Format(time.RFC3339)), At: now})
+	if err := change(ctx, tx, entry{AccountID: s.AccountID, AllocationID: old.ID, Actor: who, Kind: gaas.LedgerExpire,
+		Delta: -left, Reason: fmt.Sprintf("allocation %d ended at %s", old.ID, prev.End.UTC().Format(time.RFC3339)), At: now}); err != nil {
+		return err
+	}
+	return allocationChanged(ctx, tx, gaas.EventAllocationExpired, old.ID, &left, &s.ID, now)
 }
 
 // GrantDue gives, for every schedule that is neither paused nor ended, the

@@ -496,7 +496,7 @@ func (s *WebhookService) RecordAttempt(ctx context.Context, r gaas.AttemptResult
 		if err != nil {
 			return err
 		}
-		if err := s.db.appendEvent(ctx, tx, ev); err != nil {
+		if err := appendEvent(ctx, tx, ev); err != nil {
 			return err
 		}
 		hw := w.webhook()
