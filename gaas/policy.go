@@ -101,6 +101,8 @@ const (
 	// project's are also its managers', and its ancestors' managers'.
 	ActionManageUserSchedules    Action = "manage user schedules"    // create, read, pause, end a user's schedule
 	ActionManageProjectSchedules Action = "manage project schedules" // the same for a project's, decided by AllowProject
+
+	ActionManageExecutors Action = "manage executors" // CreateExecutor, Executors, RevokeExecutor
 )
 
 // Names the system acts under for schedules.
@@ -162,6 +164,8 @@ var policy = map[Action]rule{
 
 	ActionManageUserSchedules:    {byAdmin | bySystem, ErrForbidden},
 	ActionManageProjectSchedules: {byAdmin | bySystem | byManager, ErrForbidden},
+
+	ActionManageExecutors: {byAdmin | bySystem, ErrForbidden},
 }
 
 // Actions returns every action the policy knows, sorted.

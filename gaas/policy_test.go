@@ -47,6 +47,7 @@ func TestAllow(t *testing.T) {
 
 		gaas.ActionReadCatalogue:    {ok, ok, ok, unauth, ok},
 		gaas.ActionManageCatalogue:  {ok, forbid, forbid, unauth, ok},
+		gaas.ActionManageExecutors:  {ok, forbid, forbid, unauth, ok},
 		gaas.ActionReadAllocations:  {ok, ok, hide, unauth, ok},
 		gaas.ActionCreateAllocation: {ok, forbid, forbid, unauth, ok},
 		gaas.ActionUpdateAllocation: {ok, forbid, forbid, unauth, ok},

@@ -144,6 +144,8 @@ type DB struct {
 	// Dispatch is for executors: a server authenticates them before it
 	// lets them call.
 	Dispatch *DispatchService
+	// Executors keeps the credentials of executors on other machines.
+	Executors *ExecutorService
 }
 
 //go:embed migrations
@@ -230,6 +232,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Leases = &Leases{db: db}
 	db.Upkeep = &Upkeep{db: db}
 	db.Dispatch = &DispatchService{db: db}
+	db.Executors = &ExecutorService{db: db}
 	workers := 1
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)
