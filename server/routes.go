@@ -84,6 +84,16 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("DELETE /webhooks/{id}", authed(queryParams(handleDeleteWebhook(logger, svc.Webhooks))))
 	mux.Handle("GET /webhooks/{id}/deliveries", authed(queryParams(handleListDeliveries(logger, svc.Webhooks), "limit", "cursor")))
 	mux.Handle("POST /webhooks/{id}/deliveries/{delivery_id}/redeliver", authed(queryParams(handleRedeliver(logger, svc.Webhooks))))
+	if x, d := svc.Executors, svc.Dispatch; x != nil && d != nil {
+		executor := func(h http.Handler) http.Handler { return authenticateExecutor(logger, x, h) }
+		mux.Handle("POST /executor/claim", executor(queryParams(handleExecutorClaim(logger, d))))
+		mux.Handle("POST /executor/heartbeat", executor(queryParams(handleExecutorHeartbeat(logger, d))))
+		mux.Handle("POST /executor/finish", executor(queryParams(handleExecutorFinish(logger, d))))
+		mux.Handle("GET /executor/leases", executor(queryParams(handleExecutorLeases(logger, d))))
+		mux.Handle("POST /executors", authed(queryParams(handleCreateExecutor(logger, x))))
+		mux.Handle("GET /executors", authed(queryParams(handleListExecutors(logger, x))))
+		mux.Handle("DELETE /executors/{name}", authed(queryParams(handleRevokeExecutor(logger, x))))
+	}
 }
 
 // queryParams lets through to h only requests whose query names nothing

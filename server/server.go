@@ -21,9 +21,9 @@ type Pinger interface {
 
 var errPanic = errors.New("server: handler panicked")
 
-// Services are the library's services that the API serves. Every one is
-// required: a *store.DB gives them all (Auth is an authn.Authenticator on
-// its Accounts).
+// Services are the library's services that the API serves. Every one but
+// Logs, Executors and Dispatch is required: a *store.DB gives them all
+// (Auth is an authn.Authenticator on its Accounts).
 type Services struct {
 	Auth        gaas.Authenticator
 	Users       gaas.UserService
@@ -38,6 +38,12 @@ type Services struct {
 	// Logs reads the output of the jobs this server's executor runs; nil
 	// when it runs none, and GET /jobs/{id}/log answers 404.
 	Logs gaas.JobLogs
+
+	// Executors and Dispatch serve executors on other machines (the
+	// /executor routes) and their admin (/executors). They are optional:
+	// without both, those routes are not served.
+	Executors gaas.ExecutorAccounts
+	Dispatch  gaas.Dispatcher
 }
 
 // missing names the first service that s lacks, or is "".

@@ -551,7 +551,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		scfg.ServeMetrics = cfg.metricsAddr == ""
 	}
 	services := server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db}
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db,
+		Executors: db.Executors, Dispatch: db.Dispatch}
 	srv := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       readTimeout,

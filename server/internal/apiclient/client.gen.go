@@ -83,33 +83,54 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for FinishRequestStatus.
+const (
+	FinishRequestStatusCANCELLED FinishRequestStatus = "CANCELLED"
+	FinishRequestStatusCOMPLETED FinishRequestStatus = "COMPLETED"
+	FinishRequestStatusFAILED    FinishRequestStatus = "FAILED"
+)
+
+// Valid indicates whether the value is a known member of the FinishRequestStatus enum.
+func (e FinishRequestStatus) Valid() bool {
+	switch e {
+	case FinishRequestStatusCANCELLED:
+		return true
+	case FinishRequestStatusCOMPLETED:
+		return true
+	case FinishRequestStatusFAILED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JobStatus.
 const (
-	APPROVED  JobStatus = "APPROVED"
-	CANCELLED JobStatus = "CANCELLED"
-	COMPLETED JobStatus = "COMPLETED"
-	FAILED    JobStatus = "FAILED"
-	PENDING   JobStatus = "PENDING"
-	REJECTED  JobStatus = "REJECTED"
-	RUNNING   JobStatus = "RUNNING"
+	JobStatusAPPROVED  JobStatus = "APPROVED"
+	JobStatusCANCELLED JobStatus = "CANCELLED"
+	JobStatusCOMPLETED JobStatus = "COMPLETED"
+	JobStatusFAILED    JobStatus = "FAILED"
+	JobStatusPENDING   JobStatus = "PENDING"
+	JobStatusREJECTED  JobStatus = "REJECTED"
+	JobStatusRUNNING   JobStatus = "RUNNING"
 )
 
 // Valid indicates whether the value is a known member of the JobStatus enum.
 func (e JobStatus) Valid() bool {
 	switch e {
-	case APPROVED:
+	case JobStatusAPPROVED:
 		return true
-	case CANCELLED:
+	case JobStatusCANCELLED:
 		return true
-	case COMPLETED:
+	case JobStatusCOMPLETED:
 		return true
-	case FAILED:
+	case JobStatusFAILED:
 		return true
-	case PENDING:
+	case JobStatusPENDING:
 		return true
-	case REJECTED:
+	case JobStatusREJECTED:
 		return true
-	case RUNNING:
+	case JobStatusRUNNING:
 		return true
 	default:
 		return false
@@ -386,6 +407,29 @@ type ChangePasswordRequest struct {
 	OldPassword string `json:"old_password"`
 }
 
+// ClaimRequest defines model for ClaimRequest.
+type ClaimRequest struct {
+	// Free How many GPUs of each type the executor could give a job now, by the catalogue's name of the type.
+	Free map[string]int `json:"free"`
+
+	// Max The most jobs to take; 0 or absent means 1.
+	Max *int `json:"max,omitempty"`
+
+	// Ttl Seconds the leases last without a heartbeat, from 1 to 3600.
+	Ttl float64 `json:"ttl"`
+}
+
+// ClaimedJob defines model for ClaimedJob.
+type ClaimedJob struct {
+	Job   Job   `json:"job"`
+	Lease Lease `json:"lease"`
+}
+
+// ClaimedList defines model for ClaimedList.
+type ClaimedList struct {
+	Items []ClaimedJob `json:"items"`
+}
+
 // CreateAllocationRequest defines model for CreateAllocationRequest.
 type CreateAllocationRequest struct {
 	// Amount Credits.
@@ -402,6 +446,12 @@ type CreateAllocationRequest struct {
 
 	// StartsAt When it starts paying; now when absent.
 	StartsAt *time.Time `json:"starts_at,omitempty"`
+}
+
+// CreateExecutorRequest defines model for CreateExecutorRequest.
+type CreateExecutorRequest struct {
+	// Name ASCII letters, digits, '.', '_' and '-', starting with a letter or digit; unique without regard to case.
+	Name ExecutorName `json:"name"`
 }
 
 // CreateGPUTypeRequest defines model for CreateGPUTypeRequest.
@@ -565,6 +615,53 @@ type Draw struct {
 // EventType defines model for EventType.
 type EventType string
 
+// Executor defines model for Executor.
+type Executor struct {
+	// CreatedAt RFC 3339, in UTC.
+	CreatedAt Timestamp `json:"created_at"`
+
+	// LastSeenAt When its token last verified, to the minute; null if never.
+	LastSeenAt *Timestamp `json:"last_seen_at"`
+
+	// Name ASCII letters, digits, '.', '_' and '-', starting with a letter or digit; unique without regard to case.
+	Name ExecutorName `json:"name"`
+
+	// RevokedAt When its token was revoked; null while it works.
+	RevokedAt *Timestamp `json:"revoked_at"`
+
+	// Token Only in the answer that created it.
+	Token *string `json:"token,omitempty"`
+}
+
+// ExecutorList defines model for ExecutorList.
+type ExecutorList struct {
+	Items []Executor `json:"items"`
+}
+
+// ExecutorName ASCII letters, digits, '.', '_' and '-', starting with a letter or digit; unique without regard to case.
+type ExecutorName = string
+
+// FinishRequest defines model for FinishRequest.
+type FinishRequest struct {
+	// Elapsed Seconds the job ran, as the executor measured them; 0 or absent for one that never started.
+	Elapsed *float64 `json:"elapsed,omitempty"`
+
+	// ExitCode The command's exit status, when it exited of itself.
+	ExitCode   *int `json:"exit_code,omitempty"`
+	Generation int  `json:"generation"`
+	JobId      ID   `json:"job_id"`
+
+	// Reason Why it ended, in the executor's words (`TIMEOUT`, `exit status 3`).
+	Reason *string             `json:"reason,omitempty"`
+	Status FinishRequestStatus `json:"status"`
+
+	// SystemFault It failed through no fault of its own (its node failed): it is charged nothing.
+	SystemFault *bool `json:"system_fault,omitempty"`
+}
+
+// FinishRequestStatus defines model for FinishRequest.Status.
+type FinishRequestStatus string
+
 // GPUType defines model for GPUType.
 type GPUType struct {
 	// AutoApprove Its jobs are APPROVED when they are submitted, for an executor to run without waiting for an admin.
@@ -597,6 +694,29 @@ type GrantRequest struct {
 
 	// Reason Why, for the ledger. No control characters but tab and newline.
 	Reason *Reason `json:"reason,omitempty"`
+}
+
+// Heartbeat defines model for Heartbeat.
+type Heartbeat struct {
+	// CancelRequested The job was cancelled: stop it and finish it with the time it used.
+	CancelRequested bool `json:"cancel_requested"`
+
+	// ExpiresAt RFC 3339, in UTC.
+	ExpiresAt Timestamp `json:"expires_at"`
+}
+
+// HeartbeatRequest defines model for HeartbeatRequest.
+type HeartbeatRequest struct {
+	// ExternalId The job's id where it runs (a process id, a Slurm job id).
+	ExternalId *string `json:"external_id,omitempty"`
+	Generation int     `json:"generation"`
+	JobId      ID      `json:"job_id"`
+
+	// StartedAt When the job started; null or absent while it waits.
+	StartedAt *Timestamp `json:"started_at,omitempty"`
+
+	// Ttl Seconds the renewed lease lasts, from 1 to 3600.
+	Ttl float64 `json:"ttl"`
 }
 
 // ID defines model for ID.
@@ -672,6 +792,19 @@ type JobRun struct {
 
 // JobStatus defines model for JobStatus.
 type JobStatus string
+
+// Lease defines model for Lease.
+type Lease struct {
+	// Executor ASCII letters, digits, '.', '_' and '-', starting with a letter or digit; unique without regard to case.
+	Executor ExecutorName `json:"executor"`
+
+	// ExpiresAt RFC 3339, in UTC.
+	ExpiresAt Timestamp `json:"expires_at"`
+
+	// Generation Raised by each claim of the job; a report on an older one is 409.
+	Generation int `json:"generation"`
+	JobId      ID  `json:"job_id"`
+}
 
 // LedgerEntry defines model for LedgerEntry.
 type LedgerEntry struct {
@@ -1396,6 +1529,18 @@ type ListDeliveriesParams struct {
 // UpdateAllocationJSONRequestBody defines body for UpdateAllocation for application/json ContentType.
 type UpdateAllocationJSONRequestBody = UpdateAllocationRequest
 
+// ExecutorClaimJSONRequestBody defines body for ExecutorClaim for application/json ContentType.
+type ExecutorClaimJSONRequestBody = ClaimRequest
+
+// ExecutorFinishJSONRequestBody defines body for ExecutorFinish for application/json ContentType.
+type ExecutorFinishJSONRequestBody = FinishRequest
+
+// ExecutorHeartbeatJSONRequestBody defines body for ExecutorHeartbeat for application/json ContentType.
+type ExecutorHeartbeatJSONRequestBody = HeartbeatRequest
+
+// CreateExecutorJSONRequestBody defines body for CreateExecutor for application/json ContentType.
+type CreateExecutorJSONRequestBody = CreateExecutorRequest
+
 // CreateGPUTypeJSONRequestBody defines body for CreateGPUType for application/json ContentType.
 type CreateGPUTypeJSONRequestBody = CreateGPUTypeRequest
 
@@ -1686,6 +1831,99 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
 	UpdateAllocation(ctx context.Context, id PathID, body UpdateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExecutorClaimWithBody Claim APPROVED jobs (executors)
+	//
+	// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+	ExecutorClaimWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExecutorClaim Claim APPROVED jobs (executors)
+	//
+	// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+	ExecutorClaim(ctx context.Context, body ExecutorClaimJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExecutorFinishWithBody Give a job back with its outcome (executors)
+	//
+	// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+	ExecutorFinishWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExecutorFinish Give a job back with its outcome (executors)
+	//
+	// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+	ExecutorFinish(ctx context.Context, body ExecutorFinishJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExecutorHeartbeatWithBody Renew a lease and report on its job (executors)
+	//
+	// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+	ExecutorHeartbeatWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExecutorHeartbeat Renew a lease and report on its job (executors)
+	//
+	// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+	ExecutorHeartbeat(ctx context.Context, body ExecutorHeartbeatJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExecutorLeases The leases the executor holds (executors)
+	//
+	// The unexpired leases of the token's executor, oldest job first, at most 100: what an executor that restarted takes up again.
+	//
+	// Corresponds with GET /executor/leases (the `ExecutorLeases` operationId).
+	ExecutorLeases(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListExecutors The executors (admins)
+	//
+	// Every executor account, revoked ones included, by name. Not paged.
+	//
+	// Corresponds with GET /executors (the `ListExecutors` operationId).
+	ListExecutors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateExecutorWithBody Add an executor (admins)
+	//
+	// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /executors (the `CreateExecutor` operationId).
+	CreateExecutorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateExecutor Add an executor (admins)
+	//
+	// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /executors (the `CreateExecutor` operationId).
+	CreateExecutor(ctx context.Context, body CreateExecutorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeExecutor Revoke an executor's token (admins)
+	//
+	// Its token never verifies again; the leases it holds are left to expire, so its unstarted jobs go back to the queue and its running ones fail, charged up to their last heartbeat. Revoking twice changes nothing.
+	//
+	// Corresponds with DELETE /executors/{name} (the `RevokeExecutor` operationId).
+	RevokeExecutor(ctx context.Context, name ExecutorName, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListGPUTypes The GPU catalogue
 	//
@@ -2356,6 +2594,209 @@ func (c *Client) UpdateAllocationWithBody(ctx context.Context, id PathID, conten
 // Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
 func (c *Client) UpdateAllocation(ctx context.Context, id PathID, body UpdateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateAllocationRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExecutorClaimWithBody Claim APPROVED jobs (executors)
+//
+// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+func (c *Client) ExecutorClaimWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExecutorClaimRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExecutorClaim Claim APPROVED jobs (executors)
+//
+// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+func (c *Client) ExecutorClaim(ctx context.Context, body ExecutorClaimJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExecutorClaimRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExecutorFinishWithBody Give a job back with its outcome (executors)
+//
+// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+func (c *Client) ExecutorFinishWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExecutorFinishRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExecutorFinish Give a job back with its outcome (executors)
+//
+// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+func (c *Client) ExecutorFinish(ctx context.Context, body ExecutorFinishJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExecutorFinishRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExecutorHeartbeatWithBody Renew a lease and report on its job (executors)
+//
+// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+func (c *Client) ExecutorHeartbeatWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExecutorHeartbeatRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExecutorHeartbeat Renew a lease and report on its job (executors)
+//
+// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+func (c *Client) ExecutorHeartbeat(ctx context.Context, body ExecutorHeartbeatJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExecutorHeartbeatRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExecutorLeases The leases the executor holds (executors)
+//
+// The unexpired leases of the token's executor, oldest job first, at most 100: what an executor that restarted takes up again.
+//
+// Corresponds with GET /executor/leases (the `ExecutorLeases` operationId).
+func (c *Client) ExecutorLeases(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExecutorLeasesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListExecutors The executors (admins)
+//
+// Every executor account, revoked ones included, by name. Not paged.
+//
+// Corresponds with GET /executors (the `ListExecutors` operationId).
+func (c *Client) ListExecutors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListExecutorsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateExecutorWithBody Add an executor (admins)
+//
+// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /executors (the `CreateExecutor` operationId).
+func (c *Client) CreateExecutorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateExecutorRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateExecutor Add an executor (admins)
+//
+// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /executors (the `CreateExecutor` operationId).
+func (c *Client) CreateExecutor(ctx context.Context, body CreateExecutorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateExecutorRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeExecutor Revoke an executor's token (admins)
+//
+// Its token never verifies again; the leases it holds are left to expire, so its unstarted jobs go back to the queue and its running ones fail, charged up to their last heartbeat. Revoking twice changes nothing.
+//
+// Corresponds with DELETE /executors/{name} (the `RevokeExecutor` operationId).
+func (c *Client) RevokeExecutor(ctx context.Context, name ExecutorName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeExecutorRequest(c.Server, name)
 	if err != nil {
 		return nil, err
 	}
@@ -3829,6 +4270,254 @@ func NewUpdateAllocationRequestWithBody(server string, id PathID, contentType st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewExecutorClaimRequest calls the generic ExecutorClaim builder with application/json body
+func NewExecutorClaimRequest(server string, body ExecutorClaimJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewExecutorClaimRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewExecutorClaimRequestWithBody constructs an http.Request for the ExecutorClaim method, with any body, and a specified content type
+func NewExecutorClaimRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/executor/claim")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewExecutorFinishRequest calls the generic ExecutorFinish builder with application/json body
+func NewExecutorFinishRequest(server string, body ExecutorFinishJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewExecutorFinishRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewExecutorFinishRequestWithBody constructs an http.Request for the ExecutorFinish method, with any body, and a specified content type
+func NewExecutorFinishRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/executor/finish")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewExecutorHeartbeatRequest calls the generic ExecutorHeartbeat builder with application/json body
+func NewExecutorHeartbeatRequest(server string, body ExecutorHeartbeatJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewExecutorHeartbeatRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewExecutorHeartbeatRequestWithBody constructs an http.Request for the ExecutorHeartbeat method, with any body, and a specified content type
+func NewExecutorHeartbeatRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/executor/heartbeat")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewExecutorLeasesRequest constructs an http.Request for the ExecutorLeases method
+func NewExecutorLeasesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/executor/leases")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListExecutorsRequest constructs an http.Request for the ListExecutors method
+func NewListExecutorsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/executors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateExecutorRequest calls the generic CreateExecutor builder with application/json body
+func NewCreateExecutorRequest(server string, body CreateExecutorJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateExecutorRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateExecutorRequestWithBody constructs an http.Request for the CreateExecutor method, with any body, and a specified content type
+func NewCreateExecutorRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/executors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeExecutorRequest constructs an http.Request for the RevokeExecutor method
+func NewRevokeExecutorRequest(server string, name ExecutorName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/executors/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -6618,6 +7307,105 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /allocations/{id} (the `UpdateAllocation` operationId).
 	UpdateAllocationWithResponse(ctx context.Context, id PathID, body UpdateAllocationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateAllocationResponse, error)
 
+	// ExecutorClaimWithBodyWithResponse Claim APPROVED jobs (executors)
+	//
+	// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+	ExecutorClaimWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExecutorClaimResponse, error)
+
+	// ExecutorClaimWithResponse Claim APPROVED jobs (executors)
+	//
+	// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+	ExecutorClaimWithResponse(ctx context.Context, body ExecutorClaimJSONRequestBody, reqEditors ...RequestEditorFn) (*ExecutorClaimResponse, error)
+
+	// ExecutorFinishWithBodyWithResponse Give a job back with its outcome (executors)
+	//
+	// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+	ExecutorFinishWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExecutorFinishResponse, error)
+
+	// ExecutorFinishWithResponse Give a job back with its outcome (executors)
+	//
+	// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+	ExecutorFinishWithResponse(ctx context.Context, body ExecutorFinishJSONRequestBody, reqEditors ...RequestEditorFn) (*ExecutorFinishResponse, error)
+
+	// ExecutorHeartbeatWithBodyWithResponse Renew a lease and report on its job (executors)
+	//
+	// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+	ExecutorHeartbeatWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExecutorHeartbeatResponse, error)
+
+	// ExecutorHeartbeatWithResponse Renew a lease and report on its job (executors)
+	//
+	// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+	ExecutorHeartbeatWithResponse(ctx context.Context, body ExecutorHeartbeatJSONRequestBody, reqEditors ...RequestEditorFn) (*ExecutorHeartbeatResponse, error)
+
+	// ExecutorLeasesWithResponse The leases the executor holds (executors)
+	//
+	// The unexpired leases of the token's executor, oldest job first, at most 100: what an executor that restarted takes up again.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /executor/leases (the `ExecutorLeases` operationId).
+	ExecutorLeasesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ExecutorLeasesResponse, error)
+
+	// ListExecutorsWithResponse The executors (admins)
+	//
+	// Every executor account, revoked ones included, by name. Not paged.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /executors (the `ListExecutors` operationId).
+	ListExecutorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListExecutorsResponse, error)
+
+	// CreateExecutorWithBodyWithResponse Add an executor (admins)
+	//
+	// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executors (the `CreateExecutor` operationId).
+	CreateExecutorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateExecutorResponse, error)
+
+	// CreateExecutorWithResponse Add an executor (admins)
+	//
+	// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /executors (the `CreateExecutor` operationId).
+	CreateExecutorWithResponse(ctx context.Context, body CreateExecutorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateExecutorResponse, error)
+
+	// RevokeExecutorWithResponse Revoke an executor's token (admins)
+	//
+	// Its token never verifies again; the leases it holds are left to expire, so its unstarted jobs go back to the queue and its running ones fail, charged up to their last heartbeat. Revoking twice changes nothing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /executors/{name} (the `RevokeExecutor` operationId).
+	RevokeExecutorWithResponse(ctx context.Context, name ExecutorName, reqEditors ...RequestEditorFn) (*RevokeExecutorResponse, error)
+
 	// ListGPUTypesWithResponse The GPU catalogue
 	//
 	// Any signed-in user. By name; retired types only with `retired=true`. Not paged. An empty catalogue is open mode: every `gpu_type` is accepted at rate 1.
@@ -7443,6 +8231,741 @@ func (r UpdateAllocationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateAllocationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExecutorClaimResponse401Headers the declared response headers of an HTTP 401 response for ExecutorClaim
+type ExecutorClaimResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ExecutorClaimResponse503Headers the declared response headers of an HTTP 503 response for ExecutorClaim
+type ExecutorClaimResponse503Headers struct {
+	RetryAfter int
+}
+
+type ExecutorClaimResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClaimedList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExecutorClaimResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ExecutorClaimResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExecutorClaimResponse) GetJSON200() *ClaimedList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ExecutorClaimResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ExecutorClaimResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ExecutorClaimResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ExecutorClaimResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ExecutorClaimResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ExecutorClaimResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExecutorClaimResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExecutorClaimResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExecutorClaimResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExecutorClaimResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExecutorFinishResponse401Headers the declared response headers of an HTTP 401 response for ExecutorFinish
+type ExecutorFinishResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ExecutorFinishResponse503Headers the declared response headers of an HTTP 503 response for ExecutorFinish
+type ExecutorFinishResponse503Headers struct {
+	RetryAfter int
+}
+
+type ExecutorFinishResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Job
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExecutorFinishResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ExecutorFinishResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExecutorFinishResponse) GetJSON200() *Job {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ExecutorFinishResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ExecutorFinishResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ExecutorFinishResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ExecutorFinishResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ExecutorFinishResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ExecutorFinishResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ExecutorFinishResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExecutorFinishResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExecutorFinishResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExecutorFinishResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExecutorFinishResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExecutorHeartbeatResponse401Headers the declared response headers of an HTTP 401 response for ExecutorHeartbeat
+type ExecutorHeartbeatResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ExecutorHeartbeatResponse503Headers the declared response headers of an HTTP 503 response for ExecutorHeartbeat
+type ExecutorHeartbeatResponse503Headers struct {
+	RetryAfter int
+}
+
+type ExecutorHeartbeatResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Heartbeat
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExecutorHeartbeatResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ExecutorHeartbeatResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExecutorHeartbeatResponse) GetJSON200() *Heartbeat {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ExecutorHeartbeatResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ExecutorHeartbeatResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ExecutorHeartbeatResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ExecutorHeartbeatResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ExecutorHeartbeatResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ExecutorHeartbeatResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ExecutorHeartbeatResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExecutorHeartbeatResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExecutorHeartbeatResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExecutorHeartbeatResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExecutorHeartbeatResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExecutorLeasesResponse401Headers the declared response headers of an HTTP 401 response for ExecutorLeases
+type ExecutorLeasesResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ExecutorLeasesResponse503Headers the declared response headers of an HTTP 503 response for ExecutorLeases
+type ExecutorLeasesResponse503Headers struct {
+	RetryAfter int
+}
+
+type ExecutorLeasesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClaimedList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExecutorLeasesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ExecutorLeasesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExecutorLeasesResponse) GetJSON200() *ClaimedList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ExecutorLeasesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ExecutorLeasesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ExecutorLeasesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ExecutorLeasesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExecutorLeasesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExecutorLeasesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExecutorLeasesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExecutorLeasesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListExecutorsResponse401Headers the declared response headers of an HTTP 401 response for ListExecutors
+type ListExecutorsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListExecutorsResponse429Headers the declared response headers of an HTTP 429 response for ListExecutors
+type ListExecutorsResponse429Headers struct {
+	RetryAfter int
+}
+
+// ListExecutorsResponse503Headers the declared response headers of an HTTP 503 response for ListExecutors
+type ListExecutorsResponse503Headers struct {
+	RetryAfter int
+}
+
+type ListExecutorsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ExecutorList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListExecutorsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListExecutorsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListExecutorsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListExecutorsResponse) GetJSON200() *ExecutorList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListExecutorsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListExecutorsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListExecutorsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListExecutorsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListExecutorsResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListExecutorsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListExecutorsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListExecutorsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListExecutorsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListExecutorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateExecutorResponse201Headers the declared response headers of an HTTP 201 response for CreateExecutor
+type CreateExecutorResponse201Headers struct {
+	Location string
+}
+
+// CreateExecutorResponse401Headers the declared response headers of an HTTP 401 response for CreateExecutor
+type CreateExecutorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// CreateExecutorResponse429Headers the declared response headers of an HTTP 429 response for CreateExecutor
+type CreateExecutorResponse429Headers struct {
+	RetryAfter int
+}
+
+// CreateExecutorResponse503Headers the declared response headers of an HTTP 503 response for CreateExecutor
+type CreateExecutorResponse503Headers struct {
+	RetryAfter int
+}
+
+type CreateExecutorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Executor
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateExecutorResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateExecutorResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateExecutorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateExecutorResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateExecutorResponse) GetJSON201() *Executor {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateExecutorResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateExecutorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateExecutorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateExecutorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateExecutorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeExecutorResponse401Headers the declared response headers of an HTTP 401 response for RevokeExecutor
+type RevokeExecutorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RevokeExecutorResponse429Headers the declared response headers of an HTTP 429 response for RevokeExecutor
+type RevokeExecutorResponse429Headers struct {
+	RetryAfter int
+}
+
+// RevokeExecutorResponse503Headers the declared response headers of an HTTP 503 response for RevokeExecutor
+type RevokeExecutorResponse503Headers struct {
+	RetryAfter int
+}
+
+type RevokeExecutorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Executor
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeExecutorResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeExecutorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeExecutorResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeExecutorResponse) GetJSON200() *Executor {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeExecutorResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeExecutorResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeExecutorResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RevokeExecutorResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeExecutorResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeExecutorResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeExecutorResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeExecutorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeExecutorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeExecutorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeExecutorResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13484,6 +15007,171 @@ func (c *ClientWithResponses) UpdateAllocationWithResponse(ctx context.Context, 
 	return ParseUpdateAllocationResponse(rsp)
 }
 
+// ExecutorClaimWithBodyWithResponse Claim APPROVED jobs (executors)
+//
+// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+func (c *ClientWithResponses) ExecutorClaimWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExecutorClaimResponse, error) {
+	rsp, err := c.ExecutorClaimWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExecutorClaimResponse(rsp)
+}
+
+// ExecutorClaimWithResponse Claim APPROVED jobs (executors)
+//
+// Takes the oldest APPROVED jobs whose GPU type and count fit in `free`, up to `max`, and leases them to the token's executor for `ttl` seconds. Jobs the executor already holds unexpired leases on and has not reported on come first, so a claim retried after a lost answer gets the same jobs. The executor is the token's: the body names none.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executor/claim (the `ExecutorClaim` operationId).
+func (c *ClientWithResponses) ExecutorClaimWithResponse(ctx context.Context, body ExecutorClaimJSONRequestBody, reqEditors ...RequestEditorFn) (*ExecutorClaimResponse, error) {
+	rsp, err := c.ExecutorClaim(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExecutorClaimResponse(rsp)
+}
+
+// ExecutorFinishWithBodyWithResponse Give a job back with its outcome (executors)
+//
+// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+func (c *ClientWithResponses) ExecutorFinishWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExecutorFinishResponse, error) {
+	rsp, err := c.ExecutorFinishWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExecutorFinishResponse(rsp)
+}
+
+// ExecutorFinishWithResponse Give a job back with its outcome (executors)
+//
+// Settles the job as COMPLETED, FAILED or CANCELLED, charging its elapsed time (capped at its estimate; nothing when `system_fault`) × its GPUs × its rate, and ends the lease. 409 when the lease is no longer the executor's, which is also the answer to a finish retried after its first answer was lost: the job keeps the outcome the first call settled.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executor/finish (the `ExecutorFinish` operationId).
+func (c *ClientWithResponses) ExecutorFinishWithResponse(ctx context.Context, body ExecutorFinishJSONRequestBody, reqEditors ...RequestEditorFn) (*ExecutorFinishResponse, error) {
+	rsp, err := c.ExecutorFinish(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExecutorFinishResponse(rsp)
+}
+
+// ExecutorHeartbeatWithBodyWithResponse Renew a lease and report on its job (executors)
+//
+// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+func (c *ClientWithResponses) ExecutorHeartbeatWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExecutorHeartbeatResponse, error) {
+	rsp, err := c.ExecutorHeartbeatWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExecutorHeartbeatResponse(rsp)
+}
+
+// ExecutorHeartbeatWithResponse Renew a lease and report on its job (executors)
+//
+// Renews the lease for `ttl` seconds. The first heartbeat with `started_at` moves the job to RUNNING. 409 when the lease is no longer the executor's (the job ended, the lease expired or a later claim took it): the executor stops the job and reports nothing more on it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executor/heartbeat (the `ExecutorHeartbeat` operationId).
+func (c *ClientWithResponses) ExecutorHeartbeatWithResponse(ctx context.Context, body ExecutorHeartbeatJSONRequestBody, reqEditors ...RequestEditorFn) (*ExecutorHeartbeatResponse, error) {
+	rsp, err := c.ExecutorHeartbeat(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExecutorHeartbeatResponse(rsp)
+}
+
+// ExecutorLeasesWithResponse The leases the executor holds (executors)
+//
+// The unexpired leases of the token's executor, oldest job first, at most 100: what an executor that restarted takes up again.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /executor/leases (the `ExecutorLeases` operationId).
+func (c *ClientWithResponses) ExecutorLeasesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ExecutorLeasesResponse, error) {
+	rsp, err := c.ExecutorLeases(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExecutorLeasesResponse(rsp)
+}
+
+// ListExecutorsWithResponse The executors (admins)
+//
+// Every executor account, revoked ones included, by name. Not paged.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /executors (the `ListExecutors` operationId).
+func (c *ClientWithResponses) ListExecutorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListExecutorsResponse, error) {
+	rsp, err := c.ListExecutors(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListExecutorsResponse(rsp)
+}
+
+// CreateExecutorWithBodyWithResponse Add an executor (admins)
+//
+// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executors (the `CreateExecutor` operationId).
+func (c *ClientWithResponses) CreateExecutorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateExecutorResponse, error) {
+	rsp, err := c.CreateExecutorWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateExecutorResponse(rsp)
+}
+
+// CreateExecutorWithResponse Add an executor (admins)
+//
+// Makes an executor account and answers its token, once. Names are 1 to 64 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, unique without regard to case; a revoked executor's name stays taken.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /executors (the `CreateExecutor` operationId).
+func (c *ClientWithResponses) CreateExecutorWithResponse(ctx context.Context, body CreateExecutorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateExecutorResponse, error) {
+	rsp, err := c.CreateExecutor(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateExecutorResponse(rsp)
+}
+
+// RevokeExecutorWithResponse Revoke an executor's token (admins)
+//
+// Its token never verifies again; the leases it holds are left to expire, so its unstarted jobs go back to the queue and its running ones fail, charged up to their last heartbeat. Revoking twice changes nothing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /executors/{name} (the `RevokeExecutor` operationId).
+func (c *ClientWithResponses) RevokeExecutorWithResponse(ctx context.Context, name ExecutorName, reqEditors ...RequestEditorFn) (*RevokeExecutorResponse, error) {
+	rsp, err := c.RevokeExecutor(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeExecutorResponse(rsp)
+}
+
 // ListGPUTypesWithResponse The GPU catalogue
 //
 // Any signed-in user. By name; retired types only with `retired=true`. Not paged. An empty catalogue is open mode: every `gpu_type` is accepted at rate 1.
@@ -14766,6 +16454,711 @@ func ParseUpdateAllocationResponse(rsp *http.Response) (*UpdateAllocationRespons
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers UpdateAllocationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExecutorClaimResponse parses an HTTP response from a ExecutorClaimWithResponse call
+func ParseExecutorClaimResponse(rsp *http.Response) (*ExecutorClaimResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExecutorClaimResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClaimedList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ExecutorClaimResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ExecutorClaimResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExecutorFinishResponse parses an HTTP response from a ExecutorFinishWithResponse call
+func ParseExecutorFinishResponse(rsp *http.Response) (*ExecutorFinishResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExecutorFinishResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Job
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ExecutorFinishResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ExecutorFinishResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExecutorHeartbeatResponse parses an HTTP response from a ExecutorHeartbeatWithResponse call
+func ParseExecutorHeartbeatResponse(rsp *http.Response) (*ExecutorHeartbeatResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExecutorHeartbeatResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Heartbeat
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ExecutorHeartbeatResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ExecutorHeartbeatResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExecutorLeasesResponse parses an HTTP response from a ExecutorLeasesWithResponse call
+func ParseExecutorLeasesResponse(rsp *http.Response) (*ExecutorLeasesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExecutorLeasesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClaimedList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ExecutorLeasesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ExecutorLeasesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListExecutorsResponse parses an HTTP response from a ListExecutorsWithResponse call
+func ParseListExecutorsResponse(rsp *http.Response) (*ListExecutorsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListExecutorsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ExecutorList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListExecutorsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListExecutorsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListExecutorsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateExecutorResponse parses an HTTP response from a CreateExecutorWithResponse call
+func ParseCreateExecutorResponse(rsp *http.Response) (*CreateExecutorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateExecutorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Executor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateExecutorResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateExecutorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateExecutorResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateExecutorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeExecutorResponse parses an HTTP response from a RevokeExecutorWithResponse call
+func ParseRevokeExecutorResponse(rsp *http.Response) (*RevokeExecutorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeExecutorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Executor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeExecutorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeExecutorResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RevokeExecutorResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
