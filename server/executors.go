@@ -63,13 +63,16 @@ type claimedJSON struct {
 	Lease leaseJSON   `json:"lease"`
 }
 
-// claimedList is the answer of a claim and of GET /executor/leases.
+// claimedList is the answer of a claim and of GET /executor/leases: the
+// executor the token is (so that a runner learns its name from its token)
+// and the jobs it holds.
 type claimedList struct {
-	Items []claimedJSON `json:"items"`
+	Executor string        `json:"executor"`
+	Items    []claimedJSON `json:"items"`
 }
 
-func toClaimed(cs []gaas.Claimed) claimedList {
-	out := claimedList{Items: make([]claimedJSON, len(cs))}
+func toClaimed(executor string, cs []gaas.Claimed) claimedList {
+	out := claimedList{Executor: executor, Items: make([]claimedJSON, len(cs))}
 	for i, c := range cs {
 		l := c.Lease
 		out.Items[i] = claimedJSON{Job: toJob(c.Job), Lease: leaseJSON{JobID: l.JobID, Generation: l.Generation, Executor: l.Executor, ExpiresAt: l.ExpiresAt}}
@@ -126,7 +129,7 @@ func handleExecutorClaim(logger *slog.Logger, d gaas.Dispatcher) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		encode(w, http.StatusOK, toClaimed(claimed))
+		encode(w, http.StatusOK, toClaimed(executorName(r), claimed))
 	})
 }
 
@@ -137,7 +140,7 @@ func handleExecutorLeases(logger *slog.Logger, d gaas.Dispatcher) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		encode(w, http.StatusOK, toClaimed(held))
+		encode(w, http.StatusOK, toClaimed(executorName(r), held))
 	})
 }
 

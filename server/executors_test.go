@@ -115,8 +115,9 @@ func TestExecutorLeaseCalls(t *testing.T) {
 	require.Len(t, again, 1)
 	assert.Equal(t, lease, again[0].(map[string]any)["lease"])
 	assert.Empty(t, h.post("/executor/claim", node2, `{"free": {"A100": 1}, "ttl": 60}`).json(t)["items"])
-	held := h.get("/executor/leases", node1).json(t)["items"].([]any)
-	assert.Len(t, held, 1)
+	leases := h.get("/executor/leases", node1).json(t)
+	assert.Equal(t, "node1", leases["executor"], "the token's executor")
+	assert.Len(t, leases["items"], 1)
 	assert.Empty(t, h.get("/executor/leases", node2).json(t)["items"])
 
 	// Another executor's token cannot report on node1's lease.

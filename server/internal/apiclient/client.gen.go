@@ -427,7 +427,9 @@ type ClaimedJob struct {
 
 // ClaimedList defines model for ClaimedList.
 type ClaimedList struct {
-	Items []ClaimedJob `json:"items"`
+	// Executor The executor the token is.
+	Executor ExecutorName `json:"executor"`
+	Items    []ClaimedJob `json:"items"`
 }
 
 // CreateAllocationRequest defines model for CreateAllocationRequest.
