@@ -59,6 +59,9 @@ const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
        gaasd schedules add -user NAME|ID | -project PROJECT -amount CREDITS -period PERIOD [-gpu-types A100,H100]
                            [-starts TIME] [-time-zone ZONE] [-rollover-cap CREDITS] [-grant-current] [-reason TEXT] [-json]
        gaasd schedules pause|resume|end ID [-json]
+       gaasd executors add NAME [-json]
+       gaasd executors list [-json]
+       gaasd executors revoke NAME [-json]
 
 Works on the database that -db (or GAAS_DB) names directly, with no server
 running or while one runs. Changes are made by the system principal
@@ -75,7 +78,9 @@ allocation every PERIOD (daily, weekly, monthly, quarterly, yearly) from
 left at a period's end expires, or with -rollover-cap moves into the next
 period's up to that many credits. gpu-types apply brings the catalogue to a
 catalogue file, as gaasd -catalogue does at start-up: each type of the file
-is created or updated, any other type is retired. Output is aligned
+is created or updated, any other type is retired. executors add makes the
+account of an executor on another machine (a gaas-runner) and prints its
+token, shown this once; executors revoke ends the token at once. Output is aligned
 columns, or JSON with -json. Exit status: 0 done, 1 refused (no such user
 or project, name taken, invalid value, not enough credits), 2 a usage error.
 
@@ -112,6 +117,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		"gpu-types": {"list", "add", "set", "apply"}, "allocations": {"list", "add", "end", "shorten"},
 		"project":   {"add", "list", "show", "member", "grant", "set", "transfer"},
 		"schedules": {"list", "add", "pause", "resume", "end"},
+		"executors": {"add", "list", "revoke"},
 	}[group]
 	if len(args) < 2 {
 		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
@@ -144,6 +150,8 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return c.projects(ctx, verb, args[2:])
 	case "schedules":
 		return c.schedules(ctx, verb, args[2:])
+	case "executors":
+		return c.executors(ctx, verb, args[2:])
 	}
 	switch group + " " + verb {
 	case "user add":

@@ -139,6 +139,7 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd allocations list|add|end|shorten ...  manage users' allocations in the database directly
        gaasd project add|list|show|member|grant|set|transfer ...  manage projects in the database directly
        gaasd schedules list|add|pause|resume|end ...  manage recurring allocations in the database directly
+       gaasd executors add|list|revoke ...  manage the tokens of executors on other machines (gaas-runner)
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
@@ -403,7 +404,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
-		case "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules":
+		case "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules", "executors":
 			return runAdmin(ctx, args, getenv, stdout)
 		}
 	}
@@ -411,7 +412,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // subcommands are those "gaasd help SUBCOMMAND" explains.
-var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules"}
+var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules", "executors"}
 
 // printVersion prints the module version, commit and date of this build,
 // as GET /version answers them.
