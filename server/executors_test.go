@@ -49,6 +49,8 @@ func TestExecutorAuthentication(t *testing.T) {
 		p := h.post("/executor/claim", tok, claim).problem(t, http.StatusUnauthorized)
 		assert.Contains(t, p["detail"], "executor token", "token %q", tok)
 		h.get("/executor/leases", tok).problem(t, http.StatusUnauthorized)
+		h.post("/executor/heartbeat", tok, `{"job_id": 1, "generation": 1, "ttl": 60}`).problem(t, http.StatusUnauthorized)
+		h.post("/executor/finish", tok, `{"job_id": 1, "generation": 1, "status": "FAILED"}`).problem(t, http.StatusUnauthorized)
 	}
 	// An executor's token is nothing on the users' endpoints.
 	for _, path := range []string{"/me", "/jobs", "/executors", "/gpu-types"} {
