@@ -26,8 +26,7 @@ type claimedList struct {
 // executor's (when executor is set).
 func (l claimedList) claimed(executor string) ([]gaas.Claimed, error) {
 	if executor != "" && executor != l.Executor {
-		return nil, fmt.Errorf("remote: the token is executor %q's, not %q's: %w", l.Executor, executor,
-			gaas.Invalid("executor", "must be the token's, %q", l.Executor))
+		return nil, fmt.Errorf("remote: %w", gaas.Invalid("executor", "is %q, but the token is %q's", executor, l.Executor))
 	}
 	out := make([]gaas.Claimed, len(l.Items))
 	for i, c := range l.Items {
