@@ -3,7 +3,6 @@ package remote_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,96 +16,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gaas-io/gaas/authn"
 	"github.com/gaas-io/gaas/gaas"
-	"github.com/gaas-io/gaas/server"
 	"github.com/gaas-io/gaas/server/executor"
 	"github.com/gaas-io/gaas/server/executor/local"
 	"github.com/gaas-io/gaas/server/executor/remote"
-	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/server/internal/executortest"
 )
 
-// site is a real gaas server on a real store, with an admin, a user whose
-// jobs run, and an executor account.
-type site struct {
-	db           *store.DB
-	srv          *httptest.Server
-	api          http.Handler // srv's, without the faults
-	admin, alice gaas.User
-	token        string // node1's
-
-	// faults, when set, may answer a request in the server's place.
-	faults atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
-}
-
-func newSite(t *testing.T) *site {
+// dispatcher is a Dispatcher on s, with node1's token unless cfg has one.
+func dispatcher(t *testing.T, s *executortest.Site, cfg remote.Config) *remote.Dispatcher {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, "file:"+t.TempDir()+"/gaas.db", store.Options{})
-	require.NoError(t, err)
-	s := &site{db: db}
-	t.Cleanup(func() {
-		report, err := db.Check(context.Background())
-		assert.NoError(t, err)
-		assert.Empty(t, report.Violations)
-		db.Close()
-	})
-	key, err := db.SigningKey(ctx)
-	require.NoError(t, err)
-	tokens, err := authn.NewTokens(key, 0, nil)
-	require.NoError(t, err)
-	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
-	s.api = server.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), server.Config{}, server.Services{
-		Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota, Catalogue: db.Catalogue, Allocations: db.Allocations,
-		Projects: db.Projects, DB: db, Executors: db.Executors, Dispatch: db.Dispatch,
-	})
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if f := s.faults.Load(); f != nil && (*f)(w, r) {
-			return
-		}
-		s.api.ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.srv.Close)
-	s.admin, err = db.Accounts.EnsureAdmin(ctx, "root", "unused-hash", false)
-	require.NoError(t, err)
-	s.alice, err = db.Accounts.CreateUser(ctx, "alice", "unused-hash", gaas.RoleUser)
-	require.NoError(t, err)
-	_, err = db.Quota.Set(ctx, s.admin.ID, gaas.SetBalanceRequest{UserID: s.alice.ID, Balance: 100 * gaas.Credit, Reason: "test"})
-	require.NoError(t, err)
-	_, s.token, err = db.Executors.CreateExecutor(ctx, s.admin.ID, "node1")
-	require.NoError(t, err)
-	return s
-}
-
-func (s *site) approved(t *testing.T, command string, estimate gaas.Hours) gaas.Job {
-	t.Helper()
-	ctx := context.Background()
-	j, err := s.db.Jobs.Submit(ctx, s.alice.ID, gaas.SubmitRequest{Command: command, GPUType: "a100", GPUCount: 1, EstimatedHours: estimate})
-	require.NoError(t, err)
-	j, err = s.db.Jobs.Transition(ctx, s.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved})
-	require.NoError(t, err)
-	return j
-}
-
-func (s *site) job(t *testing.T, id int64) gaas.Job {
-	t.Helper()
-	j, err := s.db.Jobs.Get(context.Background(), s.admin.ID, gaas.GetJobRequest{JobID: id})
-	require.NoError(t, err)
-	return j
-}
-
-func (s *site) balance(t *testing.T) gaas.Credits {
-	t.Helper()
-	u, err := s.db.Users.User(context.Background(), s.admin.ID, gaas.GetUserRequest{UserID: s.alice.ID})
-	require.NoError(t, err)
-	return u.Balance
-}
-
-func (s *site) dispatcher(t *testing.T, cfg remote.Config) *remote.Dispatcher {
-	t.Helper()
-	cfg.URL = s.srv.URL
+	cfg.URL = s.Server.URL
 	if cfg.Token == "" {
-		cfg.Token = s.token
+		cfg.Token = s.Token
 	}
 	if cfg.Backoff == 0 {
 		cfg.Backoff = 10 * time.Millisecond
@@ -116,25 +38,10 @@ func (s *site) dispatcher(t *testing.T, cfg remote.Config) *remote.Dispatcher {
 	return d
 }
 
-// until steps the loop until job id satisfies ok.
-func (s *site) until(t *testing.T, l *executor.Loop, id int64, within time.Duration, ok func(gaas.Job) bool) gaas.Job {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		require.NoError(t, l.Step(context.Background()))
-		j := s.job(t, id)
-		if ok(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d: %+v after %v", id, j, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+// step is one step of l, for Until.
+func step(l *executor.Loop) func() error {
+	return func() error { return l.Step(context.Background()) }
 }
-
-func final(j gaas.Job) bool   { return j.Status.Final() }
-func running(j gaas.Job) bool { return j.Status == gaas.StatusRunning }
 
 func charged(t *testing.T, j gaas.Job) gaas.Credits {
 	t.Helper()
@@ -144,21 +51,10 @@ func charged(t *testing.T, j gaas.Job) gaas.Credits {
 	return c
 }
 
-// logDir is a directory for the local executor's logs, under a directory
-// that the jobs' user (nobody) may enter.
-func logDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "gaas-remote-")
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(dir, 0o711))
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir + "/logs"
-}
-
 func newLocal(t *testing.T) *local.Executor {
 	t.Helper()
 	x, err := local.New(context.Background(), local.Config{
-		LogDir: logDir(t),
+		LogDir: executortest.LogDir(t),
 		GPUs:   []local.GPU{{Index: 0, UUID: "GPU-a-0", Name: "NVIDIA A100-SXM4-80GB"}},
 		Types:  map[string]string{"NVIDIA A100-SXM4-80GB": "a100"},
 		Grace:  time.Second,
@@ -186,7 +82,7 @@ func logger(t *testing.T) *slog.Logger {
 // lost after the server settled it: the retries carry on, and the retried
 // finish's 409 ends the lease.
 func TestLoopOverHTTP(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	var claimFaults, finishes atomic.Int32
 	fault := func(w http.ResponseWriter, r *http.Request) bool {
 		switch r.URL.Path {
@@ -203,14 +99,14 @@ func TestLoopOverHTTP(t *testing.T) {
 		case "/executor/finish":
 			if finishes.Add(1) == 1 {
 				// Settle it, then drop the connection: the answer is lost.
-				s.api.ServeHTTP(httptest.NewRecorder(), r)
+				s.API.ServeHTTP(httptest.NewRecorder(), r)
 				panic(http.ErrAbortHandler)
 			}
 		}
 		return false
 	}
-	s.faults.Store(&fault)
-	d := s.dispatcher(t, remote.Config{})
+	s.Faults.Store(&fault)
+	d := dispatcher(t, s, remote.Config{})
 	name, err := d.Executor(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, "node1", name)
@@ -218,12 +114,12 @@ func TestLoopOverHTTP(t *testing.T) {
 	x := newLocal(t)
 	l, err := executor.New(logger(t), d, x, executor.Config{Name: name, TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	before := s.balance(t)
+	before := s.Balance(t)
 
-	done := s.approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 1", gaas.Hour)
-	j := s.until(t, l, done.ID, 10*time.Second, running)
+	done := s.Approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 1", "a100", gaas.Hour)
+	j := s.Until(t, step(l), done.ID, 10*time.Second, executortest.Running)
 	assert.Equal(t, "node1", j.Run.Executor)
-	j = s.until(t, l, done.ID, 20*time.Second, final)
+	j = s.Until(t, step(l), done.ID, 20*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusCompleted, j.Status)
 	assert.Equal(t, 0, *j.Run.ExitCode)
 	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(time.Second))
@@ -231,17 +127,17 @@ func TestLoopOverHTTP(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "GPU-a-0\n", string(log))
 
-	cancelled := s.approved(t, "sleep 60", gaas.Hour)
-	s.until(t, l, cancelled.ID, 10*time.Second, running)
+	cancelled := s.Approved(t, "sleep 60", "a100", gaas.Hour)
+	s.Until(t, step(l), cancelled.ID, 10*time.Second, executortest.Running)
 	time.Sleep(1500 * time.Millisecond)
-	got, err := s.db.Jobs.Cancel(context.Background(), s.alice.ID, gaas.CancelRequest{JobID: cancelled.ID})
+	got, err := s.DB.Jobs.Cancel(context.Background(), s.Alice.ID, gaas.CancelRequest{JobID: cancelled.ID})
 	require.NoError(t, err)
 	assert.True(t, got.Run.CancelRequested)
-	c := s.until(t, l, cancelled.ID, 10*time.Second, final)
+	c := s.Until(t, step(l), cancelled.ID, 10*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusCancelled, c.Status)
 	assert.GreaterOrEqual(t, *c.ActualHours, gaas.HoursOf(time.Second))
 
-	assert.Equal(t, before-charged(t, j)-charged(t, c), s.balance(t))
+	assert.Equal(t, before-charged(t, j)-charged(t, c), s.Balance(t))
 	held, err := d.Leases(context.Background(), "node1")
 	require.NoError(t, err)
 	assert.Empty(t, held)
@@ -252,12 +148,12 @@ func TestLoopOverHTTP(t *testing.T) {
 // Errors come back as the gaas sentinels, transport errors and 5xx are
 // tried again, and nothing else is.
 func TestErrors(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	ctx := context.Background()
 
-	_, err := s.dispatcher(t, remote.Config{Token: "gaas_exec_nope"}).Leases(ctx, "")
+	_, err := dispatcher(t, s, remote.Config{Token: "gaas_exec_nope"}).Leases(ctx, "")
 	assert.ErrorIs(t, err, gaas.ErrUnauthorized)
-	d := s.dispatcher(t, remote.Config{})
+	d := dispatcher(t, s, remote.Config{})
 	_, err = d.Leases(ctx, "node2")
 	assert.ErrorIs(t, err, gaas.ErrInvalid, "the token is node1's")
 	_, err = d.Claim(ctx, gaas.ClaimRequest{Free: map[string]int{"a100": 1}, TTL: 2 * time.Hour})
@@ -267,7 +163,7 @@ func TestErrors(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, apiErr.Status)
 	assert.Contains(t, apiErr.Detail, "ttl")
 
-	j := s.approved(t, "true", gaas.Hour)
+	j := s.Approved(t, "true", "a100", gaas.Hour)
 	claimed, err := d.Claim(ctx, gaas.ClaimRequest{Executor: "node1", Free: map[string]int{"a100": 1}, TTL: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, claimed, 1)
@@ -299,7 +195,7 @@ func TestErrors(t *testing.T) {
 	for _, status := range []int{http.StatusServiceUnavailable, http.StatusBadGateway, 0} {
 		calls.Store(0)
 		f := fail(status)
-		s.faults.Store(&f)
+		s.Faults.Store(&f)
 		reply, err := d.Heartbeat(ctx, gaas.HeartbeatRequest{Lease: lease, Started: time.Now(), TTL: time.Minute})
 		require.NoError(t, err, "status %d", status)
 		assert.False(t, reply.CancelRequested)
@@ -307,12 +203,12 @@ func TestErrors(t *testing.T) {
 	}
 	calls.Store(-100)
 	f := fail(http.StatusInternalServerError)
-	s.faults.Store(&f)
-	_, err = s.dispatcher(t, remote.Config{Attempts: 3}).Leases(ctx, "")
+	s.Faults.Store(&f)
+	_, err = dispatcher(t, s, remote.Config{Attempts: 3}).Leases(ctx, "")
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusInternalServerError, apiErr.Status)
 	assert.EqualValues(t, -97, calls.Load(), "three attempts")
-	s.faults.Store(nil)
+	s.Faults.Store(nil)
 
 	// A finish whose answer was lost is retried: the retry is 409, and the
 	// job keeps what the first settled.
@@ -323,23 +219,23 @@ func TestErrors(t *testing.T) {
 		if !lose {
 			return false
 		}
-		s.api.ServeHTTP(httptest.NewRecorder(), r)
+		s.API.ServeHTTP(httptest.NewRecorder(), r)
 		panic(http.ErrAbortHandler)
 	}
-	s.faults.Store(&lost)
+	s.Faults.Store(&lost)
 	code := 0
 	_, err = d.Finish(ctx, gaas.FinishRequest{Lease: lease, Outcome: gaas.Outcome{Status: gaas.StatusCompleted, Elapsed: 90 * time.Second, ExitCode: &code}})
 	assert.ErrorIs(t, err, gaas.ErrConflict)
-	got := s.job(t, j.ID)
+	got := s.Job(t, j.ID)
 	assert.Equal(t, gaas.StatusCompleted, got.Status)
 	assert.Equal(t, gaas.HoursOf(90*time.Second), *got.ActualHours)
 
 	// A context that ends stops the retries.
 	f = fail(http.StatusServiceUnavailable)
 	calls.Store(-1000)
-	s.faults.Store(&f)
+	s.Faults.Store(&f)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err = s.dispatcher(t, remote.Config{Attempts: 1000, Backoff: 20 * time.Millisecond}).Leases(short, "")
+	_, err = dispatcher(t, s, remote.Config{Attempts: 1000, Backoff: 20 * time.Millisecond}).Leases(short, "")
 	assert.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
 }
