@@ -208,8 +208,47 @@ func (s *stopping) Free(ctx context.Context) (map[string]int, error) {
 	return s.Executor.Free(ctx)
 }
 
+// refusing is a dispatcher that notes when the server refuses the token
+// (it was revoked): the runner then stops, since nothing it does can be
+// reported any more.
+type refusing struct {
+	gaas.Dispatcher
+	refused func()
+}
+
+func (r refusing) check(err error) error {
+	if errors.Is(err, gaas.ErrUnauthorized) {
+		r.refused()
+	}
+	return err
+}
+
+func (r refusing) Claim(ctx context.Context, req gaas.ClaimRequest) ([]gaas.Claimed, error) {
+	c, err := r.Dispatcher.Claim(ctx, req)
+	return c, r.check(err)
+}
+
+func (r refusing) Heartbeat(ctx context.Context, req gaas.HeartbeatRequest) (gaas.HeartbeatReply, error) {
+	h, err := r.Dispatcher.Heartbeat(ctx, req)
+	return h, r.check(err)
+}
+
+func (r refusing) Finish(ctx context.Context, req gaas.FinishRequest) (gaas.Job, error) {
+	j, err := r.Dispatcher.Finish(ctx, req)
+	return j, r.check(err)
+}
+
+func (r refusing) Leases(ctx context.Context, executor string) ([]gaas.Claimed, error) {
+	c, err := r.Dispatcher.Leases(ctx, executor)
+	return c, r.check(err)
+}
+
+// errRefused is run's error when the server stopped accepting the token.
+var errRefused = errors.New("the server refused the token (revoked?); the jobs were stopped")
+
 // run is gaas-runner: it runs jobs until ctx ends, then stops them,
-// reports them, and returns nil.
+// reports them, and returns nil. When the server refuses the token
+// meanwhile, it stops the same way and returns errRefused.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
@@ -233,7 +272,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	sx := &stopping{Executor: x}
-	l, err := executor.New(logger, d, sx, executor.Config{Name: name, TTL: cfg.ttl, Interval: cfg.interval})
+	ctx, stopRunning := context.WithCancel(ctx)
+	defer stopRunning()
+	var refused atomic.Bool
+	rd := refusing{Dispatcher: d, refused: func() { refused.Store(true); stopRunning() }}
+	l, err := executor.New(logger, rd, sx, executor.Config{Name: name, TTL: cfg.ttl, Interval: cfg.interval})
 	if err != nil {
 		x.Close(context.Background())
 		return err
@@ -255,5 +298,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Error("not every job was reported; their leases will expire", "err", err)
 	}
 	logger.Info("gaas-runner stopped")
+	if refused.Load() {
+		return errRefused
+	}
 	return closeErr
 }

@@ -113,6 +113,35 @@ func TestRunner(t *testing.T) {
 	assert.NotContains(t, out.String(), g.Token[len(authn.ExecutorTokenPrefix):])
 }
 
+// A runner whose token is revoked while it runs a job stops the job and
+// exits 2, saying why; gaasd fails the job when its lease expires.
+func TestRunnerRevoked(t *testing.T) {
+	g := executortest.New(t)
+	cmd, out := start(t, []string{"GAAS_RUNNER_TOKEN=" + g.Token}, "-server", g.Server.URL, "-log-dir", executortest.LogDir(t),
+		"-gpu", "0,GPU-a-0,A100", "-interval", "200ms", "-ttl", "1s", "-grace", "1s")
+	long := g.Approved(t, "sleep 600", "A100", gaas.Hour).ID
+	g.Until(t, nil, long, 20*time.Second, executortest.Running)
+	_, err := g.DB.Executors.RevokeExecutor(context.Background(), g.Admin.ID, "node1")
+	require.NoError(t, err)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		require.True(t, errors.As(err, &exit), "%v: %s", err, out)
+		assert.Equal(t, 2, exit.ExitCode())
+		assert.Contains(t, out.String(), "refused the token")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gaas-runner did not stop after its token was revoked:\n%s", out)
+	}
+	// Its lease expires, and the worker fails the job, charged up to its
+	// last heartbeat.
+	time.Sleep(1100 * time.Millisecond)
+	_, err = g.DB.Dispatch.ReapExpired(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, gaas.StatusFailed, g.Job(t, long).Status)
+}
+
 // A revoked or wrong token, or a missing flag, stops gaas-runner at once
 // with exit status 2 and an error that says why.
 func TestRunnerRefuses(t *testing.T) {
