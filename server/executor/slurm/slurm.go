@@ -29,12 +29,15 @@ type Config struct {
 	// Bin is the directory holding sbatch, squeue, sacct and scancel; empty
 	// finds them on PATH.
 	Bin string
-	// Env is added to the commands' environment (SLURM_CONF=...).
+	// Env is added to the commands' environment (SLURM_CONF=...). sbatch
+	// passes its environment on to the job, whose command is a user's, so
+	// it gets only PATH, SLURM_CONF and Env of this process's.
 	Env []string
 	// Partition the jobs go to; empty is the cluster's default.
 	Partition string
 	// GRES maps a GPU type of the catalogue to its Slurm GRES type; a type
-	// it does not name is its own GRES type.
+	// it does not name is its own GRES type; a name that is not one
+	// (letters, digits, "_", "-", ".") refuses the job.
 	GRES map[string]string
 	// User is who the jobs run as (sbatch --uid and --gid of the user's
 	// group, which takes a submitter that is root). Empty runs them as the
@@ -121,6 +124,11 @@ func (c *Cluster) Submit(ctx context.Context, j Job) (string, error) {
 	if g, ok := c.cfg.GRES[j.GPUType]; ok {
 		gres = g
 	}
+	if !gresType(gres) {
+		// In open mode the type is the user's: "a100:1,gpu:h100" would
+		// ask for GPUs that are not charged.
+		return "", &RefusedError{Reason: fmt.Sprintf("%q is not a GRES type (letters, digits, '_', '-' and '.')", gres)}
+	}
 	minutes := int64(gaas.TimeLimit(j.Estimate) / time.Minute)
 	args := []string{"--parsable", "--job-name=" + c.Name(j.ID),
 		fmt.Sprintf("--gres=gpu:%s:%d", gres, max(j.GPUs, 1)),
@@ -145,6 +153,20 @@ func (c *Cluster) Submit(ctx context.Context, j Job) (string, error) {
 		return "", fmt.Errorf("slurm: sbatch answered %q, not a job id", out)
 	}
 	return id, nil
+}
+
+// gresType reports whether s is a name --gres=gpu:s:n reads as a type and
+// nothing more.
+func gresType(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // transient says whether a refusal of sbatch is the cluster being out of
@@ -316,7 +338,17 @@ func (c *Cluster) run(ctx context.Context, name string, stdin *strings.Reader, a
 		path = filepath.Join(c.cfg.Bin, name)
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = append(os.Environ(), c.cfg.Env...)
+	cmd.Env = os.Environ()
+	if name == "sbatch" {
+		// The job gets sbatch's environment: none of this process's secrets.
+		cmd.Env = nil
+		for _, k := range []string{"PATH", "SLURM_CONF"} {
+			if v, ok := os.LookupEnv(k); ok {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+		}
+	}
+	cmd.Env = append(cmd.Env, c.cfg.Env...)
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}

@@ -236,3 +236,29 @@ func TestOutcomeOf(t *testing.T) {
 	assert.True(t, slurm.Started("RUNNING"))
 	assert.False(t, slurm.Started("PENDING"))
 }
+
+// A job's command is a user's: it must not see the environment of the
+// server that submits it (sbatch passes its own to the job unless told).
+func TestSlurmJobEnvironment(t *testing.T) {
+	t.Setenv("GAAS_TEST_SECRET", "do-not-leak")
+	c := cluster(t)
+	id, sid := submit(t, c, "env", "h100", 1, 10)
+	state(t, c, sid, 2*time.Minute, final)
+	log, err := os.ReadFile(c.LogPath(id))
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "SLURM_JOB_ID=", "the job ran")
+	assert.NotContains(t, string(log), "do-not-leak")
+}
+
+// In open mode the GPU type is the user's: one that would say more to
+// --gres than a type (more GPUs, of other types) is refused for good
+// before anything reaches sbatch.
+func TestSlurmGRESType(t *testing.T) {
+	c := cluster(t)
+	for _, typ := range []string{"a100:1,gpu:h100", "h100,gpu:a100", "a100:2", "a100 ", "a100\u00a0", "a100=1", "", "-a100"} {
+		_, err := c.Submit(t.Context(), slurm.Job{ID: nextID.Add(1), Command: "true", GPUType: typ, GPUs: 1, Estimate: 10})
+		var refused *slurm.RefusedError
+		require.ErrorAs(t, err, &refused, "%q", typ)
+		assert.Contains(t, refused.Reason, "GRES type", "%q", typ)
+	}
+}
