@@ -192,6 +192,17 @@ func (l *Loop) report(ctx context.Context, r gaas.Run) error {
 		}
 		return nil
 	}
+	if t.externalID != "" && r.ExternalID != t.externalID {
+		// Another run under the job's name (submitted twice, or by the
+		// job itself): not the one the lease is for. It is stopped, and
+		// tells the store nothing.
+		if r.Ended != nil {
+			l.x.Forget(r.ExternalID)
+			return nil
+		}
+		l.logger.Warn("stopping a second run of a job", "job", r.JobID, "external_id", r.ExternalID, "runs_as", t.externalID)
+		return l.x.Cancel(ctx, r.ExternalID)
+	}
 	t.externalID = r.ExternalID
 	if r.Ended != nil {
 		o := *r.Ended

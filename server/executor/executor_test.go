@@ -319,3 +319,36 @@ func TestLoopResumeLost(t *testing.T) {
 	assert.Equal(t, "lost: the executor restarted", got.Run.Reason)
 	assert.Equal(t, gaas.HoursOf(hb.HeartbeatAt.Sub(hb.StartedAt)), *got.ActualHours)
 }
+
+// A second Slurm job under a gaas job's name (a job's command may call
+// sbatch too) is not the run its lease is for: it neither renews nor
+// settles the job, and it is stopped; the real run settles the job.
+func TestLoopSlurmImpostor(t *testing.T) {
+	conf := os.Getenv("GAAS_TEST_SLURM")
+	if conf == "" {
+		t.Skip("GAAS_TEST_SLURM names no slurm.conf")
+	}
+	s := newSite(t)
+	logs, err := os.MkdirTemp("", "gaas-loop-slurm-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(logs, 0o777))
+	t.Cleanup(func() { os.RemoveAll(logs) })
+	c, err := slurm.New(slurm.Config{
+		Env: []string{"SLURM_CONF=" + conf}, LogDir: logs, Completions: true, User: "nobody",
+		Prefix: "gaas-impostor-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
+	})
+	require.NoError(t, err)
+	x, err := slurm.NewExecutor(c, map[string]int{"a100": 1}, nil)
+	require.NoError(t, err)
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+
+	real := s.approved(t, "sleep 4", "a100", 1, gaas.Hour)
+	j := s.until(t, l, real.ID, time.Minute, running)
+	impostor, err := c.Submit(context.Background(), slurm.Job{ID: real.ID, Command: "exit 0", GPUType: "h100", GPUs: 1, Estimate: 1})
+	require.NoError(t, err)
+	j = s.until(t, l, real.ID, time.Minute, final)
+	assert.Equal(t, gaas.StatusCompleted, j.Status)
+	assert.NotEqual(t, impostor, j.Run.ExternalID)
+	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(4*time.Second), "settled from the real run")
+}
