@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -396,7 +397,13 @@ func (e *Executor) Start(ctx context.Context, j gaas.Job) (string, error) {
 
 // startProcess starts the job's shell, its output in its log.
 func (e *Executor) startProcess(j gaas.Job, r *run) error {
-	log, err := os.OpenFile(e.LogPath(j.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	// A fresh file, never what a link left at its name points to: the
+	// executor may be root, and the directory writable by others.
+	path := e.LogPath(j.ID)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local: job %d: %w", j.ID, err)
+	}
+	log, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o640)
 	if err != nil {
 		return fmt.Errorf("local: job %d: %w", j.ID, err)
 	}

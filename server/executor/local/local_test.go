@@ -628,3 +628,28 @@ func TestCloseWhileJobsStart(t *testing.T) {
 	_, err = e.Start(t.Context(), job("true", t4, 1, 10))
 	assert.ErrorContains(t, err, "closed")
 }
+
+// A log directory that others may write (an admin chose one that exists)
+// may hold a link where a job's log will be: the executor, which may be
+// root, does not write through it.
+func TestLogIsNoLink(t *testing.T) {
+	dir := tempDir(t)
+	logs := filepath.Join(dir, "logs")
+	require.NoError(t, os.Mkdir(logs, 0o777))
+	require.NoError(t, os.Chmod(logs, 0o777))
+	victim := filepath.Join(dir, "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+	e, _ := newExecutor(t, func(c *local.Config) { c.LogDir = logs })
+	j := job("echo overwritten", h100, 1, gaas.Hour)
+	require.NoError(t, os.Symlink(victim, e.LogPath(j.ID)))
+
+	id, err := e.Start(t.Context(), j)
+	require.NoError(t, err)
+	assert.Equal(t, gaas.StatusCompleted, ended(t, e, id, 10*time.Second).Status)
+	got, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	assert.Equal(t, "precious\n", string(got))
+	log, err := os.ReadFile(e.LogPath(j.ID))
+	require.NoError(t, err)
+	assert.Equal(t, "overwritten\n", string(log), "the job's own log, in place of the link")
+}

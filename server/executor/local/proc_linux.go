@@ -17,6 +17,9 @@ import (
 
 func supported() error { return nil }
 
+// noFollow opens a file only if it is not a symbolic link.
+const noFollow = syscall.O_NOFOLLOW
+
 // sysProcAttr puts a job's shell in a group of its own, as its user, and
 // has the kernel kill it if the thread that started it ends (the executor
 // crashed). Pdeathsig reaches the shell only: what it started stays, in

@@ -11,6 +11,8 @@ import (
 
 // The executor holds jobs by their process groups, Pdeathsig and /proc:
 // Linux's.
+const noFollow = 0
+
 func supported() error { return errors.New("local: the local executor runs jobs only on Linux") }
 
 func sysProcAttr(account) *syscall.SysProcAttr { return nil }
