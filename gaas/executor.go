@@ -22,7 +22,8 @@ type Outcome struct {
 	// "exit status 3", "node failure").
 	Reason string
 	// SystemFault says the job failed through no fault of its own (its node
-	// failed, or it was preempted): it is charged nothing.
+	// failed, or it was preempted): it is charged nothing. It goes only
+	// with StatusFailed.
 	SystemFault bool
 }
 

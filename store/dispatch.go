@@ -269,7 +269,8 @@ func (s *DispatchService) freeByType(ctx context.Context, idb bun.IDB, free map[
 		case err != nil:
 			return nil, err
 		}
-		out[t.Name] = min(out[t.Name]+n, gaas.MaxGPUsPerJob*gaas.MaxClaim)
+		const most = gaas.MaxGPUsPerJob * gaas.MaxClaim // more than any claim takes
+		out[t.Name] = min(out[t.Name]+min(n, most), most)
 	}
 	return out, nil
 }
@@ -369,6 +370,9 @@ func (s *DispatchService) Finish(ctx context.Context, req gaas.FinishRequest) (g
 		return gaas.Job{}, fmt.Errorf("store: finish: %w", gaas.Invalid("status", "must be %s, %s or %s", gaas.StatusCompleted, gaas.StatusFailed, gaas.StatusCancelled))
 	case o.Elapsed < 0:
 		return gaas.Job{}, fmt.Errorf("store: finish: %w", gaas.Invalid("elapsed", "must not be negative"))
+	case o.SystemFault && o.Status != gaas.StatusFailed:
+		// A job that completed or was cancelled ran for its owner.
+		return gaas.Job{}, fmt.Errorf("store: finish: %w", gaas.Invalid("system_fault", "may be given only with status %s", gaas.StatusFailed))
 	}
 	if err := validText("reason", o.Reason); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: finish: %w", err)
