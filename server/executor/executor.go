@@ -56,6 +56,7 @@ type tracked struct {
 	externalID string // "" until it started in the executor
 	cancelling bool   // the executor was told to stop it
 	abandoned  bool   // the lease is lost: the executor stops it, no one is told
+	stopped    bool   // the executor was told to stop it, abandoned
 }
 
 // New makes a loop of executor x over d.
@@ -170,9 +171,10 @@ func (l *Loop) resume(ctx context.Context) error {
 	for _, r := range runs {
 		if _, ok := l.runs[r.JobID]; !ok && r.Ended == nil {
 			l.logger.Warn("stopping a job this executor holds no lease on", "job", r.JobID, "external_id", r.ExternalID)
-			l.runs[r.JobID] = &tracked{job: gaas.Job{ID: r.JobID}, externalID: r.ExternalID, abandoned: true}
-			if err := l.x.Cancel(ctx, r.ExternalID); err != nil {
-				return fmt.Errorf("executor: stop job %d: %w", r.JobID, err)
+			t := &tracked{job: gaas.Job{ID: r.JobID}, externalID: r.ExternalID, abandoned: true}
+			l.runs[r.JobID] = t
+			if err := l.stop(ctx, t); err != nil {
+				return err
 			}
 		}
 	}
@@ -186,11 +188,13 @@ func (l *Loop) report(ctx context.Context, r gaas.Run) error {
 		if r.Ended != nil {
 			l.x.Forget(r.ExternalID)
 			delete(l.runs, r.JobID)
-		} else if t == nil {
-			l.runs[r.JobID] = &tracked{job: gaas.Job{ID: r.JobID}, externalID: r.ExternalID, abandoned: true}
-			return l.x.Cancel(ctx, r.ExternalID)
+			return nil
 		}
-		return nil
+		if t == nil {
+			t = &tracked{job: gaas.Job{ID: r.JobID}, externalID: r.ExternalID, abandoned: true}
+			l.runs[r.JobID] = t
+		}
+		return l.stop(ctx, t) // until the executor takes it
 	}
 	if t.externalID != "" && r.ExternalID != t.externalID {
 		// Another run under the job's name (submitted twice, or by the
@@ -218,7 +222,7 @@ func (l *Loop) report(ctx context.Context, r gaas.Run) error {
 		// admin) or the lease was lost: stop it, and tell no one.
 		l.logger.Info("stopping a job whose lease ended", "job", r.JobID, "why", err)
 		t.abandoned = true
-		return l.x.Cancel(ctx, r.ExternalID)
+		return l.stop(ctx, t)
 	case err != nil:
 		return fmt.Errorf("executor: heartbeat of job %d: %w", r.JobID, err)
 	}
@@ -227,6 +231,18 @@ func (l *Loop) report(ctx context.Context, r gaas.Run) error {
 		t.cancelling = true
 		return l.x.Cancel(ctx, r.ExternalID)
 	}
+	return nil
+}
+
+// stop tells the executor to stop t, abandoned, unless it was told.
+func (l *Loop) stop(ctx context.Context, t *tracked) error {
+	if t.stopped {
+		return nil
+	}
+	if err := l.x.Cancel(ctx, t.externalID); err != nil {
+		return fmt.Errorf("executor: stop job %d: %w", t.job.ID, err)
+	}
+	t.stopped = true
 	return nil
 }
 
