@@ -121,11 +121,13 @@ func validTTL(ttl time.Duration) error {
 	return nil
 }
 
-func validText(field, s string) error {
+// validText checks an executor's text as gaas checks every text it
+// stores; lines allows tab and newline.
+func validText(field, s string, lines bool) error {
 	if len(s) > maxRunText || !utf8.ValidString(s) {
 		return gaas.Invalid(field, "must be valid UTF-8 of at most %d bytes", maxRunText)
 	}
-	return nil
+	return gaas.ValidateControls(field, s, lines)
 }
 
 // Claim implements gaas.Dispatcher.
@@ -308,7 +310,7 @@ func (s *DispatchService) leased(ctx context.Context, tx bun.Tx, l gaas.Lease) (
 
 // Heartbeat implements gaas.Dispatcher.
 func (s *DispatchService) Heartbeat(ctx context.Context, req gaas.HeartbeatRequest) (gaas.HeartbeatReply, error) {
-	if err := errors.Join(validTTL(req.TTL), validText("external_id", req.ExternalID)); err != nil {
+	if err := errors.Join(validTTL(req.TTL), validText("external_id", req.ExternalID, false)); err != nil {
 		return gaas.HeartbeatReply{}, fmt.Errorf("store: heartbeat: %w", err)
 	}
 	var reply gaas.HeartbeatReply
@@ -374,7 +376,7 @@ func (s *DispatchService) Finish(ctx context.Context, req gaas.FinishRequest) (g
 		// A job that completed or was cancelled ran for its owner.
 		return gaas.Job{}, fmt.Errorf("store: finish: %w", gaas.Invalid("system_fault", "may be given only with status %s", gaas.StatusFailed))
 	}
-	if err := validText("reason", o.Reason); err != nil {
+	if err := validText("reason", o.Reason, true); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: finish: %w", err)
 	}
 	var (

@@ -106,3 +106,26 @@ func TestDispatchSettlesOnceUnderRaces(t *testing.T) {
 		}
 	})
 }
+
+// What an executor reports follows the rule of every text gaas stores: no
+// NUL (which PostgreSQL cannot store) and no control character that would
+// forge what a log line or a terminal shows.
+func TestDispatchRefusesControlCharacters(t *testing.T) {
+	forEachDispatch(t, func(t *testing.T, f *dispatchFixture) {
+		ctx := context.Background()
+		j := f.approved(t, "a100", 1, gaas.Hour)
+		l := f.claim(t, "node1", map[string]int{"a100": 1}, 1)[0].Lease
+		for _, id := range []string{"x\x00", "x\x1b[2J", "x\ny"} {
+			_, err := f.db.Dispatch.Heartbeat(ctx, gaas.HeartbeatRequest{Lease: l, ExternalID: id, TTL: time.Minute})
+			assert.ErrorIs(t, err, gaas.ErrInvalid, "%q", id)
+		}
+		for _, reason := range []string{"exit\x00", "\x1b[31mCOMPLETED"} {
+			_, err := f.db.Dispatch.Finish(ctx, gaas.FinishRequest{Lease: l, Outcome: gaas.Outcome{Status: gaas.StatusFailed, Reason: reason}})
+			assert.ErrorIs(t, err, gaas.ErrInvalid, "%q", reason)
+		}
+		got, err := f.db.Dispatch.Finish(ctx, gaas.FinishRequest{Lease: l, Outcome: gaas.Outcome{Status: gaas.StatusFailed, Reason: "lines\n\tare fine"}})
+		require.NoError(t, err)
+		assert.Equal(t, "lines\n\tare fine", got.Run.Reason)
+		assert.Equal(t, j.ID, got.ID)
+	})
+}
