@@ -73,6 +73,11 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	for t, g := range cfg.GRES {
+		if !gresType(g) {
+			return nil, fmt.Errorf("slurm: GPU type %s: %q is not a GRES type (letters, digits, '_', '-' and '.')", t, g)
+		}
+	}
 	c := &Cluster{cfg: cfg}
 	name := cfg.User
 	if name == "" && os.Geteuid() == 0 {
@@ -216,12 +221,12 @@ func (c *Cluster) Queue(ctx context.Context) ([]State, error) {
 	}
 	var q struct {
 		Jobs []struct {
-			JobID     int64  `json:"job_id"`
-			Name      string `json:"name"`
-			JobState  string `json:"job_state"`
-			StartTime int64  `json:"start_time"`
-			EndTime   int64  `json:"end_time"`
-			Nodes     string `json:"nodes"`
+			JobID     int64      `json:"job_id"`
+			Name      string     `json:"name"`
+			JobState  jobState   `json:"job_state"`
+			StartTime squeueTime `json:"start_time"`
+			EndTime   squeueTime `json:"end_time"`
+			Nodes     string     `json:"nodes"`
 		} `json:"jobs"`
 	}
 	if err := json.Unmarshal(out, &q); err != nil {
@@ -233,16 +238,50 @@ func (c *Cluster) Queue(ctx context.Context) ([]State, error) {
 		if !ok {
 			continue
 		}
-		s := State{SlurmID: strconv.FormatInt(j.JobID, 10), JobID: id, State: j.JobState}
-		if (Started(j.JobState) || Final(j.JobState) && assigned(j.Nodes)) && j.StartTime > 0 {
-			s.Start = time.Unix(j.StartTime, 0)
+		state := string(j.JobState)
+		s := State{SlurmID: strconv.FormatInt(j.JobID, 10), JobID: id, State: state}
+		if (Started(state) || Final(state) && assigned(j.Nodes)) && j.StartTime > 0 {
+			s.Start = time.Unix(int64(j.StartTime), 0)
 		}
-		if Final(j.JobState) && j.EndTime > 0 {
-			s.End = time.Unix(j.EndTime, 0)
+		if Final(state) && j.EndTime > 0 {
+			s.End = time.Unix(int64(j.EndTime), 0)
 		}
 		states = append(states, s)
 	}
 	return states, nil
+}
+
+// jobState is a job's state in squeue --json: a string up to Slurm 22.05,
+// a list of the state and its flags since 23.02, read as the words of a
+// string.
+type jobState string
+
+func (s *jobState) UnmarshalJSON(b []byte) error {
+	var words []string
+	if err := json.Unmarshal(b, &words); err == nil {
+		*s = jobState(strings.Join(words, " "))
+		return nil
+	}
+	return json.Unmarshal(b, (*string)(s))
+}
+
+// squeueTime is a time in squeue --json, in Unix seconds: a number up to
+// Slurm 22.05, since 23.02 an object whose number counts only when set
+// and not infinite; 0 when unset.
+type squeueTime int64
+
+func (t *squeueTime) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Set, Infinite bool
+		Number        int64
+	}
+	if err := json.Unmarshal(b, &v); err == nil {
+		if v.Set && !v.Infinite {
+			*t = squeueTime(v.Number)
+		}
+		return nil
+	}
+	return json.Unmarshal(b, (*int64)(t))
 }
 
 // assigned reports whether a job's node list names nodes: whether it was

@@ -205,6 +205,11 @@ func TestSlurmUnknownUser(t *testing.T) {
 	assert.ErrorContains(t, err, "the user jobs run as")
 }
 
+func TestSlurmConfiguredGRESType(t *testing.T) {
+	_, err := slurm.New(slurm.Config{User: "nobody", GRES: map[string]string{"A100": "a100:2"}})
+	assert.ErrorContains(t, err, `GPU type A100: "a100:2" is not a GRES type`)
+}
+
 func TestOutcomeOf(t *testing.T) {
 	for _, c := range []struct {
 		state   string
@@ -261,4 +266,28 @@ func TestSlurmGRESType(t *testing.T) {
 		require.ErrorAs(t, err, &refused, "%q", typ)
 		assert.Contains(t, refused.Reason, "GRES type", "%q", typ)
 	}
+}
+
+// Slurm 23.02 and later write squeue --json with each state a list and
+// each time an object; the queue reads both, as it reads 22.05's.
+func TestQueueNewerJSON(t *testing.T) {
+	bin := t.TempDir()
+	out := `{"jobs": [
+	  {"job_id": 7, "name": "gaas-3", "job_state": ["RUNNING"], "nodes": "n1",
+	   "start_time": {"set": true, "infinite": false, "number": 1700000000}, "end_time": {"set": true, "infinite": false, "number": 1700003600}},
+	  {"job_id": 8, "name": "gaas-4", "job_state": ["PENDING"], "nodes": "",
+	   "start_time": {"set": false, "infinite": false, "number": 0}, "end_time": {"set": false, "infinite": true, "number": 0}},
+	  {"job_id": 9, "name": "gaas-5", "job_state": ["COMPLETED"], "nodes": "n1",
+	   "start_time": {"set": true, "infinite": false, "number": 1700000000}, "end_time": {"set": true, "infinite": false, "number": 1700000060}}
+	]}`
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "squeue"), []byte("#!/bin/sh\ncat <<'EOF'\n"+out+"\nEOF\n"), 0o755))
+	c, err := slurm.New(slurm.Config{Bin: bin, User: "nobody"})
+	require.NoError(t, err)
+	states, err := c.Queue(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []slurm.State{
+		{SlurmID: "7", JobID: 3, State: "RUNNING", Start: time.Unix(1700000000, 0)},
+		{SlurmID: "8", JobID: 4, State: "PENDING"},
+		{SlurmID: "9", JobID: 5, State: "COMPLETED", Start: time.Unix(1700000000, 0), End: time.Unix(1700000060, 0)},
+	}, states)
 }
