@@ -121,7 +121,11 @@ func (l *Loop) Step(ctx context.Context) error {
 		errs = append(errs, l.report(ctx, r))
 	}
 	for id, t := range l.runs {
-		if !seen[id] && t.externalID != "" {
+		switch {
+		case seen[id] || t.externalID == "":
+		case t.abandoned:
+			delete(l.runs, id) // stopped, and no one's to settle
+		default:
 			// The executor no longer knows a job it started.
 			errs = append(errs, l.finish(ctx, t, gaas.Outcome{Status: gaas.StatusFailed, Reason: "lost by the executor"}))
 		}

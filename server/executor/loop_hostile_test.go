@@ -69,3 +69,19 @@ func TestLoopRetriesStoppingRunsItHoldsNoLeaseOn(t *testing.T) {
 		x.mu.Unlock()
 	}
 }
+
+// A run the loop held no lease on and stopped may leave the executor's
+// list without an outcome: there is nothing to settle, and no error.
+func TestLoopForgetsStoppedRunsThatVanish(t *testing.T) {
+	s := newSite(t)
+	x := &scripted{runs: []gaas.Run{{JobID: 99, ExternalID: "stray", Started: time.Now()}}}
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, l.Step(context.Background()))
+	require.NoError(t, l.Step(context.Background()))
+	x.mu.Lock()
+	x.runs = nil
+	x.mu.Unlock()
+	assert.NoError(t, l.Step(context.Background()))
+	assert.NoError(t, l.Step(context.Background()))
+}
