@@ -70,9 +70,13 @@ func (e *Executor) Free(context.Context) (map[string]int, error) {
 	defer e.mu.Unlock()
 	free := maps.Clone(e.capacity)
 	for _, r := range e.runs {
-		if r.ended == nil {
-			if _, ok := free[r.gpuType]; ok {
-				free[r.gpuType] -= r.gpus
+		if r.ended != nil {
+			continue
+		}
+		for t := range free {
+			if gaas.SameGPUType(t, r.gpuType) { // the job has the catalogue's spelling
+				free[t] -= r.gpus
+				break
 			}
 		}
 	}

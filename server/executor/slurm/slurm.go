@@ -35,7 +35,7 @@ type Config struct {
 	Env []string
 	// Partition the jobs go to; empty is the cluster's default.
 	Partition string
-	// GRES maps a GPU type of the catalogue to its Slurm GRES type; a type
+	// GRES maps a GPU type of the catalogue, in any case, to its Slurm GRES type; a type
 	// it does not name is its own GRES type; a name that is not one
 	// (letters, digits, "_", "-", ".") refuses the job.
 	GRES map[string]string
@@ -126,8 +126,11 @@ func (e *RefusedError) Error() string { return "slurm refused the job: " + e.Rea
 // read as an #SBATCH directive.
 func (c *Cluster) Submit(ctx context.Context, j Job) (string, error) {
 	gres := j.GPUType
-	if g, ok := c.cfg.GRES[j.GPUType]; ok {
-		gres = g
+	for t, g := range c.cfg.GRES {
+		if gaas.SameGPUType(t, j.GPUType) { // the job has the catalogue's spelling
+			gres = g
+			break
+		}
 	}
 	if !gresType(gres) {
 		// In open mode the type is the user's: "a100:1,gpu:h100" would

@@ -291,3 +291,23 @@ func TestQueueNewerJSON(t *testing.T) {
 		{SlurmID: "9", JobID: 5, State: "COMPLETED", Start: time.Unix(1700000000, 0), End: time.Unix(1700000060, 0)},
 	}, states)
 }
+
+// A job of a catalogue type takes from the capacity of that type however
+// the configuration spells it (the catalogue's names are matched without
+// regard to case), or the executor would keep claiming past it.
+func TestExecutorFreeMatchesTypeSpelling(t *testing.T) {
+	c := cluster(t)
+	x, err := slurm.NewExecutor(c, map[string]int{"H100": 1}, nil)
+	require.NoError(t, err)
+	sid, err := x.Start(t.Context(), gaas.Job{ID: nextID.Add(1), Command: "sleep 1", GPUType: "h100", GPUCount: 1, EstimatedHours: 10})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Cancel(context.Background(), sid) })
+	free, err := x.Free(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"H100": 0}, free)
+
+	// The GRES type of "A100-80GB" is that of "a100-80gb".
+	sid, err = c.Submit(t.Context(), slurm.Job{ID: nextID.Add(1), Command: "true", GPUType: "a100-80gb", GPUs: 1, Estimate: 10})
+	require.NoError(t, err)
+	assert.NotEmpty(t, sid)
+}
