@@ -222,26 +222,35 @@ func TestLoopRestart(t *testing.T) {
 	assert.Contains(t, got.Run.Reason, "stopped: the executor shut down")
 }
 
-// The Slurm executor through the loop, against the cluster of
-// GAAS_TEST_SLURM (.ci/slurm.sh): a job completes on its GRES, one that
-// asks for GPUs the cluster lacks fails at no charge, one cancelled while
-// it waits for GPUs is refunded all and leaves Slurm's queue, and one
-// cancelled while it runs pays its time.
-func TestLoopSlurm(t *testing.T) {
+// slurmCluster is the cluster of GAAS_TEST_SLURM (.ci/slurm.sh), its jobs
+// named from prefix and a time, as nobody, their logs in a directory of
+// their own; without one the test is skipped.
+func slurmCluster(t *testing.T, prefix string) *slurm.Cluster {
+	t.Helper()
 	conf := os.Getenv("GAAS_TEST_SLURM")
 	if conf == "" {
 		t.Skip("GAAS_TEST_SLURM names no slurm.conf")
 	}
-	s := newSite(t)
 	logs, err := os.MkdirTemp("", "gaas-loop-slurm-")
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(logs, 0o777))
 	t.Cleanup(func() { os.RemoveAll(logs) })
 	c, err := slurm.New(slurm.Config{
 		Env: []string{"SLURM_CONF=" + conf}, LogDir: logs, Completions: true, User: "nobody",
-		Prefix: "gaas-loop-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
+		Prefix: prefix + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 	})
 	require.NoError(t, err)
+	return c
+}
+
+// The Slurm executor through the loop, against the cluster of
+// GAAS_TEST_SLURM (.ci/slurm.sh): a job completes on its GRES, one that
+// asks for GPUs the cluster lacks fails at no charge, one cancelled while
+// it waits for GPUs is refunded all and leaves Slurm's queue, and one
+// cancelled while it runs pays its time.
+func TestLoopSlurm(t *testing.T) {
+	c := slurmCluster(t, "gaas-loop-")
+	s := newSite(t)
 	x, err := slurm.NewExecutor(c, map[string]int{"a100": 4, "v100": 1}, nil)
 	require.NoError(t, err)
 	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
@@ -324,20 +333,8 @@ func TestLoopResumeLost(t *testing.T) {
 // sbatch too) is not the run its lease is for: it neither renews nor
 // settles the job, and it is stopped; the real run settles the job.
 func TestLoopSlurmImpostor(t *testing.T) {
-	conf := os.Getenv("GAAS_TEST_SLURM")
-	if conf == "" {
-		t.Skip("GAAS_TEST_SLURM names no slurm.conf")
-	}
+	c := slurmCluster(t, "gaas-impostor-")
 	s := newSite(t)
-	logs, err := os.MkdirTemp("", "gaas-loop-slurm-")
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(logs, 0o777))
-	t.Cleanup(func() { os.RemoveAll(logs) })
-	c, err := slurm.New(slurm.Config{
-		Env: []string{"SLURM_CONF=" + conf}, LogDir: logs, Completions: true, User: "nobody",
-		Prefix: "gaas-impostor-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
-	})
-	require.NoError(t, err)
 	x, err := slurm.NewExecutor(c, map[string]int{"a100": 1}, nil)
 	require.NoError(t, err)
 	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
