@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -54,9 +55,11 @@ type tracked struct {
 	lease      gaas.Lease
 	job        gaas.Job
 	externalID string // "" until it started in the executor
-	cancelling bool   // the executor was told to stop it
-	abandoned  bool   // the lease is lost: the executor stops it, no one is told
-	stopped    bool   // the executor was told to stop it, abandoned
+	started    time.Time
+	beat       time.Time // the last heartbeat the store took, after started
+	cancelling bool      // the executor was told to stop it
+	abandoned  bool      // the lease is lost: the executor stops it, no one is told
+	stopped    bool      // the executor was told to stop it, abandoned
 }
 
 // New makes a loop of executor x over d.
@@ -126,8 +129,13 @@ func (l *Loop) Step(ctx context.Context) error {
 		case t.abandoned:
 			delete(l.runs, id) // stopped, and no one's to settle
 		default:
-			// The executor no longer knows a job it started.
-			errs = append(errs, l.finish(ctx, t, gaas.Outcome{Status: gaas.StatusFailed, Reason: "lost by the executor"}))
+			// The executor no longer knows a job it started: it is
+			// charged up to its last heartbeat, as an expired lease is.
+			var ran time.Duration
+			if !t.started.IsZero() && t.beat.After(t.started) {
+				ran = t.beat.Sub(t.started)
+			}
+			errs = append(errs, l.finish(ctx, t, gaas.Outcome{Status: gaas.StatusFailed, Elapsed: ran, Reason: "lost by the executor"}))
 		}
 	}
 	errs = append(errs, l.claim(ctx))
@@ -230,6 +238,9 @@ func (l *Loop) report(ctx context.Context, r gaas.Run) error {
 	case err != nil:
 		return fmt.Errorf("executor: heartbeat of job %d: %w", r.JobID, err)
 	}
+	if !r.Started.IsZero() {
+		t.started, t.beat = r.Started, time.Now()
+	}
 	if reply.CancelRequested && !t.cancelling {
 		l.logger.Info("stopping a cancelled job", "job", r.JobID)
 		t.cancelling = true
@@ -252,6 +263,7 @@ func (l *Loop) stop(ctx context.Context, t *tracked) error {
 
 // finish gives the job back with its outcome and forgets it.
 func (l *Loop) finish(ctx context.Context, t *tracked, o gaas.Outcome) error {
+	o.Reason = clip(o.Reason, maxReason)
 	job, err := l.d.Finish(ctx, gaas.FinishRequest{Lease: t.lease, Outcome: o})
 	switch {
 	case errors.Is(err, gaas.ErrConflict):
@@ -313,4 +325,19 @@ func (l *Loop) claim(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxReason is the longest reason the store takes, in bytes.
+const maxReason = 1000
+
+// clip is s cut to at most n bytes, on a rune boundary, marked "..." when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -3,6 +3,9 @@ package executor_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,11 +24,30 @@ type scripted struct {
 	runs      []gaas.Run
 	failFirst int // cancels that fail before one succeeds
 	cancelled []string
+	// free, when set, is what Free answers, and Start starts jobs (a run
+	// that started at once) or, with refuse set, refuses them so.
+	free   map[string]int
+	refuse error
 }
 
-func (x *scripted) Free(context.Context) (map[string]int, error) { return map[string]int{}, nil }
-func (x *scripted) Start(context.Context, gaas.Job) (string, error) {
-	return "", errors.New("scripted: starts nothing")
+func (x *scripted) Free(context.Context) (map[string]int, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return maps.Clone(x.free), nil
+}
+
+func (x *scripted) Start(_ context.Context, j gaas.Job) (string, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch {
+	case x.refuse != nil:
+		return "", x.refuse
+	case x.free == nil:
+		return "", errors.New("scripted: starts nothing")
+	}
+	id := fmt.Sprintf("run-%d", j.ID)
+	x.runs = append(x.runs, gaas.Run{JobID: j.ID, ExternalID: id, Started: time.Now()})
+	return id, nil
 }
 
 func (x *scripted) Runs(context.Context) ([]gaas.Run, error) {
@@ -84,4 +106,44 @@ func TestLoopForgetsStoppedRunsThatVanish(t *testing.T) {
 	x.mu.Unlock()
 	assert.NoError(t, l.Step(context.Background()))
 	assert.NoError(t, l.Step(context.Background()))
+}
+
+// A job its executor loses while it runs is FAILED, charged up to the last
+// heartbeat the store took, as an expired lease would be.
+func TestLoopChargesALostJobItsTime(t *testing.T) {
+	s := newSite(t)
+	x := &scripted{free: map[string]int{"a100": 1}}
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	j := s.approved(t, "train", "a100", 1, gaas.Hour)
+	require.NoError(t, l.Step(context.Background())) // claimed and started
+	require.NoError(t, l.Step(context.Background())) // RUNNING
+	time.Sleep(1200 * time.Millisecond)
+	require.NoError(t, l.Step(context.Background())) // a heartbeat a second on
+	x.mu.Lock()
+	x.runs, x.free = nil, map[string]int{}
+	x.mu.Unlock()
+	require.NoError(t, l.Step(context.Background()))
+	got := s.job(t, j.ID)
+	assert.Equal(t, gaas.StatusFailed, got.Status)
+	assert.Equal(t, "lost by the executor", got.Run.Reason)
+	assert.GreaterOrEqual(t, *got.ActualHours, gaas.HoursOf(time.Second))
+	assert.Less(t, *got.ActualHours, gaas.HoursOf(time.Minute))
+}
+
+// An executor's refusal longer than the store keeps is cut, not refused:
+// the job still fails at once, for nothing.
+func TestLoopClipsLongReasons(t *testing.T) {
+	s := newSite(t)
+	x := &scripted{free: map[string]int{"a100": 1}, refuse: gaas.Invalid("gpu_type", "%s", strings.Repeat("é", 3000))}
+	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	require.NoError(t, err)
+	j := s.approved(t, "train", "a100", 1, gaas.Hour)
+	require.NoError(t, l.Step(context.Background()))
+	got := s.job(t, j.ID)
+	assert.Equal(t, gaas.StatusFailed, got.Status)
+	assert.LessOrEqual(t, len(got.Run.Reason), 1000)
+	assert.True(t, strings.HasPrefix(got.Run.Reason, "refused: "), got.Run.Reason[:20])
+	assert.True(t, strings.HasSuffix(got.Run.Reason, "é..."), "cut on a character's boundary")
+	assert.Equal(t, gaas.Hours(0), *got.ActualHours)
 }

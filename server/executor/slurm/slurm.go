@@ -63,6 +63,9 @@ type Config struct {
 type Cluster struct {
 	cfg   Config
 	runAs []string // sbatch's --uid and --gid, if any
+	// owner is the uid this cluster's jobs run as: squeue lists everyone's
+	// jobs, and one of another user's named like ours is not ours.
+	owner int64
 }
 
 // New checks cfg and resolves the user jobs run as.
@@ -89,6 +92,11 @@ func New(cfg Config) (*Cluster, error) {
 			return nil, fmt.Errorf("slurm: the user jobs run as: %w", err)
 		}
 		c.runAs = []string{"--uid=" + u.Uid, "--gid=" + u.Gid}
+		if c.owner, err = strconv.ParseInt(u.Uid, 10, 64); err != nil {
+			return nil, fmt.Errorf("slurm: the user jobs run as has uid %q: %w", u.Uid, err)
+		}
+	} else {
+		c.owner = int64(os.Geteuid())
 	}
 	return c, nil
 }
@@ -230,6 +238,7 @@ func (c *Cluster) Queue(ctx context.Context) ([]State, error) {
 			StartTime squeueTime `json:"start_time"`
 			EndTime   squeueTime `json:"end_time"`
 			Nodes     string     `json:"nodes"`
+			UserID    *int64     `json:"user_id"`
 		} `json:"jobs"`
 	}
 	if err := json.Unmarshal(out, &q); err != nil {
@@ -238,7 +247,7 @@ func (c *Cluster) Queue(ctx context.Context) ([]State, error) {
 	var states []State
 	for _, j := range q.Jobs {
 		id, ok := c.jobID(j.Name)
-		if !ok {
+		if !ok || (j.UserID != nil && *j.UserID != c.owner) {
 			continue
 		}
 		state := string(j.JobState)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -310,4 +311,25 @@ func TestExecutorFreeMatchesTypeSpelling(t *testing.T) {
 	sid, err = c.Submit(t.Context(), slurm.Job{ID: nextID.Add(1), Command: "true", GPUType: "a100-80gb", GPUs: 1, Estimate: 10})
 	require.NoError(t, err)
 	assert.NotEmpty(t, sid)
+}
+
+// squeue lists every user's jobs: one of another user's, named as this
+// cluster names its own, is not this cluster's to report (or cancel).
+func TestSlurmQueueIsOnlyOurs(t *testing.T) {
+	c := cluster(t)
+	id := nextID.Add(1)
+	cmd := exec.Command("sbatch", "--parsable", "--job-name="+c.Name(id), "--gres=gpu:h100:1", "--time=1", "--wrap", "sleep 30")
+	cmd.Env = append(os.Environ(), "SLURM_CONF="+os.Getenv("GAAS_TEST_SLURM"))
+	out, err := cmd.Output()
+	require.NoError(t, err) // submitted as root, not as nobody
+	sid := strings.TrimSpace(string(out))
+	t.Cleanup(func() { c.Cancel(context.Background(), sid) })
+	_, ours := submit(t, c, "sleep 30", "h100", 1, 10)
+	t.Cleanup(func() { c.Cancel(context.Background(), ours) })
+	state(t, c, ours, time.Minute, func(slurm.State) bool { return true })
+	states, err := c.Queue(t.Context())
+	require.NoError(t, err)
+	for _, s := range states {
+		assert.NotEqual(t, sid, s.SlurmID, "another user's job")
+	}
 }
