@@ -246,17 +246,21 @@ func slurmCluster(t *testing.T, prefix string) *slurm.Cluster {
 // The Slurm executor through the loop, against the cluster of
 // GAAS_TEST_SLURM (.ci/slurm.sh): a job completes on its GRES, one that
 // asks for GPUs the cluster lacks fails at no charge, one cancelled while
-// it waits for GPUs is refunded all and leaves Slurm's queue, and one
-// cancelled while it runs pays its time.
+// it waits for GPUs is refunded all and leaves Slurm's queue, one
+// cancelled while it runs pays its time, and one that runs past its time
+// limit is FAILED, charged its estimate.
 func TestLoopSlurm(t *testing.T) {
 	c := slurmCluster(t, "gaas-loop-")
 	s := newSite(t)
-	x, err := slurm.NewExecutor(c, map[string]int{"a100": 4, "v100": 1}, nil)
+	x, err := slurm.NewExecutor(c, map[string]int{"a100": 4, "v100": 1, "h100": 1}, nil)
 	require.NoError(t, err)
 	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
 	before := s.balance(t)
 
+	// One that runs past its time limit (57.6 s: 1 minute in Slurm), on the
+	// h100, while the others run on the a100s.
+	over := s.approved(t, "sleep 600", "h100", 1, 16)
 	ran := s.approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 2", "a100", 2, gaas.Hour)
 	refused := s.approved(t, "true", "v100", 1, gaas.Hour)
 	j := s.until(t, l, ran.ID, time.Minute, running)
@@ -300,7 +304,11 @@ func TestLoopSlurm(t *testing.T) {
 			assert.True(t, slurm.Final(st.State), "%+v", st)
 		}
 	}
-	assert.Equal(t, before-charged(t, j)-charged(t, lc), s.balance(t))
+	o := s.until(t, l, over.ID, 5*time.Minute, final)
+	assert.Equal(t, gaas.StatusFailed, o.Status)
+	assert.Equal(t, "TIMEOUT", o.Run.Reason)
+	assert.Equal(t, gaas.Hours(16), *o.ActualHours, "charged its estimate, not the overrun")
+	assert.Equal(t, before-charged(t, j)-charged(t, lc)-charged(t, o), s.balance(t))
 }
 
 // An executor that comes back knowing nothing of a job its name holds a
