@@ -103,6 +103,12 @@ const (
 	ActionManageProjectSchedules Action = "manage project schedules" // the same for a project's, decided by AllowProject
 
 	ActionManageExecutors Action = "manage executors" // CreateExecutor, Executors, RevokeExecutor
+
+	// Usage reports: everyone's are the admins'; a user's own are theirs;
+	// a project's are its managers' and its ancestors' managers', and its
+	// members see their own jobs in it.
+	ActionReadUsage        Action = "read usage"         // Reports.Usage; the target is the user whose usage, 0 for everyone's
+	ActionReadProjectUsage Action = "read project usage" // Reports.Usage of one project, decided by AllowProject
 )
 
 // Names the system acts under for schedules.
@@ -166,6 +172,9 @@ var policy = map[Action]rule{
 	ActionManageProjectSchedules: {byAdmin | bySystem | byManager, ErrForbidden},
 
 	ActionManageExecutors: {byAdmin | bySystem, ErrForbidden},
+
+	ActionReadUsage:        {byAdmin | byOwner | bySystem, ErrForbidden},
+	ActionReadProjectUsage: {byAdmin | bySystem | byManager | byMember, ErrNotFound},
 }
 
 // Actions returns every action the policy knows, sorted.

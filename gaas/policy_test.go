@@ -66,6 +66,9 @@ func TestAllow(t *testing.T) {
 
 		gaas.ActionManageUserSchedules:    {ok, forbid, forbid, unauth, ok},
 		gaas.ActionManageProjectSchedules: {ok, forbid, forbid, unauth, ok},
+
+		gaas.ActionReadUsage:        {ok, ok, forbid, unauth, ok},
+		gaas.ActionReadProjectUsage: {ok, hide, hide, unauth, ok},
 	}
 	actions := gaas.Actions()
 	assert.Len(t, want, len(actions), "every action of the policy has a row here")
@@ -126,6 +129,8 @@ func TestAllowProject(t *testing.T) {
 		gaas.ActionManageWebhooks:    {ok, ok, forbid, hide, unauth, ok},
 		// A manager of a project's ancestor counts as its manager here.
 		gaas.ActionManageProjectSchedules: {ok, ok, forbid, hide, unauth, ok},
+		// A member sees their own jobs in it; a manager everyone's.
+		gaas.ActionReadProjectUsage: {ok, ok, ok, hide, unauth, ok},
 	}
 	for a, row := range want {
 		for i, pr := range principals {

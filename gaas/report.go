@@ -2,6 +2,7 @@ package gaas
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -122,10 +123,84 @@ type Reports interface {
 	// Usage returns the usage the caller may see: an admin everyone's; a
 	// manager their own jobs' and those charged to the projects they
 	// manage and their sub-projects; anyone else their own jobs'. A
-	// UserID or ProjectID beyond that is ErrForbidden; an empty or
-	// inverted range, an unknown period or group, or a range that would
-	// give more than MaxReportPeriods periods is ErrInvalid.
+	// UserID beyond that is ErrForbidden (a manager may name anyone, and
+	// sees what that user's jobs in their projects used); a ProjectID the
+	// caller is not a member of, or of a project below one they manage,
+	// is ErrNotFound, as projects are hidden from strangers (a member sees
+	// their own jobs in it). An empty or inverted range, an unknown period
+	// or group, or a range that would give more than MaxReportPeriods
+	// periods is ErrInvalid (see UsageRequest.Validate).
 	Usage(ctx context.Context, caller int64, req UsageRequest) (UsageReport, error)
+}
+
+// Validate lists every field of r that breaks a rule.
+func (r UsageRequest) Validate() error {
+	v := &ValidationError{}
+	switch {
+	case r.From.IsZero():
+		v.Add("from", "is required")
+	case r.To.IsZero():
+		v.Add("to", "is required")
+	case r.From.Year() < 1 || r.To.UTC().Year() > 9999:
+		v.Add("from", "must be in the years 1 to 9999, as must to")
+	case !r.From.Before(r.To):
+		v.Add("to", "must be after from")
+	case !r.Period.Valid():
+		v.Add("period", "must be one of %s, %s or %s (or none)", BucketDay, BucketWeek, BucketMonth)
+	case r.Period.Count(r.From, r.To) > MaxReportPeriods:
+		v.Add("period", "the range from %s to %s holds more than %d periods of a %s",
+			r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), MaxReportPeriods, r.Period)
+	}
+	seen := make(map[ReportGroup]bool, len(r.GroupBy))
+	for _, g := range r.GroupBy {
+		switch {
+		case !slices.Contains(ReportGroups(), g):
+			v.Add("group_by", "%q is not one of user, project or gpu_type", truncate(string(g), 32))
+		case seen[g]:
+			v.Add("group_by", "names %s twice", g)
+		}
+		seen[g] = true
+	}
+	if r.UserID < 0 {
+		v.Add("user_id", "must be a user's id")
+	}
+	if r.ProjectID < 0 {
+		v.Add("project_id", "must be a project's id")
+	}
+	return v.Err()
+}
+
+// Valid reports whether p is a known bucket, BucketNone included.
+func (p Bucket) Valid() bool {
+	return p == BucketNone || p == BucketDay || p == BucketWeek || p == BucketMonth
+}
+
+// Count returns how many periods of p [from, to) touches (1 for
+// BucketNone), counting no further than MaxReportPeriods+1.
+func (p Bucket) Count(from, to time.Time) int {
+	if p == BucketNone {
+		return 1
+	}
+	n := 0
+	for s := p.Start(from); s.Before(to) && n <= MaxReportPeriods; s = p.Next(s) {
+		n++
+	}
+	return n
+}
+
+// Grouped reports whether the report is keyed by dimension g.
+func (r UsageRequest) Grouped(g ReportGroup) bool { return slices.Contains(r.GroupBy, g) }
+
+// FinalStatuses returns the statuses no transition leaves, in lifecycle
+// order: the keys of UsageRow.Jobs.
+func FinalStatuses() []JobStatus {
+	var out []JobStatus
+	for _, s := range statuses {
+		if s.Final() {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // MaxReportPeriods bounds the periods of one report: ten years of days.

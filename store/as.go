@@ -156,3 +156,8 @@ func (a Acting) Schedule(ctx context.Context, req gaas.GetScheduleRequest) (gaas
 func (a Acting) UpdateSchedule(ctx context.Context, req gaas.UpdateScheduleRequest) (gaas.Schedule, error) {
 	return a.db.Schedules.updateBy(ctx, a.p, req)
 }
+
+// Usage is Reports.Usage for the principal.
+func (a Acting) Usage(ctx context.Context, req gaas.UsageRequest) (gaas.UsageReport, error) {
+	return a.db.Reports.usageBy(ctx, a.p, req)
+}

@@ -120,6 +120,19 @@ func principalIn(ctx context.Context, idb bun.IDB, p gaas.Principal, project int
 // visibleProject reads the project ref names for p, whom the policy must
 // let take action a on it; whoever may not see it is told it does not exist.
 func visibleProject(ctx context.Context, idb bun.IDB, p gaas.Principal, ref gaas.ProjectRef, a gaas.Action) (projectRow, error) {
+	return projectFor(ctx, idb, p, ref, a, false)
+}
+
+// visibleProjectInherited is visibleProject for an action that the
+// managers of the project's ancestors may take as its own managers do.
+func visibleProjectInherited(ctx context.Context, idb bun.IDB, p gaas.Principal, ref gaas.ProjectRef, a gaas.Action) (projectRow, error) {
+	return projectFor(ctx, idb, p, ref, a, true)
+}
+
+// projectFor reads the project ref names for p, whom the policy must let
+// take action a on it, as a manager when inherit and p manages one of its
+// ancestors.
+func projectFor(ctx context.Context, idb bun.IDB, p gaas.Principal, ref gaas.ProjectRef, a gaas.Action, inherit bool) (projectRow, error) {
 	pr, err := loadProject(ctx, idb, ref)
 	if errors.Is(err, gaas.ErrNotFound) {
 		// Who may not see a project learns nothing from its absence either.
@@ -134,11 +147,17 @@ func visibleProject(ctx context.Context, idb bun.IDB, p gaas.Principal, ref gaas
 		return projectRow{}, err
 	}
 	who, role, err := principalIn(ctx, idb, p, pr.ID)
+	if err == nil && inherit && role != gaas.ProjectManager && !p.IsSystem() {
+		var n int
+		if err = query(ctx, idb, &n, managesAncestorSQL, pr.ID, p.UserID); n > 0 {
+			role = gaas.ProjectManager
+		}
+	}
 	if err == nil {
 		err = gaas.AllowProject(who, a, role)
 	}
 	if err != nil {
-		return projectRow{}, fmt.Errorf("project %s: %w", ref, err)
+		return projectRow{}, fmt.Errorf("project %s: %w", ref, mapErr(err))
 	}
 	return pr, nil
 }

@@ -115,32 +115,9 @@ func scheduleAccount(ctx context.Context, idb bun.IDB, p gaas.Principal, userID,
 		}
 		return account, nil
 	}
-	pr, err := loadProject(ctx, idb, projectRef(projectID))
-	if errors.Is(err, gaas.ErrNotFound) {
-		if !p.IsSystem() {
-			if _, err := loadCaller(ctx, idb, p.UserID); err != nil {
-				return 0, err
-			}
-		}
-		return 0, fmt.Errorf("project %d: %w", projectID, gaas.ErrNotFound)
-	} else if err != nil {
-		return 0, err
-	}
-	who, role, err := principalIn(ctx, idb, p, pr.ID)
+	pr, err := visibleProjectInherited(ctx, idb, p, projectRef(projectID), gaas.ActionManageProjectSchedules)
 	if err != nil {
 		return 0, err
-	}
-	if role != gaas.ProjectManager && !p.IsSystem() {
-		var n int
-		if err := query(ctx, idb, &n, managesAncestorSQL, pr.ID, p.UserID); err != nil {
-			return 0, mapErr(err)
-		}
-		if n > 0 {
-			role = gaas.ProjectManager
-		}
-	}
-	if err := gaas.AllowProject(who, gaas.ActionManageProjectSchedules, role); err != nil {
-		return 0, fmt.Errorf("project %d: %w", projectID, err)
 	}
 	return pr.AccountID, nil
 }

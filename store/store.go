@@ -146,6 +146,8 @@ type DB struct {
 	Dispatch *DispatchService
 	// Executors keeps the credentials of executors on other machines.
 	Executors *ExecutorService
+	// Reports reads usage from the ledger.
+	Reports *ReportService
 }
 
 //go:embed migrations
@@ -233,6 +235,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Upkeep = &Upkeep{db: db}
 	db.Dispatch = &DispatchService{db: db}
 	db.Executors = &ExecutorService{db: db}
+	db.Reports = &ReportService{db: db}
 	workers := 1
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)
@@ -605,6 +608,17 @@ func (db *DB) tx(ctx context.Context, fn func(tx bun.Tx) error) error {
 		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
 		}
 	}
+}
+
+// readTx runs fn in one transaction on the readers that only reads, so
+// that what it reads is one state of the database: on PostgreSQL a
+// repeatable read, on SQLite a transaction's snapshot.
+func (db *DB) readTx(ctx context.Context, fn func(tx bun.Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: db.postgres}
+	if db.postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return mapErr(db.r.RunInTx(ctx, opts, func(ctx context.Context, tx bun.Tx) error { return fn(tx) }))
 }
 
 // signingKeyName is the settings row that holds the generated token key.
