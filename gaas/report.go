@@ -2,7 +2,10 @@ package gaas
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -205,3 +208,77 @@ func FinalStatuses() []JobStatus {
 
 // MaxReportPeriods bounds the periods of one report: ten years of days.
 const MaxReportPeriods = 3660
+
+// ParseReportTime reads a bound of a report's range: an RFC 3339 time, or
+// a date YYYY-MM-DD, which is that day's midnight UTC.
+func ParseReportTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("gaas: %q is neither an RFC 3339 time nor a date YYYY-MM-DD", truncate(s, 40))
+	}
+	return t, nil
+}
+
+// ParseReportGroups reads a comma-separated list of dimensions, such as
+// "user,gpu_type"; UsageRequest.Validate checks the names.
+func ParseReportGroups(s string) []ReportGroup {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	var out []ReportGroup
+	for _, g := range strings.Split(s, ",") {
+		out = append(out, ReportGroup(strings.TrimSpace(g)))
+	}
+	return out
+}
+
+// Table is the report as text cells, as CSV and aligned columns print it:
+// a header, then a row for each row of the report. It has a column for the
+// period when the report is cut into periods and for each dimension it is
+// grouped by (user and project by id and name; project 0 and "" for the
+// users' own accounts), then the GPU-hours, the credits charged and
+// returned, and the jobs that ended in each final status.
+func (r UsageReport) Table() (header []string, rows [][]string) {
+	periods := r.Period != BucketNone
+	if periods {
+		header = append(header, "period_start")
+	}
+	byUser, byProject, byType := slices.Contains(r.GroupBy, GroupByUser), slices.Contains(r.GroupBy, GroupByProject), slices.Contains(r.GroupBy, GroupByGPUType)
+	if byUser {
+		header = append(header, "user_id", "username")
+	}
+	if byProject {
+		header = append(header, "project_id", "project")
+	}
+	if byType {
+		header = append(header, "gpu_type")
+	}
+	header = append(header, "gpu_hours", "charged", "returned")
+	for _, s := range FinalStatuses() {
+		header = append(header, strings.ToLower(string(s)))
+	}
+	for _, u := range r.Rows {
+		var row []string
+		if periods {
+			row = append(row, u.PeriodStart.Format(time.DateOnly))
+		}
+		if byUser {
+			row = append(row, strconv.FormatInt(u.UserID, 10), u.Username)
+		}
+		if byProject {
+			row = append(row, strconv.FormatInt(u.ProjectID, 10), u.Project)
+		}
+		if byType {
+			row = append(row, u.GPUType)
+		}
+		row = append(row, u.GPUHours.String(), u.Charged.String(), u.Returned.String())
+		for _, s := range FinalStatuses() {
+			row = append(row, strconv.Itoa(u.Jobs[s]))
+		}
+		rows = append(rows, row)
+	}
+	return header, rows
+}

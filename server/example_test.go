@@ -25,7 +25,7 @@ func ExampleNewServer() {
 
 	srv := httptest.NewServer(server.NewServer(logger, server.Config{}, server.Services{
 		Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db,
 	}))
 	defer srv.Close()
 

@@ -132,7 +132,7 @@ func newHarness(t *testing.T, o ...override) *harness {
 // servicesOf is every service of db, behind auth, for NewServer.
 func servicesOf(auth gaas.Authenticator, db *store.DB) server.Services {
 	return server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db,
 		Executors: db.Executors, Dispatch: db.Dispatch}
 }
 

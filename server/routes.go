@@ -73,6 +73,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("GET /schedules/{id}", authed(queryParams(handleGetSchedule(logger, svc.Schedules))))
 	mux.Handle("PATCH /schedules/{id}", authed(queryParams(handleUpdateSchedule(logger, svc.Schedules))))
 
+	mux.Handle("GET /reports/usage", authed(queryParams(handleUsage(logger, svc.Reports), "from", "to", "group_by", "period", "user_id", "project_id", "format")))
+
 	mux.Handle("GET /gpu-types", authed(queryParams(handleListGPUTypes(logger, catalogue), "retired")))
 	mux.Handle("POST /gpu-types", authed(queryParams(handleCreateGPUType(logger, catalogue))))
 	mux.Handle("PATCH /gpu-types/{name}", authed(queryParams(handleUpdateGPUType(logger, catalogue))))

@@ -34,6 +34,7 @@ type Services struct {
 	Projects    gaas.Projects
 	Schedules   gaas.Schedules
 	Webhooks    gaas.Webhooks
+	Reports     gaas.Reports
 	DB          Pinger
 	// Logs reads the output of the jobs this server's executor runs; nil
 	// when it runs none, and GET /jobs/{id}/log answers 404.
@@ -54,7 +55,7 @@ func (s Services) missing() string {
 	}{
 		{"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Jobs", s.Jobs == nil}, {"Quota", s.Quota == nil},
 		{"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil}, {"Projects", s.Projects == nil},
-		{"Schedules", s.Schedules == nil}, {"Webhooks", s.Webhooks == nil}, {"DB", s.DB == nil},
+		{"Schedules", s.Schedules == nil}, {"Webhooks", s.Webhooks == nil}, {"Reports", s.Reports == nil}, {"DB", s.DB == nil},
 	} {
 		if f.nil {
 			return f.name

@@ -62,6 +62,8 @@ const adminUsage = `Usage: gaasd user add NAME [-admin] [-password-stdin]
        gaasd executors add NAME [-json]
        gaasd executors list [-json]
        gaasd executors revoke NAME [-json]
+       gaasd report [-from TIME] [-to TIME] [-period day|week|month] [-group-by user,project,gpu_type]
+                    [-user NAME|ID] [-project PROJECT] [-format table|csv] [-json]
 
 Works on the database that -db (or GAAS_DB) names directly, with no server
 running or while one runs. Changes are made by the system principal
@@ -80,7 +82,11 @@ period's up to that many credits. gpu-types apply brings the catalogue to a
 catalogue file, as gaasd -catalogue does at start-up: each type of the file
 is created or updated, any other type is retired. executors add makes the
 account of an executor on another machine (a gaas-runner) and prints its
-token, shown this once; executors revoke ends the token at once. Output is aligned
+token, shown this once; executors revoke ends the token at once. report
+prints the usage report of GET /reports/usage over [-from, -to) (the last 30
+days by default; a TIME there may also be a date, 2026-12-01, midnight
+UTC): GPU-hours, credits charged and returned, and jobs by final status,
+by period and group, with a total line, or as CSV. Output is aligned
 columns, or JSON with -json. Exit status: 0 done, 1 refused (no such user
 or project, name taken, invalid value, not enough credits), 2 a usage error.
 
@@ -109,7 +115,7 @@ type adminCmd struct {
 }
 
 // runAdmin is "gaasd user ...", "gaasd quota ...", "gaasd jobs ...", "gaasd gpu-types ...", "gaasd allocations ...",
-// "gaasd project ..." and "gaasd schedules ...".
+// "gaasd project ...", "gaasd schedules ...", "gaasd executors ..." and "gaasd report".
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	group := args[0]
 	verbs := map[string][]string{
@@ -119,22 +125,26 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		"schedules": {"list", "add", "pause", "resume", "end"},
 		"executors": {"add", "list", "revoke"},
 	}[group]
-	if len(args) < 2 {
-		return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
+	name, verb := "gaasd report", ""
+	if group != "report" { // the one without verbs
+		if len(args) < 2 {
+			return fmt.Errorf("%s: name one of %s; gaasd help %s explains", group, strings.Join(verbs, ", "), group)
+		}
+		if args[1] == "-h" || args[1] == "-help" || args[1] == "--help" {
+			fmt.Fprint(stdout, adminUsage)
+			return flag.ErrHelp
+		}
+		verb = args[1]
+		known := false
+		for _, v := range verbs {
+			known = known || v == verb
+		}
+		if !known {
+			return fmt.Errorf("%s: no subcommand %q; there are %s", group, verb, strings.Join(verbs, ", "))
+		}
+		name = "gaasd " + group + " " + verb
 	}
-	if args[1] == "-h" || args[1] == "-help" || args[1] == "--help" {
-		fmt.Fprint(stdout, adminUsage)
-		return flag.ErrHelp
-	}
-	verb := args[1]
-	known := false
-	for _, v := range verbs {
-		known = known || v == verb
-	}
-	if !known {
-		return fmt.Errorf("%s: no subcommand %q; there are %s", group, verb, strings.Join(verbs, ", "))
-	}
-	c := &adminCmd{fs: flag.NewFlagSet("gaasd "+group+" "+verb, flag.ContinueOnError), stdout: stdout}
+	c := &adminCmd{fs: flag.NewFlagSet(name, flag.ContinueOnError), stdout: stdout}
 	c.db = c.fs.String("db", envOr(getenv, "GAAS_DB", "gaas.db"), "a SQLite `path` or a postgres:// URL (env GAAS_DB)")
 	c.asJSON = c.fs.Bool("json", false, "print JSON instead of columns")
 	c.fs.Usage = func() {
@@ -152,6 +162,8 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return c.schedules(ctx, verb, args[2:])
 	case "executors":
 		return c.executors(ctx, verb, args[2:])
+	case "report":
+		return c.report(ctx, args[1:])
 	}
 	switch group + " " + verb {
 	case "user add":

@@ -140,14 +140,15 @@ const serveUsage = `Usage: gaasd [flags]              serve the API
        gaasd project add|list|show|member|grant|set|transfer ...  manage projects in the database directly
        gaasd schedules list|add|pause|resume|end ...  manage recurring allocations in the database directly
        gaasd executors add|list|revoke ...  manage the tokens of executors on other machines (gaas-runner)
+       gaasd report [-from TIME] [-to TIME] [-period P] [-group-by G] ...  usage by period, user, project and GPU type
 
 Runs the gaas HTTP API. Each flag has an environment variable, named in its
 description; a flag wins over its variable. GAAS_ADMIN_USERNAME and
 GAAS_ADMIN_PASSWORD, when both are set, make sure that admin exists.
 
 Exit status: 0 done, 1 refused (check found a broken invariant, healthcheck
-an unhealthy server, user, quota, jobs, gpu-types, allocations, project or
-schedules a refusal such as no such user), 2 a usage error or a failure to start.
+an unhealthy server, user, quota, jobs, gpu-types, allocations, project,
+schedules or report a refusal such as no such user), 2 a usage error or a failure to start.
 
 `
 
@@ -404,7 +405,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(ctx, args[1:], getenv, stdout)
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
-		case "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules", "executors":
+		case "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules", "executors", "report":
 			return runAdmin(ctx, args, getenv, stdout)
 		}
 	}
@@ -412,7 +413,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // subcommands are those "gaasd help SUBCOMMAND" explains.
-var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules", "executors"}
+var subcommands = []string{"import-fastapi", "healthcheck", "check", "user", "quota", "jobs", "gpu-types", "allocations", "project", "schedules", "executors", "report"}
 
 // printVersion prints the module version, commit and date of this build,
 // as GET /version answers them.
@@ -552,7 +553,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		scfg.ServeMetrics = cfg.metricsAddr == ""
 	}
 	services := server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db,
 		Executors: db.Executors, Dispatch: db.Dispatch}
 	srv := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,

@@ -25,7 +25,7 @@ func Example() {
 	tokens, _ := authn.NewTokens(key, 0, nil)
 	srv := httptest.NewServer(server.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), server.Config{}, server.Services{
 		Auth: authn.NewAuthenticator(db.Accounts, authn.Hasher{}, tokens), Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db,
 		Executors: db.Executors, Dispatch: db.Dispatch,
 	}))
 	defer srv.Close()

@@ -33,7 +33,7 @@ func TestGeneratedClient(t *testing.T) {
 	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1}, tokens)
 	h := server.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), server.Config{}, server.Services{
 		Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
-		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db,
+		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

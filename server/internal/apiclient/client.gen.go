@@ -311,6 +311,51 @@ func (e UpdateWebhookRequestEnabled) Valid() bool {
 	}
 }
 
+// Defines values for UsageReportGroupBy.
+const (
+	UsageReportGroupByGpuType UsageReportGroupBy = "gpu_type"
+	UsageReportGroupByProject UsageReportGroupBy = "project"
+	UsageReportGroupByUser    UsageReportGroupBy = "user"
+)
+
+// Valid indicates whether the value is a known member of the UsageReportGroupBy enum.
+func (e UsageReportGroupBy) Valid() bool {
+	switch e {
+	case UsageReportGroupByGpuType:
+		return true
+	case UsageReportGroupByProject:
+		return true
+	case UsageReportGroupByUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageReportPeriod.
+const (
+	UsageReportPeriodDay         UsageReportPeriod = "day"
+	UsageReportPeriodLessThannil UsageReportPeriod = "<nil>"
+	UsageReportPeriodMonth       UsageReportPeriod = "month"
+	UsageReportPeriodWeek        UsageReportPeriod = "week"
+)
+
+// Valid indicates whether the value is a known member of the UsageReportPeriod enum.
+func (e UsageReportPeriod) Valid() bool {
+	switch e {
+	case UsageReportPeriodDay:
+		return true
+	case UsageReportPeriodLessThannil:
+		return true
+	case UsageReportPeriodMonth:
+		return true
+	case UsageReportPeriodWeek:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UserDisabled.
 const (
 	UserDisabledTrue UserDisabled = true
@@ -335,6 +380,48 @@ const (
 func (e Health200JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageReportParamsPeriod.
+const (
+	UsageReportParamsPeriodDay   UsageReportParamsPeriod = "day"
+	UsageReportParamsPeriodMonth UsageReportParamsPeriod = "month"
+	UsageReportParamsPeriodNone  UsageReportParamsPeriod = "none"
+	UsageReportParamsPeriodWeek  UsageReportParamsPeriod = "week"
+)
+
+// Valid indicates whether the value is a known member of the UsageReportParamsPeriod enum.
+func (e UsageReportParamsPeriod) Valid() bool {
+	switch e {
+	case UsageReportParamsPeriodDay:
+		return true
+	case UsageReportParamsPeriodMonth:
+		return true
+	case UsageReportParamsPeriodNone:
+		return true
+	case UsageReportParamsPeriodWeek:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageReportParamsFormat.
+const (
+	Csv  UsageReportParamsFormat = "csv"
+	Json UsageReportParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the UsageReportParamsFormat enum.
+func (e UsageReportParamsFormat) Valid() bool {
+	switch e {
+	case Csv:
+		return true
+	case Json:
 		return true
 	default:
 		return false
@@ -1234,6 +1321,61 @@ type UpdateWebhookRequest struct {
 // UpdateWebhookRequestEnabled Turns a disabled endpoint back on.
 type UpdateWebhookRequestEnabled bool
 
+// UsageReport defines model for UsageReport.
+type UsageReport struct {
+	// From RFC 3339, in UTC.
+	From    Timestamp            `json:"from"`
+	GroupBy []UsageReportGroupBy `json:"group_by"`
+	Period  *UsageReportPeriod   `json:"period"`
+
+	// Rows In order of period, then user id, project id and GPU type; periods and groups with no usage have no row.
+	Rows []UsageRow `json:"rows"`
+
+	// To RFC 3339, in UTC.
+	To Timestamp `json:"to"`
+
+	// Total The usage of one group in one period. What the report is not cut or grouped by is null.
+	Total UsageRow `json:"total"`
+}
+
+// UsageReportGroupBy defines model for UsageReport.GroupBy.
+type UsageReportGroupBy string
+
+// UsageReportPeriod defines model for UsageReport.Period.
+type UsageReportPeriod string
+
+// UsageRow The usage of one group in one period. What the report is not cut or grouped by is null.
+type UsageRow struct {
+	// Charged Credits of the charge entries written.
+	Charged float64 `json:"charged"`
+
+	// GpuHours The hours the jobs that ended were charged for, times their GPUs.
+	GpuHours float64 `json:"gpu_hours"`
+
+	// GpuType As the catalogue spelled it when the job was submitted.
+	GpuType *string `json:"gpu_type"`
+
+	// Jobs Jobs that reached each final status.
+	Jobs struct {
+		CANCELLED int `json:"CANCELLED"`
+		COMPLETED int `json:"COMPLETED"`
+		FAILED    int `json:"FAILED"`
+		REJECTED  int `json:"REJECTED"`
+	} `json:"jobs"`
+
+	// PeriodStart The start of the period, UTC; null without periods.
+	PeriodStart *time.Time `json:"period_start"`
+	Project     *string    `json:"project"`
+
+	// ProjectId The project charged; null for the users' own accounts, or when not grouped by project.
+	ProjectId *int `json:"project_id"`
+
+	// Returned Credits of the refund entries written.
+	Returned float64 `json:"returned"`
+	UserId   *int    `json:"user_id"`
+	Username *string `json:"username"`
+}
+
 // User defines model for User.
 type User struct {
 	// Disabled Present, and true, only for a disabled account: it cannot log in, and its tokens do not work.
@@ -1461,6 +1603,36 @@ type ListMembersParams struct {
 	// Cursor The next_cursor of the previous page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// UsageReportParams defines parameters for UsageReport.
+type UsageReportParams struct {
+	// From The start, included: an RFC 3339 time (write a `+` offset as `%2B`) or a date `YYYY-MM-DD` (its midnight UTC). Default: 30 days before `to`.
+	From *string `form:"from,omitempty" json:"from,omitempty"`
+
+	// To The end, not included, in the same forms: `to=2026-02-01` ends with January. Default: now.
+	To *string `form:"to,omitempty" json:"to,omitempty"`
+
+	// Period Cut the range into UTC days, ISO weeks or calendar months; none (the default) gives one row per group for the whole range. At most 3660 periods.
+	Period *UsageReportParamsPeriod `form:"period,omitempty" json:"period,omitempty"`
+
+	// GroupBy Comma-separated dimensions, each at most once: `user`, `project`, `gpu_type`. None gives one row per period.
+	GroupBy *string `form:"group_by,omitempty" json:"group_by,omitempty"`
+
+	// UserId Only this user's jobs.
+	UserId *ID `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// ProjectId Only the jobs charged to this project (not its sub-projects).
+	ProjectId *ID `form:"project_id,omitempty" json:"project_id,omitempty"`
+
+	// Format `csv` answers `text/csv` whatever `Accept` says; without it, `Accept: text/csv` does.
+	Format *UsageReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// UsageReportParamsPeriod defines parameters for UsageReport.
+type UsageReportParamsPeriod string
+
+// UsageReportParamsFormat defines parameters for UsageReport.
+type UsageReportParamsFormat string
 
 // ListSchedulesParams defines parameters for ListSchedules.
 type ListSchedulesParams struct {
@@ -2288,6 +2460,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /register (the `Register` operationId).
 	Register(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsageReport Usage over a range of time
+	//
+	// GPU-hours, credits charged and returned, and jobs by final status, over `[from, to)`, cut into periods (`period`) and grouped by user, project and GPU type (`group_by`), read from the ledger and agreeing with it exactly. Charged and returned are the charge and refund entries written in each period (a job submitted in March and settled in April is charged in March, returned to in April); GPU-hours and jobs count the jobs that reached a final status in the period (GPU-hours: the hours each was charged for times its GPUs). All times are UTC; weeks start on Monday. Admins see everyone's usage; a project's managers (and the managers of the projects above it) see the jobs charged to it, and everyone sees their own jobs. A user who manages no project naming another user is 403; a project the caller is not a member of, and is not below one they manage, is 404. JSON, or CSV with `format=csv` or `Accept: text/csv` (a header row, then a row per row of the report; the columns of the period and the dimensions appear only when the report is cut or grouped by them).
+	//
+	// Corresponds with GET /reports/usage (the `UsageReport` operationId).
+	UsageReport(ctx context.Context, params *UsageReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSchedules Schedules of recurring allocations
 	//
@@ -3601,6 +3780,23 @@ func (c *Client) RegisterWithBody(ctx context.Context, contentType string, body 
 // Corresponds with POST /register (the `Register` operationId).
 func (c *Client) Register(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRegisterRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsageReport Usage over a range of time
+//
+// GPU-hours, credits charged and returned, and jobs by final status, over `[from, to)`, cut into periods (`period`) and grouped by user, project and GPU type (`group_by`), read from the ledger and agreeing with it exactly. Charged and returned are the charge and refund entries written in each period (a job submitted in March and settled in April is charged in March, returned to in April); GPU-hours and jobs count the jobs that reached a final status in the period (GPU-hours: the hours each was charged for times its GPUs). All times are UTC; weeks start on Monday. Admins see everyone's usage; a project's managers (and the managers of the projects above it) see the jobs charged to it, and everyone sees their own jobs. A user who manages no project naming another user is 403; a project the caller is not a member of, and is not below one they manage, is 404. JSON, or CSV with `format=csv` or `Accept: text/csv` (a header row, then a row per row of the report; the columns of the period and the dimensions appear only when the report is cut or grouped by them).
+//
+// Corresponds with GET /reports/usage (the `UsageReport` operationId).
+func (c *Client) UsageReport(ctx context.Context, params *UsageReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsageReportRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6061,6 +6257,132 @@ func NewRegisterRequestWithBody(server string, contentType string, body io.Reade
 	return req, nil
 }
 
+// NewUsageReportRequest constructs an http.Request for the UsageReport method
+func NewUsageReportRequest(server string, params *UsageReportParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/reports/usage")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Period != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "period", *params.Period, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.GroupBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "group_by", *params.GroupBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ProjectId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "project_id", *params.ProjectId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSchedulesRequest constructs an http.Request for the ListSchedules method
 func NewListSchedulesRequest(server string, params *ListSchedulesParams) (*http.Request, error) {
 	var err error
@@ -7799,6 +8121,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /register (the `Register` operationId).
 	RegisterWithResponse(ctx context.Context, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterResponse, error)
+
+	// UsageReportWithResponse Usage over a range of time
+	//
+	// GPU-hours, credits charged and returned, and jobs by final status, over `[from, to)`, cut into periods (`period`) and grouped by user, project and GPU type (`group_by`), read from the ledger and agreeing with it exactly. Charged and returned are the charge and refund entries written in each period (a job submitted in March and settled in April is charged in March, returned to in April); GPU-hours and jobs count the jobs that reached a final status in the period (GPU-hours: the hours each was charged for times its GPUs). All times are UTC; weeks start on Monday. Admins see everyone's usage; a project's managers (and the managers of the projects above it) see the jobs charged to it, and everyone sees their own jobs. A user who manages no project naming another user is 403; a project the caller is not a member of, and is not below one they manage, is 404. JSON, or CSV with `format=csv` or `Accept: text/csv` (a header row, then a row per row of the report; the columns of the period and the dimensions appear only when the report is cut or grouped by them).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /reports/usage (the `UsageReport` operationId).
+	UsageReportWithResponse(ctx context.Context, params *UsageReportParams, reqEditors ...RequestEditorFn) (*UsageReportResponse, error)
 
 	// ListSchedulesWithResponse Schedules of recurring allocations
 	//
@@ -12281,6 +12612,124 @@ func (r RegisterResponse) ContentType() string {
 	return ""
 }
 
+// UsageReportResponse200Headers the declared response headers of an HTTP 200 response for UsageReport
+type UsageReportResponse200Headers struct {
+	ContentDisposition *string
+}
+
+// UsageReportResponse401Headers the declared response headers of an HTTP 401 response for UsageReport
+type UsageReportResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// UsageReportResponse429Headers the declared response headers of an HTTP 429 response for UsageReport
+type UsageReportResponse429Headers struct {
+	RetryAfter int
+}
+
+// UsageReportResponse503Headers the declared response headers of an HTTP 503 response for UsageReport
+type UsageReportResponse503Headers struct {
+	RetryAfter int
+}
+
+type UsageReportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UsageReport
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UsageReportResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UsageReportResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UsageReportResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UsageReportResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UsageReportResponse) GetJSON200() *UsageReport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UsageReportResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UsageReportResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r UsageReportResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UsageReportResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UsageReportResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UsageReportResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UsageReportResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsageReportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsageReportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsageReportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsageReportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListSchedulesResponse401Headers the declared response headers of an HTTP 401 response for ListSchedules
 type ListSchedulesResponse401Headers struct {
 	WWWAuthenticate string
@@ -15828,6 +16277,21 @@ func (c *ClientWithResponses) RegisterWithResponse(ctx context.Context, body Reg
 		return nil, err
 	}
 	return ParseRegisterResponse(rsp)
+}
+
+// UsageReportWithResponse Usage over a range of time
+//
+// GPU-hours, credits charged and returned, and jobs by final status, over `[from, to)`, cut into periods (`period`) and grouped by user, project and GPU type (`group_by`), read from the ledger and agreeing with it exactly. Charged and returned are the charge and refund entries written in each period (a job submitted in March and settled in April is charged in March, returned to in April); GPU-hours and jobs count the jobs that reached a final status in the period (GPU-hours: the hours each was charged for times its GPUs). All times are UTC; weeks start on Monday. Admins see everyone's usage; a project's managers (and the managers of the projects above it) see the jobs charged to it, and everyone sees their own jobs. A user who manages no project naming another user is 403; a project the caller is not a member of, and is not below one they manage, is 404. JSON, or CSV with `format=csv` or `Accept: text/csv` (a header row, then a row per row of the report; the columns of the period and the dimensions appear only when the report is cut or grouped by them).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /reports/usage (the `UsageReport` operationId).
+func (c *ClientWithResponses) UsageReportWithResponse(ctx context.Context, params *UsageReportParams, reqEditors ...RequestEditorFn) (*UsageReportResponse, error) {
+	rsp, err := c.UsageReport(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsageReportResponse(rsp)
 }
 
 // ListSchedulesWithResponse Schedules of recurring allocations
@@ -20394,6 +20858,127 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RegisterResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUsageReportResponse parses an HTTP response from a UsageReportWithResponse call
+func ParseUsageReportResponse(rsp *http.Response) (*UsageReportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsageReportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UsageReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers UsageReportResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers UsageReportResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers UsageReportResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UsageReportResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

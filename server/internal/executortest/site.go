@@ -57,7 +57,7 @@ func New(t *testing.T) *Site {
 	auth := authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 	s.API = server.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), server.Config{}, server.Services{
 		Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota, Catalogue: db.Catalogue, Allocations: db.Allocations,
-		Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db, Executors: db.Executors, Dispatch: db.Dispatch,
+		Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db, Executors: db.Executors, Dispatch: db.Dispatch,
 	})
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := s.Faults.Load(); f != nil && (*f)(w, r) {
