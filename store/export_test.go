@@ -39,3 +39,7 @@ func Events(ctx context.Context, db *DB) ([]gaas.Event, error) {
 	}
 	return out, nil
 }
+
+// ReadUsageFromLedger makes db read usage reports from the ledger and the
+// jobs alone, or again by the rollup, for benchmarks that compare.
+func ReadUsageFromLedger(db *DB, ledgerOnly bool) { db.Reports.ledgerOnly = ledgerOnly }

@@ -89,7 +89,12 @@ func (s *usageSite) play(t *testing.T, rng *rand.Rand, n int) {
 	db, admin := s.f.db, s.f.admin.ID
 	var open []gaas.Job
 	hours := func(max gaas.Hours) *gaas.Hours { h := gaas.Hours(rng.Int64N(int64(max) + 1)); return &h }
-	for range n {
+	for step := range n {
+		if step%30 == 29 {
+			// A report now and then rolls up the days that closed.
+			_, err := db.Reports.Usage(ctx, admin, gaas.UsageRequest{From: s.start, To: s.clk.Now(), Period: gaas.BucketWeek})
+			require.NoError(t, err)
+		}
 		switch r := rng.IntN(10); {
 		case r == 0: // to the next UTC midnight, exactly: a boundary
 			now := s.clk.Now()
@@ -394,7 +399,11 @@ func TestUsageAgreesWithLedger(t *testing.T) {
 		for _, j := range h.jobs {
 			statuses[j.Status]++
 		}
-		t.Logf("%d jobs %v, %d ledger entries, %d cells compared", len(h.jobs), statuses, len(h.entries), cells)
+		var days, months string
+		require.NoError(t, store.RawQueryRow(ctx, s.f.db, "SELECT days, months FROM usage_rollup_state", &days, &months))
+		t.Logf("%d jobs %v, %d ledger entries, %d cells compared; rolled up days before %s and months before %s, from %s to %s",
+			len(h.jobs), statuses, len(h.entries), cells, days, months, s.start.Format(time.DateOnly), end.Format(time.DateOnly))
+		assert.NotEqual(t, s.start.Format("2006-01"), months, "no month was rolled up")
 		for _, st := range gaas.FinalStatuses() {
 			assert.Positive(t, statuses[st], "no job ended %s", st)
 		}

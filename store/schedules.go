@@ -130,12 +130,16 @@ const managesAncestorSQL = `WITH RECURSIVE up(id, parent_id) AS (
 	SELECT count(*) FROM project_members m JOIN up ON m.project_id = up.id
 	WHERE m.user_id = ? AND m.role = 'manager' AND m.active = TRUE`
 
-// managedAccountsSQL is the accounts of the projects that user ? manages
-// and of every project below them.
-const managedAccountsSQL = `WITH RECURSIVE down(id) AS (
+// managedProjectsSQL is the projects that user ? manages and every
+// project below them.
+const managedProjectsSQL = `WITH RECURSIVE down(id) AS (
 	    SELECT project_id FROM project_members WHERE user_id = ? AND role = 'manager' AND active = TRUE
 	    UNION SELECT p.id FROM projects p JOIN down ON p.parent_id = down.id)
-	SELECT pr.account_id FROM projects pr JOIN down ON down.id = pr.id`
+	SELECT id FROM down`
+
+// managedAccountsSQL is the accounts of the projects that user ? manages
+// and of every project below them.
+const managedAccountsSQL = `SELECT account_id FROM projects WHERE id IN (` + managedProjectsSQL + `)`
 
 // CreateSchedule implements gaas.Schedules.
 func (s *ScheduleService) CreateSchedule(ctx context.Context, caller int64, req gaas.CreateScheduleRequest) (gaas.Schedule, error) {

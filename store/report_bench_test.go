@@ -1,0 +1,92 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/store/storetest"
+)
+
+// BenchmarkUsage reads usage reports of a year of a busy site, on a SQLite
+// file and on PostgreSQL when GAAS_TEST_POSTGRES names one. It writes that
+// year first, so it runs only when GAAS_BENCH_USAGE gives the number of
+// jobs (1000000 for the figures in BENCHMARKS.md):
+//
+//	GAAS_BENCH_USAGE=1000000 go test ./store -run '^$' -bench Usage -benchtime 10x
+func BenchmarkUsage(b *testing.B) {
+	jobs, _ := strconv.Atoi(os.Getenv("GAAS_BENCH_USAGE"))
+	if jobs <= 0 || testing.Short() {
+		b.Skip("GAAS_BENCH_USAGE=JOBS runs it")
+	}
+	ctx := context.Background()
+	year := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	dsns := map[string]string{"sqlite": filepath.Join(b.TempDir(), "usage.db")}
+	if os.Getenv(storetest.PostgresEnv) != "" {
+		dsns["postgres"] = storetest.PostgresDSN(b)
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		dsn, ok := dsns[name]
+		if !ok {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			db := benchOpen(b, dsn)
+			start := time.Now()
+			site := storetest.UsageSite{Users: 2000, Projects: 100, Jobs: jobs, From: year, To: year.AddDate(1, 0, 0), Seed: 1}
+			if err := storetest.SeedUsage(ctx, db, site); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%d jobs written in %s", jobs, time.Since(start).Round(time.Second))
+			admin, err := db.Accounts.EnsureAdmin(ctx, "root", "h", false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			all := []gaas.ReportGroup{gaas.GroupByUser, gaas.GroupByProject, gaas.GroupByGPUType}
+			cases := []struct {
+				name string
+				req  gaas.UsageRequest
+			}{
+				{"year by month", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth}},
+				{"year by month and gpu type", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth, GroupBy: all[2:]}},
+				{"year by month, user, project and gpu type", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth, GroupBy: all}},
+				{"year by week, cut mid-day", gaas.UsageRequest{From: year.Add(5 * time.Hour), To: year.AddDate(1, 0, 0).Add(-5 * time.Hour), Period: gaas.BucketWeek}},
+				{"month by day", gaas.UsageRequest{From: year.AddDate(0, 5, 0), To: year.AddDate(0, 6, 0), Period: gaas.BucketDay}},
+				{"month by day and gpu type", gaas.UsageRequest{From: year.AddDate(0, 5, 0), To: year.AddDate(0, 6, 0), Period: gaas.BucketDay, GroupBy: all[2:]}},
+				{"a user's year by month", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth, UserID: 7}},
+			}
+			for _, mode := range []string{"ledger", "rollup"} {
+				store.ReadUsageFromLedger(db, mode == "ledger")
+				if mode == "rollup" {
+					// The first report rolls up the year; later ones read it.
+					start := time.Now()
+					if _, err := db.Reports.Usage(ctx, admin.ID, cases[0].req); err != nil {
+						b.Fatal(err)
+					}
+					b.Logf("the first report rolled up the year in %s", time.Since(start).Round(time.Millisecond))
+				}
+				for _, c := range cases {
+					b.Run(mode+"/"+c.name, func(b *testing.B) { benchUsage(b, db, admin.ID, c.req) })
+				}
+			}
+		})
+	}
+}
+
+func benchUsage(b *testing.B, db *store.DB, caller int64, req gaas.UsageRequest) {
+	ctx := context.Background()
+	var rows int
+	for b.Loop() {
+		r, err := db.Reports.Usage(ctx, caller, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = len(r.Rows)
+	}
+	b.ReportMetric(float64(rows), "rows")
+}

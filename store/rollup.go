@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gaas-io/gaas/gaas"
+)
+
+// The rollup of usage.
+//
+// A report of a year of a busy site sums millions of ledger entries and
+// jobs; read from the ledger each time it takes seconds (BENCHMARKS.md).
+// So closed UTC days are summed once into usage_rollup, by day and by
+// user, project and GPU type, and closed months once more from their days,
+// and a report reads whole days and months from there and only the rest
+// of its range (its edges, and the days not rolled up yet) from the ledger
+// and the jobs.
+//
+// The rollup stays exact because the ledger is append-only and a final
+// job never changes: every entry and every end of a job is written with
+// the time of the transaction that writes it, so a day that ended
+// rollupMargin ago gets nothing more. (A transaction, or a clock, that
+// far behind is the only way to break it; the margin is far above the
+// store's statement and batch timeouts.)
+//
+// Reports roll up what has closed before they read, in transactions of
+// at most rollupChunk days: the sums are read from the readers, then
+// written with the state in a short transaction that only the first of
+// racing processes commits (the state moves from where it was read).
+
+// rollupMargin is how long after its end a day is rolled up.
+const rollupMargin = 24 * time.Hour
+
+// rollupChunk is the most days one transaction of the roll-up sums.
+const rollupChunk = 31
+
+// dayLayout and monthLayout are how usage_rollup writes its periods.
+const (
+	dayLayout   = "2006-01-02"
+	monthLayout = "2006-01"
+)
+
+// rollupState is how far usage_rollup reaches: every day before days and
+// every month before months is in it (zero: none yet).
+type rollupState struct {
+	days, months time.Time
+	raw          [2]string // as the row says
+}
+
+func loadRollupState(ctx context.Context, idb bun.IDB) (rollupState, error) {
+	var raw struct {
+		Days   string `bun:"days"`
+		Months string `bun:"months"`
+	}
+	if err := query(ctx, idb, &raw, "SELECT days, months FROM usage_rollup_state WHERE id = 1"); err != nil {
+		return rollupState{}, err
+	}
+	st := rollupState{raw: [2]string{raw.Days, raw.Months}}
+	var err error
+	if raw.Days != "" {
+		st.days, err = time.Parse(dayLayout, raw.Days)
+	}
+	if raw.Months != "" && err == nil {
+		st.months, err = time.Parse(monthLayout, raw.Months)
+	}
+	return st, err
+}
+
+// usagePart is a part of a report's range: read from the rollup rows of
+// grain, or from the ledger and the jobs when grain is "".
+type usagePart struct {
+	from, to time.Time
+	grain    string
+}
+
+// split cuts the range of req into the parts it is read from: the whole
+// months that are rolled up (for reports by month or of no period), the
+// whole days that are, and the rest.
+func (st rollupState) split(req gaas.UsageRequest) []usagePart {
+	from, to := req.From, req.To
+	a := gaas.BucketDay.Start(from)
+	if a.Before(from) {
+		a = gaas.BucketDay.Next(a)
+	}
+	b := gaas.BucketDay.Start(to)
+	if st.days.Before(b) {
+		b = st.days
+	}
+	if !a.Before(b) {
+		return []usagePart{{from: from, to: to}}
+	}
+	parts := []usagePart{{from: from, to: a}}
+	days := []usagePart{{from: a, to: b, grain: "day"}}
+	if req.Period == gaas.BucketNone || req.Period == gaas.BucketMonth {
+		ma := gaas.BucketMonth.Start(a)
+		if ma.Before(a) {
+			ma = gaas.BucketMonth.Next(ma)
+		}
+		mb := gaas.BucketMonth.Start(b)
+		if st.months.Before(mb) {
+			mb = st.months
+		}
+		if ma.Before(mb) {
+			days = []usagePart{{from: a, to: ma, grain: "day"}, {from: ma, to: mb, grain: "month"}, {from: mb, to: b, grain: "day"}}
+		}
+	}
+	parts = append(parts, days...)
+	parts = append(parts, usagePart{from: b, to: to})
+	out := parts[:0]
+	for _, p := range parts {
+		if p.from.Before(p.to) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// rolledUsage adds to rows the rollup rows of grain in the range of req,
+// whose bounds are the starts of days (months for grain "month").
+func (s *ReportService) rolledUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, f usageFilter, grain string, rows map[usageKey]*gaas.UsageRow) error {
+	layout := dayLayout
+	if grain == "month" {
+		layout = monthLayout
+	}
+	cols, groupBy := usageColumns(req, func(month bool) string {
+		if month && grain == "day" {
+			return "substr(j.period, 1, 7)"
+		}
+		return "j.period" // grouped in the order of the key, with no sort
+	})
+	q := "SELECT " + cols + ", count(*), SUM(j.charged), SUM(j.returned), SUM(j.gpu_hours)," +
+		" SUM(j.completed), SUM(j.failed), SUM(j.rejected), SUM(j.cancelled)" +
+		" FROM usage_rollup j WHERE j.grain = ? AND j.period >= ? AND j.period < ?" + f.where + groupClause(groupBy)
+	args := append([]any{grain, req.From.Format(layout), req.To.Format(layout)}, f.args...)
+	return scanUsage(ctx, idb, req, q, args, rows, func(r *gaas.UsageRow, rs *sql.Rows, k *usageScan) error {
+		var sums [7]sql.NullInt64
+		dest := k.dest()
+		for i := range sums {
+			dest = append(dest, &sums[i])
+		}
+		if err := rs.Scan(dest...); err != nil {
+			return err
+		}
+		r.Charged, r.Returned, r.GPUHours = gaas.Credits(sums[0].Int64), gaas.Credits(sums[1].Int64), gaas.Hours(sums[2].Int64)
+		for i, st := range gaas.FinalStatuses() {
+			r.Jobs[st] = int(sums[3+i].Int64)
+		}
+		return nil
+	})
+}
+
+// rollUp brings usage_rollup up to the days that ended rollupMargin ago,
+// and the months that those days complete.
+func (s *ReportService) rollUp(ctx context.Context) error {
+	s.rolling.Lock()
+	defer s.rolling.Unlock()
+	closed := gaas.BucketDay.Start(s.db.now().Add(-rollupMargin))
+	for {
+		st, err := loadRollupState(ctx, s.db.r)
+		if err != nil {
+			return err
+		}
+		if st.days.IsZero() {
+			if st.days, err = s.firstUsageDay(ctx, closed); err != nil {
+				return err
+			}
+			st.months = gaas.BucketMonth.Start(st.days)
+		}
+		if !st.days.Before(closed) && !st.months.Before(gaas.BucketMonth.Start(st.days)) {
+			return nil
+		}
+		to := st.days.AddDate(0, 0, rollupChunk)
+		if closed.Before(to) {
+			to = closed
+		}
+		if to.Before(st.days) {
+			to = st.days // only months to close
+		}
+		sums := make(map[usageKey]*gaas.UsageRow)
+		if st.days.Before(to) {
+			req := gaas.UsageRequest{From: st.days, To: to, Period: gaas.BucketDay, GroupBy: gaas.ReportGroups()}
+			if err := s.ledgerUsage(ctx, s.db.r, req, usageFilter{}, sums); err != nil {
+				return err
+			}
+			if err := s.jobUsage(ctx, s.db.r, req, usageFilter{}, sums); err != nil {
+				return err
+			}
+		}
+		err = s.db.tx(ctx, func(tx bun.Tx) error { return s.writeRollup(ctx, tx, st, to, sums) })
+		if errors.Is(err, errRolledMeanwhile) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// errRolledMeanwhile says another process rolled up the same days first.
+var errRolledMeanwhile = errors.New("rolled up meanwhile")
+
+// firstUsageDay is the day the first usage happened, or closed when none has.
+func (s *ReportService) firstUsageDay(ctx context.Context, closed time.Time) (time.Time, error) {
+	first := closed
+	for _, q := range []string{
+		"SELECT created_at FROM ledger WHERE job_id IS NOT NULL ORDER BY created_at LIMIT 1",
+		"SELECT updated_at FROM jobs" + s.db.indexedBy("jobs_ended_at") + " WHERE status IN (" + finalStatuses() + ") ORDER BY updated_at LIMIT 1",
+	} {
+		var at time.Time
+		err := query(ctx, s.db.r, &at, q)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return time.Time{}, err
+		}
+		if at.Before(first) {
+			first = gaas.BucketDay.Start(at)
+		}
+	}
+	return first, nil
+}
+
+// writeRollup writes the sums of the days from st.days to to, and the
+// months those days complete, and moves the state on, unless another
+// process moved it first.
+func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupState, to time.Time, sums map[usageKey]*gaas.UsageRow) error {
+	months := st.months
+	for !gaas.BucketMonth.Next(months).After(to) {
+		months = gaas.BucketMonth.Next(months)
+	}
+	res, err := exec(ctx, tx, "UPDATE usage_rollup_state SET days = ?, months = ? WHERE id = 1 AND days = ? AND months = ?",
+		to.Format(dayLayout), months.Format(monthLayout), st.raw[0], st.raw[1])
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return errRolledMeanwhile
+	}
+	const cols = 12
+	args := make([]any, 0, cols*len(sums))
+	for k, r := range sums {
+		args = append(args, "day", k.period.Format(dayLayout), k.user, k.project, k.gpuType, int64(r.Charged), int64(r.Returned), int64(r.GPUHours))
+		for _, st := range gaas.FinalStatuses() {
+			args = append(args, r.Jobs[st])
+		}
+	}
+	const perStatement = 64
+	for len(args) > 0 {
+		n := min(len(args)/cols, perStatement)
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+		if _, err := exec(ctx, tx, "INSERT INTO usage_rollup (grain, period, user_id, project_id, gpu_type, charged, returned, gpu_hours,"+
+			" completed, failed, rejected, cancelled) VALUES "+strings.TrimSuffix(strings.Repeat(row+", ", n), ", "), args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	if !st.months.Before(months) {
+		return nil
+	}
+	_, err = exec(ctx, tx, "INSERT INTO usage_rollup (grain, period, user_id, project_id, gpu_type, charged, returned, gpu_hours,"+
+		" completed, failed, rejected, cancelled)"+
+		" SELECT 'month', substr(period, 1, 7), user_id, project_id, gpu_type, SUM(charged), SUM(returned), SUM(gpu_hours),"+
+		" SUM(completed), SUM(failed), SUM(rejected), SUM(cancelled)"+
+		" FROM usage_rollup WHERE grain = 'day' AND period >= ? AND period < ?"+
+		" GROUP BY substr(period, 1, 7), user_id, project_id, gpu_type",
+		st.months.Format(dayLayout), months.Format(dayLayout))
+	return err
+}
