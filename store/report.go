@@ -95,7 +95,18 @@ func (s *ReportService) usageBy(ctx context.Context, p gaas.Principal, req gaas.
 			r.From, r.To = part.from, part.to
 			if part.grain != "" {
 				err = s.rolledUsage(ctx, tx, r, f, part.grain, rows)
-			} else if err = s.ledgerUsage(ctx, tx, r, f, rows); err == nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			var ids idBounds // none: the whole ledger
+			if !s.ledgerOnly {
+				if ids, err = ledgerBounds(ctx, tx, r.From, r.To); err != nil {
+					return err
+				}
+			}
+			if err = s.ledgerUsage(ctx, tx, r, ids, f, rows); err == nil {
 				err = s.jobUsage(ctx, tx, r, f, rows)
 			}
 			if err != nil {
@@ -258,14 +269,17 @@ func groupClause(exprs []string, extra ...string) string {
 }
 
 // ledgerUsage adds to rows what the charge and refund entries of jobs
-// written in the range came to.
-func (s *ReportService) ledgerUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, f usageFilter, rows map[usageKey]*gaas.UsageRow) error {
+// written in the range came to, reading only the entries with ids in ids.
+func (s *ReportService) ledgerUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, ids idBounds, f usageFilter, rows map[usageKey]*gaas.UsageRow) error {
 	cols, groupBy := usageColumns(req, s.db.dateText("l.created_at"))
+	where, args := ids.where()
 	q := "SELECT " + cols + ", count(*)," +
 		" SUM(CASE WHEN l.kind = 'charge' THEN -l.delta ELSE 0 END), SUM(CASE WHEN l.kind = 'refund' THEN l.delta ELSE 0 END)" +
 		" FROM ledger l JOIN jobs j ON j.id = l.job_id" +
-		" WHERE l.job_id IS NOT NULL AND l.kind IN ('charge', 'refund') AND l.created_at >= ? AND l.created_at < ?" + f.where + groupClause(groupBy)
-	return scanUsage(ctx, idb, req, q, append([]any{req.From, req.To}, f.args...), rows,
+		" WHERE " + where + " AND l.job_id IS NOT NULL AND l.kind IN ('charge', 'refund') AND l.created_at >= ? AND l.created_at < ?" +
+		f.where + groupClause(groupBy)
+	args = append(append(args, req.From, req.To), f.args...)
+	return scanUsage(ctx, idb, req, q, args, rows,
 		func(r *gaas.UsageRow, rs *sql.Rows, k *usageScan) error {
 			var charged, returned sql.NullInt64
 			if err := rs.Scan(append(k.dest(), &charged, &returned)...); err != nil {

@@ -29,6 +29,15 @@ import (
 // far behind is the only way to break it; the margin is far above the
 // store's statement and batch timeouts.)
 //
+// The ledger has no index by time: every charge would pay for one, and
+// submissions are the hot path. The rest of a range is read from it by
+// id instead, between the bounds of usage_ledger_days, which the roll-up
+// writes for each day: the largest id of an entry of a job written before
+// that day. Ids grow in the order entries are inserted, and an entry is
+// inserted less than rollupMargin after its time, so the entries written
+// from a day on all have larger ids than the bound of the day before it,
+// and those written before a day none larger than that day's.
+//
 // Reports roll up what has closed before they read, in transactions of
 // at most rollupChunk days: the sums are read from the readers, then
 // written with the state in a short transaction that only the first of
@@ -183,16 +192,25 @@ func (s *ReportService) rollUp(ctx context.Context) error {
 			to = st.days // only months to close
 		}
 		sums := make(map[usageKey]*gaas.UsageRow)
+		var bounds []ledgerDay
 		if st.days.Before(to) {
+			ids, err := ledgerBounds(ctx, s.db.r, st.days, to)
+			if err != nil {
+				return err
+			}
+			ids.upTo = 0 // the days to roll up have no bounds yet
 			req := gaas.UsageRequest{From: st.days, To: to, Period: gaas.BucketDay, GroupBy: gaas.ReportGroups()}
-			if err := s.ledgerUsage(ctx, s.db.r, req, usageFilter{}, sums); err != nil {
+			if err := s.ledgerUsage(ctx, s.db.r, req, ids, usageFilter{}, sums); err != nil {
 				return err
 			}
 			if err := s.jobUsage(ctx, s.db.r, req, usageFilter{}, sums); err != nil {
 				return err
 			}
+			if bounds, err = s.ledgerDays(ctx, ids.after, st.days, to); err != nil {
+				return err
+			}
 		}
-		err = s.db.tx(ctx, func(tx bun.Tx) error { return s.writeRollup(ctx, tx, st, to, sums) })
+		err = s.db.tx(ctx, func(tx bun.Tx) error { return s.writeRollup(ctx, tx, st, to, sums, bounds) })
 		if errors.Is(err, errRolledMeanwhile) {
 			continue
 		}
@@ -209,7 +227,8 @@ var errRolledMeanwhile = errors.New("rolled up meanwhile")
 func (s *ReportService) firstUsageDay(ctx context.Context, closed time.Time) (time.Time, error) {
 	first := closed
 	for _, q := range []string{
-		"SELECT created_at FROM ledger WHERE job_id IS NOT NULL ORDER BY created_at LIMIT 1",
+		// The first entry by id: none of the others is a margin older.
+		"SELECT created_at FROM ledger WHERE job_id IS NOT NULL ORDER BY id LIMIT 1",
 		"SELECT updated_at FROM jobs" + s.db.indexedBy("jobs_ended_at") + " WHERE status IN (" + finalStatuses() + ") ORDER BY updated_at LIMIT 1",
 	} {
 		var at time.Time
@@ -219,7 +238,7 @@ func (s *ReportService) firstUsageDay(ctx context.Context, closed time.Time) (ti
 		} else if err != nil {
 			return time.Time{}, err
 		}
-		if at.Before(first) {
+		if at = at.Add(-rollupMargin); at.Before(first) {
 			first = gaas.BucketDay.Start(at)
 		}
 	}
@@ -229,7 +248,7 @@ func (s *ReportService) firstUsageDay(ctx context.Context, closed time.Time) (ti
 // writeRollup writes the sums of the days from st.days to to, and the
 // months those days complete, and moves the state on, unless another
 // process moved it first.
-func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupState, to time.Time, sums map[usageKey]*gaas.UsageRow) error {
+func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupState, to time.Time, sums map[usageKey]*gaas.UsageRow, bounds []ledgerDay) error {
 	months := st.months
 	for !gaas.BucketMonth.Next(months).After(to) {
 		months = gaas.BucketMonth.Next(months)
@@ -262,6 +281,12 @@ func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupSta
 		}
 		args = args[n*cols:]
 	}
+	for _, b := range bounds {
+		if _, err := exec(ctx, tx, "INSERT INTO usage_ledger_days (day, last_id) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+			b.day.Format(dayLayout), b.lastID); err != nil {
+			return err
+		}
+	}
 	if !st.months.Before(months) {
 		return nil
 	}
@@ -273,4 +298,81 @@ func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupSta
 		" GROUP BY substr(period, 1, 7), user_id, project_id, gpu_type",
 		st.months.Format(dayLayout), months.Format(dayLayout))
 	return err
+}
+
+// idBounds keep the ledger entries with ids in (after, upTo]; upTo 0 is
+// no upper bound.
+type idBounds struct{ after, upTo int64 }
+
+func (b idBounds) where() (string, []any) {
+	if b.upTo == 0 {
+		return "l.id > ?", []any{b.after}
+	}
+	return "l.id > ? AND l.id <= ?", []any{b.after, b.upTo}
+}
+
+// ledgerBounds are the ids between which the entries written in [from,
+// to) are, as far as usage_ledger_days knows: above the bound of the day
+// before from's, and at most that of the first day from to on.
+func ledgerBounds(ctx context.Context, idb bun.IDB, from, to time.Time) (idBounds, error) {
+	var b idBounds
+	before := gaas.BucketDay.Start(from).AddDate(0, 0, -1).Format(dayLayout)
+	err := query(ctx, idb, &b.after, "SELECT last_id FROM usage_ledger_days WHERE day <= ? ORDER BY day DESC LIMIT 1", before)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return b, err
+	}
+	end := gaas.BucketDay.Start(to)
+	if end.Before(to) {
+		end = gaas.BucketDay.Next(end)
+	}
+	err = query(ctx, idb, &b.upTo, "SELECT last_id FROM usage_ledger_days WHERE day >= ? ORDER BY day LIMIT 1", end.Format(dayLayout))
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return b, err
+	}
+	return b, nil
+}
+
+// ledgerDay is the bound usage_ledger_days keeps of a day.
+type ledgerDay struct {
+	day    time.Time
+	lastID int64
+}
+
+// ledgerDays are the bounds of the days from to to, both included: for
+// each, the largest id of an entry of a job written before it. Every entry
+// with a larger id than after was written after the days before from.
+func (s *ReportService) ledgerDays(ctx context.Context, after int64, from, to time.Time) ([]ledgerDay, error) {
+	rs, err := queryRows(ctx, s.db.r, "SELECT "+s.db.dateText("created_at")(false)+", max(id) FROM ledger"+
+		" WHERE id > ? AND job_id IS NOT NULL AND created_at < ? GROUP BY "+s.db.dateText("created_at")(false), after, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	last := map[time.Time]int64{}
+	for rs.Next() {
+		var day string
+		var id int64
+		if err := rs.Scan(&day, &id); err != nil {
+			return nil, err
+		}
+		d, err := time.Parse(dayLayout, day)
+		if err != nil {
+			return nil, err
+		}
+		last[d] = id
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	var out []ledgerDay
+	for b := from; !b.After(to); b = gaas.BucketDay.Next(b) {
+		id := after
+		for d, n := range last {
+			if d.Before(b) && n > id {
+				id = n
+			}
+		}
+		out = append(out, ledgerDay{day: b, lastID: id})
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 -- Usage reports read closed UTC days, and months, from a rollup of the
 -- ledger and the jobs it names, and read the rest (the edges of a range,
--- and the last days, which may still be written) from the ledger itself.
+-- and the last days, which may still be written) from the ledger itself
+-- (store/rollup.go).
 -- A day is rolled up once it ended a day ago; nothing writes a ledger
 -- entry or ends a job with a time that far back, so a rollup never goes
 -- stale. grain 'day' rows have period YYYY-MM-DD, 'month' rows YYYY-MM.
@@ -36,9 +37,19 @@ INSERT INTO usage_rollup_state (id, days, months) VALUES (1, '', '');
 
 --bun:split
 
--- The days not rolled up are read from the ledger and the jobs by time.
-CREATE INDEX ledger_job_created_at ON ledger (created_at) WHERE job_id IS NOT NULL;
+-- The ledger has no index by time, which every charge would pay for
+-- (BENCHMARKS.md): the parts of a range that are not rolled up are read
+-- from it by id, between bounds this table gives. last_id is the largest
+-- id of an entry of a job written before the day began. Ids grow in the
+-- order entries are written, so every entry written after a day began
+-- has a larger id than the last_id of the day before (a transaction
+-- takes far less than a day between its time and its insert).
+CREATE TABLE usage_ledger_days (
+    day     TEXT    PRIMARY KEY,
+    last_id INTEGER NOT NULL
+);
 
 --bun:split
 
+-- Jobs that ended, by when: the days not rolled up are read from them.
 CREATE INDEX jobs_ended_at ON jobs (updated_at) WHERE status IN ('COMPLETED', 'FAILED', 'REJECTED', 'CANCELLED');
