@@ -93,10 +93,7 @@ type usagePart struct {
 // whole days that are, and the rest.
 func (st rollupState) split(req gaas.UsageRequest) []usagePart {
 	from, to := req.From, req.To
-	a := gaas.BucketDay.Start(from)
-	if a.Before(from) {
-		a = gaas.BucketDay.Next(a)
-	}
+	a := startOnOrAfter(gaas.BucketDay, from)
 	b := gaas.BucketDay.Start(to)
 	if st.days.Before(b) {
 		b = st.days
@@ -107,10 +104,7 @@ func (st rollupState) split(req gaas.UsageRequest) []usagePart {
 	parts := []usagePart{{from: from, to: a}}
 	days := []usagePart{{from: a, to: b, grain: "day"}}
 	if req.Period == gaas.BucketNone || req.Period == gaas.BucketMonth {
-		ma := gaas.BucketMonth.Start(a)
-		if ma.Before(a) {
-			ma = gaas.BucketMonth.Next(ma)
-		}
+		ma := startOnOrAfter(gaas.BucketMonth, a)
 		mb := gaas.BucketMonth.Start(b)
 		if st.months.Before(mb) {
 			mb = st.months
@@ -128,6 +122,14 @@ func (st rollupState) split(req gaas.UsageRequest) []usagePart {
 		}
 	}
 	return out
+}
+
+// startOnOrAfter is the first start of a period of bucket at t or after it.
+func startOnOrAfter(bucket gaas.Bucket, t time.Time) time.Time {
+	if s := bucket.Start(t); !s.Before(t) {
+		return s
+	}
+	return bucket.Next(bucket.Start(t))
 }
 
 // rolledUsage adds to rows the rollup rows of grain in the range of req,
@@ -321,10 +323,7 @@ func ledgerBounds(ctx context.Context, idb bun.IDB, from, to time.Time) (idBound
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return b, err
 	}
-	end := gaas.BucketDay.Start(to)
-	if end.Before(to) {
-		end = gaas.BucketDay.Next(end)
-	}
+	end := startOnOrAfter(gaas.BucketDay, to)
 	err = query(ctx, idb, &b.upTo, "SELECT last_id FROM usage_ledger_days WHERE day >= ? ORDER BY day LIMIT 1", end.Format(dayLayout))
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return b, err

@@ -59,23 +59,12 @@ func SeedForLoad(ctx context.Context, db *store.DB, users, jobs int) error {
 			al = append(al, allocation, account, balance, balance-jobsFor(i)*est, now, true, "default allocation", id, now)
 			l = append(l, account, allocation, nil, id, "grant", balance, balance, balance, "seed", now)
 		}
-		if err := s.inTx(func(tx *sql.Tx) error {
-			for _, rows := range []struct {
-				table string
-				cols  int
-				args  []any
-			}{
-				{"users (id, username, password_hash, role, created_at)", 5, u},
-				{"accounts (id, user_id, created_at)", 3, a},
-				{"allocations (id, account_id, amount, remaining, starts_at, is_default, reason, actor_id, created_at)", 9, al},
-				{ledgerColumns, 10, l},
-			} {
-				if err := s.insert(tx, rows.table, rows.cols, rows.args); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := s.insertAll(
+			seedRows{"users (id, username, password_hash, role, created_at)", 5, u},
+			seedRows{"accounts (id, user_id, created_at)", 3, a},
+			seedRows{"allocations (id, account_id, amount, remaining, starts_at, is_default, reason, actor_id, created_at)", 9, al},
+			seedRows{ledgerColumns, 10, l},
+		); err != nil {
 			return fmt.Errorf("storetest: seed users: %w", err)
 		}
 	}
@@ -98,24 +87,14 @@ func SeedForLoad(ctx context.Context, db *store.DB, users, jobs int) error {
 				fmt.Sprintf("%d:%d", allocation, est), statuses[i%len(statuses)], now, now)
 			l = append(l, account, allocation, id, uid, "charge", -est, balance-charged[u], balance-charged[u], fmt.Sprintf("job %d submitted", id), now)
 		}
-		if err := s.inTx(func(tx *sql.Tx) error {
-			if err := s.insert(tx, "jobs (id, user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, created_at, updated_at)", 13, j); err != nil {
-				return err
-			}
-			return s.insert(tx, ledgerColumns, 10, l)
-		}); err != nil {
+		if err := s.insertAll(
+			seedRows{"jobs (id, user_id, account_id, command, gpu_type, gpu_count, estimated, rate, cost, draws, status, created_at, updated_at)", 13, j},
+			seedRows{ledgerColumns, 10, l},
+		); err != nil {
 			return fmt.Errorf("storetest: seed jobs: %w", err)
 		}
 	}
-	if s.postgres {
-		// The rows were given their ids: move the sequences past them.
-		for _, table := range []string{"users", "accounts", "allocations", "jobs"} {
-			if _, err := s.w.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('"+table+"', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM "+table+"), false)"); err != nil {
-				return fmt.Errorf("storetest: seed: %w", err)
-			}
-		}
-	}
-	return nil
+	return s.resetSequences("users", "accounts", "allocations", "jobs")
 }
 
 const ledgerColumns = "ledger (account_id, allocation_id, job_id, actor_id, kind, delta, remaining, balance, reason, created_at)"
@@ -132,6 +111,40 @@ func (s seeder) nextID(table string) (int64, error) {
 		return 0, fmt.Errorf("storetest: seed: %w", err)
 	}
 	return id, nil
+}
+
+// seedRows are rows of a table (with its column list) of cols values
+// each, given one after the other.
+type seedRows struct {
+	table string
+	cols  int
+	args  []any
+}
+
+// insertAll inserts the rows of each table in one transaction.
+func (s seeder) insertAll(tables ...seedRows) error {
+	return s.inTx(func(tx *sql.Tx) error {
+		for _, t := range tables {
+			if err := s.insert(tx, t.table, t.cols, t.args); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// resetSequences moves PostgreSQL's sequences of the ids of tables past
+// the ids the seed gave its rows.
+func (s seeder) resetSequences(tables ...string) error {
+	if !s.postgres {
+		return nil
+	}
+	for _, table := range tables {
+		if _, err := s.w.ExecContext(s.ctx, "SELECT setval(pg_get_serial_sequence('"+table+"', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM "+table+"), false)"); err != nil {
+			return fmt.Errorf("storetest: seed: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s seeder) inTx(fn func(tx *sql.Tx) error) error {

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -85,23 +84,12 @@ func SeedUsage(ctx context.Context, db *store.DB, site UsageSite) error {
 		p = append(p, h.id, fmt.Sprintf("seed-project-%d", h.id), "seeded", h.account, 1, 0, false, now, now)
 		al = append(al, h.allocation, h.account, amount, amount, now, false, "seed", "seed", now)
 	}
-	if err := s.inTx(func(tx *sql.Tx) error {
-		for _, rows := range []struct {
-			table string
-			cols  int
-			args  []any
-		}{
-			{"gpu_types (name, description, rate, max_gpus_per_job, enabled, created_at, updated_at)", 7, t},
-			{"accounts (id, user_id, created_at)", 3, a},
-			{"projects (id, name, description, account_id, depth, spent, managers_approve, created_at, updated_at)", 9, p},
-			{"allocations (id, account_id, amount, remaining, starts_at, is_default, reason, actor_system, created_at)", 9, al},
-		} {
-			if err := s.insert(tx, rows.table, rows.cols, rows.args); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := s.insertAll(
+		seedRows{"gpu_types (name, description, rate, max_gpus_per_job, enabled, created_at, updated_at)", 7, t},
+		seedRows{"accounts (id, user_id, created_at)", 3, a},
+		seedRows{"projects (id, name, description, account_id, depth, spent, managers_approve, created_at, updated_at)", 9, p},
+		seedRows{"allocations (id, account_id, amount, remaining, starts_at, is_default, reason, actor_system, created_at)", 9, al},
+	); err != nil {
 		return fmt.Errorf("storetest: seed projects: %w", err)
 	}
 	firstJob, err := s.nextID("jobs")
@@ -171,22 +159,18 @@ func SeedUsage(ctx context.Context, db *store.DB, site UsageSite) error {
 					fmt.Sprintf("job %d %s", id, status), ended)
 			}
 		}
-		if err := s.inTx(func(tx *sql.Tx) error {
-			if err := s.insert(tx, "jobs (id, user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, actual, rate, cost, draws, status, created_at, updated_at)", 15, j); err != nil {
-				return err
-			}
-			return s.insert(tx, ledgerColumns, 10, l)
-		}); err != nil {
+		if err := s.insertAll(
+			seedRows{"jobs (id, user_id, account_id, project_id, command, gpu_type, gpu_count, estimated, actual, rate, cost, draws, status, created_at, updated_at)", 15, j},
+			seedRows{ledgerColumns, 10, l},
+		); err != nil {
 			return fmt.Errorf("storetest: seed usage jobs: %w", err)
 		}
 	}
+	if err := s.resetSequences("projects", "accounts", "allocations", "jobs", "gpu_types"); err != nil {
+		return err
+	}
 	if s.postgres {
-		// The rows were given their ids: move the sequences past them.
-		for _, table := range []string{"projects", "accounts", "allocations", "jobs", "gpu_types"} {
-			if _, err := s.w.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('"+table+"', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM "+table+"), false)"); err != nil {
-				return fmt.Errorf("storetest: seed usage: %w", err)
-			}
-		}
+		// As autovacuum would after so many rows.
 		if _, err := s.w.ExecContext(ctx, "ANALYZE"); err != nil {
 			return fmt.Errorf("storetest: seed usage: %w", err)
 		}
