@@ -133,7 +133,9 @@ func startOnOrAfter(bucket gaas.Bucket, t time.Time) time.Time {
 }
 
 // rolledUsage adds to rows the rollup rows of grain in the range of req,
-// whose bounds are the starts of days (months for grain "month").
+// whose bounds are the starts of days (months for grain "month"). A
+// report of the whole site by nothing but GPU type reads the site's own
+// rows, a few a period, rather than those of every user and project.
 func (s *ReportService) rolledUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, f usageFilter, grain string, rows map[usageKey]*gaas.UsageRow) error {
 	layout := dayLayout
 	if grain == "month" {
@@ -145,6 +147,9 @@ func (s *ReportService) rolledUsage(ctx context.Context, idb bun.IDB, req gaas.U
 		}
 		return "j.period" // grouped in the order of the key, with no sort
 	})
+	if f.where == "" && !req.Grouped(gaas.GroupByUser) && !req.Grouped(gaas.GroupByProject) {
+		grain = "site-" + grain
+	}
 	q := "SELECT " + cols + ", count(*), SUM(j.charged), SUM(j.returned), SUM(j.gpu_hours)," +
 		" SUM(j.completed), SUM(j.failed), SUM(j.rejected), SUM(j.cancelled)" +
 		" FROM usage_rollup j WHERE j.grain = ? AND j.period >= ? AND j.period < ?" + f.where + groupClause(groupBy)
@@ -289,16 +294,34 @@ func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupSta
 			return err
 		}
 	}
+	// The site's own rows of the days, and of the months the days closed.
+	if err := rollupFrom(ctx, tx, "site-day", "period", "0, 0", "day", st.days.Format(dayLayout), to.Format(dayLayout)); err != nil {
+		return err
+	}
 	if !st.months.Before(months) {
 		return nil
 	}
-	_, err = exec(ctx, tx, "INSERT INTO usage_rollup (grain, period, user_id, project_id, gpu_type, charged, returned, gpu_hours,"+
+	from, upTo := st.months.Format(dayLayout), months.Format(dayLayout)
+	if err := rollupFrom(ctx, tx, "month", "substr(period, 1, 7)", "user_id, project_id", "day", from, upTo); err != nil {
+		return err
+	}
+	return rollupFrom(ctx, tx, "site-month", "period", "0, 0", "month", st.months.Format(monthLayout), months.Format(monthLayout))
+}
+
+// rollupFrom writes rows of grain that sum those of grain source in
+// [from, to), by period (the text that period gives) and GPU type, and
+// by user and project unless who is "0, 0" (the site's own rows).
+func rollupFrom(ctx context.Context, tx bun.Tx, grain, period, who, source, from, to string) error {
+	groupBy := period + ", gpu_type"
+	if who != "0, 0" {
+		groupBy = period + ", " + who + ", gpu_type"
+	}
+	_, err := exec(ctx, tx, "INSERT INTO usage_rollup (grain, period, user_id, project_id, gpu_type, charged, returned, gpu_hours,"+
 		" completed, failed, rejected, cancelled)"+
-		" SELECT 'month', substr(period, 1, 7), user_id, project_id, gpu_type, SUM(charged), SUM(returned), SUM(gpu_hours),"+
+		" SELECT ?, "+period+", "+who+", gpu_type, SUM(charged), SUM(returned), SUM(gpu_hours),"+
 		" SUM(completed), SUM(failed), SUM(rejected), SUM(cancelled)"+
-		" FROM usage_rollup WHERE grain = 'day' AND period >= ? AND period < ?"+
-		" GROUP BY substr(period, 1, 7), user_id, project_id, gpu_type",
-		st.months.Format(dayLayout), months.Format(dayLayout))
+		" FROM usage_rollup WHERE grain = ? AND period >= ? AND period < ?"+
+		" GROUP BY "+groupBy, grain, source, from, to)
 	return err
 }
 

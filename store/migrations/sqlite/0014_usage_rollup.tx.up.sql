@@ -4,9 +4,11 @@
 -- (store/rollup.go).
 -- A day is rolled up once it ended a day ago; nothing writes a ledger
 -- entry or ends a job with a time that far back, so a rollup never goes
--- stale. grain 'day' rows have period YYYY-MM-DD, 'month' rows YYYY-MM.
+-- stale. grain 'day' rows have period YYYY-MM-DD, 'month' rows YYYY-MM;
+-- 'site-day' and 'site-month' rows sum those by GPU type alone (user and
+-- project 0), for reports of the whole site.
 CREATE TABLE usage_rollup (
-    grain      TEXT    NOT NULL CHECK (grain IN ('day', 'month')),
+    grain      TEXT    NOT NULL CHECK (grain IN ('day', 'month', 'site-day', 'site-month')),
     period     TEXT    NOT NULL,
     user_id    INTEGER NOT NULL,
     project_id INTEGER NOT NULL,            -- 0: the user's own account
