@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -60,6 +61,8 @@ func BenchmarkUsage(b *testing.B) {
 				{"month by day and gpu type", gaas.UsageRequest{From: year.AddDate(0, 5, 0), To: year.AddDate(0, 6, 0), Period: gaas.BucketDay, GroupBy: all[2:]}},
 				{"a user's year by month", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth, UserID: 7}},
 			}
+			// What the ledger alone says, which the rollup must say too.
+			want := make([]gaas.UsageReport, len(cases))
 			for _, mode := range []string{"ledger", "rollup"} {
 				store.ReadUsageFromLedger(db, mode == "ledger")
 				if mode == "rollup" {
@@ -70,23 +73,29 @@ func BenchmarkUsage(b *testing.B) {
 					}
 					b.Logf("the first report rolled up the year in %s", time.Since(start).Round(time.Millisecond))
 				}
-				for _, c := range cases {
-					b.Run(mode+"/"+c.name, func(b *testing.B) { benchUsage(b, db, admin.ID, c.req) })
+				for i, c := range cases {
+					var got gaas.UsageReport
+					b.Run(mode+"/"+c.name, func(b *testing.B) { got = benchUsage(b, db, admin.ID, c.req) })
+					if mode == "ledger" {
+						want[i] = got
+					} else if !reflect.DeepEqual(want[i], got) {
+						b.Errorf("%s: the rollup's report differs from the ledger's", c.name)
+					}
 				}
 			}
 		})
 	}
 }
 
-func benchUsage(b *testing.B, db *store.DB, caller int64, req gaas.UsageRequest) {
+func benchUsage(b *testing.B, db *store.DB, caller int64, req gaas.UsageRequest) gaas.UsageReport {
 	ctx := context.Background()
-	var rows int
+	var r gaas.UsageReport
 	for b.Loop() {
-		r, err := db.Reports.Usage(ctx, caller, req)
-		if err != nil {
+		var err error
+		if r, err = db.Reports.Usage(ctx, caller, req); err != nil {
 			b.Fatal(err)
 		}
-		rows = len(r.Rows)
 	}
-	b.ReportMetric(float64(rows), "rows")
+	b.ReportMetric(float64(len(r.Rows)), "rows")
+	return r
 }

@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
@@ -98,6 +100,15 @@ func SeedUsage(ctx context.Context, db *store.DB, site UsageSite) error {
 	}
 	rng := rand.New(rand.NewPCG(site.Seed, 0x5eed))
 	span := int64(site.To.Sub(site.From))
+	// Jobs are submitted in order of time, and the ledger written in
+	// order of time, refunds between charges, as a site writes them: the
+	// ids of entries grow with their times (store/rollup.go counts on it).
+	times := make([]time.Time, site.Jobs)
+	for i := range times {
+		times[i] = site.From.Add(time.Duration(rng.Int64N(span))).UTC().Truncate(time.Microsecond)
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	var refunds refundQueue
 	const chunk = 2000
 	for start := 0; start < site.Jobs; start += chunk {
 		var j, l []any
@@ -117,7 +128,7 @@ func SeedUsage(ctx context.Context, db *store.DB, site UsageSite) error {
 				g = usageTypes[rng.IntN(len(usageTypes))]
 			}
 			price := gaas.Price{Estimate: gaas.Hours(1 + rng.Int64N(int64(24*gaas.Hour))), GPUs: 1 + rng.IntN(8), Rate: g.rate}
-			created := site.From.Add(time.Duration(rng.Int64N(span))).UTC().Truncate(time.Microsecond)
+			created := times[i]
 			ended := created.Add(time.Duration(rng.Int64N(int64(48 * time.Hour)))).Truncate(time.Microsecond)
 			if !ended.Before(site.To) {
 				ended = site.To.Add(-time.Microsecond)
@@ -153,10 +164,18 @@ func SeedUsage(ctx context.Context, db *store.DB, site UsageSite) error {
 			}
 			j = append(j, id, u.id, charged.account, project, "python train.py", g.name, price.GPUs, int64(price.Estimate), actualCol,
 				int64(price.Rate), int64(cost), fmt.Sprintf("%d:%d", charged.allocation, cost), string(status), created, ended)
+			for len(refunds) > 0 && !refunds[0][9].(time.Time).After(created) {
+				l = append(l, heap.Pop(&refunds).([]any)...)
+			}
 			l = append(l, charged.account, charged.allocation, id, u.id, "charge", -int64(cost), 0, 0, fmt.Sprintf("job %d submitted", id), created)
 			if settled.Refunded > 0 {
-				l = append(l, charged.account, charged.allocation, id, u.id, "refund", int64(settled.Refunded), 0, 0,
-					fmt.Sprintf("job %d %s", id, status), ended)
+				heap.Push(&refunds, []any{charged.account, charged.allocation, id, u.id, "refund", int64(settled.Refunded), 0, 0,
+					fmt.Sprintf("job %d %s", id, status), ended})
+			}
+		}
+		if start+chunk >= site.Jobs {
+			for len(refunds) > 0 {
+				l = append(l, heap.Pop(&refunds).([]any)...)
 			}
 		}
 		if err := s.insertAll(
@@ -176,4 +195,19 @@ func SeedUsage(ctx context.Context, db *store.DB, site UsageSite) error {
 		}
 	}
 	return nil
+}
+
+// refundQueue is ledger rows of refunds, the soonest first (their time is
+// the last value).
+type refundQueue [][]any
+
+func (q refundQueue) Len() int           { return len(q) }
+func (q refundQueue) Less(i, j int) bool { return q[i][9].(time.Time).Before(q[j][9].(time.Time)) }
+func (q refundQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *refundQueue) Push(x any)        { *q = append(*q, x.([]any)) }
+func (q *refundQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }
