@@ -169,18 +169,29 @@ var errLogin = fmt.Errorf("authn: wrong username or password: %w", gaas.ErrUnaut
 // account (every stored one keeps them), so it is not looked up: text the
 // database cannot hold never reaches it, and the answer is the same.
 func (a *Authenticator) Login(ctx context.Context, req gaas.LoginRequest) (gaas.Token, error) {
+	u, err := a.checkPassword(ctx, req)
+	if err != nil {
+		return gaas.Token{}, err
+	}
+	return a.tokens.Issue(u)
+}
+
+// checkPassword returns the enabled user whom req's username and password
+// name, or errLogin, as Login describes: Login and Sessions.SignIn are
+// one check.
+func (a *Authenticator) checkPassword(ctx context.Context, req gaas.LoginRequest) (gaas.User, error) {
 	username, password := req.Username, req.Password
 	if gaas.ValidateUsername(username) != nil {
 		a.hasher.Verify(password, a.dummyHash())
-		return gaas.Token{}, errLogin
+		return gaas.User{}, errLogin
 	}
 	u, hash, err := a.accounts.Credentials(ctx, username)
 	switch {
 	case errors.Is(err, gaas.ErrNotFound):
 		a.hasher.Verify(password, a.dummyHash())
-		return gaas.Token{}, errLogin
+		return gaas.User{}, errLogin
 	case err != nil:
-		return gaas.Token{}, fmt.Errorf("authn: login: %w", err)
+		return gaas.User{}, fmt.Errorf("authn: login: %w", err)
 	}
 	ok, rehash, err := a.hasher.Verify(password, hash)
 	if err != nil || !ok || u.Disabled {
@@ -194,7 +205,7 @@ func (a *Authenticator) Login(ctx context.Context, req gaas.LoginRequest) (gaas.
 		if hashRounds(hash) < a.hasher.iterations() {
 			a.hasher.Verify(password, a.dummyHash())
 		}
-		return gaas.Token{}, errLogin
+		return gaas.User{}, errLogin
 	}
 	if rehash {
 		// The password is right whether or not the stronger hash is
@@ -203,7 +214,7 @@ func (a *Authenticator) Login(ctx context.Context, req gaas.LoginRequest) (gaas.
 		// upgrade is tried again at the next login.
 		_ = a.upgradeHash(ctx, u.ID, password, hash)
 	}
-	return a.tokens.Issue(u)
+	return u, nil
 }
 
 // upgradeHash replaces a hash of fewer rounds than configured with one of

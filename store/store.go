@@ -137,6 +137,8 @@ type DB struct {
 	Webhooks    *WebhookService
 	// Accounts is for authn and trusted set-up code: no caller check.
 	Accounts *Accounts
+	// Sessions keeps the portal's sign-ins, for authn: no caller check.
+	Sessions *Sessions
 	// Leases share periodic work among processes, and Upkeep is that
 	// work, done as the system: no caller check.
 	Leases *Leases
@@ -231,6 +233,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Schedules = &ScheduleService{db: db}
 	db.Webhooks = &WebhookService{db: db}
 	db.Accounts = &Accounts{db: db}
+	db.Sessions = &Sessions{db: db}
 	db.Leases = &Leases{db: db}
 	db.Upkeep = &Upkeep{db: db}
 	db.Dispatch = &DispatchService{db: db}
