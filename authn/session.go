@@ -48,9 +48,6 @@ func NewSessions(auth *Authenticator, store SessionStore) *Sessions {
 // token is as safe to keep as a slow one.
 const sessionTokenBytes = 32
 
-// MaxSessionTTL bounds how long a session may last.
-const MaxSessionTTL = 90 * 24 * time.Hour
-
 // randomText is n random bytes in unpadded base64url.
 func randomText(n int) string {
 	b := make([]byte, n)
@@ -69,8 +66,8 @@ var errSession = fmt.Errorf("authn: no such session: %w", gaas.ErrUnauthorized)
 
 // SignIn implements gaas.Sessions.
 func (s *Sessions) SignIn(ctx context.Context, req gaas.SignInRequest) (gaas.Session, string, error) {
-	if req.TTL <= 0 || req.TTL > MaxSessionTTL {
-		return gaas.Session{}, "", fmt.Errorf("authn: sign in: %w", gaas.Invalid("ttl", "must be more than 0 and at most %v", MaxSessionTTL))
+	if req.TTL <= 0 || req.TTL > gaas.MaxSessionTTL {
+		return gaas.Session{}, "", fmt.Errorf("authn: sign in: %w", gaas.Invalid("ttl", "must be more than 0 and at most %v", gaas.MaxSessionTTL))
 	}
 	u, err := s.auth.checkPassword(ctx, gaas.LoginRequest{Username: req.Username, Password: req.Password})
 	if err != nil {

@@ -23,6 +23,9 @@ type Session struct {
 	LastSeenAt time.Time
 }
 
+// MaxSessionTTL bounds how long a session may last: 90 days.
+const MaxSessionTTL = 90 * 24 * time.Hour
+
 // SignInRequest asks Sessions.SignIn for a session of TTL for the user
 // with this username and password.
 type SignInRequest struct {

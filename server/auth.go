@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server/portal"
 )
 
 // userResponse is a user as the original API showed one; gpu_hours_quota
@@ -102,31 +103,24 @@ func writeToken(w http.ResponseWriter, tok gaas.Token) {
 	encode(w, http.StatusOK, tokenResponse{AccessToken: tok.AccessToken, TokenType: "bearer", ExpiresIn: int64(tok.ExpiresIn / time.Second)})
 }
 
-// handleLogin reads the body and checks the failure limits before it waits
-// for a hash slot, so that a client trickling its body, or one refused by
-// the limits, holds no slot.
-func handleLogin(logger *slog.Logger, auth gaas.Authenticator, guard loginGuard, slots *hashSlots, metrics *Metrics) http.Handler {
+// handleLogin reads the body before it tries the password under the
+// limits on logins (passwordLogin), so that a client trickling its body
+// holds no hash slot.
+func handleLogin(logger *slog.Logger, auth gaas.Authenticator, login portal.SignInGate) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := readLogin(w, r)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
-		attempt, ok := guard.admit(w, r, *req.Username)
-		if !ok {
-			return
-		}
 		var tok gaas.Token
-		if !slots.run(w, r, forLogin, func() {
+		err = login(r, *req.Username, func() (err error) {
 			tok, err = auth.Login(r.Context(), gaas.LoginRequest{Username: *req.Username, Password: *req.Password})
-		}) {
-			attempt.refund()
+			return err
+		})
+		if refused := (*portal.Refused)(nil); errors.As(err, &refused) {
+			writeRefused(w, r, refused)
 			return
-		}
-		if errors.Is(err, gaas.ErrUnauthorized) {
-			metrics.loginFailed()
-		} else {
-			attempt.refund() // only failures are counted
 		}
 		if err != nil {
 			writeError(w, r, logger, explain(err, gaas.ErrUnauthorized, "Wrong username or password."))

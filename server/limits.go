@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server/portal"
 )
 
 // Config tunes the server. The zero value is the default.
@@ -67,6 +71,15 @@ type Config struct {
 	// empty, a request's X-Forwarded-Prefix header, when it is a clean
 	// path, is the prefix for that request's document.
 	BasePath string
+
+	// SessionTTL is how long a sign-in to the portal lasts; 0 means
+	// portal.DefaultSessionTTL.
+	SessionTTL time.Duration
+
+	// SecureCookies marks the portal's cookies Secure on every request,
+	// for a server behind a proxy that terminates TLS; they are Secure
+	// anyway on a request that came over TLS.
+	SecureCookies bool
 }
 
 func (c Config) withDefaults(procs int) Config {
@@ -244,30 +257,84 @@ func (a loginAttempt) refund() {
 // first, and giving back on success, keeps concurrent attempts from all
 // passing a check that each of them would fail.
 func (g loginGuard) admit(w http.ResponseWriter, r *http.Request, username string) (loginAttempt, bool) {
+	a, by, wait, ok := g.take(r, username)
+	if !ok {
+		return a, g.refuse(w, r, by, wait)
+	}
+	return a, true
+}
+
+// take is admit without the answer: when the limits refuse, it says by
+// which ("address" or "username") and for how long, and counts the
+// refusal in the metrics.
+func (g loginGuard) take(r *http.Request, username string) (a loginAttempt, by string, wait time.Duration, ok bool) {
 	now := time.Now()
 	user := strings.ToLower(username)
-	a := loginAttempt{g: g, addr: clientAddress(r), user: user}
+	a = loginAttempt{g: g, addr: clientAddress(r), user: user}
 	a.userAddr = user + " " + a.addr // a username holds no space
 	clean := !g.byUserAddr.spentSince(a.userAddr, now.Add(-time.Minute))
-	ok, wait := g.byAddr.take(a.addr, now)
-	if !ok {
-		return a, g.refuse(w, r, "address", wait)
+	if ok, wait = g.byAddr.take(a.addr, now); !ok {
+		g.metrics.loginLimited("address")
+		return a, "address", wait, false
 	}
 	if ok, wait = g.byUserAddr.take(a.userAddr, now); !ok {
 		g.byAddr.give(a.addr, now)
-		return a, g.refuse(w, r, "username", wait)
+		g.metrics.loginLimited("username")
+		return a, "username", wait, false
 	}
 	a.tookUser, wait = g.byUserOnly.take(user, now)
 	if !a.tookUser && !clean {
 		g.byAddr.give(a.addr, now)
 		g.byUserAddr.give(a.userAddr, now)
-		return a, g.refuse(w, r, "username", wait)
+		g.metrics.loginLimited("username")
+		return a, "username", wait, false
 	}
-	return a, true
+	return a, "", 0, true
+}
+
+// passwordLogin is the one way a password is tried for a login, by POST
+// /login and by the portal's sign-in: check runs counted as a failure of
+// r's address and of username (given back unless it returns
+// gaas.ErrUnauthorized) and holding a hash slot. When the limits refuse,
+// or no slot frees up in time, check does not run and the error is a
+// *portal.Refused.
+func (g loginGuard) passwordLogin(slots *hashSlots, metrics *Metrics) portal.SignInGate {
+	return func(r *http.Request, username string, check func() error) error {
+		attempt, _, wait, ok := g.take(r, username)
+		if !ok {
+			return &portal.Refused{RetryAfter: wait}
+		}
+		if !slots.acquire(r.Context(), forLogin) {
+			attempt.refund()
+			return &portal.Refused{Busy: true, RetryAfter: time.Second}
+		}
+		err := func() error {
+			defer slots.release(forLogin)
+			return check()
+		}()
+		if errors.Is(err, gaas.ErrUnauthorized) {
+			metrics.loginFailed()
+		} else {
+			attempt.refund() // only failures are counted
+		}
+		return err
+	}
+}
+
+// writeRefused answers a login that passwordLogin did not try: 429 when
+// the limits refused it, 503 when no hash slot freed up (or nothing, to a
+// client that has gone), as hashSlots.run does.
+func writeRefused(w http.ResponseWriter, r *http.Request, refused *portal.Refused) {
+	if !refused.Busy {
+		tooMany(w, r, refused.RetryAfter, "Too many failed login attempts; try again in "+retryAfter(refused.RetryAfter)+" seconds.")
+		return
+	}
+	if r.Context().Err() == nil {
+		writeBusy(w, r)
+	}
 }
 
 func (g loginGuard) refuse(w http.ResponseWriter, r *http.Request, by string, wait time.Duration) bool {
-	g.metrics.loginLimited(by)
 	tooMany(w, r, wait, "Too many failed login attempts; try again in "+retryAfter(wait)+" seconds.")
 	return false
 }
@@ -360,15 +427,20 @@ func (s *hashSlots) release(who int) {
 func (s *hashSlots) run(w http.ResponseWriter, r *http.Request, who int, hash func()) bool {
 	if !s.acquire(r.Context(), who) {
 		if r.Context().Err() == nil {
-			writeProblem(w, r, problem{Type: "urn:gaas:problem:unavailable", Title: "Service Unavailable",
-				Status: http.StatusServiceUnavailable,
-				Detail: "Too many passwords are being checked just now; nothing was changed. Try again shortly."})
+			writeBusy(w, r)
 		}
 		return false
 	}
 	defer s.release(who)
 	hash()
 	return true
+}
+
+// writeBusy answers 503: no hash slot freed up in time.
+func writeBusy(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, r, problem{Type: "urn:gaas:problem:unavailable", Title: "Service Unavailable",
+		Status: http.StatusServiceUnavailable,
+		Detail: "Too many passwords are being checked just now; nothing was changed. Try again shortly."})
 }
 
 // inFlight bounds the requests each authenticated user has in flight.

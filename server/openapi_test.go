@@ -49,9 +49,10 @@ var spec = sync.OnceValues(func() (routers.Router, error) {
 })
 
 // notInSpec are the routes that serve the description itself, the page
-// that shows it, and metrics: not part of the API.
+// that shows it, metrics and the web portal: not part of the API.
 func notInSpec(path string) bool {
-	return path == "/openapi.json" || path == "/docs" || strings.HasPrefix(path, "/docs/") || path == "/metrics"
+	return path == "/openapi.json" || path == "/docs" || strings.HasPrefix(path, "/docs/") || path == "/metrics" ||
+		path == "/" || path == "/{$}" || strings.HasPrefix(path, "/portal/")
 }
 
 // exercised records, for each operation of the document, the statuses the

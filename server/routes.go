@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gaas-io/gaas/server/portal"
 )
 
 // addRoutes is the map of the API: every route, in one place.
@@ -27,7 +29,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 		mux.Handle("GET /metrics", queryParams(cfg.Metrics.Handler()))
 	}
 	mux.Handle("POST /register", queryParams(handleRegister(logger, auth, registrations, slots)))
-	mux.Handle("POST /login", queryParams(handleLogin(logger, auth, guard, slots, cfg.Metrics)))
+	login := guard.passwordLogin(slots, cfg.Metrics)
+	mux.Handle("POST /login", queryParams(handleLogin(logger, auth, login)))
 
 	mux.Handle("POST /jobs", authed(queryParams(handleSubmitJob(logger, jobs))))
 	mux.Handle("GET /jobs", authed(queryParams(handleListJobs(logger, jobs), "status", "user_id", "gpu_type", "since", "until", "limit", "cursor")))
@@ -86,6 +89,13 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	mux.Handle("DELETE /webhooks/{id}", authed(queryParams(handleDeleteWebhook(logger, svc.Webhooks))))
 	mux.Handle("GET /webhooks/{id}/deliveries", authed(queryParams(handleListDeliveries(logger, svc.Webhooks), "limit", "cursor")))
 	mux.Handle("POST /webhooks/{id}/deliveries/{delivery_id}/redeliver", authed(queryParams(handleRedeliver(logger, svc.Webhooks))))
+	if svc.Sessions != nil {
+		site := portal.New(logger, portal.Config{BasePath: cfg.BasePath, SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies},
+			portal.Services{Sessions: svc.Sessions, Auth: auth, Users: users, Jobs: jobs, Quota: quota, Catalogue: catalogue,
+				Allocations: allocations, Projects: projects, Schedules: svc.Schedules, Webhooks: svc.Webhooks, Gate: login})
+		mux.Handle("GET /{$}", site)
+		mux.Handle("/portal/", site)
+	}
 	if x, d := svc.Executors, svc.Dispatch; x != nil && d != nil {
 		executor := func(h http.Handler) http.Handler { return authenticateExecutor(logger, x, h) }
 		mux.Handle("POST /executor/claim", executor(queryParams(handleExecutorClaim(logger, d))))

@@ -40,6 +40,11 @@ type Services struct {
 	// when it runs none, and GET /jobs/{id}/log answers 404.
 	Logs gaas.JobLogs
 
+	// Sessions are the portal's sign-ins (an authn.Sessions on the same
+	// Authenticator as Auth). The portal (GET / and /portal/) is served
+	// only with them.
+	Sessions gaas.Sessions
+
 	// Executors and Dispatch serve executors on other machines (the
 	// /executor routes) and their admin (/executors). They are optional:
 	// without both, those routes are not served.

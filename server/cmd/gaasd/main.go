@@ -200,6 +200,11 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.server.BasePath, "base-path", "",
 		"the path `prefix` under which clients reach the API, such as /gpu behind a proxy that serves it at /gpu/; "+
 			"GET /openapi.json names it in the document's servers. When empty, a request's X-Forwarded-Prefix is used")
+	fs.DurationVar(&c.server.SessionTTL, "session-ttl", 0,
+		"how long a sign-in to the web portal lasts; 0 for 12h")
+	fs.BoolVar(&c.server.SecureCookies, "secure-cookies", false,
+		"mark the web portal's cookies Secure on every request, for a server behind a proxy that terminates TLS "+
+			"(over TLS they are Secure anyway)")
 	fs.StringVar(&c.catalogueFile, "catalogue", "",
 		"a JSON `file` that declares the whole GPU catalogue; at start-up its types are created or updated, and any other type is retired. "+
 			"gaasd gpu-types apply -h describes it")
@@ -247,8 +252,11 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		"registration":         {func() bool { return *registration == "open" || *registration == "closed" }, "open or closed"},
 		"adopt-admin":          {nil, "true or false"},
 		"base-path":            {func() bool { return server.ValidBasePath(c.server.BasePath) == nil }, "a path such as /gpu, with no trailing slash"},
-		"worker":               {nil, "true or false"},
-		"worker-interval":      {func() bool { return c.worker.interval > 0 }, positive},
+		"session-ttl": {func() bool { return c.server.SessionTTL >= 0 && c.server.SessionTTL <= gaas.MaxSessionTTL },
+			"a duration up to 2160h (90 days), or 0 for 12h"},
+		"secure-cookies":  {nil, "true or false"},
+		"worker":          {nil, "true or false"},
+		"worker-interval": {func() bool { return c.worker.interval > 0 }, positive},
 		"worker-lease-ttl": {func() bool { return c.worker.leaseTTL == 0 || c.worker.leaseTTL > c.worker.interval },
 			"0, or a duration longer than -worker-interval"},
 		"stale-after":     {func() bool { return c.worker.staleAfter >= 0 }, "a duration such as 72h, or 0 to keep stale reservations"},
@@ -554,7 +562,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	services := server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota,
 		Catalogue: db.Catalogue, Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db,
-		Executors: db.Executors, Dispatch: db.Dispatch}
+		Executors: db.Executors, Dispatch: db.Dispatch, Sessions: authn.NewSessions(auth, db.Sessions)}
 	srv := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       readTimeout,

@@ -1,0 +1,24 @@
+package portal
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+// The portal's own CSS and script, hand-written: no build step.
+//
+//go:embed static
+var staticFiles embed.FS
+
+var static, _ = fs.Sub(staticFiles, "static")
+
+// handleStatic serves the static files. They change only with the
+// binary, so a browser may keep them for an hour.
+func handleStatic() http.Handler {
+	files := http.StripPrefix("/portal/static/", http.FileServerFS(static))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
