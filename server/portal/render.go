@@ -59,6 +59,25 @@ var funcs = template.FuncMap{
 	"lower":     strings.ToLower,
 	"hasPrefix": strings.HasPrefix,
 	"negative":  func(c gaas.Credits) bool { return c < 0 },
+	"short":     short,
+	"rateMilli": func(r gaas.Rate) int64 { return int64(r) },
+	"cancelForm": func(pg page, j gaas.Job, back string) cancelForm {
+		return cancelForm{Job: j, Back: back, CSRF: pg.CSRF, Base: pg.Base}
+	},
+}
+
+// cancelForm is the data of the "cancel" template.
+type cancelForm struct {
+	Job              gaas.Job
+	Back, CSRF, Base string
+}
+
+// short is s cut to 80 characters, with an ellipsis when it was longer.
+func short(s string) string {
+	if r := []rune(s); len(r) > 80 {
+		return string(r[:79]) + "…"
+	}
+	return s
 }
 
 // page is what the layout shows around a page's own data.

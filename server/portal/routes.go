@@ -21,6 +21,12 @@ func addRoutes(mux *http.ServeMux, p *site) {
 	mux.Handle("POST /portal/sign-out-everywhere", p.signedIn(p.handleSignOutEverywhere()))
 
 	mux.Handle("GET /{$}", p.signedIn(p.handleHome()))
+	mux.Handle("GET /portal/jobs", p.signedIn(p.handleJobs()))
+	mux.Handle("GET /portal/jobs/{id}", p.signedIn(p.handleJob()))
+	mux.Handle("POST /portal/jobs/{id}/cancel", p.signedIn(p.handleCancel()))
+	mux.Handle("GET /portal/jobs/new", p.signedIn(p.handleSubmitPage()))
+	mux.Handle("POST /portal/jobs/new", p.signedIn(p.handleSubmit()))
+	mux.Handle("GET /portal/ledger", p.signedIn(p.handleLedger()))
 
 	mux.Handle("/", p.handleNotFound())
 }

@@ -58,7 +58,7 @@ func newSite(t *testing.T, opts ...siteOptions) *site {
 		o.dsn = filepath.Join(t.TempDir(), "gaas.db")
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, o.dsn, store.Options{})
+	db, err := store.Open(ctx, o.dsn, store.Options{DefaultQuota: -1}) // accounts start empty
 	require.NoError(t, err)
 	tokens, err := authn.NewTokens([]byte("portal-test-signing-key-0123456789abcdef"), 30*time.Minute, nil)
 	require.NoError(t, err)
