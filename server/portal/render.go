@@ -48,29 +48,23 @@ func parsePages() pages {
 
 // funcs are the helpers templates may call.
 var funcs = template.FuncMap{
-	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"date": formatDate,
 	"day":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"dateptr": func(t *time.Time) string {
 		if t == nil {
 			return ""
 		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
+		return formatDate(*t)
 	},
 	"lower":     strings.ToLower,
 	"hasPrefix": strings.HasPrefix,
 	"negative":  func(c gaas.Credits) bool { return c < 0 },
 	"short":     short,
 	"rateMilli": func(r gaas.Rate) int64 { return int64(r) },
-	"cancelForm": func(pg page, j gaas.Job, back string) cancelForm {
-		return cancelForm{Job: j, Back: back, CSRF: pg.CSRF, Base: pg.Base}
-	},
 }
 
-// cancelForm is the data of the "cancel" template.
-type cancelForm struct {
-	Job              gaas.Job
-	Back, CSRF, Base string
-}
+// formatDate is how pages write a time: to the minute, in UTC.
+func formatDate(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // short is s cut to 80 characters, with an ellipsis when it was longer.
 func short(s string) string {

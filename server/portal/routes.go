@@ -23,7 +23,7 @@ func addRoutes(mux *http.ServeMux, p *site) {
 	mux.Handle("GET /{$}", p.signedIn(p.handleHome()))
 	mux.Handle("GET /portal/jobs", p.signedIn(p.handleJobs()))
 	mux.Handle("GET /portal/jobs/{id}", p.signedIn(p.handleJob()))
-	mux.Handle("POST /portal/jobs/{id}/cancel", p.signedIn(p.handleCancel()))
+	mux.Handle("POST /portal/jobs/cancel", p.signedIn(p.handleCancel()))
 	mux.Handle("GET /portal/jobs/new", p.signedIn(p.handleSubmitPage()))
 	mux.Handle("POST /portal/jobs/new", p.signedIn(p.handleSubmit()))
 	mux.Handle("GET /portal/ledger", p.signedIn(p.handleLedger()))

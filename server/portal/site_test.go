@@ -26,7 +26,7 @@ import (
 
 // site is the whole server (API and portal) on a real store, over HTTP.
 type site struct {
-	t    *testing.T
+	t    testing.TB
 	db   *store.DB
 	auth *authn.Authenticator
 	srv  *httptest.Server
@@ -48,7 +48,7 @@ func (s *site) url(path string) string { return s.srv.URL + s.prefix + path }
 
 // newSite opens a store on a SQLite file (or opts.dsn) and serves the
 // server on it.
-func newSite(t *testing.T, opts ...siteOptions) *site {
+func newSite(t testing.TB, opts ...siteOptions) *site {
 	t.Helper()
 	var o siteOptions
 	if len(opts) > 0 {
@@ -103,7 +103,7 @@ func (s *site) user(name string) gaas.User {
 // browser is a person's browser: a cookie jar, redirects followed, and
 // the last page it was shown.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	s      *site
 	client *http.Client
 	// page is the body of the last answer, status its status.

@@ -265,8 +265,9 @@ func TestJobsListAndCancel(t *testing.T) {
 		t.Run("cancel", func(t *testing.T) {
 			before := s.balance(u.ID)
 			b.get("/portal/jobs?status=PENDING")
-			assert.NotContains(t, b.page, fmt.Sprintf("/portal/jobs/%d/cancel", jobs[0].ID), "a rejected job has no cancel button")
-			b.submit(fmt.Sprintf("/portal/jobs/%d/cancel", jobs[2].ID), nil)
+			assert.NotContains(t, b.page, fmt.Sprintf(`name="job" value="%d"`, jobs[0].ID), "a rejected job has no cancel button")
+			require.Contains(t, b.page, fmt.Sprintf(`<button type="submit" name="job" value="%d"`, jobs[2].ID))
+			b.submit("/portal/jobs/cancel", url.Values{"job": {strconv.FormatInt(jobs[2].ID, 10)}})
 			require.Equal(t, http.StatusOK, b.status, b.page)
 			assert.Equal(t, "/portal/jobs", b.url.Path, "back to the list")
 			assert.Equal(t, "status=PENDING", b.url.RawQuery, "with its filter")
@@ -278,7 +279,7 @@ func TestJobsListAndCancel(t *testing.T) {
 
 			// A second cancel of it (a stale page) says why not.
 			csrf, _ := b.form("/portal/sign-out")
-			b.post(fmt.Sprintf("/portal/jobs/%d/cancel", jobs[2].ID), url.Values{"csrf": csrf["csrf"], "back": {"https://evil.example/"}})
+			b.post("/portal/jobs/cancel", url.Values{"csrf": csrf["csrf"], "job": {strconv.FormatInt(jobs[2].ID, 10)}, "back": {"https://evil.example/"}})
 			assert.Equal(t, "/portal/jobs", b.url.Path, "no redirect off the site")
 			assert.Contains(t, b.page, "was not cancelled: it is CANCELLED now.")
 		})
@@ -289,7 +290,8 @@ func TestJobsListAndCancel(t *testing.T) {
 			b.get("/portal/jobs/999999")
 			assert.Equal(t, http.StatusNotFound, b.status)
 			csrf, _ := b.form("/portal/sign-out")
-			b.post(fmt.Sprintf("/portal/jobs/%d/cancel", theirs.ID), csrf)
+			csrf.Set("job", strconv.FormatInt(theirs.ID, 10))
+			b.post("/portal/jobs/cancel", csrf)
 			assert.Equal(t, http.StatusNotFound, b.status)
 			j, err := s.db.Jobs.Get(ctx, other.ID, gaas.GetJobRequest{JobID: theirs.ID})
 			require.NoError(t, err)
