@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,4 +82,29 @@ func TestNiceCeiling(t *testing.T) {
 	for in, want := range map[float64]float64{0: 1, 1: 1, 3: 5, 7: 10, 1500: 2000, 2300: 2500, 9999: 10000} {
 		assert.Equal(t, want, niceCeiling(in), in)
 	}
+}
+
+// A report by week and GPU type becomes a bar for every week of its range,
+// empty weeks too, and a series for every type, in order of name.
+func TestUsageChart(t *testing.T) {
+	from := time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC) // a Monday
+	rep := gaas.UsageReport{From: from, To: from.AddDate(0, 0, 21), Period: gaas.BucketWeek,
+		Rows: []gaas.UsageRow{
+			{PeriodStart: from, GPUType: "h100", GPUHours: 2 * gaas.Hour},
+			{PeriodStart: from, GPUType: "A100", GPUHours: 1500},
+			{PeriodStart: from.AddDate(0, 0, 14), GPUType: "A100", GPUHours: 250},
+			{PeriodStart: from.AddDate(0, 0, 7), GPUType: "T4", GPUHours: 0, Charged: gaas.Credit}, // charged, no hours yet
+		}}
+	c, ok := usageChart("Usage", "by week", rep)
+	require.True(t, ok)
+	assert.Equal(t, []string{"2026-10-05", "2026-10-12", "2026-10-19"}, c.Periods)
+	require.Len(t, c.Series, 2, "a type with no hours is no series")
+	assert.Equal(t, "A100", c.Series[0].Name)
+	assert.Equal(t, []int64{1500, 0, 250}, c.Series[0].Values)
+	assert.Equal(t, "h100", c.Series[1].Name)
+	assert.Equal(t, []string{"3.5", "0", "0.25"}, c.TotalLabels)
+	assert.Equal(t, "Week of", c.PeriodLabel)
+
+	_, ok = usageChart("Usage", "by week", gaas.UsageReport{From: from, To: from.AddDate(0, 0, 7), Period: gaas.BucketWeek})
+	assert.False(t, ok, "nothing to chart")
 }

@@ -36,6 +36,7 @@
     var hours = milli(form.elements.estimated_hours.value);
     var gpus = /^\s*\d+\s*$/.test(form.elements.gpu_count.value) ? BigInt(form.elements.gpu_count.value) : null;
     if (hours === null || gpus === null || hours === 0n || gpus === 0n) {
+      out.textContent = "Fill in the GPUs and the estimated hours to see what the job costs.";
       return;
     }
     var r = rate();
