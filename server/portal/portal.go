@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gaas-io/gaas/gaas"
@@ -115,7 +116,15 @@ func New(logger *slog.Logger, cfg Config, svc Services) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusForbidden, "This form was sent from another site, so it was refused and nothing was changed.")
 	}))
-	return securityHeaders(cop.Handler(p.sessions(p.csrf(mux))))
+	pages := cop.Handler(p.sessions(p.csrf(mux)))
+	static := handleStatic()
+	return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/portal/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			static.ServeHTTP(w, r) // no session to look up for a stylesheet
+			return
+		}
+		pages.ServeHTTP(w, r)
+	}))
 }
 
 // site is what every page handler shares.

@@ -269,6 +269,9 @@ func TestPagesAndErrors(t *testing.T) {
 	b.get("/portal/static/portal.css")
 	assert.Equal(t, http.StatusOK, b.status)
 	assert.Contains(t, b.page, "@media (max-width: 700px)")
+	b.get("/portal/static/")
+	assert.Equal(t, http.StatusNotFound, b.status, "no listing")
+	assert.NotContains(t, b.page, "submit.js")
 
 	admin := s.browser()
 	admin.signIn("root", "root password")

@@ -13,8 +13,10 @@ import "net/http"
 // form's handler ends with p.redirect(w, r, path, message), or renders
 // the form again with its errors. p.showError says what a library error
 // means. Links are "{{.Base}}/portal/...".
+//
+// The static files (GET /portal/static/) are served by New, ahead of the
+// session check.
 func addRoutes(mux *http.ServeMux, p *site) {
-	mux.Handle("GET /portal/static/{file}", handleStatic())
 	mux.Handle("GET /portal/sign-in", p.handleSignInPage())
 	mux.Handle("POST /portal/sign-in", p.handleSignIn())
 	mux.Handle("POST /portal/sign-out", p.signedIn(p.handleSignOut()))
