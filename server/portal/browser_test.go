@@ -2,8 +2,6 @@ package portal_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,45 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server/internal/browsertest"
 )
-
-// chromium finds a headless browser: GAAS_TEST_CHROMIUM, else chromium on
-// the PATH; without one the test is skipped, as gaasd's /docs test is.
-func chromium(t *testing.T) string {
-	if p := os.Getenv("GAAS_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("no chromium: set GAAS_TEST_CHROMIUM or install Debian's chromium")
-	}
-	return p
-}
 
 // The submit form in a real browser, under the portal's CSP: signing in
 // by typing, the cost worked out by the static script as the fields
 // change, and the job submitted with the button, the balance falling.
 func TestSubmitInBrowser(t *testing.T) {
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	s := newSite(t)
 	s.gpuType("A100", 2, 0)
 	s.gpuType("T4", 1, 0)
 	u := s.user("ada")
 	s.grant(u.ID, 20)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844), // a phone
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancel()
+	bctx := browsertest.Start(t, browser, 390, 844) // a phone
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(s.url("/"))), "the browser did not start")
 	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
 	defer cancel()

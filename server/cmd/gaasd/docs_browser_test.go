@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,21 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/server"
+	"github.com/gaas-io/gaas/server/internal/browsertest"
 )
-
-// chromium finds the browser for TestDocsInBrowser: GAAS_TEST_CHROMIUM
-// names it (.ci/run sets it, so that there the test must run), else
-// chromium on the PATH; without one the test is skipped.
-func chromium(t *testing.T) string {
-	if p := os.Getenv("GAAS_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("no chromium: set GAAS_TEST_CHROMIUM or install Debian's chromium")
-	}
-	return p
-}
 
 // TestDocsInBrowser opens /docs in headless Chromium, checks that the page
 // lists every endpoint, and then does what a user would: Authorize with a
@@ -46,7 +32,7 @@ func chromium(t *testing.T) string {
 // strips the prefix and says nothing of it (no X-Forwarded-Prefix), where
 // the page must find the document, the login URL and the API under its own.
 func TestDocsInBrowser(t *testing.T) {
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	g := start(t, filepath.Join(t.TempDir(), "gaas.db"), nil)
 	target, err := url.Parse(g.url)
 	require.NoError(t, err)
@@ -65,20 +51,7 @@ func docsInBrowser(t *testing.T, browser string, g *instance, docs, user string)
 	status, _ := g.json(t, "POST", "/register", "", `{"username": "`+user+`", "password": "`+password+`"}`)
 	require.Equal(t, http.StatusCreated, status)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1600),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancel()
+	bctx := browsertest.Start(t, browser, 1280, 1600)
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(docs)), "the browser did not start")
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
