@@ -278,3 +278,24 @@ func TestPagesAndErrors(t *testing.T) {
 	assert.Contains(t, admin.page, `href="/portal/admin"`, "an admin sees the admin link")
 	assert.Contains(t, admin.page, `<meta name="viewport"`)
 }
+
+// Without a configured base path, a proxy's X-Forwarded-Prefix places the
+// links and cookies, when it is a clean path.
+func TestForwardedPrefix(t *testing.T) {
+	s := newSite(t)
+	for prefix, want := range map[string]string{"/lab": "/lab", "/lab/": "", "javascript:x": "", "/a b": ""} {
+		b := s.browser()
+		req, _ := http.NewRequest(http.MethodGet, s.url("/"), nil)
+		req.Header.Set("X-Forwarded-Prefix", prefix)
+		resp := b.raw(req)
+		assert.Equal(t, want+"/portal/sign-in", resp.Header.Get("Location"), prefix)
+		req, _ = http.NewRequest(http.MethodGet, s.url("/portal/sign-in"), nil)
+		req.Header.Set("X-Forwarded-Prefix", prefix)
+		resp = b.raw(req)
+		path := want
+		if path == "" {
+			path = "/"
+		}
+		assert.Equal(t, path, setCookie(t, resp, "gaas_csrf").Path, prefix)
+	}
+}

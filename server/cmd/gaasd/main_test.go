@@ -496,3 +496,37 @@ func TestBasePath(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, []any{map[string]any{"url": "/gpu", "description": "this API, under its path prefix"}}, doc["servers"])
 }
+
+// gaasd serves the web portal beside the API, its cookies under
+// -base-path and Secure with -secure-cookies.
+func TestPortalServed(t *testing.T) {
+	g := start(t, filepath.Join(t.TempDir(), "gaas.db"), map[string]string{"GAAS_BASE_PATH": "/gpu", "GAAS_SECURE_COOKIES": "true"},
+		"-session-ttl", "1h")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(g.url + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/gpu/portal/sign-in", resp.Header.Get("Location"))
+
+	resp, err = client.Get(g.url + "/portal/sign-in")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), `action="/gpu/portal/sign-in"`)
+	require.NotEmpty(t, resp.Cookies())
+	c := resp.Cookies()[0]
+	assert.Equal(t, "/gpu", c.Path)
+	assert.True(t, c.Secure)
+
+	status, _ := g.json(t, "GET", "/openapi.json", "", "")
+	assert.Equal(t, http.StatusOK, status, "the API keeps its paths")
+}
+
+func TestSessionTTLChecked(t *testing.T) {
+	_, err := launch(t, filepath.Join(t.TempDir(), "gaas.db"), nil, "-session-ttl", "2400h")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-session-ttl")
+}
