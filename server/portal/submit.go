@@ -79,7 +79,9 @@ func (p *site) submitChoices(r *http.Request, data *submitPage) error {
 // handleSubmit previews the cost of the job (the Preview button: the form
 // again, with the cost) or submits it (then 303 to the job's page). A
 // refused submission shows the form again, with what was wrong and, for
-// want of credits, what is available.
+// want of credits, what is available. What may be submitted is the
+// library's to decide: a submission goes to it whatever the preview
+// would have said.
 func (p *site) handleSubmit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := r.PostForm
@@ -99,7 +101,7 @@ func (p *site) handleSubmit() http.Handler {
 				ok = false
 			}
 		}
-		if ok {
+		if ok && f.Get("action") != "submit" {
 			var err error
 			if data.Preview, err = p.preview(r, data, req); err != nil {
 				data.explain(err)
@@ -206,7 +208,7 @@ func (p *site) preview(r *http.Request, d submitPage, req gaas.SubmitRequest) (*
 			if gaas.SameGPUType(t.Name, req.GPUType) {
 				rate = t.Rate
 				if t.MaxGPUsPerJob > 0 && req.GPUCount > t.MaxGPUsPerJob {
-					return nil, gaas.Invalid("gpu_count", "must be at most %d for GPU type %s", t.MaxGPUsPerJob, t.Name)
+					return nil, gaas.Invalid("gpu_count", "must be at most %d for %s", t.MaxGPUsPerJob, t.Name)
 				}
 			}
 		}
@@ -236,7 +238,10 @@ func (p *site) preview(r *http.Request, d submitPage, req gaas.SubmitRequest) (*
 				return pv, nil
 			}
 		}
-		return nil, gaas.Invalid("project", "is not a project you may charge")
+		// Not one of the user's projects: whether they may charge it is the
+		// library's to say when the job is submitted.
+		pv.Available, pv.Enough = fmt.Sprintf("Submitting the job checks what project %s holds for you.", project), true
+		return pv, nil
 	}
 	me := callerID(r)
 	allocs, err := p.svc.Allocations.Allocations(r.Context(), me, gaas.AllocationsRequest{UserID: me, Page: gaas.Page{Limit: gaas.MaxLimit}})

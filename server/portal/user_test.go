@@ -120,18 +120,20 @@ func TestSubmitJob(t *testing.T) {
 			assert.Equal(t, credits(10), s.balance(u.ID))
 		})
 		t.Run("bad_fields", func(t *testing.T) {
-			for _, tc := range []struct{ field, value, says string }{
-				{"estimated_hours", "soon", "Estimated hours must be a number of hours"},
-				{"estimated_hours", "0", "Estimated hours must be greater than 0."},
-				{"gpu_count", "9", "GPUs must be at most 4 for GPU type A100."},
-				{"gpu_count", "two", "GPUs must be a whole number"},
-				{"gpu_type", "Z80", "GPU type is not a GPU type of the catalogue."},
-				{"command", "", "Command "},
-				{"project", "nowhere", "Project is not a project you may charge."},
+			for _, tc := range []struct{ action, field, value, says string }{
+				{"submit", "estimated_hours", "soon", "Estimated hours must be a number of hours"},
+				{"preview", "estimated_hours", "0", "Estimated hours must be greater than 0."},
+				{"submit", "gpu_count", "9", "GPUs must be at most 4 for A100."},
+				{"preview", "gpu_count", "9", "GPUs must be at most 4 for A100."},
+				{"submit", "gpu_count", "two", "GPUs must be a whole number"},
+				{"submit", "gpu_type", "Z80", `GPU type &#34;Z80&#34; is not in the GPU catalogue; it holds A100, T4.`},
+				{"preview", "gpu_type", "Z80", "GPU type is not a GPU type of the catalogue."},
+				{"submit", "command", "", "Command "},
+				{"submit", "project", "nowhere", "Project is not a project you may charge."},
 			} {
 				form := cloneValues(fields)
 				form.Set(tc.field, tc.value)
-				form.Set("action", "submit")
+				form.Set("action", tc.action)
 				b.submit("/portal/jobs/new", form)
 				assert.Equal(t, http.StatusUnprocessableEntity, b.status, tc.field)
 				assert.Contains(t, b.page, tc.says, tc.field)
