@@ -79,13 +79,10 @@ func byExpiry(a, b gaas.Allocation) int {
 }
 
 // weeklyUsage charts the GPU-hours that req selects (a user's, or a
-// project's) in the usageWeeks weeks up to now, by GPU type. Without a
-// Reports service, or without usage, there is no chart and the note says
-// so.
+// project's) in the usageWeeks weeks up to now, by GPU type, with its
+// table of numbers shown. Without usage there is no chart, and the note
+// says so.
 func (p *site) weeklyUsage(r *http.Request, req gaas.UsageRequest, now time.Time) (*chart, string, error) {
-	if p.svc.Reports == nil {
-		return nil, "Usage reports are not available on this server.", nil
-	}
 	this := gaas.BucketWeek.Start(now)
 	req.From, req.To = this.AddDate(0, 0, -7*(usageWeeks-1)), gaas.BucketWeek.Next(this)
 	req.Period, req.GroupBy = gaas.BucketWeek, []gaas.ReportGroup{gaas.GroupByGPUType}
@@ -96,8 +93,9 @@ func (p *site) weeklyUsage(r *http.Request, req gaas.UsageRequest, now time.Time
 	c, ok := usageChart("GPU-hours by week and GPU type",
 		"GPU-hours of jobs that ended in each of the last 12 weeks, stacked by GPU type", rep)
 	if !ok {
-		return nil, "No job of yours ended in the last 12 weeks.", nil
+		return nil, "No job ended in the last 12 weeks.", nil
 	}
+	c.Open = true
 	return &c, "", nil
 }
 

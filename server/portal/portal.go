@@ -65,8 +65,7 @@ func (e *Refused) Error() string {
 	return fmt.Sprintf("portal: too many failed sign-ins; try again in %v", e.RetryAfter)
 }
 
-// Services are the library's services the portal calls; all are required
-// but Reports, without which the usage charts are not shown.
+// Services are the library's services the portal calls; all are required.
 type Services struct {
 	Sessions    gaas.Sessions
 	Auth        gaas.Authenticator
@@ -91,7 +90,7 @@ func (s Services) missing() string {
 		{"Sessions", s.Sessions == nil}, {"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Jobs", s.Jobs == nil},
 		{"Quota", s.Quota == nil}, {"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil},
 		{"Projects", s.Projects == nil}, {"Schedules", s.Schedules == nil}, {"Webhooks", s.Webhooks == nil},
-		{"Gate", s.Gate == nil},
+		{"Reports", s.Reports == nil}, {"Gate", s.Gate == nil},
 	} {
 		if f.nil {
 			return f.name

@@ -67,7 +67,7 @@ func newSite(t testing.TB, opts ...siteOptions) *site {
 	require.NoError(t, err)
 	s := &site{t: t, db: db, auth: auth, root: root, prefix: o.cfg.BasePath}
 	svc := server.Services{Auth: auth, Users: db.Users, Jobs: db.Jobs, Quota: db.Quota, Catalogue: db.Catalogue,
-		Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, DB: db,
+		Allocations: db.Allocations, Projects: db.Projects, Schedules: db.Schedules, Webhooks: db.Webhooks, Reports: db.Reports, DB: db,
 		Sessions: authn.NewSessions(auth, db.Sessions)}
 	h := server.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), o.cfg, svc)
 	if s.prefix != "" {

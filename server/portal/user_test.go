@@ -79,7 +79,7 @@ func TestHomePage(t *testing.T) {
 		assert.Contains(t, b.page, ">vision<")
 		assert.Regexp(t, `data-label="Your limit" class="num">3</td>`, b.page)
 		assert.NotContains(t, b.page, "99", "nothing of another user's")
-		assert.Contains(t, b.page, "Usage reports are not available", "this server has no Reports service")
+		assert.Contains(t, b.page, "No job ended in the last 12 weeks.")
 		assert.NotContains(t, b.page, "/portal/projects/", "a member is not linked to the manager's page")
 	})
 }
