@@ -99,8 +99,9 @@ type Job struct {
 	Run       *JobRun
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	// EndReason says why the system ended the job, such as a stale
-	// reservation cancelled; empty when a person moved it.
+	// EndReason says why the job ended: why the system ended it, such as
+	// a stale reservation cancelled, or the reason a person gave when they
+	// rejected it (TransitionRequest.Reason); often empty.
 	EndReason string
 }
 
@@ -192,6 +193,22 @@ type TransitionRequest struct {
 	JobID       int64
 	To          JobStatus
 	ActualHours *Hours
+	// Reason, for REJECTED only, says why: the job keeps it as its
+	// EndReason, for its owner to read.
+	Reason string
+}
+
+// Validate lists every field of r that breaks a rule.
+func (r TransitionRequest) Validate() error {
+	if err := ValidateMove(r.To, r.ActualHours); err != nil {
+		return err
+	}
+	v := &ValidationError{}
+	if r.Reason != "" && r.To != StatusRejected {
+		v.Add("reason", "may be given only with status %s", StatusRejected)
+	}
+	reasonText.add(v, "reason", r.Reason)
+	return v.Err()
 }
 
 // CancelRequest names the job that JobService.Cancel cancels.

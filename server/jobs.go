@@ -30,7 +30,7 @@ type jobResponse struct {
 
 	ProjectID *int64 `json:"project_id"` // null when charged to the owner's own account
 
-	EndReason string       `json:"end_reason,omitempty"` // why the system ended it; absent when a person did
+	EndReason string       `json:"end_reason,omitempty"` // why the system ended it, or why a person rejected it
 	Run       *runResponse `json:"run"`                  // null until an executor claims the job
 }
 

@@ -370,7 +370,7 @@ func (s *JobService) listBy(ctx context.Context, p gaas.Principal, f gaas.JobFil
 // Transition implements gaas.JobService.
 func (s *JobService) Transition(ctx context.Context, caller int64, req gaas.TransitionRequest) (gaas.Job, error) {
 	id, to, actual := req.JobID, req.To, req.ActualHours
-	if err := gaas.ValidateMove(to, actual); err != nil {
+	if err := req.Validate(); err != nil {
 		return gaas.Job{}, fmt.Errorf("store: transition job %d: %w", id, err)
 	}
 	// Who may move a job does not depend on the job, so the policy is asked
@@ -379,7 +379,7 @@ func (s *JobService) Transition(ctx context.Context, caller int64, req gaas.Tran
 	// lets managers approve, who may approve or reject its PENDING jobs:
 	// any other job is refused them alike, whether it exists or not.
 	var managing bool
-	job, err := s.move(ctx, caller, id, to, actual, func(tx bun.Tx, c userRow, j *jobRow) error {
+	job, err := s.move(ctx, caller, id, to, actual, req.Reason, func(tx bun.Tx, c userRow, j *jobRow) error {
 		if j == nil {
 			err := gaas.Allow(c.principal(), gaas.ActionMoveJob, 0)
 			if errors.Is(err, gaas.ErrForbidden) && (to == gaas.StatusApproved || to == gaas.StatusRejected) {
@@ -420,7 +420,7 @@ func (s *JobService) Transition(ctx context.Context, caller int64, req gaas.Tran
 
 // Cancel implements gaas.JobService.
 func (s *JobService) Cancel(ctx context.Context, caller int64, req gaas.CancelRequest) (gaas.Job, error) {
-	return s.move(ctx, caller, req.JobID, gaas.StatusCancelled, nil, func(_ bun.Tx, c userRow, j *jobRow) error {
+	return s.move(ctx, caller, req.JobID, gaas.StatusCancelled, nil, "", func(_ bun.Tx, c userRow, j *jobRow) error {
 		if j == nil {
 			return nil
 		}
@@ -429,9 +429,10 @@ func (s *JobService) Cancel(ctx context.Context, caller int64, req gaas.CancelRe
 }
 
 // move changes a job's status in one transaction, after allow has checked
-// the caller, and refunds what the new status returns. allow is called
+// the caller, and refunds what the new status returns; a reason, when
+// given, becomes the job's EndReason. allow is called
 // twice: with a nil job before the job is read, and then with the job.
-func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours,
+func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStatus, actual *gaas.Hours, reason string,
 	allow func(tx bun.Tx, c userRow, j *jobRow) error) (gaas.Job, error) {
 	var (
 		j         jobRow
@@ -458,6 +459,9 @@ func (s *JobService) move(ctx context.Context, caller, id int64, to gaas.JobStat
 			// Its executor stops it and settles the time it used.
 			requested = true
 			return s.db.requestCancel(ctx, tx, &j)
+		}
+		if reason != "" && from != to {
+			j.EndReason = &reason
 		}
 		refund, err = s.apply(ctx, tx, &j, byUser(caller), to, actual)
 		return err

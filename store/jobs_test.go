@@ -344,6 +344,22 @@ func TestTransition(t *testing.T) {
 			assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
 		})
 
+		t.Run("rejected_with_a_reason_keeps_it", func(t *testing.T) {
+			u := f.user(t, 10*gaas.Credit)
+			j := f.reach(t, u, gaas.StatusPending)
+			_, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved, Reason: "fine"})
+			require.ErrorIs(t, err, gaas.ErrInvalid, "a reason is for a rejection")
+			_, err = db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusRejected, Reason: "bad\x00reason"})
+			require.ErrorIs(t, err, gaas.ErrInvalid)
+			got, err := db.Jobs.Transition(ctx, f.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusRejected, Reason: "asks for more GPUs than the project has"})
+			require.NoError(t, err)
+			assert.Equal(t, "asks for more GPUs than the project has", got.EndReason)
+			got, err = db.Jobs.Get(ctx, u.ID, gaas.GetJobRequest{JobID: j.ID})
+			require.NoError(t, err)
+			assert.Equal(t, "asks for more GPUs than the project has", got.EndReason, "its owner reads it")
+			assert.Equal(t, 10*gaas.Credit, f.balance(t, u.ID))
+		})
+
 		t.Run("completed_without_actual_hours_keeps_the_charge", func(t *testing.T) {
 			u := f.user(t, 10*gaas.Credit)
 			j := f.reach(t, u, gaas.StatusRunning)
