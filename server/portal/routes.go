@@ -29,6 +29,7 @@ func addRoutes(mux *http.ServeMux, p *site) {
 	mux.Handle("GET /portal/jobs/new", p.signedIn(p.handleSubmitPage()))
 	mux.Handle("POST /portal/jobs/new", p.signedIn(p.handleSubmit()))
 	mux.Handle("GET /portal/ledger", p.signedIn(p.handleLedger()))
+	addAdminRoutes(mux, p)
 
 	mux.Handle("/", p.handleNotFound())
 }
