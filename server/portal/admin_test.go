@@ -153,15 +153,15 @@ func TestAdminPagesHiddenFromUsers(t *testing.T) {
 		csrf := b.csrfOf()
 		id := strconv.FormatInt(f.user.ID, 10)
 		for path, form := range map[string]url.Values{
-			"/portal/admin/users":                        {"username": {"mallory"}, "password": {"a long password"}, "role": {"admin"}},
-			"/portal/admin/users/" + id + "/disabled":    {"disabled": {"true"}},
-			"/portal/admin/users/" + id + "/password":    {"password": {"another password"}},
-			"/portal/admin/users/" + id + "/grant":       {"amount": {"1000"}},
-			"/portal/admin/projects":                     {"name": {"mine"}},
-			"/portal/admin/allocations":                  {"user_id": {id}, "amount": {"1000"}},
-			"/portal/admin/gpu-types":                    {"name": {"H100"}, "rate": {"1"}},
-			"/portal/admin/gpu-types/update":             {"name": {"A100"}, "rate": {"0.001"}, "enabled": {"1"}},
-			"/portal/admin/webhooks":                     {"url": {"https://evil.example/"}, "events": {"job.status_changed"}},
+			"/portal/admin/users":                                         {"username": {"mallory"}, "password": {"a long password"}, "role": {"admin"}},
+			"/portal/admin/users/" + id + "/disabled":                     {"disabled": {"true"}},
+			"/portal/admin/users/" + id + "/password":                     {"password": {"another password"}},
+			"/portal/admin/users/" + id + "/grant":                        {"amount": {"1000"}},
+			"/portal/admin/projects":                                      {"name": {"mine"}},
+			"/portal/admin/allocations":                                   {"user_id": {id}, "amount": {"1000"}},
+			"/portal/admin/gpu-types":                                     {"name": {"H100"}, "rate": {"1"}},
+			"/portal/admin/gpu-types/update":                              {"name": {"A100"}, "rate": {"0.001"}, "enabled": {"1"}},
+			"/portal/admin/webhooks":                                      {"url": {"https://evil.example/"}, "events": {"job.status_changed"}},
 			fmt.Sprintf("/portal/admin/webhooks/%d/delete", f.webhook.ID): {},
 		} {
 			form.Set("csrf", csrf)

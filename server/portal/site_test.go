@@ -115,9 +115,9 @@ type browser struct {
 func (s *site) browser() *browser {
 	jar, err := cookiejar.New(nil)
 	require.NoError(s.t, err)
-	c := s.srv.Client()
+	c := *s.srv.Client() // a copy: the server's client is shared, and each browser has its own jar
 	c.Jar = jar
-	return &browser{t: s.t, s: s, client: c}
+	return &browser{t: s.t, s: s, client: &c}
 }
 
 // signedIn is a browser signed in as a new user called name.
