@@ -72,6 +72,14 @@ func (b *browser) csrfOf() string {
 	return form.Get("csrf")
 }
 
+// send posts fields to path with the csrf field of the current page, as
+// a form of the page whose action the page has more than once.
+func (b *browser) send(path string, fields url.Values) {
+	b.t.Helper()
+	fields.Set("csrf", b.csrfOf())
+	b.post(path, fields)
+}
+
 // assertLabelled checks that every control of the browser's page has a
 // label, and that the page has no script of its own.
 func assertLabelled(t *testing.T, b *browser) {
