@@ -186,12 +186,12 @@ func (p *site) handleCreateProject() http.Handler {
 		req := gaas.CreateProjectRequest{Name: strings.TrimSpace(f.Get("name")), Description: strings.TrimSpace(f.Get("description")),
 			ManagersApprove: f.Get("managers_approve") != "", AutoApprove: f.Get("auto_approve") != ""}
 		if s := strings.TrimSpace(f.Get("parent")); s != "" {
-			pr, err := p.svc.Projects.Project(r.Context(), callerID(r), gaas.GetProjectRequest{Project: gaas.ProjectRef(s)})
+			id, err := p.projectID(r, "parent", s)
 			if err != nil {
-				p.failed(w, r, what, "", gaas.Invalid("parent", "names no project"))
+				p.failed(w, r, what, "", err)
 				return
 			}
-			req.ParentID = pr.ID
+			req.ParentID = id
 		}
 		var err error
 		if req.Cap, err = optionalCredits("cap", f.Get("cap")); err != nil {

@@ -51,12 +51,12 @@ func (p *site) handleCreateWebhook() http.Handler {
 			req.Events = append(req.Events, gaas.EventType(e))
 		}
 		if s := strings.TrimSpace(f.Get("project")); s != "" {
-			pr, err := p.svc.Projects.Project(r.Context(), callerID(r), gaas.GetProjectRequest{Project: gaas.ProjectRef(s)})
+			id, err := p.projectID(r, "project", s)
 			if err != nil {
-				p.failed(w, r, "The webhook was not created", "", gaas.Invalid("project", "names no project"))
+				p.failed(w, r, "The webhook was not created", "", err)
 				return
 			}
-			req.ProjectID = pr.ID
+			req.ProjectID = id
 		}
 		wh, err := p.svc.Webhooks.CreateWebhook(r.Context(), callerID(r), req)
 		if err != nil {

@@ -211,6 +211,16 @@ func (p *site) projectOf(r *http.Request) (gaas.Project, error) {
 	return p.svc.Projects.Project(r.Context(), callerID(r), gaas.GetProjectRequest{Project: gaas.ProjectRef(strconv.FormatInt(id, 10))})
 }
 
+// projectID is the id of the project that a form's field names by name
+// or id; one the visitor may not see names none.
+func (p *site) projectID(r *http.Request, field, ref string) (int64, error) {
+	pr, err := p.svc.Projects.Project(r.Context(), callerID(r), gaas.GetProjectRequest{Project: gaas.ProjectRef(ref)})
+	if errors.Is(err, gaas.ErrNotFound) {
+		return 0, gaas.Invalid(field, "names no project")
+	}
+	return pr.ID, err
+}
+
 // projectLink is the page of project id.
 func projectLink(id int64) string { return "/portal/projects/" + strconv.FormatInt(id, 10) }
 
