@@ -52,12 +52,29 @@ func (p *site) allocationsOf(r *http.Request, userID, projectID int64) (allocati
 	return v, nil
 }
 
-// holderOf reads the form's user_id or project_id: whose allocation or
-// schedule it is.
-func holderOf(r *http.Request) (userID, projectID int64) {
-	userID, _ = strconv.ParseInt(r.PostForm.Get("user_id"), 10, 64)
-	projectID, _ = strconv.ParseInt(r.PostForm.Get("project_id"), 10, 64)
-	return max(userID, 0), max(projectID, 0)
+// giving is what the forms that give an allocation, or a schedule of
+// them, share: whose it is (the form's user_id or project_id), how much,
+// for which GPU types, from when and why.
+type giving struct {
+	UserID, ProjectID int64
+	Amount            gaas.Credits
+	GPUTypes          []string
+	StartsAt          time.Time
+	Reason            string
+}
+
+func readGiving(r *http.Request) (giving, error) {
+	f := r.PostForm
+	g := giving{GPUTypes: gpuTypeList(f.Get("gpu_types")), Reason: strings.TrimSpace(f.Get("reason"))}
+	g.UserID, _ = strconv.ParseInt(f.Get("user_id"), 10, 64)
+	g.ProjectID, _ = strconv.ParseInt(f.Get("project_id"), 10, 64)
+	g.UserID, g.ProjectID = max(g.UserID, 0), max(g.ProjectID, 0)
+	var err error
+	if g.Amount, err = requiredCredits("amount", f.Get("amount")); err != nil {
+		return g, err
+	}
+	g.StartsAt, err = formTime("starts_at", f.Get("starts_at"))
+	return g, err
 }
 
 // holderLink is the page of a user's or project's allocations.
@@ -73,17 +90,9 @@ func (p *site) handleCreateAllocation() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const what = "The allocation was not given"
 		f := r.PostForm
-		userID, projectID := holderOf(r)
-		req := gaas.CreateAllocationRequest{UserID: userID, ProjectID: projectID, GPUTypes: gpuTypeList(f.Get("gpu_types")),
-			Reason: strings.TrimSpace(f.Get("reason"))}
-		amount, err := optionalCredits("amount", f.Get("amount"))
-		if err == nil && amount == nil {
-			err = gaas.Invalid("amount", "is required")
-		}
-		if err == nil {
-			req.Amount = *amount
-			req.StartsAt, err = formTime("starts_at", f.Get("starts_at"))
-		}
+		g, err := readGiving(r)
+		req := gaas.CreateAllocationRequest{UserID: g.UserID, ProjectID: g.ProjectID, Amount: g.Amount, GPUTypes: g.GPUTypes,
+			StartsAt: g.StartsAt, Reason: g.Reason}
 		if err == nil {
 			var t time.Time
 			if t, err = formTime("expires_at", f.Get("expires_at")); !t.IsZero() {
@@ -99,7 +108,7 @@ func (p *site) handleCreateAllocation() http.Handler {
 			p.failed(w, r, what, fmt.Sprintf("the account holds %d allocations with credits already; end some first.", gaas.MaxLiveAllocations), err)
 			return
 		}
-		p.redirect(w, r, backTo(r, holderLink(userID, projectID)), fmt.Sprintf("Allocation %d of %s credits is given.", a.ID, a.Amount))
+		p.redirect(w, r, backTo(r, holderLink(g.UserID, g.ProjectID)), fmt.Sprintf("Allocation %d of %s credits is given.", a.ID, a.Amount))
 	})
 }
 
@@ -168,18 +177,10 @@ func (p *site) handleCreateSchedule() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const what = "The schedule was not made"
 		f := r.PostForm
-		userID, projectID := holderOf(r)
-		req := gaas.CreateScheduleRequest{UserID: userID, ProjectID: projectID, GPUTypes: gpuTypeList(f.Get("gpu_types")),
-			Period: gaas.Period(f.Get("period")), TimeZone: strings.TrimSpace(f.Get("time_zone")), GrantCurrent: f.Get("grant_current") != "",
-			Reason: strings.TrimSpace(f.Get("reason"))}
-		amount, err := optionalCredits("amount", f.Get("amount"))
-		if err == nil && amount == nil {
-			err = gaas.Invalid("amount", "is required")
-		}
-		if err == nil {
-			req.Amount = *amount
-			req.StartsAt, err = formTime("starts_at", f.Get("starts_at"))
-		}
+		g, err := readGiving(r)
+		req := gaas.CreateScheduleRequest{UserID: g.UserID, ProjectID: g.ProjectID, Amount: g.Amount, GPUTypes: g.GPUTypes,
+			StartsAt: g.StartsAt, Reason: g.Reason, Period: gaas.Period(f.Get("period")), TimeZone: strings.TrimSpace(f.Get("time_zone")),
+			GrantCurrent: f.Get("grant_current") != ""}
 		if err == nil {
 			var c *gaas.Credits
 			if c, err = optionalCredits("rollover_cap", f.Get("rollover_cap")); c != nil && *c > 0 {
@@ -195,7 +196,7 @@ func (p *site) handleCreateSchedule() http.Handler {
 			p.failed(w, r, what, fmt.Sprintf("the account has %d schedules already; end some first.", gaas.MaxSchedulesPerAccount), err)
 			return
 		}
-		p.redirect(w, r, backTo(r, holderLink(userID, projectID)), fmt.Sprintf("Schedule %d gives %s credits %s.", s.ID, s.Amount, s.Period))
+		p.redirect(w, r, backTo(r, holderLink(g.UserID, g.ProjectID)), fmt.Sprintf("Schedule %d gives %s credits %s.", s.ID, s.Amount, s.Period))
 	})
 }
 

@@ -111,6 +111,18 @@ func optionalCredits(field, s string) (*gaas.Credits, error) {
 	return &c, nil
 }
 
+// requiredCredits reads a form's amount of credits that must be given.
+func requiredCredits(field, s string) (gaas.Credits, error) {
+	c, err := optionalCredits(field, s)
+	if err == nil && c == nil {
+		err = gaas.Invalid(field, "is required")
+	}
+	if err != nil {
+		return 0, err
+	}
+	return *c, nil
+}
+
 // formTime reads a time of a form: a date (midnight UTC), a
 // datetime-local input's value (in UTC), or an RFC 3339 time; empty is
 // the zero time.

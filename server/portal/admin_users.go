@@ -140,23 +140,20 @@ func (p *site) handleGrant() http.Handler {
 		const what = "No credits were granted"
 		s := strings.TrimSpace(r.PostForm.Get("amount"))
 		negative := strings.HasPrefix(s, "-")
-		delta, err := optionalCredits("amount", strings.TrimPrefix(s, "-"))
-		if err == nil && delta == nil {
-			err = gaas.Invalid("amount", "is required")
-		}
+		delta, err := requiredCredits("amount", strings.TrimPrefix(s, "-"))
 		if err != nil {
 			p.failed(w, r, what, "", err)
 			return
 		}
 		if negative {
-			*delta = -*delta
+			delta = -delta
 		}
-		u, err := p.svc.Quota.Grant(r.Context(), callerID(r), gaas.GrantRequest{UserID: id, Delta: *delta, Reason: strings.TrimSpace(r.PostForm.Get("reason"))})
+		u, err := p.svc.Quota.Grant(r.Context(), callerID(r), gaas.GrantRequest{UserID: id, Delta: delta, Reason: strings.TrimSpace(r.PostForm.Get("reason"))})
 		if err != nil {
 			p.failed(w, r, what, "", err)
 			return
 		}
-		p.redirect(w, r, userLink(u.ID), fmt.Sprintf("%s credits granted to %s: their balance is %s.", *delta, u.Username, u.Balance))
+		p.redirect(w, r, userLink(u.ID), fmt.Sprintf("%s credits granted to %s: their balance is %s.", delta, u.Username, u.Balance))
 	})
 }
 

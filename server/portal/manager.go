@@ -221,6 +221,17 @@ func (p *site) projectID(r *http.Request, field, ref string) (int64, error) {
 	return pr.ID, err
 }
 
+// projectMemberOf is the project of r's path and the user its "user"
+// names.
+func (p *site) projectMemberOf(r *http.Request) (gaas.Project, int64, error) {
+	pr, err := p.projectOf(r)
+	user, ok := pathID(r, "user")
+	if err == nil && !ok {
+		err = gaas.ErrNotFound
+	}
+	return pr, user, err
+}
+
 // projectLink is the page of project id.
 func projectLink(id int64) string { return "/portal/projects/" + strconv.FormatInt(id, 10) }
 
@@ -280,11 +291,7 @@ func (p *site) handleSetMember() http.Handler {
 // handleMemberLimit sets or (empty) removes a member's limit.
 func (p *site) handleMemberLimit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pr, err := p.projectOf(r)
-		user, ok := pathID(r, "user")
-		if err == nil && !ok {
-			err = gaas.ErrNotFound
-		}
+		pr, user, err := p.projectMemberOf(r)
 		if err != nil {
 			p.showError(w, r, err)
 			return
@@ -312,11 +319,7 @@ func (p *site) handleMemberLimit() http.Handler {
 // the project's.
 func (p *site) handleRemoveMember() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pr, err := p.projectOf(r)
-		user, ok := pathID(r, "user")
-		if err == nil && !ok {
-			err = gaas.ErrNotFound
-		}
+		pr, user, err := p.projectMemberOf(r)
 		if err != nil {
 			p.showError(w, r, err)
 			return
