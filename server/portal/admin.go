@@ -36,6 +36,7 @@ func addAdminRoutes(mux *http.ServeMux, p *site) {
 	mux.Handle("POST /portal/admin/users/{id}/grant", admin(p.handleGrant()))
 	mux.Handle("GET /portal/admin/projects", admin(p.handleAdminProjects()))
 	mux.Handle("POST /portal/admin/projects", admin(p.handleCreateProject()))
+	mux.Handle("POST /portal/admin/projects/{id}", admin(p.handleUpdateProject()))
 	mux.Handle("POST /portal/admin/allocations", admin(p.handleCreateAllocation()))
 	mux.Handle("POST /portal/admin/allocations/{id}", admin(p.handleUpdateAllocation()))
 	mux.Handle("GET /portal/admin/gpu-types", admin(p.handleCatalogue()))

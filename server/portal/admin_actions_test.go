@@ -132,6 +132,20 @@ func TestAdminProjectsAllocationsSchedules(t *testing.T) {
 		b.get("/portal/admin/projects")
 		assert.Contains(t, b.page, ">detection<")
 
+		t.Run("admin_changes_the_project", func(t *testing.T) {
+			b.get(projectPage)
+			b.submit(fmt.Sprintf("/portal/admin/projects/%d", pr.ID), url.Values{"description": {"vision and video"}, "cap": {""}, "auto_approve": {"1"}})
+			require.Equal(t, http.StatusOK, b.status, b.page)
+			assert.Contains(t, b.page, "Project vision is saved.")
+			got, err := s.db.Projects.Project(ctx, s.root.ID, gaas.GetProjectRequest{Project: "vision"})
+			require.NoError(t, err)
+			assert.Equal(t, "vision and video", got.Description)
+			assert.Nil(t, got.Cap, "an empty cap is none")
+			assert.False(t, got.ManagersApprove)
+			assert.True(t, got.AutoApprove)
+			b.submit(fmt.Sprintf("/portal/admin/projects/%d", pr.ID), url.Values{"cap": {"-1"}})
+			assert.Equal(t, http.StatusUnprocessableEntity, b.status)
+		})
 		t.Run("admin_appoints_a_manager_by_name", func(t *testing.T) {
 			b.get(projectPage)
 			b.submit(projectPage+"/members", url.Values{"user": {"ada"}, "role": {"manager"}})

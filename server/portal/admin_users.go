@@ -203,3 +203,29 @@ func (p *site) handleCreateProject() http.Handler {
 		p.redirect(w, r, projectLink(pr.ID), fmt.Sprintf("Project %s is created.", pr.Name))
 	})
 }
+
+// handleUpdateProject sets a project's description, cap, and who approves
+// its jobs, from the form on its page.
+func (p *site) handleUpdateProject() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pr, err := p.projectOf(r)
+		if err != nil {
+			p.showError(w, r, err)
+			return
+		}
+		const what = "The project was not changed"
+		f := r.PostForm
+		description := strings.TrimSpace(f.Get("description"))
+		managers, auto := f.Get("managers_approve") != "", f.Get("auto_approve") != ""
+		req := gaas.UpdateProjectRequest{ProjectID: pr.ID, Description: &description, SetCap: true, ManagersApprove: &managers, AutoApprove: &auto}
+		if req.Cap, err = optionalCredits("cap", f.Get("cap")); err != nil {
+			p.failed(w, r, what, "", err)
+			return
+		}
+		if pr, err = p.svc.Projects.UpdateProject(r.Context(), callerID(r), req); err != nil {
+			p.failed(w, r, what, "", err)
+			return
+		}
+		p.redirect(w, r, projectLink(pr.ID), fmt.Sprintf("Project %s is saved.", pr.Name))
+	})
+}
