@@ -315,6 +315,7 @@ func handleJobLog(logger *slog.Logger, jobs gaas.JobService, logs gaas.JobLogs) 
 type transitionRequest struct {
 	Status      *gaas.JobStatus `json:"status"`
 	ActualHours json.RawMessage `json:"actual_hours"`
+	Reason      string          `json:"reason"`
 
 	actual *gaas.Hours
 }
@@ -344,7 +345,7 @@ func handleTransitionJob(logger *slog.Logger, jobs gaas.JobService) http.Handler
 			writeError(w, r, logger, err)
 			return
 		}
-		job, err := jobs.Transition(r.Context(), callerID(r), gaas.TransitionRequest{JobID: id, To: *req.Status, ActualHours: req.actual})
+		job, err := jobs.Transition(r.Context(), callerID(r), gaas.TransitionRequest{JobID: id, To: *req.Status, ActualHours: req.actual, Reason: req.Reason})
 		if err != nil {
 			writeError(w, r, logger, jobDetail(err, id))
 			return

@@ -193,9 +193,13 @@ func TestTransitionJob(t *testing.T) {
 	patch(j, admin, `{"status": "FAILED"}`).problem(t, http.StatusConflict)
 
 	j = newJob()
-	r = patch(j, admin, `{"status": "REJECTED"}`)
+	assert.Equal(t, []string{"reason"}, patch(j, admin, `{"status": "APPROVED", "reason": "fine"}`).errorFields(t), "a reason is a rejection's")
+	r = patch(j, admin, `{"status": "REJECTED", "reason": "the queue is closed this week"}`)
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, 10.0-1.25, h.balance(id), "a rejected job is refunded whole")
+	assert.Equal(t, "the queue is closed this week", r.json(t)["end_reason"])
+	r = h.get(fmt.Sprintf("/jobs/%v", j), tok)
+	assert.Equal(t, "the queue is closed this week", r.json(t)["end_reason"], "its owner reads why")
 }
 
 // Sixteen concurrent rejections of one job refund it once.

@@ -826,7 +826,7 @@ type Job struct {
 	// Draws Which allocations paid the cost, in the order they were drawn.
 	Draws []Draw `json:"draws"`
 
-	// EndReason Why the system ended the job, such as `stale: pending longer than 72h0m0s` for a reservation gaasd's -stale-after cancelled; absent when a person moved it.
+	// EndReason Why the system ended the job, such as `stale: pending longer than 72h0m0s` for a reservation gaasd's -stale-after cancelled; or the reason an admin or manager gave when rejecting it; absent otherwise.
 	EndReason      *string `json:"end_reason,omitempty"`
 	EstimatedHours float64 `json:"estimated_hours"`
 	GpuCount       int     `json:"gpu_count"`
@@ -1252,8 +1252,11 @@ type TransferRequest struct {
 // TransitionRequest defines model for TransitionRequest.
 type TransitionRequest struct {
 	// ActualHours Only with COMPLETED or FAILED, or CANCELLED from RUNNING; at most the estimate.
-	ActualHours *float64  `json:"actual_hours,omitempty"`
-	Status      JobStatus `json:"status"`
+	ActualHours *float64 `json:"actual_hours,omitempty"`
+
+	// Reason Only with REJECTED: why, kept as the job's end_reason for its owner to read.
+	Reason *string   `json:"reason,omitempty"`
+	Status JobStatus `json:"status"`
 }
 
 // UpdateAllocationRequest Either expires_at or end: true.
