@@ -102,6 +102,8 @@ type adminFixture struct {
 	project gaas.Project
 	job     gaas.Job
 	webhook gaas.Webhook
+	// allocation is the project's.
+	allocation gaas.Allocation
 }
 
 func newAdminFixture(t *testing.T, s *site) adminFixture {
@@ -111,13 +113,13 @@ func newAdminFixture(t *testing.T, s *site) adminFixture {
 	s.grant(u.ID, 100)
 	pr := s.project("vision", true)
 	s.member(pr, u.ID, gaas.ProjectManager)
-	s.fund(pr, 50)
+	a := s.fund(pr, 50)
 	j := s.projectJob(u.ID, pr, 1)
 	_, err := s.db.Schedules.CreateSchedule(ctx, s.root.ID, gaas.CreateScheduleRequest{UserID: u.ID, Amount: credits(5), Period: gaas.PeriodMonthly})
 	require.NoError(t, err)
 	wh, err := s.db.Webhooks.CreateWebhook(ctx, s.root.ID, gaas.CreateWebhookRequest{URL: "https://hooks.example/gaas", Events: []gaas.EventType{gaas.EventJobStatusChanged}})
 	require.NoError(t, err)
-	return adminFixture{user: u, project: pr, job: j, webhook: wh}
+	return adminFixture{user: u, project: pr, job: j, webhook: wh, allocation: a}
 }
 
 // adminPages are the admin pages of f.
@@ -163,16 +165,20 @@ func TestAdminPagesHiddenFromUsers(t *testing.T) {
 		csrf := b.csrfOf()
 		id := strconv.FormatInt(f.user.ID, 10)
 		for path, form := range map[string]url.Values{
-			"/portal/admin/users":                                         {"username": {"mallory"}, "password": {"a long password"}, "role": {"admin"}},
-			"/portal/admin/users/" + id + "/disabled":                     {"disabled": {"true"}},
-			"/portal/admin/users/" + id + "/password":                     {"password": {"another password"}},
-			"/portal/admin/users/" + id + "/grant":                        {"amount": {"1000"}},
-			"/portal/admin/projects":                                      {"name": {"mine"}},
-			"/portal/admin/allocations":                                   {"user_id": {id}, "amount": {"1000"}},
-			"/portal/admin/gpu-types":                                     {"name": {"H100"}, "rate": {"1"}},
-			"/portal/admin/gpu-types/update":                              {"name": {"A100"}, "rate": {"0.001"}, "enabled": {"1"}},
-			"/portal/admin/webhooks":                                      {"url": {"https://evil.example/"}, "events": {"job.status_changed"}},
-			fmt.Sprintf("/portal/admin/webhooks/%d/delete", f.webhook.ID): {},
+			"/portal/admin/users":                                                         {"username": {"mallory"}, "password": {"a long password"}, "role": {"admin"}},
+			"/portal/admin/users/" + id + "/disabled":                                     {"disabled": {"true"}},
+			"/portal/admin/users/" + id + "/password":                                     {"password": {"another password"}},
+			"/portal/admin/users/" + id + "/grant":                                        {"amount": {"1000"}},
+			"/portal/admin/projects":                                                      {"name": {"mine"}},
+			"/portal/admin/allocations":                                                   {"user_id": {id}, "amount": {"1000"}},
+			"/portal/admin/gpu-types":                                                     {"name": {"H100"}, "rate": {"1"}},
+			"/portal/admin/gpu-types/update":                                              {"name": {"A100"}, "rate": {"0.001"}, "enabled": {"1"}},
+			"/portal/admin/webhooks":                                                      {"url": {"https://evil.example/"}, "events": {"job.status_changed"}},
+			fmt.Sprintf("/portal/admin/webhooks/%d/delete", f.webhook.ID):                 {},
+			fmt.Sprintf("/portal/admin/webhooks/%d/enable", f.webhook.ID):                 {},
+			fmt.Sprintf("/portal/admin/webhooks/%d/deliveries/1/redeliver", f.webhook.ID): {},
+			fmt.Sprintf("/portal/admin/projects/%d", f.project.ID):                        {"description": {"mine now"}, "auto_approve": {"1"}},
+			fmt.Sprintf("/portal/admin/allocations/%d", f.allocation.ID):                  {"end": {"1"}},
 		} {
 			form.Set("csrf", csrf)
 			b.post(path, form)
@@ -192,6 +198,13 @@ func TestAdminPagesHiddenFromUsers(t *testing.T) {
 		assert.Equal(t, 2*gaas.RateOne, types[0].Rate)
 		_, err = s.db.Webhooks.Webhook(ctx, s.root.ID, f.webhook.ID)
 		assert.NoError(t, err, "the webhook is still there")
+		pr, err := s.db.Projects.Project(ctx, s.root.ID, gaas.GetProjectRequest{Project: "vision"})
+		require.NoError(t, err)
+		assert.Empty(t, pr.Description)
+		assert.False(t, pr.AutoApprove)
+		allocs, err := s.db.Allocations.Allocations(ctx, s.root.ID, gaas.AllocationsRequest{ProjectID: f.project.ID})
+		require.NoError(t, err)
+		assert.Len(t, allocs.Items, 2, "the allocation has not ended")
 		fresh := s.browser()
 		fresh.signIn("ada", "another password")
 		assert.Equal(t, http.StatusUnauthorized, fresh.status, "the password is unchanged")
