@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/store"
 )
 
 func TestAdminUsers(t *testing.T) {
@@ -387,4 +389,48 @@ func TestAdminReport(t *testing.T) {
 		assert.Equal(t, http.StatusUnprocessableEntity, b.status)
 		assert.Contains(t, b.page, "from must be a date")
 	})
+}
+
+// An endpoint that gaas disabled, after failing for a day, is enabled on
+// its page.
+func TestAdminEnablesWebhook(t *testing.T) {
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "gaas.db")
+	s := newSite(t, siteOptions{dsn: dsn})
+	wh, err := s.db.Webhooks.CreateWebhook(ctx, s.root.ID, gaas.CreateWebhookRequest{URL: "https://hooks.example/gaas", Events: []gaas.EventType{gaas.EventJobStatusChanged}})
+	require.NoError(t, err)
+	u := s.user("ada")
+	s.grant(u.ID, 5)
+	_, err = s.db.Jobs.Cancel(ctx, u.ID, gaas.CancelRequest{JobID: s.job(u.ID, "A100", 1).ID})
+	require.NoError(t, err)
+	_, err = s.db.Webhooks.DispatchEvents(ctx)
+	require.NoError(t, err)
+	// The endpoint fails now, and again a day later, seen by a store
+	// whose clock is a day ahead: it is disabled.
+	later, err := store.Open(ctx, dsn, store.Options{DefaultQuota: -1, Now: func() time.Time { return time.Now().Add(gaas.DisableAfter + time.Hour) }})
+	require.NoError(t, err)
+	defer later.Close()
+	for _, db := range []*store.DB{s.db, later} {
+		due, err := db.Webhooks.ClaimDeliveries(ctx, 10, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, due, 1)
+		_, err = db.Webhooks.RecordAttempt(ctx, gaas.AttemptResult{DeliveryID: due[0].ID, Attempt: due[0].Attempt, StatusCode: 500, Err: "HTTP 500"})
+		require.NoError(t, err)
+	}
+	got, err := s.db.Webhooks.Webhook(ctx, s.root.ID, wh.ID)
+	require.NoError(t, err)
+	require.NotNil(t, got.DisabledAt, "the endpoint is disabled")
+
+	b := s.admin()
+	hook := fmt.Sprintf("/portal/admin/webhooks/%d", wh.ID)
+	b.get(hook)
+	assert.Contains(t, b.page, `id="webhook-state">disabled since`)
+	assert.Contains(t, b.page, "HTTP 500")
+	b.submit(hook+"/enable", nil)
+	require.Equal(t, http.StatusOK, b.status, b.page)
+	assert.Contains(t, b.page, fmt.Sprintf("Webhook %d is enabled; its pending deliveries resume.", wh.ID))
+	assert.Contains(t, b.page, `id="webhook-state">enabled<`)
+	got, err = s.db.Webhooks.Webhook(ctx, s.root.ID, wh.ID)
+	require.NoError(t, err)
+	assert.Nil(t, got.DisabledAt)
 }
