@@ -167,7 +167,14 @@ func (p *site) failed(w http.ResponseWriter, r *http.Request, what, conflict str
 		qe *gaas.QuotaError
 		le *gaas.LimitError
 	)
+	var refused *Refused
 	switch {
+	case errors.As(err, &refused) && refused.Busy:
+		w.Header().Set("Retry-After", retryAfter(refused.RetryAfter))
+		p.renderError(w, r, http.StatusServiceUnavailable, what+": the server is busy checking passwords; try again in a few seconds.")
+	case errors.As(err, &refused):
+		w.Header().Set("Retry-After", retryAfter(refused.RetryAfter))
+		p.renderError(w, r, http.StatusTooManyRequests, what+": too many failed sign-ins from here; try again in "+retryAfter(refused.RetryAfter)+" seconds.")
 	case errors.As(err, &ve):
 		p.renderError(w, r, http.StatusUnprocessableEntity, what+": "+fieldErrors(ve))
 	case errors.As(err, &te):

@@ -41,13 +41,25 @@ func (p *site) handleCreateUser() http.Handler {
 			role = gaas.RoleAdmin
 		}
 		username := strings.TrimSpace(f.Get("username"))
-		u, err := p.svc.Auth.CreateUser(r.Context(), callerID(r), gaas.CreateUserRequest{Username: username, Password: f.Get("password"), Role: role})
+		var u gaas.User
+		err := p.hashing(r, username, func() (err error) {
+			u, err = p.svc.Auth.CreateUser(r.Context(), callerID(r), gaas.CreateUserRequest{Username: username, Password: f.Get("password"), Role: role})
+			return err
+		})
 		if err != nil {
 			p.failed(w, r, "The user was not created", fmt.Sprintf("the username %q is taken.", username), err)
 			return
 		}
 		p.redirect(w, r, userLink(u.ID), fmt.Sprintf("User %s is created, with role %s.", u.Username, u.Role))
 	})
+}
+
+// hashing runs fn, which hashes a password, as the API's POST /users
+// and PUT /users/{id}/password do: holding one of the server's slots for
+// password hashing, through its Gate (key is what its limits count, as a
+// username; only a refusal of the caller would be counted).
+func (p *site) hashing(r *http.Request, key string, fn func() error) error {
+	return p.svc.Gate(r, key, fn)
 }
 
 // userLink is the admins' page of user id.
@@ -119,7 +131,11 @@ func (p *site) handleResetPassword() http.Handler {
 			p.handleNotFound().ServeHTTP(w, r)
 			return
 		}
-		u, err := p.svc.Auth.ResetPassword(r.Context(), callerID(r), gaas.ResetPasswordRequest{UserID: id, Password: r.PostForm.Get("password")})
+		var u gaas.User
+		err := p.hashing(r, "#"+strconv.FormatInt(id, 10), func() (err error) {
+			u, err = p.svc.Auth.ResetPassword(r.Context(), callerID(r), gaas.ResetPasswordRequest{UserID: id, Password: r.PostForm.Get("password")})
+			return err
+		})
 		if err != nil {
 			p.failed(w, r, "The password was not reset", "", err)
 			return
