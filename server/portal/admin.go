@@ -280,11 +280,19 @@ type queuePage struct {
 }
 
 // handleQueue lists the PENDING jobs, newest first as the library lists
-// them, a page at a time, for admins to approve or reject.
+// them, a page at a time (limit, up to gaas.MaxLimit), for admins to
+// approve or reject.
 func (p *site) handleQueue() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		f := gaas.JobFilter{Status: gaas.StatusPending, Page: gaas.Page{Cursor: q.Get("cursor")}}
+		if s := q.Get("limit"); s != "" {
+			if n, err := strconv.Atoi(s); err == nil && n != 0 {
+				f.Limit = n
+			} else {
+				f.Limit = -1 // the library says what is wrong with it
+			}
+		}
 		page, err := p.svc.Jobs.List(r.Context(), callerID(r), f)
 		if err != nil {
 			p.showError(w, r, err)
