@@ -141,9 +141,6 @@ func (p *site) handleProject() http.Handler {
 			p.showError(w, r, err)
 			return
 		}
-		if data.Usage == nil && p.svc.Reports != nil {
-			data.UsageNote = "No job charged to this project ended in the last 12 weeks."
-		}
 
 		if err := p.projectJobs(r, &data); err != nil {
 			if err = hide("its jobs", err); err != nil {

@@ -48,7 +48,7 @@ func TestManagerPage(t *testing.T) {
 		assert.Contains(t, b.page, fmt.Sprintf(">user %d<", member.ID), "a member by id: the library shows a manager no one's name")
 		assert.Equal(t, []int64{j2.ID, j1.ID}, queueIDs(b.page), "its jobs, and not another project's")
 		assert.Len(t, rowButtons(b.page, j1.ID), 2, "a manager of a project that lets them approves its jobs")
-		assert.Contains(t, b.page, "No job charged to this project ended in the last 12 weeks.")
+		assert.Contains(t, b.page, "No job ended in the last 12 weeks.")
 		assertLabelled(t, b)
 
 		t.Run("filter", func(t *testing.T) {
