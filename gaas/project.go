@@ -53,7 +53,10 @@ func (r ProjectRole) Valid() bool { return r == ProjectManager || r == ProjectMe
 type Member struct {
 	ProjectID int64
 	UserID    int64
-	Role      ProjectRole
+	// Username is the member's: whoever may see a project's members may
+	// see their names.
+	Username string
+	Role     ProjectRole
 	// Limit, when set, is the most credits the member may have spent from
 	// the project at once.
 	Limit *Credits

@@ -52,13 +52,21 @@ type memberRow struct {
 	Spent     int64     `bun:"spent"`
 	Active    bool      `bun:"active"`
 	CreatedAt time.Time `bun:"created_at"`
+	// Username is the member's, read with the row (memberSelect); it is
+	// no column of project_members.
+	Username string `bun:"username"`
 }
 
 const memberColumns = "project_id, user_id, role, spend_limit, gpu_types, spent, active, created_at"
 
+// memberSelect reads members with their usernames: whoever may see a
+// project's members may see their names.
+const memberSelect = "SELECT m.project_id, m.user_id, m.role, m.spend_limit, m.gpu_types, m.spent, m.active, m.created_at, u.username" +
+	" FROM project_members m JOIN users u ON u.id = m.user_id"
+
 func (r *memberRow) member() gaas.Member {
 	m := gaas.Member{
-		ProjectID: r.ProjectID, UserID: r.UserID, Role: gaas.ProjectRole(r.Role), GPUTypes: decodeScope(r.GPUTypes),
+		ProjectID: r.ProjectID, UserID: r.UserID, Username: r.Username, Role: gaas.ProjectRole(r.Role), GPUTypes: decodeScope(r.GPUTypes),
 		Spent: gaas.Credits(r.Spent), CreatedAt: r.CreatedAt.UTC(),
 	}
 	if r.Limit != nil {
@@ -96,7 +104,7 @@ func projectRef(id int64) gaas.ProjectRef { return gaas.ProjectRef(fmt.Sprint(id
 // member is a row with no role.
 func loadMember(ctx context.Context, idb bun.IDB, project, user int64) (memberRow, error) {
 	var m memberRow
-	err := query(ctx, idb, &m, "SELECT "+memberColumns+" FROM project_members WHERE project_id = ? AND user_id = ?", project, user)
+	err := query(ctx, idb, &m, memberSelect+" WHERE m.project_id = ? AND m.user_id = ?", project, user)
 	if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 		return memberRow{ProjectID: project, UserID: user}, nil
 	}
@@ -364,9 +372,11 @@ func (s *ProjectService) changeMember(ctx context.Context, p gaas.Principal, pro
 		if err := s.allowMemberChange(ctx, tx, p, pr.ID, m, req.Role); err != nil {
 			return err
 		}
-		if _, err := loadUser(ctx, tx, user); err != nil {
+		u, err := loadUser(ctx, tx, user)
+		if err != nil {
 			return fmt.Errorf("user %d: %w", user, err)
 		}
+		m.Username = u.Username
 		scope, err := canonicalScope(ctx, tx, req.GPUTypes)
 		if err != nil {
 			return err
@@ -461,7 +471,7 @@ func (s *ProjectService) membersBy(ctx context.Context, p gaas.Principal, req ga
 		return gaas.MemberPage{}, fmt.Errorf("store: members: %w", err)
 	}
 	var rows []memberRow
-	if err := query(ctx, s.db.r, &rows, "SELECT "+memberColumns+" FROM project_members WHERE project_id = ? AND active = ? AND user_id > ? ORDER BY user_id LIMIT ?",
+	if err := query(ctx, s.db.r, &rows, memberSelect+" WHERE m.project_id = ? AND m.active = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?",
 		pr.ID, true, after, limit+1); err != nil {
 		return gaas.MemberPage{}, fmt.Errorf("store: members: %w", mapErr(err))
 	}

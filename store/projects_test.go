@@ -126,6 +126,48 @@ func TestProjectCharges(t *testing.T) {
 
 func fmtID(id int64) string { return strconv.FormatInt(id, 10) }
 
+// TestMemberUsernames: members come with their usernames, in a listing
+// page by page and in what adding, changing and one's own memberships
+// answer, to a manager who may not read those users themselves.
+func TestMemberUsernames(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		l := newLab(t, f)
+		_, err := db.Users.User(ctx, l.pi.ID, gaas.GetUserRequest{UserID: l.ann.ID})
+		require.ErrorIs(t, err, gaas.ErrNotFound, "a manager reads no other user")
+
+		names := map[int64]string{}
+		req := gaas.MembersRequest{ProjectID: l.lab.ID, Page: gaas.Page{Limit: 2}}
+		for {
+			page, err := db.Projects.Members(ctx, l.pi.ID, req)
+			require.NoError(t, err)
+			for _, m := range page.Items {
+				names[m.UserID] = m.Username
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			req.Cursor = page.NextCursor
+		}
+		assert.Equal(t, map[int64]string{l.pi.ID: l.pi.Username, l.ann.ID: l.ann.Username, l.bob.ID: l.bob.Username}, names)
+
+		carl := f.user(t, 0)
+		added, err := db.Projects.SetMember(ctx, l.pi.ID, gaas.SetMemberRequest{ProjectID: l.lab.ID, UserID: carl.ID, Role: gaas.ProjectMember})
+		require.NoError(t, err)
+		assert.Equal(t, carl.Username, added.Username, "a new member")
+		lim := 5 * gaas.Credit
+		changed, err := db.Projects.UpdateMember(ctx, l.pi.ID, gaas.UpdateMemberRequest{ProjectID: l.lab.ID, UserID: l.ann.ID, SetLimit: true, Limit: &lim})
+		require.NoError(t, err)
+		assert.Equal(t, l.ann.Username, changed.Username, "a changed member")
+
+		mine, err := db.Projects.Memberships(ctx, l.bob.ID, gaas.MembershipsRequest{})
+		require.NoError(t, err)
+		require.Len(t, mine.Items, 1)
+		assert.Equal(t, l.bob.Username, mine.Items[0].Member.Username)
+	})
+}
+
 // TestProjectPolicy: who may do what with a project, each refused as the
 // policy says, with nothing written.
 func TestProjectPolicy(t *testing.T) {
