@@ -42,9 +42,11 @@ func nonZero(id int64) *int64 {
 }
 
 // memberResponse is a member of a project. limit and gpu_types are null
-// when they do not bound the member.
+// when they do not bound the member. username is optional in the API:
+// servers before it answered without it.
 type memberResponse struct {
 	UserID   int64            `json:"user_id"`
+	Username string           `json:"username,omitempty"`
 	Role     gaas.ProjectRole `json:"role"`
 	Limit    *creditsJSON     `json:"limit"`
 	GPUTypes []string         `json:"gpu_types"`
@@ -52,7 +54,7 @@ type memberResponse struct {
 }
 
 func toMember(m gaas.Member) memberResponse {
-	return memberResponse{UserID: m.UserID, Role: m.Role, Limit: (*creditsJSON)(m.Limit), GPUTypes: m.GPUTypes, Spent: creditsJSON(m.Spent)}
+	return memberResponse{UserID: m.UserID, Username: m.Username, Role: m.Role, Limit: (*creditsJSON)(m.Limit), GPUTypes: m.GPUTypes, Spent: creditsJSON(m.Spent)}
 }
 
 // membershipResponse is one of the caller's projects, in GET /me.

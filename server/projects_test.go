@@ -56,10 +56,11 @@ func newLabSite(t *testing.T, h *harness) labSite {
 	h.post(s.labPath+"/members", s.admin, fmt.Sprintf(`{"user_id": %d, "role": "manager"}`, s.piID)).created(t)
 	for _, m := range []struct {
 		id    int64
+		name  string
 		limit int
-	}{{s.annID, 12}, {s.bobID, 40}} {
+	}{{s.annID, "ann", 12}, {s.bobID, "bob", 40}} {
 		got := h.post(s.labPath+"/members", s.pi, fmt.Sprintf(`{"user_id": %d, "limit": %d}`, m.id, m.limit)).created(t)
-		assert.Equal(t, map[string]any{"user_id": float64(m.id), "role": "member", "limit": float64(m.limit), "gpu_types": nil, "spent": 0.0}, got)
+		assert.Equal(t, map[string]any{"user_id": float64(m.id), "username": m.name, "role": "member", "limit": float64(m.limit), "gpu_types": nil, "spent": 0.0}, got)
 	}
 	return s
 }
@@ -185,7 +186,7 @@ func TestProjectLab(t *testing.T) {
 			t.Run("members", func(t *testing.T) {
 				path := fmt.Sprintf("%s/members/%d", s.labPath, s.bobID)
 				got := h.patch(path, s.pi, `{"limit": 50, "gpu_types": ["A100"]}`).ok(t)
-				assert.Equal(t, map[string]any{"user_id": float64(s.bobID), "role": "member", "limit": 50.0, "gpu_types": []any{"A100"}, "spent": 0.0}, got)
+				assert.Equal(t, map[string]any{"user_id": float64(s.bobID), "username": "bob", "role": "member", "limit": 50.0, "gpu_types": []any{"A100"}, "spent": 0.0}, got)
 				got = h.patch(path, s.pi, `{"limit": null}`).ok(t)
 				assert.Nil(t, got["limit"], "null removes the limit")
 				assert.Equal(t, []any{"A100"}, got["gpu_types"], "what is absent stays")
@@ -225,6 +226,33 @@ func TestProjectLab(t *testing.T) {
 			}
 			assert.Equal(t, []any{"qlab"}, names, "a member sees only their projects")
 			assert.Empty(t, h.get("/projects", s.stranger).items(t))
+		})
+	}
+}
+
+// TestMemberUsernames: a manager, who may not read other users, lists
+// the project's members with their usernames, page by page.
+func TestMemberUsernames(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			h := newHarness(t, override{dsn: b.dsn(t)})
+			s := newLabSite(t, h)
+			h.get(fmt.Sprintf("/users/%d", s.annID), s.pi).problem(t, http.StatusNotFound)
+
+			names := map[int64]any{}
+			path := s.labPath + "/members?limit=2"
+			for path != "" {
+				r := h.get(path, s.pi).ok(t)
+				for _, m := range r["items"].([]any) {
+					m := m.(map[string]any)
+					names[idOf(m, "user_id")] = m["username"]
+				}
+				path = ""
+				if c, _ := r["next_cursor"].(string); c != "" {
+					path = s.labPath + "/members?limit=2&cursor=" + c
+				}
+			}
+			assert.Equal(t, map[int64]any{s.piID: "pia", s.annID: "ann", s.bobID: "bob"}, names)
 		})
 	}
 }

@@ -995,6 +995,9 @@ type Member struct {
 	// Spent What the member's jobs in the project were charged, less what came back.
 	Spent  Credits `json:"spent"`
 	UserId ID      `json:"user_id"`
+
+	// Username The member's username, for whoever may see the project's members (a manager included, who may not read users).
+	Username *Username `json:"username,omitempty"`
 }
 
 // MemberPage defines model for MemberPage.
