@@ -68,6 +68,15 @@ type memberRow struct {
 	Name string
 }
 
+// memberName names member m by the username the library gives with it,
+// or "user N" when it gives none.
+func memberName(m gaas.Member) string {
+	if m.Username != "" {
+		return m.Username
+	}
+	return "user " + strconv.FormatInt(m.UserID, 10)
+}
+
 // handleProject shows a project to its members and admins: more to its
 // managers and admins. Anyone else is told there is no such page, as the
 // library answers.
@@ -122,13 +131,8 @@ func (p *site) handleProject() http.Handler {
 			p.showError(w, r, err)
 			return
 		}
-		ids := make([]int64, len(members.Items))
-		for i, m := range members.Items {
-			ids[i] = m.UserID
-		}
-		names := p.usernames(r, ids)
 		for _, m := range members.Items {
-			data.Members = append(data.Members, memberRow{Member: m, Name: names[m.UserID]})
+			data.Members = append(data.Members, memberRow{Member: m, Name: memberName(m)})
 		}
 		if members.NextCursor != "" {
 			q := r.URL.Query()
@@ -276,12 +280,12 @@ func (p *site) handleSetMember() http.Handler {
 		}
 		req := gaas.SetMemberRequest{ProjectID: pr.ID, UserID: user, Role: gaas.ProjectRole(r.PostForm.Get("role")), Limit: limit,
 			GPUTypes: gpuTypeList(r.PostForm.Get("gpu_types"))}
-		if _, err := p.svc.Projects.SetMember(r.Context(), callerID(r), req); err != nil {
+		m, err := p.svc.Projects.SetMember(r.Context(), callerID(r), req)
+		if err != nil {
 			p.failed(w, r, what, "", err)
 			return
 		}
-		name := p.usernames(r, []int64{user})[user]
-		p.redirect(w, r, projectLink(pr.ID), fmt.Sprintf("%s is a %s of project %s.", name, req.Role, pr.Name))
+		p.redirect(w, r, projectLink(pr.ID), fmt.Sprintf("%s is a %s of project %s.", memberName(m), req.Role, pr.Name))
 	})
 }
 
@@ -299,11 +303,12 @@ func (p *site) handleMemberLimit() http.Handler {
 			p.failed(w, r, what, "", err)
 			return
 		}
-		if _, err := p.svc.Projects.UpdateMember(r.Context(), callerID(r), gaas.UpdateMemberRequest{ProjectID: pr.ID, UserID: user, SetLimit: true, Limit: limit}); err != nil {
+		m, err := p.svc.Projects.UpdateMember(r.Context(), callerID(r), gaas.UpdateMemberRequest{ProjectID: pr.ID, UserID: user, SetLimit: true, Limit: limit})
+		if err != nil {
 			p.failed(w, r, what, "", err)
 			return
 		}
-		name := p.usernames(r, []int64{user})[user]
+		name := memberName(m)
 		msg := fmt.Sprintf("%s has no limit in project %s now.", name, pr.Name)
 		if limit != nil {
 			msg = fmt.Sprintf("%s may have spent at most %s credits of project %s at once now.", name, *limit, pr.Name)
