@@ -234,23 +234,16 @@ type memberJSON struct {
 }
 
 // membersJSON is members as -json prints them, with their users' names.
-func (c *adminCmd) membersJSON(ctx context.Context, members []gaas.Member) ([]memberJSON, error) {
+func membersJSON(members []gaas.Member) []memberJSON {
 	out := make([]memberJSON, len(members))
 	for i, m := range members {
-		u, err := c.database.As(c.actor).User(ctx, gaas.GetUserRequest{UserID: m.UserID})
-		if err != nil {
-			return nil, err
-		}
-		out[i] = memberJSON{m.UserID, u.Username, string(m.Role), creditsOrNil(m.Limit), m.GPUTypes, m.Spent.String(), m.CreatedAt}
+		out[i] = memberJSON{m.UserID, m.Username, string(m.Role), creditsOrNil(m.Limit), m.GPUTypes, m.Spent.String(), m.CreatedAt}
 	}
-	return out, nil
+	return out
 }
 
-func (c *adminCmd) printMembers(ctx context.Context, members []gaas.Member) error {
-	rows, err := c.membersJSON(ctx, members)
-	if err != nil {
-		return err
-	}
+func (c *adminCmd) printMembers(members []gaas.Member) error {
+	rows := membersJSON(members)
 	same := func(m memberJSON) memberJSON { return m }
 	return printRows(c, rows, same, "USER\tID\tROLE\tLIMIT\tSPENT\tSCOPE\tSINCE", func(m memberJSON) string {
 		scope := "all"
@@ -299,10 +292,7 @@ func (c *adminCmd) projectShow(ctx context.Context) error {
 		return err
 	}
 	if *c.asJSON {
-		rows, err := c.membersJSON(ctx, members)
-		if err != nil {
-			return err
-		}
+		rows := membersJSON(members)
 		now := time.Now()
 		out := struct {
 			Project     projectJSON      `json:"project"`
@@ -319,7 +309,7 @@ func (c *adminCmd) projectShow(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "\nbalance %s credits; %d members\n", balance(allocs, time.Now()), len(members))
-	if err := c.printMembers(ctx, members); err != nil {
+	if err := c.printMembers(members); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "\n%d allocations\n", len(allocs))
@@ -367,7 +357,7 @@ func (c *adminCmd) memberChange(ctx context.Context, user string, req *gaas.SetM
 		if err != nil {
 			return err
 		}
-		return c.printMembers(ctx, members)
+		return c.printMembers(members)
 	}
 	req.ProjectID, req.UserID = p.ID, u.ID
 	m, err := c.database.As(c.actor).SetMember(ctx, *req)
@@ -375,13 +365,9 @@ func (c *adminCmd) memberChange(ctx context.Context, user string, req *gaas.SetM
 		return err
 	}
 	if *c.asJSON {
-		rows, err := c.membersJSON(ctx, []gaas.Member{m})
-		if err != nil {
-			return err
-		}
-		return c.printJSON(rows[0])
+		return c.printJSON(membersJSON([]gaas.Member{m})[0])
 	}
-	return c.printMembers(ctx, []gaas.Member{m})
+	return c.printMembers([]gaas.Member{m})
 }
 
 func (c *adminCmd) projectGrant(ctx context.Context, req gaas.CreateAllocationRequest) error {
