@@ -70,7 +70,7 @@ func resolveTarget(ctx context.Context, idb bun.IDB, caller int64, s submitter, 
 	} else if err != nil {
 		return t, nil, err
 	}
-	if t.member, err = loadMember(ctx, idb, pr.ID, caller); err != nil {
+	if t.member, err = loadMemberBy(ctx, idb, memberSelectUnnamed, pr.ID, caller); err != nil {
 		return t, nil, err
 	}
 	if err := gaas.AllowProject(s.principal(caller), gaas.ActionChargeProject, t.member.role()); err != nil {

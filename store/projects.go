@@ -100,11 +100,20 @@ func loadProject(ctx context.Context, idb bun.IDB, ref gaas.ProjectRef) (project
 
 func projectRef(id int64) gaas.ProjectRef { return gaas.ProjectRef(fmt.Sprint(id)) }
 
-// loadMember reads user's membership of project; someone who never was a
-// member is a row with no role.
+// loadMember reads user's membership of project, with their username;
+// someone who never was a member is a row with no role.
 func loadMember(ctx context.Context, idb bun.IDB, project, user int64) (memberRow, error) {
+	return loadMemberBy(ctx, idb, memberSelect, project, user)
+}
+
+// memberSelectUnnamed is memberSelect without the username, for the
+// charge of a submission, which needs only the membership and is the hot
+// path of a project's jobs.
+const memberSelectUnnamed = "SELECT " + memberColumns + " FROM project_members m"
+
+func loadMemberBy(ctx context.Context, idb bun.IDB, sel string, project, user int64) (memberRow, error) {
 	var m memberRow
-	err := query(ctx, idb, &m, memberSelect+" WHERE m.project_id = ? AND m.user_id = ?", project, user)
+	err := query(ctx, idb, &m, sel+" WHERE m.project_id = ? AND m.user_id = ?", project, user)
 	if err = mapErr(err); errors.Is(err, gaas.ErrNotFound) {
 		return memberRow{ProjectID: project, UserID: user}, nil
 	}
