@@ -28,6 +28,8 @@ type ReportService struct {
 	db *DB
 	// rolling makes one roll-up at a time in this process.
 	rolling sync.Mutex
+	// maxRows is the most rows of a report (Options.MaxReportRows).
+	maxRows int
 	// ledgerOnly reads every report from the ledger and the jobs alone,
 	// for benchmarks that compare.
 	ledgerOnly bool
@@ -38,6 +40,14 @@ var _ gaas.Reports = (*ReportService)(nil)
 // Usage implements gaas.Reports.
 func (s *ReportService) Usage(ctx context.Context, caller int64, req gaas.UsageRequest) (gaas.UsageReport, error) {
 	return s.usageBy(ctx, gaas.Principal{UserID: caller}, req)
+}
+
+// usageRows are the rows of a report, or of a roll-up, by their keys: at
+// most max of them (0: no bound), the reading stopping with
+// gaas.TooManyRows at the first row beyond.
+type usageRows struct {
+	m   map[usageKey]*gaas.UsageRow
+	max int
 }
 
 // usageKey is what a row of a report is keyed by.
@@ -74,11 +84,11 @@ func (s *ReportService) usageBy(ctx context.Context, p gaas.Principal, req gaas.
 	}
 	req.From, req.To = req.From.UTC(), req.To.UTC()
 	if !s.ledgerOnly {
-		if err := s.rollUp(ctx); err != nil {
+		if _, err := s.tryRollUp(ctx, reportRollupDays); err != nil {
 			return gaas.UsageReport{}, fmt.Errorf("store: usage: roll up: %w", err)
 		}
 	}
-	rows := make(map[usageKey]*gaas.UsageRow)
+	rows := &usageRows{m: make(map[usageKey]*gaas.UsageRow), max: s.maxRows}
 	err := s.db.readTx(ctx, func(tx bun.Tx) error {
 		f, err := usageScope(ctx, tx, p, req)
 		if err != nil {
@@ -119,15 +129,15 @@ func (s *ReportService) usageBy(ctx context.Context, p gaas.Principal, req gaas.
 		return gaas.UsageReport{}, fmt.Errorf("store: usage for %s: %w", p, mapErr(err))
 	}
 	out := gaas.UsageReport{From: req.From, To: req.To, Period: req.Period, GroupBy: slices.Clone(req.GroupBy)}
-	keys := make([]usageKey, 0, len(rows))
-	for k := range rows {
+	keys := make([]usageKey, 0, len(rows.m))
+	for k := range rows.m {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, usageKey.compare)
 	out.Rows = make([]gaas.UsageRow, len(keys))
 	out.Total.Jobs = emptyJobCounts()
 	for i, k := range keys {
-		r := rows[k]
+		r := rows.m[k]
 		out.Rows[i] = *r
 		out.Total.GPUHours += r.GPUHours
 		out.Total.Charged += r.Charged
@@ -270,7 +280,7 @@ func groupClause(exprs []string, extra ...string) string {
 
 // ledgerUsage adds to rows what the charge and refund entries of jobs
 // written in the range came to, reading only the entries with ids in ids.
-func (s *ReportService) ledgerUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, ids idBounds, f usageFilter, rows map[usageKey]*gaas.UsageRow) error {
+func (s *ReportService) ledgerUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, ids idBounds, f usageFilter, rows *usageRows) error {
 	cols, groupBy := usageColumns(req, s.db.dateText("l.created_at"))
 	where, args := ids.where()
 	q := "SELECT " + cols + ", count(*)," +
@@ -293,7 +303,7 @@ func (s *ReportService) ledgerUsage(ctx context.Context, idb bun.IDB, req gaas.U
 
 // jobUsage adds to rows the jobs that reached a final status in the
 // range, and the GPU-hours they were charged for.
-func (s *ReportService) jobUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, f usageFilter, rows map[usageKey]*gaas.UsageRow) error {
+func (s *ReportService) jobUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, f usageFilter, rows *usageRows) error {
 	cols, groupBy := usageColumns(req, s.db.dateText("j.updated_at"))
 	q := "SELECT " + cols + ", count(*), j.status," +
 		" SUM(CASE WHEN j.actual IS NOT NULL THEN j.actual WHEN j.status IN ('COMPLETED', 'FAILED') THEN j.estimated ELSE 0 END * j.gpu_count)" +
@@ -325,7 +335,7 @@ func (k *usageScan) dest() []any {
 
 // scanUsage runs the aggregation q and adds each of its rows, which
 // scan reads, to the row of rows its key falls in.
-func scanUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, q string, args []any, rows map[usageKey]*gaas.UsageRow,
+func scanUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, q string, args []any, rows *usageRows,
 	scan func(r *gaas.UsageRow, rs *sql.Rows, k *usageScan) error) error {
 	rs, err := queryRows(ctx, idb, q, args...)
 	if err != nil {
@@ -344,10 +354,13 @@ func scanUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, q string
 		if k.key.period, err = periodOf(req.Period, k.period); err != nil {
 			return err
 		}
-		row := rows[k.key]
+		row := rows.m[k.key]
 		if row == nil {
+			if rows.max > 0 && len(rows.m) == rows.max {
+				return gaas.TooManyRows()
+			}
 			row = &gaas.UsageRow{PeriodStart: k.key.period, UserID: k.key.user, ProjectID: k.key.project, GPUType: k.key.gpuType, Jobs: emptyJobCounts()}
-			rows[k.key] = row
+			rows.m[k.key] = row
 		}
 		row.GPUHours += r.GPUHours
 		row.Charged += r.Charged
@@ -395,9 +408,9 @@ func finalStatuses() string {
 }
 
 // nameRows fills in the names of the users and projects that rows name.
-func nameRows(ctx context.Context, idb bun.IDB, rows map[usageKey]*gaas.UsageRow) error {
+func nameRows(ctx context.Context, idb bun.IDB, rows *usageRows) error {
 	users, projects := map[int64]string{}, map[int64]string{}
-	for k := range rows {
+	for k := range rows.m {
 		if k.user != 0 {
 			users[k.user] = ""
 		}
@@ -411,7 +424,7 @@ func nameRows(ctx context.Context, idb bun.IDB, rows map[usageKey]*gaas.UsageRow
 	if err := namesOf(ctx, idb, "SELECT id, name FROM projects WHERE id IN ", projects); err != nil {
 		return err
 	}
-	for _, r := range rows {
+	for _, r := range rows.m {
 		r.Username, r.Project = users[r.UserID], projects[r.ProjectID]
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -38,16 +39,49 @@ import (
 // from a day on all have larger ids than the bound of the day before it,
 // and those written before a day none larger than that day's.
 //
-// Reports roll up what has closed before they read, in transactions of
-// at most rollupChunk days: the sums are read from the readers, then
-// written with the state in a short transaction that only the first of
-// racing processes commits (the state moves from where it was read).
+// gaasd's worker rolls up what has closed (Upkeep.RollUpUsage), and a
+// report rolls up at most reportRollupDays itself before it reads, unless
+// a roll-up of its process is under way: a database far behind (one that
+// never had the rollup, or whose worker is off) is caught up over runs of
+// the worker and reports, and each report reads the days not rolled up
+// yet from the ledger, as exact and only slower. The roll-up goes in
+// transactions of at most rollupChunk days: the sums are read from the
+// readers, then written with the state in a short transaction that only
+// the first of racing processes commits (the state moves from where it
+// was read).
 
 // rollupMargin is how long after its end a day is rolled up.
 const rollupMargin = 24 * time.Hour
 
 // rollupChunk is the most days one transaction of the roll-up sums.
 const rollupChunk = 31
+
+// reportRollupDays is the most days a report rolls up before it reads:
+// one chunk, which after the first days is the day or so since the last
+// report or run of the worker. Behind that a chunk costs a read of the
+// ledger from its first day on, seconds on a year of a busy site
+// (BENCHMARKS.md), where the rest of the rollup would cost minutes.
+const reportRollupDays = rollupChunk
+
+// RollUpBatch is the most days one call of Upkeep.RollUpUsage rolls up,
+// in one transaction: a backlog is worked off over calls.
+const RollUpBatch = rollupChunk
+
+// RollUpUsage brings the rollup of usage that reports read towards the
+// last day that closed (a day after its end, UTC): it rolls up at most
+// maxDays days from where it stands, in transactions of at most
+// RollUpBatch days, and the months those days complete, and returns how
+// many days it rolled up; 0 says it is up to date, or maxDays was 0.
+// Reports are exact whatever it has done: they read the days not rolled
+// up from the ledger. Several processes may call it at once; each day is
+// rolled up once.
+func (s *Upkeep) RollUpUsage(ctx context.Context, maxDays int) (int, error) {
+	n, err := s.db.Reports.rollUp(ctx, maxDays)
+	if err != nil {
+		return n, fmt.Errorf("store: roll up usage: %w", mapErr(err))
+	}
+	return n, nil
+}
 
 // dayLayout and monthLayout are how usage_rollup writes its periods.
 const (
@@ -136,7 +170,7 @@ func startOnOrAfter(bucket gaas.Bucket, t time.Time) time.Time {
 // whose bounds are the starts of days (months for grain "month"). A
 // report of the whole site by nothing but GPU type reads the site's own
 // rows, a few a period, rather than those of every user and project.
-func (s *ReportService) rolledUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, f usageFilter, grain string, rows map[usageKey]*gaas.UsageRow) error {
+func (s *ReportService) rolledUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, f usageFilter, grain string, rows *usageRows) error {
 	layout := dayLayout
 	if grain == "month" {
 		layout = monthLayout
@@ -172,49 +206,67 @@ func (s *ReportService) rolledUsage(ctx context.Context, idb bun.IDB, req gaas.U
 }
 
 // rollUp brings usage_rollup up to the days that ended rollupMargin ago,
-// and the months that those days complete.
-func (s *ReportService) rollUp(ctx context.Context) error {
+// and the months that those days complete, by at most maxDays days, in
+// transactions of at most rollupChunk days, and returns how many days it
+// rolled up. It waits for a roll-up of this process under way.
+func (s *ReportService) rollUp(ctx context.Context, maxDays int) (int, error) {
 	s.rolling.Lock()
 	defer s.rolling.Unlock()
+	return s.rollUpLocked(ctx, maxDays)
+}
+
+// tryRollUp is rollUp unless a roll-up of this process is under way, when
+// it does nothing.
+func (s *ReportService) tryRollUp(ctx context.Context, maxDays int) (int, error) {
+	if !s.rolling.TryLock() {
+		return 0, nil
+	}
+	defer s.rolling.Unlock()
+	return s.rollUpLocked(ctx, maxDays)
+}
+
+func (s *ReportService) rollUpLocked(ctx context.Context, maxDays int) (int, error) {
 	closed := gaas.BucketDay.Start(s.db.now().Add(-rollupMargin))
+	done := 0
 	for {
 		st, err := loadRollupState(ctx, s.db.r)
 		if err != nil {
-			return err
+			return done, err
 		}
 		if st.days.IsZero() {
 			if st.days, err = s.firstUsageDay(ctx, closed); err != nil {
-				return err
+				return done, err
 			}
 			st.months = gaas.BucketMonth.Start(st.days)
 		}
-		if !st.days.Before(closed) && !st.months.Before(gaas.BucketMonth.Start(st.days)) {
-			return nil
+		monthsBehind := st.months.Before(gaas.BucketMonth.Start(st.days))
+		if (!st.days.Before(closed) || done >= maxDays) && !monthsBehind {
+			return done, nil
 		}
-		to := st.days.AddDate(0, 0, rollupChunk)
+		to := st.days.AddDate(0, 0, min(rollupChunk, maxDays-done))
 		if closed.Before(to) {
 			to = closed
 		}
 		if to.Before(st.days) {
 			to = st.days // only months to close
 		}
-		sums := make(map[usageKey]*gaas.UsageRow)
+		sums := &usageRows{m: make(map[usageKey]*gaas.UsageRow)}
 		var bounds []ledgerDay
 		if st.days.Before(to) {
 			ids, err := ledgerBounds(ctx, s.db.r, st.days, to)
 			if err != nil {
-				return err
+				return done, err
 			}
 			ids.upTo = 0 // the days to roll up have no bounds yet
 			req := gaas.UsageRequest{From: st.days, To: to, Period: gaas.BucketDay, GroupBy: gaas.ReportGroups()}
 			if err := s.ledgerUsage(ctx, s.db.r, req, ids, usageFilter{}, sums); err != nil {
-				return err
+				return done, err
 			}
 			if err := s.jobUsage(ctx, s.db.r, req, usageFilter{}, sums); err != nil {
-				return err
+				return done, err
 			}
 			if bounds, err = s.ledgerDays(ctx, ids.after, st.days, to); err != nil {
-				return err
+				return done, err
 			}
 		}
 		err = s.db.tx(ctx, func(tx bun.Tx) error { return s.writeRollup(ctx, tx, st, to, sums, bounds) })
@@ -222,8 +274,9 @@ func (s *ReportService) rollUp(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return done, err
 		}
+		done += int(to.Sub(st.days) / (24 * time.Hour))
 	}
 }
 
@@ -255,7 +308,7 @@ func (s *ReportService) firstUsageDay(ctx context.Context, closed time.Time) (ti
 // writeRollup writes the sums of the days from st.days to to, and the
 // months those days complete, and moves the state on, unless another
 // process moved it first.
-func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupState, to time.Time, sums map[usageKey]*gaas.UsageRow, bounds []ledgerDay) error {
+func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupState, to time.Time, sums *usageRows, bounds []ledgerDay) error {
 	months := st.months
 	for !gaas.BucketMonth.Next(months).After(to) {
 		months = gaas.BucketMonth.Next(months)
@@ -271,8 +324,8 @@ func (s *ReportService) writeRollup(ctx context.Context, tx bun.Tx, st rollupSta
 		return errRolledMeanwhile
 	}
 	const cols = 12
-	args := make([]any, 0, cols*len(sums))
-	for k, r := range sums {
+	args := make([]any, 0, cols*len(sums.m))
+	for k, r := range sums.m {
 		args = append(args, "day", k.period.Format(dayLayout), k.user, k.project, k.gpuType, int64(r.Charged), int64(r.Returned), int64(r.GPUHours))
 		for _, st := range gaas.FinalStatuses() {
 			args = append(args, r.Jobs[st])

@@ -93,6 +93,11 @@ type Options struct {
 	// credits is an allocation.expiring event (Upkeep.NotifyExpiring);
 	// 0 means DefaultExpiringWithin, 7 days.
 	ExpiringWithin time.Duration
+
+	// MaxReportRows is the most rows a usage report may have before it is
+	// refused; 0 means, and more is cut to, gaas.MaxReportRows. A site
+	// may keep reports smaller.
+	MaxReportRows int
 }
 
 // DefaultQuota is the balance a new account starts with unless Options say otherwise.
@@ -238,7 +243,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.Upkeep = &Upkeep{db: db}
 	db.Dispatch = &DispatchService{db: db}
 	db.Executors = &ExecutorService{db: db}
-	db.Reports = &ReportService{db: db}
+	db.Reports = &ReportService{db: db, maxRows: gaas.MaxReportRows}
+	if opts.MaxReportRows > 0 && opts.MaxReportRows < gaas.MaxReportRows {
+		db.Reports.maxRows = opts.MaxReportRows
+	}
 	workers := 1
 	if db.postgres {
 		workers = max(2, cmp(opts.MaxConns, 10)/2)

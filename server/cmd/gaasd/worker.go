@@ -20,8 +20,9 @@ type workerConfig struct {
 
 // workerTasks are the periodic work gaasd does beside serving: letting
 // ended allocations expire, ending executors' leases that expired, giving
-// the periods of schedules that have begun and, with -stale-after,
-// cancelling stale reservations. Each run does one bounded batch; a backlog is worked off
+// the periods of schedules that have begun, rolling up the usage of the
+// days that closed for reports and, with -stale-after, cancelling stale
+// reservations. Each run does one bounded batch; a backlog is worked off
 // over runs.
 func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.Task {
 	tasks := []worker.Task{{Name: "expire-allocations", Run: func(ctx context.Context) error {
@@ -40,6 +41,12 @@ func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.T
 		n, err := db.Upkeep.GrantDue(ctx)
 		if n > 0 {
 			logger.Info("schedules' periods granted", "count", n)
+		}
+		return err
+	}}, {Name: "rollup-usage", Run: func(ctx context.Context) error {
+		n, err := db.Upkeep.RollUpUsage(ctx, store.RollUpBatch)
+		if n > 0 {
+			logger.Info("days of usage rolled up for reports", "days", n)
 		}
 		return err
 	}}}
