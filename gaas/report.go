@@ -221,11 +221,11 @@ const MaxReportPeriods = 3660
 // quarter of it, or the year by user alone, is well within.
 const MaxReportRows = 100_000
 
-// TooManyRows is the error of a report that would have more than
-// MaxReportRows rows.
-func TooManyRows() error {
+// TooManyRows is the error of a report that would have more than max
+// rows (MaxReportRows, or less where a store is set to).
+func TooManyRows(max int) error {
 	return Invalid("group_by", "with this range and period gives more than %d rows; narrow the range from and to, choose a longer period, or group by fewer of user, project and gpu_type",
-		MaxReportRows)
+		max)
 }
 
 // ParseReportTime reads a bound of a report's range: an RFC 3339 time, or

@@ -357,7 +357,7 @@ func scanUsage(ctx context.Context, idb bun.IDB, req gaas.UsageRequest, q string
 		row := rows.m[k.key]
 		if row == nil {
 			if rows.max > 0 && len(rows.m) == rows.max {
-				return gaas.TooManyRows()
+				return gaas.TooManyRows(rows.max)
 			}
 			row = &gaas.UsageRow{PeriodStart: k.key.period, UserID: k.key.user, ProjectID: k.key.project, GPUType: k.key.gpuType, Jobs: emptyJobCounts()}
 			rows.m[k.key] = row
