@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,4 +227,79 @@ func TestWorkerOff(t *testing.T) {
 	assert.Contains(t, g.logs.String(), `"msg":"background worker off`)
 	g.stop(t)
 	require.Equal(t, 3, seeded.allocations)
+}
+
+// seedUsage writes, through a store whose clock walks the days days before
+// now, a job a day that runs and completes, and returns the credits they
+// were charged (in milli-credits, as the ledger keeps them).
+func seedUsage(t *testing.T, dsn string, days int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	var at atomic.Int64
+	db, err := store.Open(ctx, dsn, store.Options{Now: func() time.Time { return time.Unix(0, at.Load()).UTC() }, DefaultQuota: 1000 * gaas.Credit})
+	require.NoError(t, err)
+	defer db.Close()
+	admin, err := db.Accounts.CreateUser(ctx, "usage-admin", "!", gaas.RoleAdmin)
+	require.NoError(t, err)
+	user, err := db.Accounts.CreateUser(ctx, "busy", "!", gaas.RoleUser)
+	require.NoError(t, err)
+	start := time.Now().AddDate(0, 0, -days)
+	var charged int64
+	for d := range days {
+		at.Store(start.AddDate(0, 0, d).UnixNano())
+		j, err := db.Jobs.Submit(ctx, user.ID, gaas.SubmitRequest{Command: "train", GPUType: "A100", EstimatedHours: gaas.Hour})
+		require.NoError(t, err)
+		charged += int64(j.Cost)
+		for _, to := range []gaas.JobStatus{gaas.StatusApproved, gaas.StatusRunning, gaas.StatusCompleted} {
+			_, err = db.Jobs.Transition(ctx, admin.ID, gaas.TransitionRequest{JobID: j.ID, To: to})
+			require.NoError(t, err)
+		}
+	}
+	return charged
+}
+
+// gaasd's worker rolls up the closed days of a history of weeks that no
+// report has asked for, a month a run, and the report then answered agrees
+// with the ledger.
+func TestWorkerRollsUpUsage(t *testing.T) {
+	for _, b := range []struct{ name, dsn string }{{"sqlite", filepath.Join(t.TempDir(), "gaas.db")}, {"postgres", ""}} {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.dsn
+			if dsn == "" {
+				dsn = storetest.PostgresDSN(t)
+			}
+			charged := seedUsage(t, dsn, 50)
+			raw := rawDB(t, dsn)
+			var days string
+			require.NoError(t, raw.QueryRow("SELECT days FROM usage_rollup_state").Scan(&days))
+			require.Empty(t, days, "rolled up before gaasd ran")
+			env := map[string]string{"GAAS_ADMIN_USERNAME": "root", "GAAS_ADMIN_PASSWORD": "root-password"}
+			g := start(t, dsn, env, "-worker-interval", "20ms")
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				closed := time.Now().UTC().Add(-24 * time.Hour).Format(time.DateOnly)
+				require.NoError(t, raw.QueryRow("SELECT days FROM usage_rollup_state").Scan(&days))
+				if days >= closed {
+					break
+				}
+				require.True(t, time.Now().Before(deadline), "rolled up to %q in 30s, not to %s", days, closed)
+				time.Sleep(20 * time.Millisecond)
+			}
+			var rows int
+			require.NoError(t, raw.QueryRow("SELECT count(*) FROM usage_rollup WHERE grain = 'day'").Scan(&rows))
+			assert.GreaterOrEqual(t, rows, 45, "a row a day of the history")
+			assert.Contains(t, g.logs.String(), `"msg":"days of usage rolled up for reports"`)
+			assert.Contains(t, g.logs.String(), `"rollup-usage"`)
+
+			_, body := g.json(t, "POST", "/login", "", `{"username": "root", "password": "root-password"}`)
+			admin := body["access_token"].(string)
+			from := time.Now().UTC().AddDate(0, 0, -60).Format(time.DateOnly)
+			status, report := g.json(t, "GET", "/reports/usage?period=month&from="+from, admin, "")
+			require.Equal(t, http.StatusOK, status, "%v", report)
+			total := report["total"].(map[string]any)
+			assert.InDelta(t, float64(charged)/1000, total["charged"], 1e-9)
+			assert.Equal(t, 50.0, total["jobs"].(map[string]any)["COMPLETED"])
+			g.stop(t)
+		})
+	}
 }
