@@ -68,6 +68,8 @@ type override struct {
 	dsn          string
 	cfg          server.Config
 	batchTimeout time.Duration // the store's
+	// maxReportRows is the store's most rows of a usage report (0: gaas.MaxReportRows).
+	maxReportRows int
 	// mount, when set, wraps the API's handler, as a program that serves
 	// it under a path prefix does; requests then bypass the spec check.
 	mount func(http.Handler) http.Handler
@@ -85,7 +87,7 @@ func newHarness(t *testing.T, o ...override) *harness {
 		opts.Observer = o[0].cfg.Metrics
 	}
 	if len(o) > 0 {
-		opts.BatchTimeout = o[0].batchTimeout
+		opts.BatchTimeout, opts.MaxReportRows = o[0].batchTimeout, o[0].maxReportRows
 	}
 	db, err := store.Open(ctx, dsn, opts)
 	require.NoError(t, err)

@@ -123,3 +123,29 @@ func TestUsageReport(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageReportTooManyRows: a report of more rows than the store allows
+// is a 422 problem naming group_by and saying what to narrow, as JSON and
+// as CSV; the same range with fewer groups is answered.
+func TestUsageReportTooManyRows(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			h := newHarness(t, override{dsn: b.dsn(t), maxReportRows: 2})
+			s := newLabSite(t, h)
+			for _, token := range []string{s.ann, s.bob, s.stranger} {
+				h.post("/jobs", token, `{"command": "x", "gpu_type": "A100", "estimated_hours": 1}`).created(t)
+			}
+			for _, query := range []string{"group_by=user", "group_by=user&format=csv"} {
+				r := h.get("/reports/usage?"+query, s.admin)
+				p := r.problem(t, http.StatusUnprocessableEntity)
+				assert.Equal(t, []string{"group_by"}, r.errorFields(t), query)
+				assert.Equal(t, "Invalid request: group_by with this range and period gives more than 2 rows; narrow the range from and to,"+
+					" choose a longer period, or group by fewer of user, project and gpu_type.", p["detail"], query)
+			}
+			rows := h.get("/reports/usage?group_by=gpu_type", s.admin).ok(t)["rows"].([]any)
+			assert.Len(t, rows, 1)
+			rows = h.get("/reports/usage?group_by=user", s.ann).ok(t)["rows"].([]any)
+			assert.Len(t, rows, 1, "ann sees her own row alone")
+		})
+	}
+}
