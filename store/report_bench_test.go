@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,7 +56,7 @@ func BenchmarkUsage(b *testing.B) {
 			}{
 				{"year by month", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth}},
 				{"year by month and gpu type", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth, GroupBy: all[2:]}},
-				{"year by month, user, project and gpu type", gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth, GroupBy: all}},
+				{"quarter by month, user, project and gpu type", gaas.UsageRequest{From: year, To: year.AddDate(0, 3, 0), Period: gaas.BucketMonth, GroupBy: all}},
 				{"year by week, cut mid-day", gaas.UsageRequest{From: year.Add(5 * time.Hour), To: year.AddDate(1, 0, 0).Add(-5 * time.Hour), Period: gaas.BucketWeek}},
 				{"month by day", gaas.UsageRequest{From: year.AddDate(0, 5, 0), To: year.AddDate(0, 6, 0), Period: gaas.BucketDay}},
 				{"month by day and gpu type", gaas.UsageRequest{From: year.AddDate(0, 5, 0), To: year.AddDate(0, 6, 0), Period: gaas.BucketDay, GroupBy: all[2:]}},
@@ -66,12 +67,43 @@ func BenchmarkUsage(b *testing.B) {
 			for _, mode := range []string{"ledger", "rollup"} {
 				store.ReadUsageFromLedger(db, mode == "ledger")
 				if mode == "rollup" {
-					// The first report rolls up the year; later ones read it.
+					// The first report rolls up a month and reads the rest
+					// from the ledger; the worker's task rolls up the
+					// rest, a month a call; later reports read it.
 					start := time.Now()
 					if _, err := db.Reports.Usage(ctx, admin.ID, cases[0].req); err != nil {
 						b.Fatal(err)
 					}
-					b.Logf("the first report rolled up the year in %s", time.Since(start).Round(time.Millisecond))
+					b.Logf("the first report, rolling up a month, took %s", time.Since(start).Round(time.Millisecond))
+					start = time.Now()
+					calls, slowest := 0, time.Duration(0)
+					for {
+						t := time.Now()
+						n, err := db.Upkeep.RollUpUsage(ctx, store.RollUpBatch)
+						if err != nil {
+							b.Fatal(err)
+						}
+						slowest = max(slowest, time.Since(t))
+						if n == 0 {
+							break
+						}
+						calls++
+					}
+					b.Logf("RollUpUsage rolled up the rest of the year in %s, %d calls, the slowest %s",
+						time.Since(start).Round(time.Millisecond), calls, slowest.Round(time.Millisecond))
+				}
+				// A year by month of everything of a million jobs is more
+				// rows than a report may have: how soon it is refused.
+				whole := gaas.UsageRequest{From: year, To: year.AddDate(1, 0, 0), Period: gaas.BucketMonth, GroupBy: all}
+				start := time.Now()
+				r, err := db.Reports.Usage(ctx, admin.ID, whole)
+				switch {
+				case errors.Is(err, gaas.ErrInvalid):
+					b.Logf("%s: a year by month, user, project and gpu type refused in %s", mode, time.Since(start).Round(time.Millisecond))
+				case err != nil:
+					b.Fatal(err)
+				default:
+					b.Logf("%s: a year by month, user, project and gpu type: %d rows in %s", mode, len(r.Rows), time.Since(start).Round(time.Millisecond))
 				}
 				for i, c := range cases {
 					var got gaas.UsageReport
