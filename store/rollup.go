@@ -257,7 +257,10 @@ func (s *ReportService) rollUpLocked(ctx context.Context, maxDays int) (int, err
 			if err != nil {
 				return done, err
 			}
-			ids.upTo = 0 // the days to roll up have no bounds yet
+			// The days to roll up have no bounds yet.
+			if ids.upTo, err = ledgerCeiling(ctx, s.db.r, to); err != nil {
+				return done, err
+			}
 			req := gaas.UsageRequest{From: st.days, To: to, Period: gaas.BucketDay, GroupBy: gaas.ReportGroups()}
 			if err := s.ledgerUsage(ctx, s.db.r, req, ids, usageFilter{}, sums); err != nil {
 				return done, err
@@ -265,7 +268,7 @@ func (s *ReportService) rollUpLocked(ctx context.Context, maxDays int) (int, err
 			if err := s.jobUsage(ctx, s.db.r, req, usageFilter{}, sums); err != nil {
 				return done, err
 			}
-			if bounds, err = s.ledgerDays(ctx, ids.after, st.days, to); err != nil {
+			if bounds, err = s.ledgerDays(ctx, ids, st.days, to); err != nil {
 				return done, err
 			}
 		}
@@ -401,10 +404,53 @@ func ledgerBounds(ctx context.Context, idb bun.IDB, from, to time.Time) (idBound
 	}
 	end := startOnOrAfter(gaas.BucketDay, to)
 	err = query(ctx, idb, &b.upTo, "SELECT last_id FROM usage_ledger_days WHERE day >= ? ORDER BY day LIMIT 1", end.Format(dayLayout))
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return b, err
+	if errors.Is(err, sql.ErrNoRows) {
+		// Days not rolled up yet: as far as the times of the entries say.
+		b.upTo, err = ledgerCeiling(ctx, idb, to)
 	}
-	return b, nil
+	return b, err
+}
+
+// ledgerCeiling is an id of the ledger after which every entry was
+// written at t or later, so that the entries written before t are read by
+// id up to it rather than to the end of the ledger; 0 (no bound) when no
+// entry was written rollupMargin after t. An entry written at or after
+// t+rollupMargin was inserted then, and every entry inserted after it, with
+// a larger id, was written less than rollupMargin before its insert: at t
+// or later. Any such entry will do; ids are bisected, by primary key, for
+// one of the first.
+func ledgerCeiling(ctx context.Context, idb bun.IDB, t time.Time) (int64, error) {
+	target := t.Add(rollupMargin)
+	type entry struct {
+		ID int64     `bun:"id"`
+		At time.Time `bun:"created_at"`
+	}
+	var last entry
+	err := query(ctx, idb, &last, "SELECT id, created_at FROM ledger ORDER BY id DESC LIMIT 1")
+	if errors.Is(err, sql.ErrNoRows) || err == nil && last.At.Before(target) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	// best was written at target or later; the ids in (lo, top) are
+	// still to search.
+	best, lo, top := last.ID, int64(0), last.ID
+	for lo+1 < top {
+		mid := lo + (top-lo)/2
+		var e entry
+		if err := query(ctx, idb, &e, "SELECT id, created_at FROM ledger WHERE id >= ? ORDER BY id LIMIT 1", mid); err != nil {
+			return 0, err
+		}
+		switch {
+		case e.ID >= top: // no entry in [mid, top)
+			top = mid
+		case !e.At.Before(target):
+			best, top = e.ID, e.ID
+		default:
+			lo = e.ID
+		}
+	}
+	return best, nil
 }
 
 // ledgerDay is the bound usage_ledger_days keeps of a day.
@@ -415,10 +461,13 @@ type ledgerDay struct {
 
 // ledgerDays are the bounds of the days from to to, both included: for
 // each, the largest id of an entry of a job written before it. Every entry
-// with a larger id than after was written after the days before from.
-func (s *ReportService) ledgerDays(ctx context.Context, after int64, from, to time.Time) ([]ledgerDay, error) {
-	rs, err := queryRows(ctx, s.db.r, "SELECT "+s.db.dateText("created_at")(false)+", max(id) FROM ledger"+
-		" WHERE id > ? AND job_id IS NOT NULL AND created_at < ? GROUP BY "+s.db.dateText("created_at")(false), after, to)
+// with a larger id than ids.after was written after the days before from,
+// and every one written before to has an id within ids.
+func (s *ReportService) ledgerDays(ctx context.Context, ids idBounds, from, to time.Time) ([]ledgerDay, error) {
+	after := ids.after
+	where, args := ids.where()
+	rs, err := queryRows(ctx, s.db.r, "SELECT "+s.db.dateText("l.created_at")(false)+", max(l.id) FROM ledger l"+
+		" WHERE "+where+" AND l.job_id IS NOT NULL AND l.created_at < ? GROUP BY "+s.db.dateText("l.created_at")(false), append(args, to)...)
 	if err != nil {
 		return nil, err
 	}
