@@ -37,7 +37,9 @@ import (
 // that day. Ids grow in the order entries are inserted, and an entry is
 // inserted less than rollupMargin after its time, so the entries written
 // from a day on all have larger ids than the bound of the day before it,
-// and those written before a day none larger than that day's.
+// and those written before a day none larger than that day's. Where no
+// day after a range has a bound yet (the days not rolled up), the ledger
+// is bisected by id for one (ledgerCeiling).
 //
 // gaasd's worker rolls up what has closed (Upkeep.RollUpUsage), and a
 // report rolls up at most reportRollupDays itself before it reads, unless
