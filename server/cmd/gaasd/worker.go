@@ -18,6 +18,13 @@ type workerConfig struct {
 	staleAfter time.Duration // 0: stale reservations are kept
 }
 
+// rollUpPerRun is the most days of usage a run of rollup-usage rolls up:
+// a week, in one transaction. A month (store.RollUpBatch) of a year of a
+// million jobs took up to 33 s on a loaded machine (BENCHMARKS.md), more
+// than the lease's TTL that cuts a run short and would leave the task
+// doing the same month again at every run.
+const rollUpPerRun = 7
+
 // workerTasks are the periodic work gaasd does beside serving: letting
 // ended allocations expire, ending executors' leases that expired, giving
 // the periods of schedules that have begun, rolling up the usage of the
@@ -44,7 +51,7 @@ func workerTasks(logger *slog.Logger, db *store.DB, cfg workerConfig) []worker.T
 		}
 		return err
 	}}, {Name: "rollup-usage", Run: func(ctx context.Context) error {
-		n, err := db.Upkeep.RollUpUsage(ctx, store.RollUpBatch)
+		n, err := db.Upkeep.RollUpUsage(ctx, rollUpPerRun)
 		if n > 0 {
 			logger.Info("days of usage rolled up for reports", "days", n)
 		}

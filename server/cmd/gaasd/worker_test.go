@@ -259,7 +259,7 @@ func seedUsage(t *testing.T, dsn string, days int) int64 {
 }
 
 // gaasd's worker rolls up the closed days of a history of weeks that no
-// report has asked for, a month a run, and the report then answered agrees
+// report has asked for, a week a run, and the report then answered agrees
 // with the ledger.
 func TestWorkerRollsUpUsage(t *testing.T) {
 	for _, b := range []struct{ name, dsn string }{{"sqlite", filepath.Join(t.TempDir(), "gaas.db")}, {"postgres", ""}} {
