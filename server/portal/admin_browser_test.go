@@ -52,6 +52,9 @@ func TestApproveInBrowser(t *testing.T) {
 		chromedp.Click(css(fmt.Sprintf("#job-%d", j2.ID))),
 		chromedp.Click(css(fmt.Sprintf("#job-%d", j3.ID))),
 		chromedp.SendKeys(css("#reason"), "no A100s this week"),
+		// The page shows the approval's message until the next one loads:
+		// take it away, so that the wait below is for the rejection's.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector(".flash").remove()`),
 		chromedp.Click(css(`button[name=reject][value=selected]`)),
 		chromedp.WaitVisible(css(".flash")),
 	), "rejecting the ticked ones")
