@@ -2,7 +2,9 @@ package gaas
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -300,4 +302,32 @@ func (r UsageReport) Table() (header []string, rows [][]string) {
 		rows = append(rows, row)
 	}
 	return header, rows
+}
+
+// WriteCSV writes the report's Table as CSV. A text cell that a spreadsheet
+// would take for a formula (one beginning with '=', '+', '-', '@', tab or
+// carriage return, as a GPU type or username may) is prefixed with a single
+// quote, as OWASP advises; numbers are written as they are.
+func (r UsageReport) WriteCSV(w io.Writer) error {
+	header, rows := r.Table()
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	for _, row := range rows {
+		for i, cell := range row {
+			row[i] = csvCell(cell)
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func csvCell(s string) string {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return s
+	}
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return s
+	}
+	return "'" + s
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/csv"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -95,14 +94,11 @@ func handleUsage(logger *slog.Logger, reports gaas.Reports) http.Handler {
 			encode(w, http.StatusOK, toUsageReport(report))
 			return
 		}
-		header, rows := report.Table()
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": usageFilename(report)}))
 		w.WriteHeader(http.StatusOK)
-		cw := csv.NewWriter(w)
-		cw.Write(header)
-		cw.WriteAll(rows)
+		report.WriteCSV(w)
 	})
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -75,10 +74,7 @@ func (c *adminCmd) report(ctx context.Context, args []string) error {
 			}
 			return c.printJSON(out)
 		case *format == "csv":
-			w := csv.NewWriter(c.stdout)
-			w.Write(header)
-			w.WriteAll(rows)
-			return w.Error()
+			return r.WriteCSV(c.stdout)
 		}
 		fmt.Fprintf(c.stdout, "Usage from %s to %s\n", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
