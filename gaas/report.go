@@ -304,6 +304,12 @@ func (r UsageReport) Table() (header []string, rows [][]string) {
 	return header, rows
 }
 
+// CSVName is what the report is saved as in CSV: usage-FROM-TO.csv.
+func (r UsageReport) CSVName() string {
+	const layout = "20060102T150405Z"
+	return "usage-" + r.From.UTC().Format(layout) + "-" + r.To.UTC().Format(layout) + ".csv"
+}
+
 // WriteCSV writes the report's Table as CSV. A text cell that a spreadsheet
 // would take for a formula (one beginning with '=', '+', '-', '@', tab or
 // carriage return, as a GPU type or username may) is prefixed with a single

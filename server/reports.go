@@ -96,16 +96,10 @@ func handleUsage(logger *slog.Logger, reports gaas.Reports) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": usageFilename(report)}))
+		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": report.CSVName()}))
 		w.WriteHeader(http.StatusOK)
 		report.WriteCSV(w)
 	})
-}
-
-// usageFilename is what a CSV report is saved as: usage-FROM-TO.csv.
-func usageFilename(r gaas.UsageReport) string {
-	const layout = "20060102T150405Z"
-	return "usage-" + r.From.UTC().Format(layout) + "-" + r.To.UTC().Format(layout) + ".csv"
 }
 
 // readUsageRequest reads the query of GET /reports/usage, with its

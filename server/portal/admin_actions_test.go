@@ -434,3 +434,25 @@ func TestAdminEnablesWebhook(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, got.DisabledAt)
 }
+
+// A GPU type named like a spreadsheet formula reaches the portal's CSV as
+// text, as it reaches the API's: a spreadsheet opening the download does
+// not run it.
+func TestAdminReportCSVFormulas(t *testing.T) {
+	ctx := context.Background()
+	s := newSite(t)
+	s.gpuType("=HYPERLINK(1)", 1, 0)
+	ada := s.user("ada")
+	s.grant(ada.ID, 10)
+	j := s.job(ada.ID, "=HYPERLINK(1)", 1)
+	for _, st := range []gaas.JobStatus{gaas.StatusApproved, gaas.StatusRunning, gaas.StatusCompleted} {
+		_, err := s.db.Jobs.Transition(ctx, s.root.ID, gaas.TransitionRequest{JobID: j.ID, To: st})
+		require.NoError(t, err)
+	}
+	from, to := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly), time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	b := s.admin()
+	b.get("/portal/admin/report.csv?from=" + from + "&to=" + to + "&group_by=gpu_type")
+	require.Equal(t, http.StatusOK, b.status, b.page)
+	assert.Contains(t, b.page, `'=HYPERLINK(1)`)
+	assert.NotContains(t, b.page, `,=HYPERLINK`)
+}

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"encoding/csv"
 	"errors"
 	"mime"
 	"net/http"
@@ -150,14 +149,10 @@ func (p *site) handleReportCSV() http.Handler {
 			p.failed(w, r, "The report was not made", "", err)
 			return
 		}
-		header, rows := rep.Table()
-		const layout = "20060102T150405Z"
-		name := "usage-" + rep.From.UTC().Format(layout) + "-" + rep.To.UTC().Format(layout) + ".csv"
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": rep.CSVName()}))
 		w.WriteHeader(http.StatusOK)
-		cw := csv.NewWriter(w)
-		cw.Write(header)
-		cw.WriteAll(rows)
+		rep.WriteCSV(w) // cells that a spreadsheet would take for formulas neutralised
 	})
 }

@@ -283,7 +283,8 @@ func TestPagesAndErrors(t *testing.T) {
 // links and cookies, when it is a clean path.
 func TestForwardedPrefix(t *testing.T) {
 	s := newSite(t)
-	for prefix, want := range map[string]string{"/lab": "/lab", "/lab/": "", "javascript:x": "", "/a b": ""} {
+	for prefix, want := range map[string]string{"/lab": "/lab", "/lab/": "", "javascript:x": "", "/a b": "",
+		"/..": "", "/lab/../x": "", "/lab/.": "", "/gpu/lab": "/gpu/lab", "/...": "/..."} {
 		b := s.browser()
 		req, _ := http.NewRequest(http.MethodGet, s.url("/"), nil)
 		req.Header.Set("X-Forwarded-Prefix", prefix)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"path"
 	"regexp"
 	"time"
 
@@ -138,12 +139,13 @@ func randomToken() string {
 }
 
 // base is the path prefix of r's links and cookies: Config.BasePath, or
-// else the request's X-Forwarded-Prefix when it is a clean path.
+// else the request's X-Forwarded-Prefix when it is a clean path (no "."
+// or ".." segment, no empty one).
 func (p *site) base(r *http.Request) string {
 	if p.cfg.BasePath != "" {
 		return p.cfg.BasePath
 	}
-	if prefix := r.Header.Get("X-Forwarded-Prefix"); basePath.MatchString(prefix) {
+	if prefix := r.Header.Get("X-Forwarded-Prefix"); basePath.MatchString(prefix) && path.Clean(prefix) == prefix {
 		return prefix
 	}
 	return ""
