@@ -484,6 +484,9 @@ func (s *JobService) withRun(ctx context.Context, job gaas.Job) (gaas.Job, error
 	return jobs[0], nil
 }
 
+// transitionSQL moves a job from one status to another.
+const transitionSQL = "UPDATE jobs SET status = ?, actual = ?, updated_at = ?, end_reason = ? WHERE id = ? AND status = ?"
+
 // apply moves j to status to in tx, by actor, and returns the credits it
 // refunded, which go back to the allocations the job drew from
 // (gaas.Returns). The job keeps j.EndReason.
@@ -510,8 +513,7 @@ func (s *JobService) apply(ctx context.Context, tx bun.Tx, j *jobRow, by ledgerA
 		j.Actual = &a
 	}
 	now := s.db.timestamp()
-	res, err := exec(ctx, tx, "UPDATE jobs SET status = ?, actual = ?, updated_at = ?, end_reason = ? WHERE id = ? AND status = ?",
-		string(to), j.Actual, now, j.EndReason, j.ID, j.Status)
+	res, err := exec(ctx, tx, transitionSQL, string(to), j.Actual, now, j.EndReason, j.ID, j.Status)
 	if err != nil {
 		return 0, err
 	}

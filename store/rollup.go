@@ -294,7 +294,7 @@ func (s *ReportService) firstUsageDay(ctx context.Context, closed time.Time) (ti
 	for _, q := range []string{
 		// The first entry by id: none of the others is a margin older.
 		"SELECT created_at FROM ledger WHERE job_id IS NOT NULL ORDER BY id LIMIT 1",
-		"SELECT updated_at FROM jobs" + s.db.indexedBy("jobs_ended_at") + " WHERE status IN (" + finalStatuses() + ") ORDER BY updated_at LIMIT 1",
+		"SELECT updated_at FROM jobs" + s.db.indexedBy("jobs_ended_at") + " WHERE " + ended("status") + " ORDER BY updated_at LIMIT 1",
 	} {
 		var at time.Time
 		err := query(ctx, s.db.r, &at, q)
