@@ -16,79 +16,13 @@ import (
 	"github.com/gaas-io/gaas/server/executor"
 	"github.com/gaas-io/gaas/server/executor/local"
 	"github.com/gaas-io/gaas/server/executor/slurm"
-	"github.com/gaas-io/gaas/store"
+	"github.com/gaas-io/gaas/server/internal/executortest"
 )
 
-// site is a store with an admin and a user whose jobs an executor runs.
-type site struct {
-	db           *store.DB
-	admin, alice gaas.User
+// step is a step of l, for executortest.Site.Until.
+func step(l *executor.Loop) func() error {
+	return func() error { return l.Step(context.Background()) }
 }
-
-func newSite(t *testing.T) *site {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, "file:"+t.TempDir()+"/gaas.db", store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		report, err := db.Check(context.Background())
-		assert.NoError(t, err)
-		assert.Empty(t, report.Violations)
-		db.Close()
-	})
-	admin, err := db.Accounts.EnsureAdmin(ctx, "root", "unused-hash", false)
-	require.NoError(t, err)
-	alice, err := db.Accounts.CreateUser(ctx, "alice", "unused-hash", gaas.RoleUser)
-	require.NoError(t, err)
-	_, err = db.Quota.Set(ctx, admin.ID, gaas.SetBalanceRequest{UserID: alice.ID, Balance: 100 * gaas.Credit, Reason: "test"})
-	require.NoError(t, err)
-	return &site{db: db, admin: admin, alice: alice}
-}
-
-// approved submits alice's job and approves it.
-func (s *site) approved(t *testing.T, command, gpuType string, gpus int, estimate gaas.Hours) gaas.Job {
-	t.Helper()
-	ctx := context.Background()
-	j, err := s.db.Jobs.Submit(ctx, s.alice.ID, gaas.SubmitRequest{Command: command, GPUType: gpuType, GPUCount: gpus, EstimatedHours: estimate})
-	require.NoError(t, err)
-	j, err = s.db.Jobs.Transition(ctx, s.admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved})
-	require.NoError(t, err)
-	return j
-}
-
-func (s *site) job(t *testing.T, id int64) gaas.Job {
-	t.Helper()
-	j, err := s.db.Jobs.Get(context.Background(), s.admin.ID, gaas.GetJobRequest{JobID: id})
-	require.NoError(t, err)
-	return j
-}
-
-func (s *site) balance(t *testing.T) gaas.Credits {
-	t.Helper()
-	u, err := s.db.Users.User(context.Background(), s.admin.ID, gaas.GetUserRequest{UserID: s.alice.ID})
-	require.NoError(t, err)
-	return u.Balance
-}
-
-// until steps the loop until job id satisfies ok.
-func (s *site) until(t *testing.T, l *executor.Loop, id int64, within time.Duration, ok func(gaas.Job) bool) gaas.Job {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		require.NoError(t, l.Step(context.Background()))
-		j := s.job(t, id)
-		if ok(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d: %+v after %v", id, j, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func final(j gaas.Job) bool   { return j.Status.Final() }
-func running(j gaas.Job) bool { return j.Status == gaas.StatusRunning }
 
 // charged is what a job's settlement took: its cost less its refunds.
 func charged(t *testing.T, j gaas.Job) gaas.Credits {
@@ -140,23 +74,23 @@ func newLocal(t *testing.T, dir string) *local.Executor {
 // are cancelled while they run, are refused, and wait for GPUs; each is
 // charged what it ran.
 func TestLoopLocal(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	dir := logDir(t)
 	x := newLocal(t, dir)
 	t.Cleanup(func() { x.Close(context.Background()) })
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	before := s.balance(t)
+	before := s.Balance(t)
 
-	done := s.approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 1", "a100", 2, gaas.Hour)
-	waits := s.approved(t, "exit 3", "a100", 1, gaas.Hour) // no GPU free until the first ends
-	wrongType := s.approved(t, "true", "h100", 1, gaas.Hour)
+	done := s.Approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 1", "a100", 2, gaas.Hour)
+	waits := s.Approved(t, "exit 3", "a100", 1, gaas.Hour) // no GPU free until the first ends
+	wrongType := s.Approved(t, "true", "h100", 1, gaas.Hour)
 
-	j := s.until(t, l, done.ID, 10*time.Second, running)
-	assert.Equal(t, gaas.StatusApproved, s.job(t, waits.ID).Status, "both GPUs are taken")
+	j := s.Until(t, step(l), done.ID, 10*time.Second, executortest.Running)
+	assert.Equal(t, gaas.StatusApproved, s.Job(t, waits.ID).Status, "both GPUs are taken")
 	assert.Equal(t, "node1", j.Run.Executor)
 	assert.False(t, j.Run.StartedAt.IsZero())
-	j = s.until(t, l, done.ID, 20*time.Second, final)
+	j = s.Until(t, step(l), done.ID, 20*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusCompleted, j.Status)
 	assert.Equal(t, 0, *j.Run.ExitCode)
 	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(time.Second))
@@ -165,25 +99,25 @@ func TestLoopLocal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "GPU-a-0,GPU-a-1\n", string(log))
 
-	f := s.until(t, l, waits.ID, 20*time.Second, final)
+	f := s.Until(t, step(l), waits.ID, 20*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusFailed, f.Status)
 	assert.Equal(t, 3, *f.Run.ExitCode)
-	assert.Equal(t, gaas.StatusApproved, s.job(t, wrongType.ID).Status, "no executor has an h100")
+	assert.Equal(t, gaas.StatusApproved, s.Job(t, wrongType.ID).Status, "no executor has an h100")
 
-	over := s.approved(t, "sleep 60", "a100", 1, 1) // 3.6 seconds
-	o := s.until(t, l, over.ID, 20*time.Second, final)
+	over := s.Approved(t, "sleep 60", "a100", 1, 1) // 3.6 seconds
+	o := s.Until(t, step(l), over.ID, 20*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusFailed, o.Status)
 	assert.Contains(t, o.Run.Reason, "TIMEOUT")
 	assert.Equal(t, gaas.Hours(1), *o.ActualHours, "the overrun is not charged")
 
-	cancelled := s.approved(t, "sleep 60", "a100", 1, gaas.Hour)
-	s.until(t, l, cancelled.ID, 10*time.Second, running)
+	cancelled := s.Approved(t, "sleep 60", "a100", 1, gaas.Hour)
+	s.Until(t, step(l), cancelled.ID, 10*time.Second, executortest.Running)
 	time.Sleep(1500 * time.Millisecond)
-	got, err := s.db.Jobs.Cancel(context.Background(), s.alice.ID, gaas.CancelRequest{JobID: cancelled.ID})
+	got, err := s.DB.Jobs.Cancel(context.Background(), s.Alice.ID, gaas.CancelRequest{JobID: cancelled.ID})
 	require.NoError(t, err)
 	assert.Equal(t, gaas.StatusRunning, got.Status)
 	assert.True(t, got.Run.CancelRequested)
-	c := s.until(t, l, cancelled.ID, 10*time.Second, final)
+	c := s.Until(t, step(l), cancelled.ID, 10*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusCancelled, c.Status)
 	assert.GreaterOrEqual(t, *c.ActualHours, gaas.HoursOf(time.Second))
 
@@ -192,20 +126,20 @@ func TestLoopLocal(t *testing.T) {
 	for _, j := range []gaas.Job{j, f, o, c} {
 		want -= charged(t, j)
 	}
-	assert.Equal(t, want, s.balance(t))
+	assert.Equal(t, want, s.Balance(t))
 }
 
 // A gaasd that stops while a job runs stops the job; the next one, with
 // an executor of the same name over the same directory, takes the lease
 // up again and settles the job FAILED, charged what it ran.
 func TestLoopRestart(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	dir := logDir(t)
 	x := newLocal(t, dir)
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	j := s.approved(t, "sleep 60", "a100", 1, gaas.Hour)
-	s.until(t, l, j.ID, 10*time.Second, running)
+	j := s.Approved(t, "sleep 60", "a100", 1, gaas.Hour)
+	s.Until(t, step(l), j.ID, 10*time.Second, executortest.Running)
 	time.Sleep(1200 * time.Millisecond)
 	require.NoError(t, l.Step(context.Background())) // a heartbeat after a second of running
 
@@ -214,9 +148,9 @@ func TestLoopRestart(t *testing.T) {
 	require.NoError(t, x.Close(context.Background()))
 	x2 := newLocal(t, dir)
 	t.Cleanup(func() { x2.Close(context.Background()) })
-	l2, err := executor.New(logger(t), s.db.Dispatch, x2, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l2, err := executor.New(logger(t), s.DB.Dispatch, x2, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	got := s.until(t, l2, j.ID, 10*time.Second, final)
+	got := s.Until(t, step(l2), j.ID, 10*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusFailed, got.Status)
 	assert.GreaterOrEqual(t, *got.ActualHours, gaas.HoursOf(time.Second), "charged the time it ran")
 	assert.Contains(t, got.Run.Reason, "stopped: the executor shut down")
@@ -251,34 +185,34 @@ func slurmCluster(t *testing.T, prefix string) *slurm.Cluster {
 // limit is FAILED, charged its estimate.
 func TestLoopSlurm(t *testing.T) {
 	c := slurmCluster(t, "gaas-loop-")
-	s := newSite(t)
+	s := executortest.New(t)
 	x, err := slurm.NewExecutor(c, map[string]int{"a100": 4, "v100": 1, "h100": 1}, nil)
 	require.NoError(t, err)
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	before := s.balance(t)
+	before := s.Balance(t)
 
 	// One that runs past its time limit (57.6 s: 1 minute in Slurm), on the
 	// h100, while the others run on the a100s.
-	over := s.approved(t, "sleep 600", "h100", 1, 16)
-	ran := s.approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 2", "a100", 2, gaas.Hour)
-	refused := s.approved(t, "true", "v100", 1, gaas.Hour)
-	j := s.until(t, l, ran.ID, time.Minute, running)
+	over := s.Approved(t, "sleep 600", "h100", 1, 16)
+	ran := s.Approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 2", "a100", 2, gaas.Hour)
+	refused := s.Approved(t, "true", "v100", 1, gaas.Hour)
+	j := s.Until(t, step(l), ran.ID, time.Minute, executortest.Running)
 	require.NotEmpty(t, j.Run.ExternalID)
-	r := s.until(t, l, refused.ID, 10*time.Second, final)
+	r := s.Until(t, step(l), refused.ID, 10*time.Second, executortest.Final)
 	assert.Equal(t, gaas.StatusFailed, r.Status)
 	assert.Contains(t, r.Run.Reason, "refused")
 	assert.Equal(t, gaas.Hours(0), *r.ActualHours)
 
 	// While the first holds both a100s, the next waits in Slurm's queue.
-	queued := s.approved(t, "echo never", "a100", 2, gaas.Hour)
-	q := s.until(t, l, queued.ID, 10*time.Second, func(j gaas.Job) bool { return j.Run != nil && j.Run.ExternalID != "" })
+	queued := s.Approved(t, "echo never", "a100", 2, gaas.Hour)
+	q := s.Until(t, step(l), queued.ID, 10*time.Second, func(j gaas.Job) bool { return j.Run != nil && j.Run.ExternalID != "" })
 	assert.Equal(t, gaas.StatusApproved, q.Status, "PENDING in Slurm stays APPROVED")
-	got, err := s.db.Jobs.Cancel(context.Background(), s.alice.ID, gaas.CancelRequest{JobID: queued.ID})
+	got, err := s.DB.Jobs.Cancel(context.Background(), s.Alice.ID, gaas.CancelRequest{JobID: queued.ID})
 	require.NoError(t, err)
 	assert.Equal(t, gaas.StatusCancelled, got.Status, "cancelled at once: it never ran")
 
-	j = s.until(t, l, ran.ID, time.Minute, final)
+	j = s.Until(t, step(l), ran.ID, time.Minute, executortest.Final)
 	assert.Equal(t, gaas.StatusCompleted, j.Status)
 	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(2*time.Second))
 	assert.Equal(t, 0, *j.Run.ExitCode)
@@ -287,12 +221,12 @@ func TestLoopSlurm(t *testing.T) {
 	assert.Equal(t, "0,1\n", string(tail), "the job's output, on the GPUs Slurm gave it")
 	assert.False(t, truncated)
 
-	long := s.approved(t, "sleep 120", "a100", 1, gaas.Hour)
-	s.until(t, l, long.ID, time.Minute, running)
+	long := s.Approved(t, "sleep 120", "a100", 1, gaas.Hour)
+	s.Until(t, step(l), long.ID, time.Minute, executortest.Running)
 	time.Sleep(2 * time.Second)
-	_, err = s.db.Jobs.Cancel(context.Background(), s.alice.ID, gaas.CancelRequest{JobID: long.ID})
+	_, err = s.DB.Jobs.Cancel(context.Background(), s.Alice.ID, gaas.CancelRequest{JobID: long.ID})
 	require.NoError(t, err)
-	lc := s.until(t, l, long.ID, time.Minute, final)
+	lc := s.Until(t, step(l), long.ID, time.Minute, executortest.Final)
 	assert.Equal(t, gaas.StatusCancelled, lc.Status)
 	assert.Greater(t, *lc.ActualHours, gaas.Hours(0))
 
@@ -304,34 +238,34 @@ func TestLoopSlurm(t *testing.T) {
 			assert.True(t, slurm.Final(st.State), "%+v", st)
 		}
 	}
-	o := s.until(t, l, over.ID, 5*time.Minute, final)
+	o := s.Until(t, step(l), over.ID, 5*time.Minute, executortest.Final)
 	assert.Equal(t, gaas.StatusFailed, o.Status)
 	assert.Equal(t, "TIMEOUT", o.Run.Reason)
 	assert.Equal(t, gaas.Hours(16), *o.ActualHours, "charged its estimate, not the overrun")
-	assert.Equal(t, before-charged(t, j)-charged(t, lc)-charged(t, o), s.balance(t))
+	assert.Equal(t, before-charged(t, j)-charged(t, lc)-charged(t, o), s.Balance(t))
 }
 
 // An executor that comes back knowing nothing of a job its name holds a
 // lease on (its machine was replaced) settles it lost at once, charged up
 // to its last heartbeat, rather than waiting for the lease to expire.
 func TestLoopResumeLost(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	x := newLocal(t, logDir(t))
 	t.Cleanup(func() { x.Close(context.Background()) })
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	j := s.approved(t, "sleep 60", "a100", 1, gaas.Hour)
-	s.until(t, l, j.ID, 10*time.Second, running)
+	j := s.Approved(t, "sleep 60", "a100", 1, gaas.Hour)
+	s.Until(t, step(l), j.ID, 10*time.Second, executortest.Running)
 	time.Sleep(1200 * time.Millisecond)
 	require.NoError(t, l.Step(context.Background()))
-	hb := s.job(t, j.ID).Run
+	hb := s.Job(t, j.ID).Run
 
 	fresh := newLocal(t, logDir(t))
 	t.Cleanup(func() { fresh.Close(context.Background()) })
-	l2, err := executor.New(logger(t), s.db.Dispatch, fresh, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l2, err := executor.New(logger(t), s.DB.Dispatch, fresh, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
 	require.NoError(t, l2.Step(context.Background()))
-	got := s.job(t, j.ID)
+	got := s.Job(t, j.ID)
 	assert.Equal(t, gaas.StatusFailed, got.Status)
 	assert.Equal(t, "lost: the executor restarted", got.Run.Reason)
 	assert.Equal(t, gaas.HoursOf(hb.HeartbeatAt.Sub(hb.StartedAt)), *got.ActualHours)
@@ -342,17 +276,17 @@ func TestLoopResumeLost(t *testing.T) {
 // settles the job, and it is stopped; the real run settles the job.
 func TestLoopSlurmImpostor(t *testing.T) {
 	c := slurmCluster(t, "gaas-impostor-")
-	s := newSite(t)
+	s := executortest.New(t)
 	x, err := slurm.NewExecutor(c, map[string]int{"a100": 1}, nil)
 	require.NoError(t, err)
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "slurm", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
 
-	real := s.approved(t, "sleep 4", "a100", 1, gaas.Hour)
-	j := s.until(t, l, real.ID, time.Minute, running)
+	real := s.Approved(t, "sleep 4", "a100", 1, gaas.Hour)
+	j := s.Until(t, step(l), real.ID, time.Minute, executortest.Running)
 	impostor, err := c.Submit(context.Background(), slurm.Job{ID: real.ID, Command: "exit 0", GPUType: "h100", GPUs: 1, Estimate: 1})
 	require.NoError(t, err)
-	j = s.until(t, l, real.ID, time.Minute, final)
+	j = s.Until(t, step(l), real.ID, time.Minute, executortest.Final)
 	assert.Equal(t, gaas.StatusCompleted, j.Status)
 	assert.NotEqual(t, impostor, j.Run.ExternalID)
 	assert.GreaterOrEqual(t, *j.ActualHours, gaas.HoursOf(4*time.Second), "settled from the real run")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server/executor"
+	"github.com/gaas-io/gaas/server/internal/executortest"
 )
 
 // scripted is an executor that runs nothing: it reports the runs a test
@@ -73,9 +74,9 @@ func (x *scripted) Forget(string) {}
 // to stop it fails: it would run on, charged to no one.
 func TestLoopRetriesStoppingRunsItHoldsNoLeaseOn(t *testing.T) {
 	for _, restart := range []bool{false, true} {
-		s := newSite(t)
+		s := executortest.New(t)
 		x := &scripted{failFirst: 1}
-		l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+		l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 		require.NoError(t, err)
 		if !restart {
 			require.NoError(t, l.Step(context.Background())) // resumed with nothing
@@ -95,9 +96,9 @@ func TestLoopRetriesStoppingRunsItHoldsNoLeaseOn(t *testing.T) {
 // A run the loop held no lease on and stopped may leave the executor's
 // list without an outcome: there is nothing to settle, and no error.
 func TestLoopForgetsStoppedRunsThatVanish(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	x := &scripted{runs: []gaas.Run{{JobID: 99, ExternalID: "stray", Started: time.Now()}}}
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
 	require.NoError(t, l.Step(context.Background()))
 	require.NoError(t, l.Step(context.Background()))
@@ -111,11 +112,11 @@ func TestLoopForgetsStoppedRunsThatVanish(t *testing.T) {
 // A job its executor loses while it runs is FAILED, charged up to the last
 // heartbeat the store took, as an expired lease would be.
 func TestLoopChargesALostJobItsTime(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	x := &scripted{free: map[string]int{"a100": 1}}
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	j := s.approved(t, "train", "a100", 1, gaas.Hour)
+	j := s.Approved(t, "train", "a100", 1, gaas.Hour)
 	require.NoError(t, l.Step(context.Background())) // claimed and started
 	require.NoError(t, l.Step(context.Background())) // RUNNING
 	time.Sleep(1200 * time.Millisecond)
@@ -124,7 +125,7 @@ func TestLoopChargesALostJobItsTime(t *testing.T) {
 	x.runs, x.free = nil, map[string]int{}
 	x.mu.Unlock()
 	require.NoError(t, l.Step(context.Background()))
-	got := s.job(t, j.ID)
+	got := s.Job(t, j.ID)
 	assert.Equal(t, gaas.StatusFailed, got.Status)
 	assert.Equal(t, "lost by the executor", got.Run.Reason)
 	assert.GreaterOrEqual(t, *got.ActualHours, gaas.HoursOf(time.Second))
@@ -134,13 +135,13 @@ func TestLoopChargesALostJobItsTime(t *testing.T) {
 // An executor's refusal longer than the store keeps is cut, not refused:
 // the job still fails at once, for nothing.
 func TestLoopClipsLongReasons(t *testing.T) {
-	s := newSite(t)
+	s := executortest.New(t)
 	x := &scripted{free: map[string]int{"a100": 1}, refuse: gaas.Invalid("gpu_type", "%s", strings.Repeat("é", 3000))}
-	l, err := executor.New(logger(t), s.db.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
+	l, err := executor.New(logger(t), s.DB.Dispatch, x, executor.Config{Name: "node1", TTL: 30 * time.Second, Interval: time.Second})
 	require.NoError(t, err)
-	j := s.approved(t, "train", "a100", 1, gaas.Hour)
+	j := s.Approved(t, "train", "a100", 1, gaas.Hour)
 	require.NoError(t, l.Step(context.Background()))
-	got := s.job(t, j.ID)
+	got := s.Job(t, j.ID)
 	assert.Equal(t, gaas.StatusFailed, got.Status)
 	assert.LessOrEqual(t, len(got.Run.Reason), 1000)
 	assert.True(t, strings.HasPrefix(got.Run.Reason, "refused: "), got.Run.Reason[:20])

@@ -81,7 +81,7 @@ func start(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) 
 // environment, never reaches the output.
 func TestRunner(t *testing.T) {
 	g := executortest.New(t)
-	done := g.Approved(t, "echo ran on $CUDA_VISIBLE_DEVICES", "A100", gaas.Hour).ID
+	done := g.Approved(t, "echo ran on $CUDA_VISIBLE_DEVICES", "A100", 1, gaas.Hour).ID
 	cmd, out := start(t, []string{"GAAS_RUNNER_TOKEN=" + g.Token, "GAAS_RUNNER_GPU_TYPE=NVIDIA A100-SXM4-80GB=A100"},
 		"-server", g.Server.URL, "-log-dir", executortest.LogDir(t), "-gpu", "0,GPU-a-0,NVIDIA A100-SXM4-80GB", "-gpu", "1,GPU-a-1,NVIDIA A100-SXM4-80GB",
 		"-interval", "200ms", "-ttl", "5s", "-grace", "1s")
@@ -90,7 +90,7 @@ func TestRunner(t *testing.T) {
 	assert.Equal(t, gaas.StatusCompleted, j.Status, "%s", out)
 	assert.Equal(t, "node1", j.Run.Executor)
 
-	long := g.Approved(t, "sleep 600", "A100", gaas.Hour).ID
+	long := g.Approved(t, "sleep 600", "A100", 1, gaas.Hour).ID
 	g.Until(t, nil, long, 20*time.Second, executortest.Running)
 	time.Sleep(time.Second)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
@@ -119,7 +119,7 @@ func TestRunnerRevoked(t *testing.T) {
 	g := executortest.New(t)
 	cmd, out := start(t, []string{"GAAS_RUNNER_TOKEN=" + g.Token}, "-server", g.Server.URL, "-log-dir", executortest.LogDir(t),
 		"-gpu", "0,GPU-a-0,A100", "-interval", "200ms", "-ttl", "1s", "-grace", "1s")
-	long := g.Approved(t, "sleep 600", "A100", gaas.Hour).ID
+	long := g.Approved(t, "sleep 600", "A100", 1, gaas.Hour).ID
 	g.Until(t, nil, long, 20*time.Second, executortest.Running)
 	_, err := g.DB.Executors.RevokeExecutor(context.Background(), g.Admin.ID, "node1")
 	require.NoError(t, err)

@@ -116,7 +116,7 @@ func TestLoopOverHTTP(t *testing.T) {
 	require.NoError(t, err)
 	before := s.Balance(t)
 
-	done := s.Approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 1", "a100", gaas.Hour)
+	done := s.Approved(t, "echo $CUDA_VISIBLE_DEVICES; sleep 1", "a100", 1, gaas.Hour)
 	j := s.Until(t, step(l), done.ID, 10*time.Second, executortest.Running)
 	assert.Equal(t, "node1", j.Run.Executor)
 	j = s.Until(t, step(l), done.ID, 20*time.Second, executortest.Final)
@@ -127,7 +127,7 @@ func TestLoopOverHTTP(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "GPU-a-0\n", string(log))
 
-	cancelled := s.Approved(t, "sleep 60", "a100", gaas.Hour)
+	cancelled := s.Approved(t, "sleep 60", "a100", 1, gaas.Hour)
 	s.Until(t, step(l), cancelled.ID, 10*time.Second, executortest.Running)
 	time.Sleep(1500 * time.Millisecond)
 	got, err := s.DB.Jobs.Cancel(context.Background(), s.Alice.ID, gaas.CancelRequest{JobID: cancelled.ID})
@@ -163,7 +163,7 @@ func TestErrors(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, apiErr.Status)
 	assert.Contains(t, apiErr.Detail, "ttl")
 
-	j := s.Approved(t, "true", "a100", gaas.Hour)
+	j := s.Approved(t, "true", "a100", 1, gaas.Hour)
 	claimed, err := d.Claim(ctx, gaas.ClaimRequest{Executor: "node1", Free: map[string]int{"a100": 1}, TTL: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, claimed, 1)

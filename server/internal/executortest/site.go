@@ -77,11 +77,11 @@ func New(t *testing.T) *Site {
 	return s
 }
 
-// Approved submits alice's job of one GPU of gpuType and approves it.
-func (s *Site) Approved(t *testing.T, command, gpuType string, estimate gaas.Hours) gaas.Job {
+// Approved submits alice's job of gpus GPUs of gpuType and approves it.
+func (s *Site) Approved(t *testing.T, command, gpuType string, gpus int, estimate gaas.Hours) gaas.Job {
 	t.Helper()
 	ctx := context.Background()
-	j, err := s.DB.Jobs.Submit(ctx, s.Alice.ID, gaas.SubmitRequest{Command: command, GPUType: gpuType, GPUCount: 1, EstimatedHours: estimate})
+	j, err := s.DB.Jobs.Submit(ctx, s.Alice.ID, gaas.SubmitRequest{Command: command, GPUType: gpuType, GPUCount: gpus, EstimatedHours: estimate})
 	require.NoError(t, err)
 	j, err = s.DB.Jobs.Transition(ctx, s.Admin.ID, gaas.TransitionRequest{JobID: j.ID, To: gaas.StatusApproved})
 	require.NoError(t, err)
