@@ -77,6 +77,18 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	}
 }
 
+// forEachSharedBackend runs fn as a subtest on the backends that a file or
+// a server holds (a SQLite file and PostgreSQL), for the slowest tests:
+// the in-memory SQLite would run the same statements on the same engine
+// as the file, and under the race detector SQLite is its slowest part.
+func forEachSharedBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range backends() {
+		if b.shared {
+			t.Run(b.name, func(t *testing.T) { fn(t, b) })
+		}
+	}
+}
+
 // newTestStore opens an in-memory store, for tests that need one only.
 func newTestStore(t *testing.T) *store.DB {
 	return openStore(t, ":memory:", store.Options{})

@@ -322,8 +322,9 @@ func TestProjectIdempotencyKeyNamesProject(t *testing.T) {
 // allocation, so a manager can no more than an admin give it one past
 // MaxLiveAllocations, which every submission to it reads.
 func TestProjectTransferAllocationBound(t *testing.T) {
-	forEachStore(t, func(t *testing.T, db *store.DB) {
+	forEachSharedBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
+		db := openStore(t, b.dsn(t), store.Options{})
 		f := newFixture(t, db)
 		l := newLab(t, f)
 		sub, err := db.Projects.CreateProject(ctx, f.admin.ID, gaas.CreateProjectRequest{Name: "qlab-theory", ParentID: l.lab.ID})

@@ -361,7 +361,7 @@ func groupings() [][]gaas.ReportGroup {
 func TestUsageAgreesWithLedger(t *testing.T) {
 	ctx := context.Background()
 	seed := storetest.Seed(t)
-	forEachBackend(t, func(t *testing.T, b backend) {
+	forEachSharedBackend(t, func(t *testing.T, b backend) {
 		rng := rand.New(rand.NewPCG(seed, 20))
 		s := newUsageSite(t, b, rng)
 		steps := 400
