@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/gaas-io/gaas/authn"
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server"
+	"github.com/gaas-io/gaas/server/internal/syncbuf"
 	"github.com/gaas-io/gaas/store"
 )
 
@@ -34,30 +34,13 @@ type harness struct {
 	tokens *authn.Tokens
 	srv    *httptest.Server
 	client *http.Client // checks every exchange against the OpenAPI document
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 
 	dbClosed bool // the test closed the store to see the server fail
 
 	mu        sync.Mutex
 	secrets   []string // every password, token and key the test used
 	usernames []string
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // override lets a test put a failing dependency in front of the real one,
@@ -93,7 +76,7 @@ func newHarness(t *testing.T, o ...override) *harness {
 	require.NoError(t, err)
 	tokens, err := authn.NewTokens(signingKey, 30*time.Minute, nil)
 	require.NoError(t, err)
-	h := &harness{t: t, db: db, tokens: tokens, logs: &syncBuffer{}}
+	h := &harness{t: t, db: db, tokens: tokens, logs: &syncbuf.Buffer{}}
 	h.auth = authn.NewAuthenticator(db.Accounts, authn.Hasher{Iterations: 1000}, tokens)
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
 	var jobs gaas.JobService = db.Jobs

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gaas-io/gaas/server/internal/syncbuf"
 	"github.com/gaas-io/gaas/server/worker"
 	"github.com/gaas-io/gaas/store"
 	"github.com/gaas-io/gaas/store/storetest"
@@ -149,24 +150,6 @@ func (tk *ticker) send(d time.Duration) {
 	}
 }
 
-// lockedBuffer is a log the worker writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Run runs each task at once and at each of its ticks; a task that fails
 // or panics is logged and runs again at its next tick, beside the others;
 // cancelling the context stops the worker, which hands its leases back.
@@ -178,7 +161,7 @@ func TestRun(t *testing.T) {
 	defer db.Close()
 
 	var tk ticker
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	ok, failing := make(chan int, 1), make(chan int, 1)
 	var okRuns, failRuns int
 	w, err := worker.New(slog.New(slog.NewJSONHandler(logs, nil)), db.Leases, worker.Config{Holder: "me", Tick: tk.tick},

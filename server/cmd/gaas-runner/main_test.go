@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/gaas-io/gaas/authn"
 	"github.com/gaas-io/gaas/gaas"
 	"github.com/gaas-io/gaas/server/internal/executortest"
+	"github.com/gaas-io/gaas/server/internal/syncbuf"
 )
 
 // TestMain lets the test binary stand in for gaas-runner, as a real
@@ -36,26 +35,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a buffer for a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // start runs gaas-runner as a process with args and env.
-func start(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+func start(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncbuf.Buffer) {
 	t.Helper()
 	exe, err := os.Executable()
 	require.NoError(t, err)
@@ -63,7 +44,7 @@ func start(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) 
 	require.NoError(t, err)
 	cmd := exec.Command(exe)
 	cmd.Env = append(append(os.Environ(), "GAAS_RUNNER_TEST_ARGS="+string(b)), env...)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

@@ -19,12 +19,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gaas-io/gaas/authn"
+	"github.com/gaas-io/gaas/server/internal/syncbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -41,29 +41,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// lockedBuffer collects what run logs, for the secret scan.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type instance struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan error
-	logs   *lockedBuffer
+	logs   *syncbuf.Buffer
 }
 
 // start calls run on 127.0.0.1:0 and waits until /healthz answers.
@@ -79,7 +61,7 @@ func start(t *testing.T, db string, env map[string]string, args ...string) *inst
 func launch(t *testing.T, db string, env map[string]string, args ...string) (*instance, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	inst := &instance{cancel: cancel, done: make(chan error, 1), logs: &lockedBuffer{}}
+	inst := &instance{cancel: cancel, done: make(chan error, 1), logs: &syncbuf.Buffer{}}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
