@@ -327,8 +327,11 @@ func settle(ctx context.Context, tx bun.IDB, s gaas.Schedule, prev gaas.Span, ne
 // however many processes call it at once or how often they stop half way;
 // it settles the period before each (rollover and expiry). It does a
 // bounded amount of work (maxGrantsPerRun periods) and returns how many
-// allocations it made; a schedule it cannot grant (its account is full)
-// is reported in the error while the others go on. gaasd's background
+// allocations it made. A schedule it cannot grant (its account is full)
+// is reported in the error while the others go on, and is not tried again
+// before a time that grows with each failure in a row (grantRetry), so
+// that it neither repeats its error at every run nor, with others like
+// it, holds back the schedules that can be given. gaasd's background
 // worker calls it every few seconds.
 func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
 	db := s.db
@@ -336,9 +339,10 @@ func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
 	var due []struct {
 		ID        int64 `bun:"id"`
 		AccountID int64 `bun:"account_id"`
+		Failures  int   `bun:"failures"`
 	}
-	if err := query(ctx, db.r, &due, "SELECT id, account_id FROM schedules WHERE paused = FALSE AND ended_at IS NULL AND next_start <= ?"+
-		" ORDER BY next_start, id LIMIT ?", now, maxGrantsPerRun); err != nil {
+	if err := query(ctx, db.r, &due, "SELECT id, account_id, failures FROM schedules WHERE paused = FALSE AND ended_at IS NULL AND next_start <= ?"+
+		" AND (retry_at IS NULL OR retry_at <= ?) ORDER BY next_start, id LIMIT ?", now, now, maxGrantsPerRun); err != nil {
 		return 0, fmt.Errorf("store: grant due: %w", mapErr(err))
 	}
 	total := 0
@@ -357,10 +361,19 @@ func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			n, err = grantPeriods(ctx, tx, &r, now, maxGrantsPerRun-total)
-			return err
+			if n, err = grantPeriods(ctx, tx, &r, now, maxGrantsPerRun-total); err != nil {
+				return err
+			}
+			return grantedAgain(ctx, tx, r.ID)
 		})
 		if err != nil {
+			if ctx.Err() == nil {
+				retry := now.Add(grantRetry(d.Failures + 1))
+				err = fmt.Errorf("%w (tried again from %s)", err, retry.Format(time.RFC3339))
+				if _, rerr := exec(ctx, db.w, "UPDATE schedules SET failures = failures + 1, retry_at = ? WHERE id = ?", retry, d.ID); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
+			}
 			errs = append(errs, fmt.Errorf("store: grant schedule %d: %w", d.ID, mapErr(err)))
 			continue
 		}
@@ -370,6 +383,23 @@ func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
 		errs = append(errs, ctx.Err())
 	}
 	return total, errors.Join(errs...)
+}
+
+// grantRetry is how long GrantDue waits before it tries again a schedule
+// that failed failures times in a row: a minute, doubling, at most an
+// hour. A resume tries at once.
+func grantRetry(failures int) time.Duration {
+	if failures > 6 {
+		return time.Hour
+	}
+	return time.Minute << max(failures-1, 0)
+}
+
+// grantedAgain forgets the failures of schedule id, which its caller has
+// just granted (or found nothing to grant for) in tx.
+func grantedAgain(ctx context.Context, tx bun.IDB, id int64) error {
+	_, err := exec(ctx, tx, "UPDATE schedules SET failures = 0, retry_at = NULL WHERE id = ? AND failures > 0", id)
+	return err
 }
 
 // Schedules implements gaas.Schedules.
@@ -499,8 +529,10 @@ func (s *ScheduleService) updateBy(ctx context.Context, p gaas.Principal, req ga
 			out.Paused, out.NextPeriod, out.NextStart, now, out.ID); err != nil {
 			return err
 		}
-		_, err = grantPeriods(ctx, tx, &out, now, maxGrantsPerRun)
-		return err
+		if _, err = grantPeriods(ctx, tx, &out, now, maxGrantsPerRun); err != nil {
+			return err
+		}
+		return grantedAgain(ctx, tx, out.ID)
 	})
 	if err != nil {
 		return gaas.Schedule{}, fmt.Errorf("store: update schedule %d: %w", req.ScheduleID, mapErr(err))

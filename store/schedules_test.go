@@ -618,3 +618,89 @@ func TestScheduleExpiryAndGrant(t *testing.T) {
 		assert.Equal(t, gaas.Credits(0), f.balance(t, rolls.ID))
 	})
 }
+
+// A schedule whose period cannot be given (here its account would hold
+// more than gaas.MaxCredits) fails once and is then left until a retry
+// time that doubles with each failure in a row, while the schedules
+// beside it are given; once its account has room it is given at the next
+// try, and its count of failures starts again.
+func TestGrantDueRetriesAFailingScheduleLater(t *testing.T) {
+	forEachStoreWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		full, other := f.user(t, gaas.MaxCredits), f.user(t, 0)
+		day := 24 * time.Hour
+		var stuck int64
+		for _, u := range []gaas.User{full, other} {
+			s, err := db.Schedules.CreateSchedule(ctx, f.admin.ID, gaas.CreateScheduleRequest{
+				UserID: u.ID, Amount: gaas.Credit, Period: gaas.PeriodDaily, StartsAt: t0.Add(time.Hour),
+			})
+			require.NoError(t, err)
+			if u.ID == full.ID {
+				stuck = s.ID
+			}
+		}
+		// fails reports whether GrantDue failed on the stuck schedule, and
+		// what it gave.
+		fails := func() (bool, int) {
+			t.Helper()
+			n, err := db.Upkeep.GrantDue(ctx)
+			if err != nil {
+				require.ErrorContains(t, err, "grant schedule "+itoa(stuck)+":")
+				require.ErrorContains(t, err, "tried again from ")
+			}
+			return err != nil, n
+		}
+
+		clk.Add(2 * time.Hour)
+		failed, n := fails()
+		assert.True(t, failed, "the full account's period")
+		assert.Equal(t, 1, n, "the other schedule's period was given beside it")
+		failed, _ = fails()
+		assert.False(t, failed, "not tried again at once")
+		clk.Add(time.Minute)
+		failed, _ = fails()
+		assert.True(t, failed, "tried again a minute later")
+		clk.Add(time.Minute)
+		failed, _ = fails()
+		assert.False(t, failed, "then two minutes later, not one")
+		clk.Add(time.Minute)
+		failed, _ = fails()
+		assert.True(t, failed, "two minutes after the second")
+
+		// Room, and the next try, four minutes after the third, gives the
+		// period.
+		_, err := db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: full.ID, Balance: gaas.MaxCredits - gaas.Credit, Reason: "room"})
+		require.NoError(t, err)
+		clk.Add(3 * time.Minute)
+		failed, n = fails()
+		assert.False(t, failed)
+		assert.Equal(t, 0, n, "not before its retry time")
+		clk.Add(time.Minute)
+		failed, n = fails()
+		assert.False(t, failed)
+		assert.Equal(t, 1, n)
+		assert.Equal(t, gaas.MaxCredits, f.balance(t, full.ID))
+
+		// Full again: the next period fails, and is tried again a minute
+		// later, as a first failure is.
+		clk.Set(t0.Add(day + 2*time.Hour))
+		failed, _ = fails()
+		assert.True(t, failed)
+		clk.Add(time.Minute)
+		failed, _ = fails()
+		assert.True(t, failed, "the count started again after the period was given")
+
+		// An admin's resume tries at once, whatever the retry time.
+		_, err = db.Quota.Set(ctx, f.admin.ID, gaas.SetBalanceRequest{UserID: full.ID, Balance: 0, Reason: "room"})
+		require.NoError(t, err)
+		for _, paused := range []bool{true, false} {
+			_, err := db.Schedules.UpdateSchedule(ctx, f.admin.ID, gaas.UpdateScheduleRequest{ScheduleID: stuck, Paused: &paused})
+			require.NoError(t, err)
+		}
+		assert.Equal(t, gaas.Credit, f.balance(t, full.ID), "the period under way, given on resuming")
+		failed, n = fails()
+		assert.False(t, failed)
+		assert.Equal(t, 0, n)
+	})
+}
