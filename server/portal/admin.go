@@ -58,6 +58,19 @@ func formIDs(r *http.Request, name string) (ids []int64, ok bool) {
 	return ids, true
 }
 
+// distinct is ids without repeats, in the order they first come.
+func distinct(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := ids[:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // optionalCredits reads a form's amount of credits; empty is nil.
 func optionalCredits(field, s string) (*gaas.Credits, error) {
 	s = strings.TrimSpace(s)
@@ -302,6 +315,13 @@ func (p *site) handleDecide() http.Handler {
 		back := backTo(r, "/portal/admin/queue")
 		if !ok {
 			p.renderError(w, r, http.StatusUnprocessableEntity, "Say which jobs to approve or reject; nothing was changed.")
+			return
+		}
+		// A page lists at most gaas.MaxLimit jobs, and each is a
+		// transaction of its own: a form that names more is no page's.
+		if ids = distinct(ids); len(ids) > gaas.MaxLimit {
+			p.renderError(w, r, http.StatusUnprocessableEntity,
+				fmt.Sprintf("At most %d jobs are approved or rejected at once; nothing was changed.", gaas.MaxLimit))
 			return
 		}
 		if len(ids) == 0 {

@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gaas-io/gaas/gaas"
 )
@@ -168,9 +169,22 @@ func flashMAC(key []byte, msg string) []byte {
 	return m.Sum(nil)
 }
 
+// maxFlash bounds a flash message, in bytes, so that its cookie stays
+// within the 4096 bytes a browser keeps of one (a longer one it drops, and
+// the message with it).
+const maxFlash = 2048
+
 // redirect answers a form with 303 to path, leaving message for the page
-// it leads to.
+// it leads to; a message longer than maxFlash is cut short, with an
+// ellipsis.
 func (p *site) redirect(w http.ResponseWriter, r *http.Request, path, message string) {
+	if len(message) > maxFlash {
+		cut := maxFlash - len("…")
+		for cut > 0 && !utf8.RuneStart(message[cut]) {
+			cut--
+		}
+		message = message[:cut] + "…"
+	}
 	if key := flashKey(r); message != "" && key != nil {
 		v := base64.RawURLEncoding.EncodeToString([]byte(message)) + "." + base64.RawURLEncoding.EncodeToString(flashMAC(key, message))
 		http.SetCookie(w, p.cookie(r, flashCookie, v, time.Minute))
