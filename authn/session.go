@@ -17,7 +17,8 @@ import (
 // implements it. It checks no caller and no password.
 type SessionStore interface {
 	// CreateSession stores s (UserID, Generation, CSRFSecret) under
-	// tokenHash, begun now by the store's clock and ending ttl later.
+	// tokenHash, begun now by the store's clock and ending ttl later, and
+	// ends the user's oldest sessions beyond gaas.MaxSessionsPerUser.
 	CreateSession(ctx context.Context, tokenHash string, s gaas.Session, ttl time.Duration) (gaas.Session, error)
 	// SessionByTokenHash returns the unexpired session under tokenHash and
 	// its user as stored now; any other is gaas.ErrNotFound.

@@ -216,3 +216,32 @@ func (s sessionSite) param(n ...int) string {
 	}
 	return "?"
 }
+
+// A user holds at most gaas.MaxSessionsPerUser sessions: signing in again
+// and again ends the oldest, and no one else's.
+func TestSessionsBounded(t *testing.T) {
+	ctx := context.Background()
+	forEachSessionSite(t, func(t *testing.T, s sessionSite) {
+		u := s.user(t, "ada")
+		s.user(t, "bea")
+		_, bea := s.signIn(t, "bea")
+		var tokens []string
+		for range gaas.MaxSessionsPerUser + 5 {
+			_, token := s.signIn(t, "ada")
+			tokens = append(tokens, token)
+		}
+		var n int
+		require.NoError(t, s.raw().QueryRow("SELECT count(*) FROM sessions WHERE user_id = "+s.param(), u.ID).Scan(&n))
+		assert.Equal(t, gaas.MaxSessionsPerUser, n)
+		for i, token := range tokens {
+			_, _, err := s.sessions.Session(ctx, token)
+			if i < 5 {
+				assert.ErrorIs(t, err, gaas.ErrUnauthorized, "sign-in %d, among the oldest, has ended", i)
+			} else {
+				assert.NoError(t, err, "sign-in %d goes on", i)
+			}
+		}
+		_, _, err := s.sessions.Session(ctx, bea)
+		assert.NoError(t, err, "another user's session goes on")
+	})
+}

@@ -26,6 +26,11 @@ type Session struct {
 // MaxSessionTTL bounds how long a session may last: 90 days.
 const MaxSessionTTL = 90 * 24 * time.Hour
 
+// MaxSessionsPerUser bounds the sessions a user holds at once: a sign-in
+// beyond it ends their oldest, so that signing in again and again keeps
+// no more than a person's browsers need.
+const MaxSessionsPerUser = 20
+
 // SignInRequest asks Sessions.SignIn for a session of TTL for the user
 // with this username and password.
 type SignInRequest struct {
@@ -39,7 +44,8 @@ type Sessions interface {
 	// SignIn checks the password as Authenticator.Login does (the same
 	// ErrUnauthorized, after the same work, for a wrong username, a wrong
 	// password and a disabled account) and starts a session. It returns
-	// the session and its token, which only the caller ever sees.
+	// the session and its token, which only the caller ever sees. The
+	// user's oldest sessions beyond MaxSessionsPerUser end.
 	SignIn(ctx context.Context, req SignInRequest) (Session, string, error)
 
 	// Session returns the session of token and its user as stored now,

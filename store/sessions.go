@@ -43,13 +43,18 @@ const sessionSeenStep = time.Minute
 // generation in.Generation with in.CSRFSecret, and expiring ttl from now,
 // under tokenHash.
 // It also deletes the sessions that have expired, everyone's: sign-ins are
-// few, and that keeps the table to the sessions that can still be used.
+// few, and that keeps the table to the sessions that can still be used;
+// and the user's oldest beyond gaas.MaxSessionsPerUser, with this one.
 func (s *Sessions) CreateSession(ctx context.Context, tokenHash string, in gaas.Session, ttl time.Duration) (gaas.Session, error) {
 	now := s.db.timestamp()
 	r := sessionRow{UserID: in.UserID, Generation: in.Generation, CSRFSecret: in.CSRFSecret,
 		CreatedAt: now, ExpiresAt: now.Add(ttl), LastSeenAt: now}
 	err := s.db.tx(ctx, func(tx bun.Tx) error {
 		if _, err := exec(ctx, tx, "DELETE FROM sessions WHERE expires_at <= ?", now); err != nil {
+			return err
+		}
+		if _, err := exec(ctx, tx, "DELETE FROM sessions WHERE user_id = ? AND id NOT IN"+
+			" (SELECT id FROM sessions WHERE user_id = ? ORDER BY id DESC LIMIT ?)", r.UserID, r.UserID, gaas.MaxSessionsPerUser-1); err != nil {
 			return err
 		}
 		return query(ctx, tx, &r.ID, "INSERT INTO sessions (user_id, token_hash, token_generation, csrf_secret, created_at, expires_at, last_seen_at)"+
