@@ -53,8 +53,8 @@ type Config struct {
 	HashWait time.Duration
 
 	// RequestsPerUser bounds the requests one authenticated user may have
-	// in flight at once; past it, 429 with Retry-After. 0 means 16; a
-	// negative value means no limit.
+	// in flight at once, API requests and portal pages together; past it,
+	// 429 with Retry-After. 0 means 16; a negative value means no limit.
 	RequestsPerUser int
 
 	// Metrics, when set, counts requests, logins and (as the store's
@@ -465,22 +465,35 @@ func (f *inFlight) wrap(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := callerID(r)
-		f.mu.Lock()
-		if f.n[id] >= f.max {
-			f.mu.Unlock()
+		done, ok := f.admit(callerID(r))
+		if !ok {
 			tooMany(w, r, time.Second, "You have "+strconv.Itoa(f.max)+" requests in flight already; wait for one to finish.")
 			return
 		}
-		f.n[id]++
-		f.mu.Unlock()
-		defer func() {
-			f.mu.Lock()
-			if f.n[id]--; f.n[id] == 0 {
-				delete(f.n, id)
-			}
-			f.mu.Unlock()
-		}()
+		defer done()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// admit counts a request of user id in flight, unless they have max
+// already; done ends it. It is the portal's limit too (portal.Services.
+// Admit): a user's API requests and pages are one count. A nil f admits
+// everyone.
+func (f *inFlight) admit(id int64) (done func(), ok bool) {
+	if f == nil {
+		return func() {}, true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[id] >= f.max {
+		return nil, false
+	}
+	f.n[id]++
+	return func() {
+		f.mu.Lock()
+		if f.n[id]--; f.n[id] == 0 {
+			delete(f.n, id)
+		}
+		f.mu.Unlock()
+	}, true
 }

@@ -92,7 +92,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg Config, svc Services
 	if svc.Sessions != nil {
 		site := portal.New(logger, portal.Config{BasePath: cfg.BasePath, SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies},
 			portal.Services{Sessions: svc.Sessions, Auth: auth, Users: users, Jobs: jobs, Quota: quota, Catalogue: catalogue,
-				Allocations: allocations, Projects: projects, Schedules: svc.Schedules, Webhooks: svc.Webhooks, Reports: svc.Reports, Gate: login})
+				Allocations: allocations, Projects: projects, Schedules: svc.Schedules, Webhooks: svc.Webhooks, Reports: svc.Reports, Gate: login,
+				Admit: perUser.admit})
 		mux.Handle("GET /{$}", site)
 		mux.Handle("/portal/", site)
 	}

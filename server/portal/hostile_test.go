@@ -1,17 +1,21 @@
 package portal_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gaas-io/gaas/gaas"
+	"github.com/gaas-io/gaas/server"
 )
 
 // A decision names at most a page of jobs (gaas.MaxLimit), each once:
@@ -71,4 +75,62 @@ func TestFlashFitsACookie(t *testing.T) {
 	b.get("/portal/admin/queue")
 	assert.Contains(t, b.page, "Job 1000 was not rejected: it is not yours to decide.")
 	assert.Contains(t, b.page, "…", "the rest is cut short")
+}
+
+// A user's pages count against their requests in flight
+// (-requests-per-user) as their API requests do: past the limit, 429,
+// and no one else is held back.
+func TestPagesInFlightPerUser(t *testing.T) {
+	s := newSite(t, siteOptions{cfg: server.Config{RequestsPerUser: 2}})
+	b, _ := s.signedIn("ada")
+	bob, _ := s.signedIn("bob")
+	form := url.Values{"csrf": {b.csrfOf()}, "job": {"999"}}.Encode()
+
+	// Two posts whose bodies trickle: each is in flight until it is sent.
+	var (
+		writers []*io.PipeWriter
+		answers = make(chan int, 2)
+	)
+	for range 2 {
+		body, w := io.Pipe()
+		writers = append(writers, w)
+		t.Cleanup(func() { w.CloseWithError(io.ErrUnexpectedEOF) }) // before the server closes
+		req, err := http.NewRequest(http.MethodPost, s.url("/portal/jobs/cancel"), body)
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", s.srv.URL)
+		go func() {
+			resp, err := b.client.Do(req)
+			if err != nil {
+				answers <- 0
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.StatusCode
+		}()
+	}
+	require.Eventually(t, func() bool {
+		b.get("/portal/jobs")
+		return b.status == http.StatusTooManyRequests
+	}, 10*time.Second, 10*time.Millisecond, "a third request of ada's is refused")
+	assert.Contains(t, b.page, "too many pages loading at once")
+	tok, err := s.auth.Login(context.Background(), gaas.LoginRequest{Username: "ada", Password: "ada password"})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, s.url("/me"), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	assert.Equal(t, http.StatusTooManyRequests, b.raw(req).StatusCode, "the API and the portal are one count")
+	bob.get("/portal/jobs")
+	assert.Equal(t, http.StatusOK, bob.status, "another user is not held back")
+
+	for _, w := range writers {
+		_, err := io.WriteString(w, form)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+	}
+	for range writers {
+		assert.Equal(t, http.StatusNotFound, <-answers, "the held posts are answered: no such job")
+	}
+	b.get("/portal/jobs")
+	assert.Equal(t, http.StatusOK, b.status, "once they end, the next is let in")
 }

@@ -80,6 +80,10 @@ type Services struct {
 	Reports     gaas.Reports
 	// Gate is the server's limit on password checks.
 	Gate SignInGate
+	// Admit is the server's limit on the requests a user has in flight:
+	// it counts one of user's, unless they have too many (ok false), until
+	// done is called.
+	Admit func(user int64) (done func(), ok bool)
 }
 
 func (s Services) missing() string {
@@ -90,7 +94,7 @@ func (s Services) missing() string {
 		{"Sessions", s.Sessions == nil}, {"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Jobs", s.Jobs == nil},
 		{"Quota", s.Quota == nil}, {"Catalogue", s.Catalogue == nil}, {"Allocations", s.Allocations == nil},
 		{"Projects", s.Projects == nil}, {"Schedules", s.Schedules == nil}, {"Webhooks", s.Webhooks == nil},
-		{"Reports", s.Reports == nil}, {"Gate", s.Gate == nil},
+		{"Reports", s.Reports == nil}, {"Gate", s.Gate == nil}, {"Admit", s.Admit == nil},
 	} {
 		if f.nil {
 			return f.name

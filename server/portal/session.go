@@ -49,7 +49,8 @@ func callerID(r *http.Request) int64 { return visitorOf(r).user.ID }
 
 // sessions finds the session of the request's cookie, if it is good, and
 // puts its visitor in the context. A cookie whose session has ended is
-// cleared.
+// cleared. A visitor's request counts against their requests in flight
+// (Services.Admit), as an API request does: past the limit, 429.
 func (p *site) sessions(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(sessionCookie)
@@ -66,6 +67,14 @@ func (p *site) sessions(next http.Handler) http.Handler {
 			return
 		default:
 			r = r.WithContext(context.WithValue(r.Context(), visitorKey{}, &visitor{session: sess, user: u, token: c.Value}))
+			done, ok := p.svc.Admit(u.ID)
+			if !ok {
+				w.Header().Set("Retry-After", "1")
+				p.renderError(w, r, http.StatusTooManyRequests,
+					"You have too many pages loading at once; nothing was changed. Wait for one to finish and try again.")
+				return
+			}
+			defer done()
 		}
 		next.ServeHTTP(w, r)
 	})

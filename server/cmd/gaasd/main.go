@@ -168,7 +168,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.IntVar(&c.server.RegistrationsPerAddress, "register-per-address", 10,
 		"accounts POST /register makes an hour for one client address; 0 for no limit")
 	registration := fs.String("registration", "open", "\"open\": anyone may register; \"closed\": only admins make accounts, with POST /users")
-	fs.IntVar(&c.server.RequestsPerUser, "requests-per-user", 16, "requests one user may have in flight at once; 0 for no limit")
+	fs.IntVar(&c.server.RequestsPerUser, "requests-per-user", 16, "requests one user may have in flight at once, API requests and portal pages together; 0 for no limit")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most client connections open at once; when all are taken, the longest idle is closed. "+
 		"0 for the descriptor limit less a reserve for the database")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 30*time.Second,
