@@ -134,3 +134,54 @@ func TestPagesInFlightPerUser(t *testing.T) {
 	b.get("/portal/jobs")
 	assert.Equal(t, http.StatusOK, b.status, "once they end, the next is let in")
 }
+
+// A sign-in starts a session of a new token and a new CSRF secret: the
+// session the browser held before ends, its forms' token is refused, and
+// the sign-in form's token is no token of the session.
+func TestSignInRotatesSession(t *testing.T) {
+	s := newSite(t)
+	s.user("bea")
+	b, _ := s.signedIn("ada")
+	before, oldCSRF := b.cookie("gaas_session").Value, b.csrfOf()
+	pre := b.cookie("gaas_csrf")
+	require.NotNil(t, pre, "the sign-in form's cookie is still there")
+
+	b.post("/portal/sign-in", url.Values{"csrf": {pre.Value}, "username": {"bea"}, "password": {"bea password"}})
+	require.Equal(t, http.StatusOK, b.status, b.page)
+	assert.Contains(t, b.page, `<span class="who">bea</span>`)
+	after := b.cookie("gaas_session").Value
+	assert.NotEqual(t, before, after)
+	assert.NotEqual(t, oldCSRF, b.csrfOf())
+
+	old := s.browser()
+	req, err := http.NewRequest(http.MethodGet, s.url("/"), nil)
+	require.NoError(t, err)
+	req.AddCookie(&http.Cookie{Name: "gaas_session", Value: before})
+	resp := old.raw(req)
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "ada's session has ended")
+
+	for name, token := range map[string]string{"the_old_sessions": oldCSRF, "the_sign_in_forms": pre.Value} {
+		t.Run(name, func(t *testing.T) {
+			b.post("/portal/sign-out", url.Values{"csrf": {token}})
+			assert.Equal(t, http.StatusForbidden, b.status)
+			b.get("/")
+			assert.Equal(t, "/", b.url.Path, "still signed in: nothing was changed")
+		})
+	}
+}
+
+// A form larger than the portal reads (64 KiB) is 413 and changes
+// nothing; one of more fields than Go parses (10,000) is 400.
+func TestOversizedForms(t *testing.T) {
+	s := newSite(t)
+	b, _ := s.signedIn("ada")
+	csrf := b.csrfOf()
+	b.post("/portal/sign-out", url.Values{"csrf": {csrf}, "pad": {strings.Repeat("x", 64<<10)}})
+	assert.Equal(t, http.StatusRequestEntityTooLarge, b.status)
+	assert.Contains(t, b.page, "larger than 64 KiB")
+	b.post("/portal/sign-out", url.Values{"csrf": {csrf}, "a": make([]string, 10001)})
+	assert.Equal(t, http.StatusBadRequest, b.status)
+	assert.Contains(t, b.page, "nothing was changed")
+	b.get("/")
+	assert.Equal(t, "/", b.url.Path, "still signed in")
+}

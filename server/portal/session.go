@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"path"
 	"regexp"
@@ -109,6 +110,11 @@ func (p *site) csrf(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				p.renderError(w, r, http.StatusRequestEntityTooLarge,
+					fmt.Sprintf("The form is larger than %d KiB, so it was refused and nothing was changed.", maxForm>>10))
+				return
+			}
 			p.renderError(w, r, http.StatusBadRequest, "The form could not be read; nothing was changed.")
 			return
 		}
