@@ -98,9 +98,13 @@ const (
 	ActionManageWebhooks    Action = "manage webhooks"     // the endpoints of the project's events; of every event for admins
 
 	// Schedules of recurring allocations: a user's are the admins'; a
-	// project's are also its managers', and its ancestors' managers'.
+	// project's are also its managers', and its ancestors' managers', to
+	// read, pause, resume and end. Only admins make one: each period gives
+	// credits, which a manager gives none of (they move the project's to
+	// the projects below it, by transfer).
 	ActionManageUserSchedules    Action = "manage user schedules"    // create, read, pause, end a user's schedule
-	ActionManageProjectSchedules Action = "manage project schedules" // the same for a project's, decided by AllowProject
+	ActionManageProjectSchedules Action = "manage project schedules" // read, pause, resume, end a project's, decided by AllowProject
+	ActionCreateSchedule         Action = "create schedule"          // CreateSchedule, for a user or a project
 
 	ActionManageExecutors Action = "manage executors" // CreateExecutor, Executors, RevokeExecutor
 
@@ -170,6 +174,7 @@ var policy = map[Action]rule{
 
 	ActionManageUserSchedules:    {byAdmin | bySystem, ErrForbidden},
 	ActionManageProjectSchedules: {byAdmin | bySystem | byManager, ErrForbidden},
+	ActionCreateSchedule:         {byAdmin | bySystem, ErrForbidden},
 
 	ActionManageExecutors: {byAdmin | bySystem, ErrForbidden},
 

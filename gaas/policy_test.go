@@ -66,6 +66,7 @@ func TestAllow(t *testing.T) {
 
 		gaas.ActionManageUserSchedules:    {ok, forbid, forbid, unauth, ok},
 		gaas.ActionManageProjectSchedules: {ok, forbid, forbid, unauth, ok},
+		gaas.ActionCreateSchedule:         {ok, forbid, forbid, unauth, ok},
 
 		gaas.ActionReadUsage:        {ok, ok, forbid, unauth, ok},
 		gaas.ActionReadProjectUsage: {ok, hide, hide, unauth, ok},

@@ -113,7 +113,12 @@ func (c *createScheduleRequest) Valid() error {
 }
 
 // scheduleForbidden is what a caller who may not manage schedules is told.
-const scheduleForbidden = "Only admins may manage a user's schedules; a project's managers, and the managers of the projects above it, may manage the project's."
+const scheduleForbidden = "Only admins may manage a user's schedules; a project's managers, and the managers of the projects above it, may read, pause, resume and end the project's."
+
+// scheduleCreateForbidden is what a caller who may not make a schedule is
+// told.
+const scheduleCreateForbidden = "Only admins make schedules: each period gives credits. A project's managers, and the managers of the projects above it, " +
+	"may read, pause, resume and end the project's, and move its credits to the projects below it with transfers."
 
 func handleCreateSchedule(logger *slog.Logger, schedules gaas.Schedules) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +129,7 @@ func handleCreateSchedule(logger *slog.Logger, schedules gaas.Schedules) http.Ha
 		}
 		s, err := schedules.CreateSchedule(r.Context(), callerID(r), req.req)
 		if err != nil {
-			err = explain(err, gaas.ErrForbidden, scheduleForbidden)
+			err = explain(err, gaas.ErrForbidden, scheduleCreateForbidden)
 			err = explain(err, gaas.ErrConflict, "The account already has %d schedules, the most it may have, or too many allocations holding credits; "+
 				"end a schedule first.", gaas.MaxSchedulesPerAccount)
 			if req.req.ProjectID != 0 {

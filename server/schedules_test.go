@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSchedules: admins give users recurring allocations and a project's
-// managers give the project; the period under way is given at once when
+// TestSchedules: admins give users and projects recurring allocations,
+// which a project's managers may pause, resume and end; the period under way is given at once when
 // asked, its allocation names the schedule, and pausing, resuming and
 // ending answer the schedule; bad input is a 422 naming its field that
 // writes nothing.
@@ -54,14 +54,19 @@ func TestSchedules(t *testing.T) {
 			p := h.get(fmt.Sprintf("/schedules/%d", id), s.ann).problem(t, http.StatusNotFound)
 			assert.Equal(t, fmt.Sprintf("Schedule %d does not exist.", id), p["detail"])
 
-			// A project's manager gives the project, and the projects below it.
+			// Only admins make schedules, for a project too: a project's
+			// manager, who manages them, gives no credits.
 			theory := s.theory(t, h)
-			labSched := h.post("/schedules", s.pi, fmt.Sprintf(`{"project_id": %d, "amount": 10, "period": "weekly"}`, idOf(s.lab))).created(t)
+			for _, project := range []int64{idOf(s.lab), idOf(theory)} {
+				p = h.post("/schedules", s.pi, fmt.Sprintf(`{"project_id": %d, "amount": 10, "period": "weekly"}`, project)).problem(t, http.StatusForbidden)
+				assert.Contains(t, p["detail"], "Only admins make schedules")
+			}
+			labSched := h.post("/schedules", s.admin, fmt.Sprintf(`{"project_id": %d, "amount": 10, "period": "weekly"}`, idOf(s.lab))).created(t)
 			assert.Equal(t, idOf(s.lab), int64(labSched["project_id"].(float64)))
-			assert.Equal(t, float64(s.piID), labSched["created_by"])
-			h.post("/schedules", s.pi, fmt.Sprintf(`{"project_id": %d, "amount": 1, "period": "daily"}`, idOf(theory))).created(t)
+			assert.Equal(t, sched["created_by"], labSched["created_by"], "the admin")
+			h.post("/schedules", s.admin, fmt.Sprintf(`{"project_id": %d, "amount": 1, "period": "daily"}`, idOf(theory))).created(t)
 			p = h.post("/schedules", s.pi, fmt.Sprintf(`{"user_id": %d, "amount": 1, "period": "daily"}`, s.annID)).problem(t, http.StatusForbidden)
-			assert.Contains(t, p["detail"], "Only admins may manage a user's schedules")
+			assert.Contains(t, p["detail"], "Only admins make schedules")
 			h.post("/schedules", s.ann, fmt.Sprintf(`{"project_id": %d, "amount": 1, "period": "daily"}`, idOf(s.lab))).problem(t, http.StatusForbidden)
 			p = h.post("/schedules", s.stranger, fmt.Sprintf(`{"project_id": %d, "amount": 1, "period": "daily"}`, idOf(s.lab))).problem(t, http.StatusNotFound)
 			assert.Equal(t, fmt.Sprintf("Project %d does not exist.", idOf(s.lab)), p["detail"])

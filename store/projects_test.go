@@ -447,3 +447,14 @@ func TestProjectRacesAcrossStores(t *testing.T) {
 		assertInvariants(t, stores[1])
 	})
 }
+
+// projectCredits is what project id's allocations hold, ended ones too,
+// as an admin lists them.
+func (f *fixture) projectCredits(t *testing.T, id int64) gaas.Credits {
+	t.Helper()
+	var sum gaas.Credits
+	for _, a := range listAllocations(t, f.db, f.admin.ID, gaas.AllocationsRequest{ProjectID: id, Ended: true}) {
+		sum += a.Remaining
+	}
+	return sum
+}

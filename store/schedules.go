@@ -156,6 +156,11 @@ func (s *ScheduleService) createBy(ctx context.Context, p gaas.Principal, req ga
 		if err != nil {
 			return err
 		}
+		// Its periods give credits: a project's managers, who may see and
+		// manage its schedules, make none.
+		if err := allow(ctx, tx, p, gaas.ActionCreateSchedule, 0); err != nil {
+			return err
+		}
 		out, err = s.db.newSchedule(ctx, tx, p, account, req)
 		return err
 	})

@@ -303,9 +303,10 @@ func TestScheduleGrantRace(t *testing.T) {
 	})
 }
 
-// A project's managers, and the managers of the projects above it, manage
-// its schedules; its members and strangers do not, and only admins make a
-// user's.
+// A project's managers, and the managers of the projects above it, see,
+// pause, resume and end its schedules; its members and strangers do not.
+// Only admins make one, a user's or a project's: each period gives credits,
+// and a manager gives none.
 func TestSchedulePolicy(t *testing.T) {
 	forEachStoreWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := context.Background()
@@ -320,13 +321,22 @@ func TestSchedulePolicy(t *testing.T) {
 			return gaas.CreateScheduleRequest{ProjectID: project, Amount: 5 * gaas.Credit, Period: gaas.PeriodMonthly, GrantCurrent: true}
 		}
 
-		labSched, err := db.Schedules.CreateSchedule(ctx, l.pi.ID, monthly(l.lab.ID))
-		require.NoError(t, err, "the lab's manager")
-		assert.Equal(t, l.lab.ID, labSched.ProjectID)
-		assert.Equal(t, l.pi.ID, labSched.CreatedByID)
+		labBefore, deptBefore := f.projectCredits(t, l.lab.ID), f.projectCredits(t, l.dept.ID)
+		_, err = db.Schedules.CreateSchedule(ctx, l.pi.ID, monthly(l.lab.ID))
+		assert.ErrorIs(t, err, gaas.ErrForbidden, "the lab's manager gives the lab no credits")
 		_, err = db.Schedules.CreateSchedule(ctx, deptHead.ID, monthly(l.lab.ID))
-		require.NoError(t, err, "the manager of the department above the lab")
-		deptSched, err := db.Schedules.CreateSchedule(ctx, deptHead.ID, monthly(l.dept.ID))
+		assert.ErrorIs(t, err, gaas.ErrForbidden, "nor does the manager of the department above it")
+		_, err = db.Schedules.CreateSchedule(ctx, deptHead.ID, monthly(l.dept.ID))
+		assert.ErrorIs(t, err, gaas.ErrForbidden)
+		assert.Equal(t, labBefore, f.projectCredits(t, l.lab.ID))
+		assert.Equal(t, deptBefore, f.projectCredits(t, l.dept.ID))
+		labSched, err := db.Schedules.CreateSchedule(ctx, f.admin.ID, monthly(l.lab.ID))
+		require.NoError(t, err, "an admin")
+		assert.Equal(t, l.lab.ID, labSched.ProjectID)
+		assert.Equal(t, f.admin.ID, labSched.CreatedByID)
+		_, err = db.Schedules.CreateSchedule(ctx, f.admin.ID, monthly(l.lab.ID))
+		require.NoError(t, err)
+		deptSched, err := db.Schedules.CreateSchedule(ctx, f.admin.ID, monthly(l.dept.ID))
 		require.NoError(t, err)
 		_, err = db.Schedules.CreateSchedule(ctx, l.pi.ID, monthly(l.dept.ID))
 		assert.ErrorIs(t, err, gaas.ErrNotFound, "the lab's manager is no one in the department")
@@ -362,6 +372,9 @@ func TestSchedulePolicy(t *testing.T) {
 		assert.ErrorIs(t, err, gaas.ErrNotFound, "a member does not see the lab's schedules")
 		_, err = db.Schedules.UpdateSchedule(ctx, l.ann.ID, gaas.UpdateScheduleRequest{ScheduleID: labSched.ID, End: true})
 		assert.ErrorIs(t, err, gaas.ErrNotFound)
+		paused := true
+		_, err = db.Schedules.UpdateSchedule(ctx, l.pi.ID, gaas.UpdateScheduleRequest{ScheduleID: labSched.ID, Paused: &paused})
+		assert.NoError(t, err, "the lab's manager pauses the lab's")
 		_, err = db.Schedules.UpdateSchedule(ctx, deptHead.ID, gaas.UpdateScheduleRequest{ScheduleID: labSched.ID, End: true})
 		assert.NoError(t, err)
 		_, err = db.Schedules.Schedule(ctx, f.admin.ID, gaas.GetScheduleRequest{ScheduleID: 999999})

@@ -148,13 +148,14 @@ func (p *site) handleUpdateAllocation() http.Handler {
 }
 
 // schedulesView is a user's or a project's schedules and the forms that
-// make, pause, resume and end them (admins; managers for a project). The
-// "schedules" template shows it.
+// pause, resume and end them (admins; managers for a project) and make one
+// (admins: each period gives credits). The "schedules" template shows it.
 type schedulesView struct {
 	UserID, ProjectID int64
 	Items             []gaas.Schedule
 	More              bool
 	Controls          bool
+	Create            bool
 	Periods           []gaas.Period
 	Back              string
 	Base, CSRF        string
@@ -168,11 +169,11 @@ func (p *site) schedulesOf(r *http.Request, userID, projectID int64) (schedulesV
 		return schedulesView{}, err
 	}
 	return schedulesView{UserID: userID, ProjectID: projectID, Items: page.Items, More: page.NextCursor != "", Controls: true,
-		Periods: gaas.Periods(), Back: r.URL.Path, Base: p.base(r), CSRF: csrfToken(r)}, nil
+		Create: visitorOf(r).user.IsAdmin(), Periods: gaas.Periods(), Back: r.URL.Path, Base: p.base(r), CSRF: csrfToken(r)}, nil
 }
 
-// handleCreateSchedule makes a schedule of a user (admins) or a project
-// (admins, its managers).
+// handleCreateSchedule makes a schedule of a user or a project: the
+// library lets only admins.
 func (p *site) handleCreateSchedule() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const what = "The schedule was not made"

@@ -154,15 +154,27 @@ func TestManagerPage(t *testing.T) {
 			assert.Len(t, members.Items, 2)
 		})
 		t.Run("schedules", func(t *testing.T) {
+			// A manager makes no schedule (each period gives credits): no
+			// form, and a forged one is refused and writes nothing.
 			b.get(visionPage)
-			b.submit("/portal/schedules", url.Values{"amount": {"10"}, "period": {"weekly"}, "reason": {"vision weekly"}})
-			require.Equal(t, http.StatusOK, b.status, b.page)
-			assert.Equal(t, visionPage, b.url.Path)
-			assert.Contains(t, b.page, "gives 10 credits weekly.")
+			assert.NotContains(t, b.page, "Make a schedule")
+			b.post("/portal/schedules", url.Values{"csrf": {b.csrfOf()}, "project_id": {strconv.FormatInt(vision.ID, 10)},
+				"amount": {"10"}, "period": {"weekly"}, "reason": {"vision weekly"}})
+			assert.Contains(t, b.page, "The schedule was not made")
 			page, err := s.db.Schedules.Schedules(ctx, s.root.ID, gaas.SchedulesRequest{ProjectID: vision.ID})
 			require.NoError(t, err)
-			require.Len(t, page.Items, 1)
-			assert.Equal(t, "vision weekly", page.Items[0].Reason)
+			require.Empty(t, page.Items)
+
+			// An admin's schedule of the project the manager pauses.
+			sc, err := s.db.Schedules.CreateSchedule(ctx, s.root.ID, gaas.CreateScheduleRequest{ProjectID: vision.ID, Amount: 10 * gaas.Credit,
+				Period: gaas.PeriodWeekly, Reason: "vision weekly"})
+			require.NoError(t, err)
+			b.get(visionPage)
+			assert.Contains(t, b.page, "vision weekly")
+			b.post(fmt.Sprintf("/portal/schedules/%d", sc.ID), url.Values{"csrf": {b.csrfOf()}, "action": {"pause"}})
+			sc, err = s.db.Schedules.Schedule(ctx, s.root.ID, gaas.GetScheduleRequest{ScheduleID: sc.ID})
+			require.NoError(t, err)
+			assert.True(t, sc.Paused, "paused by the manager")
 		})
 	})
 }
