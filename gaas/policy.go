@@ -99,12 +99,12 @@ const (
 
 	// Schedules of recurring allocations: a user's are the admins'; a
 	// project's are also its managers', and its ancestors' managers', to
-	// read, pause, resume and end. Only admins make one: each period gives
-	// credits, which a manager gives none of (they move the project's to
-	// the projects below it, by transfer).
-	ActionManageUserSchedules    Action = "manage user schedules"    // create, read, pause, end a user's schedule
-	ActionManageProjectSchedules Action = "manage project schedules" // read, pause, resume, end a project's, decided by AllowProject
-	ActionCreateSchedule         Action = "create schedule"          // CreateSchedule, for a user or a project
+	// read, pause and end. Only admins make or resume one: each period
+	// gives credits, which a manager gives none of (they move the
+	// project's to the projects below it, by transfer).
+	ActionManageUserSchedules    Action = "manage user schedules"    // create, read, pause, resume, end a user's schedule
+	ActionManageProjectSchedules Action = "manage project schedules" // read, pause, end a project's, decided by AllowProject
+	ActionCreateSchedule         Action = "create schedule"          // CreateSchedule, and resuming one, for a user or a project
 
 	ActionManageExecutors Action = "manage executors" // CreateExecutor, Executors, RevokeExecutor
 

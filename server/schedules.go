@@ -113,12 +113,12 @@ func (c *createScheduleRequest) Valid() error {
 }
 
 // scheduleForbidden is what a caller who may not manage schedules is told.
-const scheduleForbidden = "Only admins may manage a user's schedules; a project's managers, and the managers of the projects above it, may read, pause, resume and end the project's."
+const scheduleForbidden = "Only admins may manage a user's schedules; a project's managers, and the managers of the projects above it, may read, pause and end the project's."
 
-// scheduleCreateForbidden is what a caller who may not make a schedule is
-// told.
-const scheduleCreateForbidden = "Only admins make schedules: each period gives credits. A project's managers, and the managers of the projects above it, " +
-	"may read, pause, resume and end the project's, and move its credits to the projects below it with transfers."
+// scheduleGiveForbidden is what a caller who may not make or resume a
+// schedule is told.
+const scheduleGiveForbidden = "Only admins make or resume schedules: each period gives credits. A project's managers, and the managers of the projects above it, " +
+	"may read, pause and end the project's, and move its credits to the projects below it with transfers."
 
 func handleCreateSchedule(logger *slog.Logger, schedules gaas.Schedules) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +129,7 @@ func handleCreateSchedule(logger *slog.Logger, schedules gaas.Schedules) http.Ha
 		}
 		s, err := schedules.CreateSchedule(r.Context(), callerID(r), req.req)
 		if err != nil {
-			err = explain(err, gaas.ErrForbidden, scheduleCreateForbidden)
+			err = explain(err, gaas.ErrForbidden, scheduleGiveForbidden)
 			err = explain(err, gaas.ErrConflict, "The account already has %d schedules, the most it may have, or too many allocations holding credits; "+
 				"end a schedule first.", gaas.MaxSchedulesPerAccount)
 			if req.req.ProjectID != 0 {
@@ -232,6 +232,7 @@ func handleUpdateSchedule(logger *slog.Logger, schedules gaas.Schedules) http.Ha
 		s, err := schedules.UpdateSchedule(r.Context(), callerID(r), gaas.UpdateScheduleRequest{ScheduleID: id, Paused: req.Paused, End: req.Ended != nil})
 		if err != nil {
 			err = explain(err, gaas.ErrConflict, "Schedule %d has ended: it can be neither paused nor resumed, nor ended again.", id)
+			err = explain(err, gaas.ErrForbidden, scheduleGiveForbidden)
 			writeError(w, r, logger, explain(err, gaas.ErrNotFound, "Schedule %d does not exist.", id))
 			return
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 // TestSchedules: admins give users and projects recurring allocations,
-// which a project's managers may pause, resume and end; the period under way is given at once when
+// which a project's managers may pause and end; the period under way is given at once when
 // asked, its allocation names the schedule, and pausing, resuming and
 // ending answer the schedule; bad input is a 422 naming its field that
 // writes nothing.
@@ -59,14 +59,14 @@ func TestSchedules(t *testing.T) {
 			theory := s.theory(t, h)
 			for _, project := range []int64{idOf(s.lab), idOf(theory)} {
 				p = h.post("/schedules", s.pi, fmt.Sprintf(`{"project_id": %d, "amount": 10, "period": "weekly"}`, project)).problem(t, http.StatusForbidden)
-				assert.Contains(t, p["detail"], "Only admins make schedules")
+				assert.Contains(t, p["detail"], "Only admins make or resume schedules")
 			}
 			labSched := h.post("/schedules", s.admin, fmt.Sprintf(`{"project_id": %d, "amount": 10, "period": "weekly"}`, idOf(s.lab))).created(t)
 			assert.Equal(t, idOf(s.lab), int64(labSched["project_id"].(float64)))
 			assert.Equal(t, sched["created_by"], labSched["created_by"], "the admin")
 			h.post("/schedules", s.admin, fmt.Sprintf(`{"project_id": %d, "amount": 1, "period": "daily"}`, idOf(theory))).created(t)
 			p = h.post("/schedules", s.pi, fmt.Sprintf(`{"user_id": %d, "amount": 1, "period": "daily"}`, s.annID)).problem(t, http.StatusForbidden)
-			assert.Contains(t, p["detail"], "Only admins make schedules")
+			assert.Contains(t, p["detail"], "Only admins make or resume schedules")
 			h.post("/schedules", s.ann, fmt.Sprintf(`{"project_id": %d, "amount": 1, "period": "daily"}`, idOf(s.lab))).problem(t, http.StatusForbidden)
 			p = h.post("/schedules", s.stranger, fmt.Sprintf(`{"project_id": %d, "amount": 1, "period": "daily"}`, idOf(s.lab))).problem(t, http.StatusNotFound)
 			assert.Equal(t, fmt.Sprintf("Project %d does not exist.", idOf(s.lab)), p["detail"])
@@ -86,7 +86,9 @@ func TestSchedules(t *testing.T) {
 			// Pause, resume, end.
 			path := fmt.Sprintf("/schedules/%d", idOf(labSched))
 			assert.Equal(t, true, h.patch(path, s.pi, `{"paused": true}`).ok(t)["paused"])
-			assert.Equal(t, false, h.patch(path, s.pi, `{"paused": false}`).ok(t)["paused"])
+			p = h.patch(path, s.pi, `{"paused": false}`).problem(t, http.StatusForbidden)
+			assert.Contains(t, p["detail"], "Only admins make or resume schedules")
+			assert.Equal(t, false, h.patch(path, s.admin, `{"paused": false}`).ok(t)["paused"])
 			h.patch(path, s.ann, `{"ended": true}`).problem(t, http.StatusNotFound)
 			ended := h.patch(path, s.pi, `{"ended": true}`).ok(t)
 			assert.NotNil(t, ended["ended_at"])

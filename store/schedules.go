@@ -524,6 +524,11 @@ func (s *ScheduleService) updateBy(ctx context.Context, p gaas.Principal, req ga
 		}
 		out.Paused = *req.Paused
 		if !out.Paused {
+			// Resuming gives again, as making it did: admins'. Pausing and
+			// ending give nothing, and are its managers' too.
+			if err := allow(ctx, tx, p, gaas.ActionCreateSchedule, 0); err != nil {
+				return err
+			}
 			// The periods that began and ended while it was paused are
 			// not given; the one under way is, now.
 			if cur, ok := out.recurrence().At(now); ok && cur.Index > out.NextPeriod {

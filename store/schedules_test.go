@@ -304,9 +304,9 @@ func TestScheduleGrantRace(t *testing.T) {
 }
 
 // A project's managers, and the managers of the projects above it, see,
-// pause, resume and end its schedules; its members and strangers do not.
-// Only admins make one, a user's or a project's: each period gives credits,
-// and a manager gives none.
+// pause and end its schedules; its members and strangers do not. Only
+// admins make or resume one, a user's or a project's: each period gives
+// credits, and a manager gives none.
 func TestSchedulePolicy(t *testing.T) {
 	forEachStoreWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := context.Background()
@@ -375,6 +375,14 @@ func TestSchedulePolicy(t *testing.T) {
 		paused := true
 		_, err = db.Schedules.UpdateSchedule(ctx, l.pi.ID, gaas.UpdateScheduleRequest{ScheduleID: labSched.ID, Paused: &paused})
 		assert.NoError(t, err, "the lab's manager pauses the lab's")
+		paused = false
+		_, err = db.Schedules.UpdateSchedule(ctx, l.pi.ID, gaas.UpdateScheduleRequest{ScheduleID: labSched.ID, Paused: &paused})
+		assert.ErrorIs(t, err, gaas.ErrForbidden, "but does not resume it: resuming gives again")
+		got, err := db.Schedules.Schedule(ctx, f.admin.ID, gaas.GetScheduleRequest{ScheduleID: labSched.ID})
+		require.NoError(t, err)
+		assert.True(t, got.Paused)
+		_, err = db.Schedules.UpdateSchedule(ctx, f.admin.ID, gaas.UpdateScheduleRequest{ScheduleID: labSched.ID, Paused: &paused})
+		assert.NoError(t, err, "an admin resumes it")
 		_, err = db.Schedules.UpdateSchedule(ctx, deptHead.ID, gaas.UpdateScheduleRequest{ScheduleID: labSched.ID, End: true})
 		assert.NoError(t, err)
 		_, err = db.Schedules.Schedule(ctx, f.admin.ID, gaas.GetScheduleRequest{ScheduleID: 999999})

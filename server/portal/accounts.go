@@ -148,8 +148,9 @@ func (p *site) handleUpdateAllocation() http.Handler {
 }
 
 // schedulesView is a user's or a project's schedules and the forms that
-// pause, resume and end them (admins; managers for a project) and make one
-// (admins: each period gives credits). The "schedules" template shows it.
+// pause and end them (admins; managers for a project), and make or resume
+// one (Create: admins, as each period gives credits). The "schedules"
+// template shows it.
 type schedulesView struct {
 	UserID, ProjectID int64
 	Items             []gaas.Schedule

@@ -175,6 +175,13 @@ func TestManagerPage(t *testing.T) {
 			sc, err = s.db.Schedules.Schedule(ctx, s.root.ID, gaas.GetScheduleRequest{ScheduleID: sc.ID})
 			require.NoError(t, err)
 			assert.True(t, sc.Paused, "paused by the manager")
+			// Resuming gives again: no button, and a forged one is refused.
+			b.get(visionPage)
+			assert.NotContains(t, b.page, "Resume schedule")
+			b.post(fmt.Sprintf("/portal/schedules/%d", sc.ID), url.Values{"csrf": {b.csrfOf()}, "action": {"resume"}})
+			sc, err = s.db.Schedules.Schedule(ctx, s.root.ID, gaas.GetScheduleRequest{ScheduleID: sc.ID})
+			require.NoError(t, err)
+			assert.True(t, sc.Paused, "still paused")
 		})
 	})
 }

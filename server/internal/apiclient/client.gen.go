@@ -2483,7 +2483,7 @@ type ClientInterface interface {
 
 	// CreateScheduleWithBody Make a schedule of recurring allocations
 	//
-	// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+	// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2492,7 +2492,7 @@ type ClientInterface interface {
 
 	// CreateSchedule Make a schedule of recurring allocations
 	//
-	// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+	// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2508,7 +2508,7 @@ type ClientInterface interface {
 
 	// UpdateScheduleWithBody Pause, resume or end a schedule
 	//
-	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2517,7 +2517,7 @@ type ClientInterface interface {
 
 	// UpdateSchedule Pause, resume or end a schedule
 	//
-	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3832,7 +3832,7 @@ func (c *Client) ListSchedules(ctx context.Context, params *ListSchedulesParams,
 
 // CreateScheduleWithBody Make a schedule of recurring allocations
 //
-// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3851,7 +3851,7 @@ func (c *Client) CreateScheduleWithBody(ctx context.Context, contentType string,
 
 // CreateSchedule Make a schedule of recurring allocations
 //
-// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3887,7 +3887,7 @@ func (c *Client) GetSchedule(ctx context.Context, id PathID, reqEditors ...Reque
 
 // UpdateScheduleWithBody Pause, resume or end a schedule
 //
-// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3906,7 +3906,7 @@ func (c *Client) UpdateScheduleWithBody(ctx context.Context, id PathID, contentT
 
 // UpdateSchedule Pause, resume or end a schedule
 //
-// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8148,7 +8148,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateScheduleWithBodyWithResponse Make a schedule of recurring allocations
 	//
-	// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+	// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8157,7 +8157,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateScheduleWithResponse Make a schedule of recurring allocations
 	//
-	// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+	// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8175,7 +8175,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateScheduleWithBodyWithResponse Pause, resume or end a schedule
 	//
-	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8184,7 +8184,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateScheduleWithResponse Pause, resume or end a schedule
 	//
-	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+	// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13105,6 +13105,8 @@ type UpdateScheduleResponse struct {
 	JSON200 *Schedule
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -13137,6 +13139,11 @@ func (r UpdateScheduleResponse) GetJSON200() *Schedule {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r UpdateScheduleResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UpdateScheduleResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -16317,7 +16324,7 @@ func (c *ClientWithResponses) ListSchedulesWithResponse(ctx context.Context, par
 
 // CreateScheduleWithBodyWithResponse Make a schedule of recurring allocations
 //
-// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16332,7 +16339,7 @@ func (c *ClientWithResponses) CreateScheduleWithBodyWithResponse(ctx context.Con
 
 // CreateScheduleWithResponse Make a schedule of recurring allocations
 //
-// Gives a user (admins) or a project (admins, its managers and the managers of the projects above it) `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's.
+// Gives a user or a project `amount` credits every `period`, from `starts_at` (now when absent) in `time_zone` (an IANA name; UTC when absent). Each period's allocation starts when the period begins and expires when it ends, is made once whatever restarts or replicas do, and names the schedule (`schedule_id`, `period_start`). Monthly, quarterly and yearly periods fall on the start's day of the month, or on the month's last day when it has none (a schedule started on January 31 gives February 28, then March 31). What an allocation holds at its period's end expires (`leftover` `expire`, the default) or moves into the next period's allocation up to `rollover_cap` (`leftover` `rollover`), the rest expiring. A schedule that started before now gives the period under way at once with `grant_current: true`; otherwise its first allocation is the next period's. Only admins make schedules (403 for anyone else who may see the project): each period gives credits, which a project's managers give none of; they read, pause, resume and end the project's schedules.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16362,7 +16369,7 @@ func (c *ClientWithResponses) GetScheduleWithResponse(ctx context.Context, id Pa
 
 // UpdateScheduleWithBodyWithResponse Pause, resume or end a schedule
 //
-// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16377,7 +16384,7 @@ func (c *ClientWithResponses) UpdateScheduleWithBodyWithResponse(ctx context.Con
 
 // UpdateScheduleWithResponse Pause, resume or end a schedule
 //
-// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404).
+// `{"paused": true}` pauses it: it gives nothing until resumed. `{"paused": false}` resumes it: the period under way is given at once if it was not, and periods that began and ended while it was paused are not. `{"ended": true}` ends it for good; what it gave is not taken back. An ended schedule is 409. Whoever may not manage it is told it does not exist (404); a project's managers pause and end its schedules but do not resume one (403): resuming gives credits again, which only admins do.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21363,6 +21370,13 @@ func ParseUpdateScheduleResponse(rsp *http.Response) (*UpdateScheduleResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
