@@ -336,17 +336,20 @@ func settle(ctx context.Context, tx bun.IDB, s gaas.Schedule, prev gaas.Span, ne
 // is reported in the error while the others go on, and is not tried again
 // before a time that grows with each failure in a row (grantRetry), so
 // that it neither repeats its error at every run nor, with others like
-// it, holds back the schedules that can be given. gaasd's background
-// worker calls it every few seconds.
+// it, holds back the schedules that can be given; a try that fails for
+// want of the database (gaas.ErrUnavailable: a lock or statement timeout,
+// a lost connection) is not the schedule's failure, and the next run tries
+// again. gaasd's background worker calls it every few seconds.
 func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
 	db := s.db
 	now := db.timestamp()
 	var due []struct {
 		ID        int64 `bun:"id"`
 		AccountID int64 `bun:"account_id"`
+		Period    int64 `bun:"next_period"`
 		Failures  int   `bun:"failures"`
 	}
-	if err := query(ctx, db.r, &due, "SELECT id, account_id, failures FROM schedules WHERE paused = FALSE AND ended_at IS NULL AND next_start <= ?"+
+	if err := query(ctx, db.r, &due, "SELECT id, account_id, next_period, failures FROM schedules WHERE paused = FALSE AND ended_at IS NULL AND next_start <= ?"+
 		" AND (retry_at IS NULL OR retry_at <= ?) ORDER BY next_start, id LIMIT ?", now, now, maxGrantsPerRun); err != nil {
 		return 0, fmt.Errorf("store: grant due: %w", mapErr(err))
 	}
@@ -372,12 +375,8 @@ func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
 			return grantedAgain(ctx, tx, r.ID)
 		})
 		if err != nil {
-			if ctx.Err() == nil {
-				retry := now.Add(grantRetry(d.Failures + 1))
-				err = fmt.Errorf("%w (tried again from %s)", err, retry.Format(time.RFC3339))
-				if _, rerr := exec(ctx, db.w, "UPDATE schedules SET failures = failures + 1, retry_at = ? WHERE id = ?", retry, d.ID); rerr != nil {
-					err = errors.Join(err, rerr)
-				}
+			if ctx.Err() == nil && !errors.Is(err, gaas.ErrUnavailable) {
+				err = deferGrant(ctx, db, d.ID, d.Period, d.Failures, now, err)
 			}
 			errs = append(errs, fmt.Errorf("store: grant schedule %d: %w", d.ID, mapErr(err)))
 			continue
@@ -388,6 +387,25 @@ func (s *Upkeep) GrantDue(ctx context.Context) (int, error) {
 		errs = append(errs, ctx.Err())
 	}
 	return total, errors.Join(errs...)
+}
+
+// deferGrant counts the failure err of the schedule id that GrantDue read
+// with the next period period and failures failures in a row, and puts off
+// its next try (grantRetry), unless the schedule has moved on since: a
+// grant in between (another process's, or a resume) gave the period, and
+// another run that failed counted the failure. It returns err, saying
+// when the schedule is tried again if it put the try off.
+func deferGrant(ctx context.Context, db *DB, id, period int64, failures int, now time.Time, err error) error {
+	retry := now.Add(grantRetry(failures + 1))
+	res, uerr := exec(ctx, db.w, "UPDATE schedules SET failures = failures + 1, retry_at = ?"+
+		" WHERE id = ? AND next_period = ? AND failures = ? AND paused = FALSE AND ended_at IS NULL", retry, id, period, failures)
+	if uerr != nil {
+		return errors.Join(err, uerr)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (tried again from %s)", err, retry.Format(time.RFC3339))
 }
 
 // grantRetry is how long GrantDue waits before it tries again a schedule
