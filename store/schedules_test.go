@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"math/rand/v2"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -769,53 +767,5 @@ func TestGrantDueDoesNotDeferAfterATransientError(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, n, "the period is given at the next run")
 		assert.Equal(t, gaas.Credit, f.balance(t, u.ID))
-	})
-}
-
-// grantDueHook is a context that runs hook, once, the second time GrantDue
-// itself asks whether it is done: after the transaction of the first
-// schedule it tries, before it counts that schedule's failure.
-type grantDueHook struct {
-	context.Context
-	calls int
-	hook  func()
-}
-
-func (c *grantDueHook) Err() error {
-	if pc, _, _, ok := runtime.Caller(1); ok && strings.HasSuffix(runtime.FuncForPC(pc).Name(), ".(*Upkeep).GrantDue") {
-		if c.calls++; c.calls == 2 {
-			c.hook()
-		}
-	}
-	return c.Context.Err()
-}
-
-// A run that fails on a schedule while another gives it (room was made,
-// and another replica's run came first) does not count a failure against
-// it: its next period, beginning moments later, is given when it begins.
-func TestGrantDueCountsNoFailureOfAScheduleGivenMeanwhile(t *testing.T) {
-	forEachStoreWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
-		f := newFixture(t, db)
-		full := f.user(t, gaas.MaxCredits)
-		start := t0.Add(time.Hour)
-		_, err := db.Schedules.CreateSchedule(context.Background(), f.admin.ID, gaas.CreateScheduleRequest{
-			UserID: full.ID, Amount: gaas.Credit, Period: gaas.PeriodDaily, StartsAt: start,
-		})
-		require.NoError(t, err)
-		clk.Set(start.Add(24*time.Hour - 30*time.Second))
-
-		ctx := &grantDueHook{Context: context.Background(), hook: func() {
-			_, err := db.Quota.Set(context.Background(), f.admin.ID, gaas.SetBalanceRequest{UserID: full.ID, Balance: 0, Reason: "room"})
-			require.NoError(t, err)
-			assert.Equal(t, 1, grantDue(t, db), "given by another run")
-		}}
-		_, err = db.Upkeep.GrantDue(ctx)
-		require.Error(t, err, "the account was full")
-		assert.NotContains(t, err.Error(), "tried again from")
-		require.GreaterOrEqual(t, ctx.calls, 2, "the other run happened")
-
-		clk.Add(30 * time.Second)
-		assert.Equal(t, 1, grantDue(t, db), "the next period, when it begins")
-		assert.Equal(t, gaas.Credit, f.balance(t, full.ID))
 	})
 }
